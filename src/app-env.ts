@@ -1,0 +1,16 @@
+// Hono's typing for this app: the Worker's bindings and what middleware puts on the context.
+import type { Role } from "./db/schema";
+import type { Config } from "./config";
+
+export interface Caller {
+  /** The API key's id ("admin" for the ADMIN_TOKEN). */
+  keyId: string;
+  role: Role;
+  /** Whose tasks, uploads and images these are: the key id. */
+  owner: string;
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { requestId: string; config: Config; caller: Caller };
+}

@@ -1,0 +1,55 @@
+// Who is calling: the API key from `Authorization: Bearer`, the original `Token` header, or HTTP
+// Basic with the key as password (A1111 clients). Keys are looked up by hash; the ADMIN_TOKEN
+// secret is the first admin.
+import { and, eq, isNull } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv, Caller } from "../app-env";
+import { apiKeys, type Role } from "../db/schema";
+import { ApiError } from "../errors";
+import { hashToken, timingSafeEqual } from "./tokens";
+
+export function tokenFromHeaders(headers: Headers): string | null {
+  const authorization = headers.get("authorization");
+  if (authorization) {
+    const [scheme, value = ""] = authorization.split(/\s+/, 2);
+    if (scheme?.toLowerCase() === "bearer" && value) return value;
+    if (scheme?.toLowerCase() === "basic" && value) {
+      let decoded: string;
+      try {
+        decoded = atob(value);
+      } catch {
+        return null;
+      }
+      const colon = decoded.indexOf(":");
+      const password = colon >= 0 ? decoded.slice(colon + 1) : decoded;
+      return password || null;
+    }
+  }
+  return headers.get("token") || null;
+}
+
+async function identify(env: Env, adminToken: string, token: string): Promise<Caller | null> {
+  if (timingSafeEqual(token, adminToken)) return { keyId: "admin", role: "admin", owner: "admin" };
+  const hash = await hashToken(token);
+  const row = await drizzle(env.DB)
+    .select({ id: apiKeys.id, role: apiKeys.role })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt)))
+    .get();
+  return row ? { keyId: row.id, role: row.role, owner: row.id } : null;
+}
+
+/** Admin keys may do what user keys do; node keys only speak the node protocol. */
+const ALLOWED: Record<Role, readonly Role[]> = { user: ["user", "admin"], admin: ["admin"], node: ["node"] };
+
+export function requireRole(role: Role) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const token = tokenFromHeaders(c.req.raw.headers);
+    const caller = token ? await identify(c.env, c.get("config").adminToken, token) : null;
+    if (!caller) throw new ApiError("unauthorized", token ? "The API key is unknown or revoked" : "Send the API key as `Authorization: Bearer <key>`");
+    if (!ALLOWED[role].includes(caller.role)) throw new ApiError("forbidden", `This route needs a ${role} key; this is a ${caller.role} key`);
+    c.set("caller", caller);
+    await next();
+  });
+}

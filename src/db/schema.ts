@@ -1,0 +1,104 @@
+// D1 tables: durable records. Live queue state (order, leases, progress) lives in CheckpointQueue.
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const ROLES = ["admin", "user", "node"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const TASK_STATUSES = ["waiting", "running", "succeeded", "failed", "cancelled"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+const nowMs = sql`(unixepoch('subsec') * 1000)`;
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    role: text("role", { enum: ROLES }).notNull(),
+    /** SHA-256 of the token, hex. The token itself is shown once, at creation. */
+    tokenHash: text("token_hash").notNull(),
+    /** First characters of the token, so people can tell keys apart in listings. */
+    tokenPrefix: text("token_prefix").notNull(),
+    createdAt: integer("created_at").notNull().default(nowMs),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("api_keys_token_hash").on(t.tokenHash)],
+);
+
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    /** Internal id: what nodes and queues use, and sd-webui's force_task_id. */
+    uid: text("uid").primaryKey(),
+    /** Public id, unique per owner: client-chosen (`taskId` header) or equal to uid. */
+    taskId: text("task_id").notNull(),
+    owner: text("owner").notNull(),
+    kind: text("kind", { enum: ["txt2img", "img2img", "extras", "extras_batch", "passthrough"] }).notNull(),
+    checkpoint: text("checkpoint").notNull(),
+    status: text("status", { enum: TASK_STATUSES }).notNull(),
+    idempotencyKey: text("idempotency_key"),
+    /** SHA-256 of the submitted request, to tell a retry from a different request reusing a key. */
+    requestHash: text("request_hash").notNull(),
+    priority: integer("priority").notNull().default(0),
+    /** The request as the client sent it (inline images replaced by their R2 keys). */
+    request: text("request", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    parameters: text("parameters", { mode: "json" }).$type<Record<string, unknown>>(),
+    info: text("info", { mode: "json" }).$type<unknown>(),
+    imageKeys: text("image_keys", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** Passthrough tasks: the node's answer, as it was. */
+    passthroughResult: text("passthrough_result", { mode: "json" }).$type<{ status: number; body: unknown }>(),
+    error: text("error"),
+    /** sd-webui's own error answer, when sd-webui refused the request. */
+    webuiError: text("webui_error", { mode: "json" }).$type<{ status: number; body: unknown }>(),
+    attempts: integer("attempts").notNull().default(0),
+    nodeId: text("node_id"),
+    createdAt: integer("created_at").notNull(),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [
+    uniqueIndex("tasks_owner_task_id").on(t.owner, t.taskId),
+    uniqueIndex("tasks_owner_idempotency").on(t.owner, t.idempotencyKey),
+    index("tasks_owner_created").on(t.owner, t.createdAt),
+    index("tasks_status").on(t.status),
+  ],
+);
+
+export const models = sqliteTable("models", {
+  name: text("name").primaryKey(),
+  type: text("type").notNull(),
+  /** File name the checkpoint gets on a node's disk (sd-webui lists it by this name). */
+  fileName: text("file_name").notNull(),
+  /** R2 key of the file: `models/<name>/<fileName>`. */
+  ossPath: text("oss_path").notNull(),
+  etag: text("etag"),
+  sha256: text("sha256"),
+  sizeBytes: integer("size_bytes"),
+  /** Estimated seconds to load into sd-webui and to run one task; placement uses them. */
+  loadSeconds: integer("load_seconds").notNull().default(8),
+  inferenceSeconds: integer("inference_seconds").notNull().default(3),
+  registeredAt: integer("registered_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Per-checkpoint configuration: the original solution's "functions". Absent row = defaults. */
+export const pools = sqliteTable("pools", {
+  checkpoint: text("checkpoint").primaryKey(),
+  concurrencyCap: integer("concurrency_cap").notNull(),
+  timeoutSeconds: integer("timeout_seconds").notNull(),
+  extraArgs: text("extra_args").notNull().default(""),
+  env: text("env", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+  minGpuMemoryMb: integer("min_gpu_memory_mb").notNull().default(0),
+  gpuClass: text("gpu_class"),
+  minNodes: integer("min_nodes").notNull().default(0),
+  maxNodes: integer("max_nodes").notNull().default(0),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Per-key default sd-webui options, merged under each request (the request wins). */
+export const keyOptions = sqliteTable("key_options", {
+  owner: text("owner").primaryKey(),
+  options: text("options", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});

@@ -1,0 +1,87 @@
+// The closed table of error codes and their problem+json answers (RFC 9457).
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ZodError } from "zod";
+
+export const ERRORS = {
+  bad_request: { status: 400, title: "Bad request" },
+  validation_failed: { status: 422, title: "The request is not valid" },
+  malformed_json: { status: 400, title: "The body is not valid JSON" },
+  unauthorized: { status: 401, title: "Missing or unknown API key" },
+  forbidden: { status: 403, title: "This key may not do that" },
+  not_found: { status: 404, title: "Not found" },
+  task_not_found: { status: 404, title: "No such task" },
+  model_not_found: { status: 404, title: "No such model" },
+  node_unknown: { status: 404, title: "This node is not registered" },
+  image_not_found: { status: 404, title: "No such image" },
+  task_id_conflict: { status: 409, title: "A task with this id already exists" },
+  idempotency_conflict: { status: 409, title: "This Idempotency-Key was used for another request" },
+  task_finished: { status: 409, title: "The task has already ended" },
+  stale_lease: { status: 409, title: "The lease is no longer the task's current one" },
+  model_exists: { status: 409, title: "A model with this name already exists" },
+  model_file_missing: { status: 409, title: "The model has no file yet" },
+  invalid_signature: { status: 403, title: "The signed URL is not valid" },
+  url_expired: { status: 410, title: "The signed URL has expired" },
+  payload_too_large: { status: 413, title: "The body is too large" },
+  unsupported_media_type: { status: 415, title: "Unsupported content type" },
+  no_default_model: { status: 422, title: "No checkpoint given and the key has no default" },
+  misconfigured: { status: 500, title: "The service is misconfigured" },
+  internal: { status: 500, title: "Internal error" },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** An expected failure with a code from the table; `onError` turns it into problem+json. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail?: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(detail ?? ERRORS[code].title);
+  }
+}
+
+export function problem(c: Context, code: ErrorCode, detail?: string, errors?: FieldError[]): Response {
+  const { status, title } = ERRORS[code];
+  const body = {
+    type: `https://sdgate.dev/problems/${code.replaceAll("_", "-")}`,
+    title,
+    status,
+    detail: detail ?? title,
+    code,
+    instance: new URL(c.req.url).pathname,
+    ...(errors && errors.length > 0 ? { errors } : {}),
+  };
+  return c.body(JSON.stringify(body), status, { "content-type": "application/problem+json" });
+}
+
+export function zodFieldErrors(error: ZodError): FieldError[] {
+  return error.issues.map((issue) => ({ path: issue.path.join(".") || "(body)", message: issue.message }));
+}
+
+export function validationProblem(c: Context, error: ZodError): Response {
+  const errors = zodFieldErrors(error);
+  const detail = errors.map((e) => `${e.path}: ${e.message}`).join("; ");
+  return problem(c, "validation_failed", detail, errors);
+}
+
+/** Hono's onError: the table's errors, HTTPException and ZodError as problem+json; the rest as 500. */
+export function handleError(err: Error, c: Context): Response {
+  if (err instanceof ApiError) return problem(c, err.code, err.detail, err.errors);
+  if (err instanceof ZodError) return validationProblem(c, err);
+  if (err instanceof HTTPException) {
+    const byStatus: Partial<Record<number, ErrorCode>> = { 400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "payload_too_large", 415: "unsupported_media_type" };
+    const code = byStatus[err.status];
+    if (code) return problem(c, code, err.message || undefined);
+  }
+  if (err instanceof SyntaxError) return problem(c, "malformed_json", err.message);
+  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId" as never), message: err.message, stack: err.stack }));
+  return problem(c, "internal", "Something went wrong on our side; the request id is in the Request-Id header.");
+}

@@ -1,0 +1,270 @@
+// Fleet: the node registry (heartbeats, what each node has loaded and cached, lost nodes) and
+// the broker of claims: an idle node asks, the placement policy picks a checkpoint, the
+// checkpoint's queue hands out a task. Claims with nothing to do wait (long poll) and are woken
+// the moment a queue reports new work. Soft state: nodes and queues re-report it.
+import { DurableObject } from "cloudflare:workers";
+import { readConfig } from "../config";
+import type { Heartbeat, RegisterRequest, WebuiCatalog } from "../protocol/node";
+import { registerRequestSchema } from "../protocol/node";
+import type { ClaimOutcome, QueueSummary } from "../queue/types";
+import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
+import { mergeCatalogs } from "./catalog";
+import { queueStub } from "./stub";
+
+export type NodeState = "idle" | "busy" | "draining" | "lost";
+
+export interface NodeRecord {
+  nodeId: string;
+  agentVersion: string;
+  gpuClass: string;
+  gpuMemoryMb: number;
+  loadedCheckpoint: string | null;
+  cachedCheckpoints: string[];
+  status: NodeState;
+  currentTaskId: string | null;
+  servingSince: number | null;
+  registeredAt: number;
+  lastSeenAt: number;
+  restartRequested: boolean;
+  catalog: WebuiCatalog;
+}
+
+export type FleetClaim = Extract<ClaimOutcome, { outcome: "claimed" }> | { outcome: "none" } | { outcome: "unknown_node" };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS queues (checkpoint TEXT PRIMARY KEY, data TEXT NOT NULL);`;
+
+/** Lost after this many missed heartbeat intervals. */
+const MISSED_HEARTBEATS_BEFORE_LOST = 2;
+
+export class Fleet extends DurableObject<Env> {
+  clock: () => number = () => Date.now();
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly queues = new Map<string, QueueSummary>();
+  private wakeClaims = new Set<() => void>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(SCHEMA);
+    for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM nodes")) {
+      const node = JSON.parse(row.data) as NodeRecord;
+      this.nodes.set(node.nodeId, node);
+    }
+    for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM queues")) {
+      const summary = JSON.parse(row.data) as QueueSummary;
+      this.queues.set(summary.checkpoint, summary);
+    }
+  }
+
+  private save(node: NodeRecord): void {
+    this.nodes.set(node.nodeId, node);
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO nodes (node_id, data) VALUES (?, ?)", node.nodeId, JSON.stringify(node));
+  }
+
+  private heartbeatIntervalMs(): number {
+    return readConfig(this.env).heartbeatIntervalMs;
+  }
+
+  async register(request: RegisterRequest): Promise<{ webuiExtraArgs: string }> {
+    const r = registerRequestSchema.parse(request);
+    const now = this.clock();
+    const previous = this.nodes.get(r.nodeId);
+    if (previous && previous.status !== "lost") await this.releaseLeases(previous.nodeId);
+    this.save({
+      nodeId: r.nodeId,
+      agentVersion: r.agentVersion,
+      gpuClass: r.gpuClass,
+      gpuMemoryMb: r.gpuMemoryMb,
+      loadedCheckpoint: r.loadedCheckpoint,
+      cachedCheckpoints: r.cachedCheckpoints,
+      status: "idle",
+      currentTaskId: null,
+      servingSince: r.loadedCheckpoint ? now : null,
+      registeredAt: now,
+      lastSeenAt: now,
+      restartRequested: false,
+      catalog: r.catalog,
+    });
+    await this.scheduleAlarm();
+    const args = new Set<string>();
+    for (const q of this.queues.values()) for (const arg of q.extraArgs.split(/\s+/).filter(Boolean)) args.add(arg);
+    return { webuiExtraArgs: [...args].join(" ") };
+  }
+
+  async heartbeat(nodeId: string, beat: Heartbeat): Promise<{ known: false } | { known: true; restartWebui: boolean }> {
+    const node = this.nodes.get(nodeId);
+    if (!node) return { known: false };
+    const now = this.clock();
+    const switched = beat.loadedCheckpoint !== node.loadedCheckpoint;
+    const restartWebui = node.restartRequested && beat.status === "idle";
+    this.save({
+      ...node,
+      gpuClass: beat.gpuClass,
+      gpuMemoryMb: beat.gpuMemoryMb,
+      loadedCheckpoint: beat.loadedCheckpoint ?? node.loadedCheckpoint,
+      cachedCheckpoints: beat.cachedCheckpoints,
+      status: beat.status,
+      currentTaskId: beat.currentTaskId,
+      servingSince: switched && beat.loadedCheckpoint ? now : node.servingSince,
+      lastSeenAt: now,
+      restartRequested: node.restartRequested && !restartWebui,
+      catalog: beat.catalog ?? node.catalog,
+    });
+    return { known: true, restartWebui };
+  }
+
+  async deregister(nodeId: string): Promise<boolean> {
+    if (!this.nodes.has(nodeId)) return false;
+    await this.releaseLeases(nodeId);
+    this.nodes.delete(nodeId);
+    this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", nodeId);
+    return true;
+  }
+
+  /** A queue's state changed: remember it and wake waiting claims if it has work. */
+  async reportQueue(summary: QueueSummary): Promise<void> {
+    this.remember(summary);
+    if (summary.waiting > 0 && summary.running < summary.concurrencyCap) this.wakeAll();
+  }
+
+  private remember(summary: QueueSummary): void {
+    this.queues.set(summary.checkpoint, summary);
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
+  }
+
+  async forgetQueue(checkpoint: string): Promise<void> {
+    this.queues.delete(checkpoint);
+    this.ctx.storage.sql.exec("DELETE FROM queues WHERE checkpoint = ?", checkpoint);
+  }
+
+  private wakeAll(): void {
+    const waiting = this.wakeClaims;
+    this.wakeClaims = new Set();
+    for (const wake of waiting) wake();
+  }
+
+  private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
+    const servingCounts = new Map<string, number>();
+    for (const other of this.nodes.values()) {
+      if (other.nodeId === node.nodeId || other.status === "lost" || !other.loadedCheckpoint) continue;
+      servingCounts.set(other.loadedCheckpoint, (servingCounts.get(other.loadedCheckpoint) ?? 0) + 1);
+    }
+    const now = this.clock();
+    const queues = [...this.queues.values()].map((q) => ({
+      checkpoint: q.checkpoint,
+      waiting: q.waiting,
+      oldestWaitingAgeMs: q.oldestWaitingAt === null ? 0 : Math.max(0, now - q.oldestWaitingAt),
+      running: q.running,
+      concurrencyCap: q.concurrencyCap,
+      nodesServing: servingCounts.get(q.checkpoint) ?? 0,
+      minNodes: q.minNodes,
+      maxNodes: q.maxNodes,
+      minGpuMemoryMb: q.minGpuMemoryMb,
+      gpuClass: q.gpuClass,
+      loadMs: q.loadMs,
+      downloadMs: q.downloadMs,
+      inferenceMs: q.inferenceMs,
+    }));
+    const self: PlacementNode = {
+      nodeId: node.nodeId,
+      loadedCheckpoint: node.loadedCheckpoint,
+      cachedCheckpoints: node.cachedCheckpoints,
+      gpuMemoryMb: node.gpuMemoryMb,
+      gpuClass: node.gpuClass,
+      servingSinceMs: node.servingSince,
+    };
+    return { self, queues };
+  }
+
+  /**
+   * An idle node asks for work: place it, claim from that checkpoint's queue, or wait until a
+   * queue reports work or `waitMs` passes.
+   */
+  async claim(nodeId: string, waitMs: number): Promise<FleetClaim> {
+    const deadline = this.clock() + waitMs;
+    for (;;) {
+      const node = this.nodes.get(nodeId);
+      if (!node || node.status === "lost") return { outcome: "unknown_node" };
+      if (node.status === "draining") return { outcome: "none" };
+      const { self, queues } = this.placementView(node);
+      const decision = choosePlacement(self, queues, this.clock());
+      if (decision) {
+        const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId);
+        if (outcome.outcome === "claimed") {
+          const current = this.nodes.get(nodeId) ?? node;
+          const switching = current.loadedCheckpoint !== decision.checkpoint;
+          this.save({
+            ...current,
+            status: "busy",
+            currentTaskId: outcome.task.id,
+            loadedCheckpoint: decision.checkpoint,
+            servingSince: switching ? this.clock() : current.servingSince,
+          });
+          return outcome;
+        }
+        // Our view of that queue was stale: refresh it and decide again straight away.
+        this.remember(outcome.summary);
+        continue;
+      }
+      const remaining = deadline - this.clock();
+      if (remaining <= 0) return { outcome: "none" };
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.wakeClaims.delete(wake);
+          resolve();
+        }, remaining);
+        this.wakeClaims.add(wake);
+      });
+    }
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return [...this.nodes.values()].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  }
+
+  async listQueues(): Promise<QueueSummary[]> {
+    return [...this.queues.values()];
+  }
+
+  async catalog(): Promise<WebuiCatalog> {
+    return mergeCatalogs([...this.nodes.values()].filter((n) => n.status !== "lost").map((n) => n.catalog));
+  }
+
+  /** POST /restart: every node restarts its sd-webui when next idle. */
+  async requestRestart(): Promise<number> {
+    let count = 0;
+    for (const node of this.nodes.values()) {
+      if (node.status === "lost") continue;
+      this.save({ ...node, restartRequested: true });
+      count += 1;
+    }
+    return count;
+  }
+
+  private async releaseLeases(nodeId: string): Promise<void> {
+    const holding = [...this.queues.values()].filter((q) => q.leaseHolders.includes(nodeId));
+    for (const q of holding) await queueStub(this.env, q.checkpoint).releaseNode(nodeId);
+  }
+
+  override async alarm(): Promise<void> {
+    const now = this.clock();
+    const lostAfterMs = this.heartbeatIntervalMs() * MISSED_HEARTBEATS_BEFORE_LOST;
+    for (const node of [...this.nodes.values()]) {
+      if (node.status === "lost" || now - node.lastSeenAt <= lostAfterMs) continue;
+      this.save({ ...node, status: "lost", currentTaskId: null });
+      await this.releaseLeases(node.nodeId);
+    }
+    await this.scheduleAlarm();
+  }
+
+  private async scheduleAlarm(): Promise<void> {
+    const anyAlive = [...this.nodes.values()].some((n) => n.status !== "lost");
+    if (anyAlive) await this.ctx.storage.setAlarm(this.clock() + this.heartbeatIntervalMs());
+    else await this.ctx.storage.deleteAlarm();
+  }
+}

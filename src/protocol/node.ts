@@ -1,0 +1,185 @@
+// The node protocol: what a gpu-node agent and the Worker say to each other under /nodes.
+// Both sides validate with these schemas; the agent imports this file directly.
+//
+//   POST   /nodes/register                              RegisterRequest  → RegisterResponse
+//   POST   /nodes/{nodeId}/heartbeat                    Heartbeat        → HeartbeatResponse
+//   POST   /nodes/{nodeId}/claim                        ClaimRequest     → 200 ClaimResponse | 204 (no work)
+//   DELETE /nodes/{nodeId}                              deregister (after draining)
+//   GET    /nodes/models/{name}/file                    model bytes; honours Range for resume
+//   GET    /nodes/tasks/{taskId}/inputs/{key}           input object of a held task (header Lease-Id)
+//   POST   /nodes/tasks/{taskId}/progress               ProgressReport   → ProgressAnswer
+//   PUT    /nodes/tasks/{taskId}/images/{index}         PNG body (header Lease-Id) → ImageUploadAnswer
+//   POST   /nodes/tasks/{taskId}/complete               CompleteRequest  → {ok:true}
+//   POST   /nodes/tasks/{taskId}/fail                   FailRequest      → {ok:true}
+//
+// Every call about a task carries the lease id from its claim. A lease that is no longer the
+// task's current one answers 409 with code `stale_lease` and changes nothing.
+import { z } from "zod";
+
+export const LEASE_HEADER = "Lease-Id";
+
+export const nodeStatusSchema = z.enum(["idle", "busy", "draining"]);
+export type NodeStatus = z.infer<typeof nodeStatusSchema>;
+
+/** sd-webui's lists, as the node's sd-webui answers them (keys are the sdapi path names). */
+export const webuiCatalogSchema = z
+  .object({
+    samplers: z.array(z.unknown()),
+    schedulers: z.array(z.unknown()),
+    upscalers: z.array(z.unknown()),
+    "latent-upscale-modes": z.array(z.unknown()),
+    "sd-vae": z.array(z.unknown()),
+    loras: z.array(z.unknown()),
+    "face-restorers": z.array(z.unknown()),
+    "prompt-styles": z.array(z.unknown()),
+  })
+  .partial();
+export type WebuiCatalog = z.infer<typeof webuiCatalogSchema>;
+
+const nodeStateFields = {
+  /** Registered model name of the checkpoint loaded in sd-webui, or null. */
+  loadedCheckpoint: z.string().nullable(),
+  /** Registered model names whose files are on the node's disk. */
+  cachedCheckpoints: z.array(z.string()),
+  gpuClass: z.string().min(1),
+  gpuMemoryMb: z.number().int().nonnegative(),
+};
+
+export const registerRequestSchema = z.object({
+  /** Stable id the agent chooses (defaults to the host name); re-registering replaces the old entry. */
+  nodeId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/),
+  agentVersion: z.string().max(64).default("unknown"),
+  catalog: webuiCatalogSchema.default({}),
+  ...nodeStateFields,
+});
+export type RegisterRequest = z.input<typeof registerRequestSchema>;
+
+export const registerResponseSchema = z.object({
+  nodeId: z.string(),
+  heartbeatIntervalMs: z.number().int().positive(),
+  leaseMs: z.number().int().positive(),
+  claimWaitMs: z.number().int().positive(),
+  /** Extra sd-webui command-line arguments from the pools this node may serve. */
+  webuiExtraArgs: z.string().default(""),
+});
+export type RegisterResponse = z.infer<typeof registerResponseSchema>;
+
+export const heartbeatSchema = z.object({
+  status: nodeStatusSchema,
+  currentTaskId: z.string().nullable(),
+  catalog: webuiCatalogSchema.optional(),
+  ...nodeStateFields,
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+export const heartbeatResponseSchema = z.object({
+  /** An admin asked for sd-webui to be restarted; do it when idle. */
+  restartWebui: z.boolean(),
+});
+export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
+
+export const claimRequestSchema = z.object({
+  /** How long the Worker may hold the request open waiting for work (capped by the Worker). */
+  waitMs: z.number().int().min(0).max(60_000).default(20_000),
+});
+
+export const taskKindSchema = z.enum(["txt2img", "img2img", "extras", "extras_batch", "passthrough"]);
+export type TaskKind = z.infer<typeof taskKindSchema>;
+
+/** The sd-webui endpoint each task kind runs on (passthrough carries its own). */
+export const WEBUI_PATH_BY_KIND: Record<Exclude<TaskKind, "passthrough">, string> = {
+  txt2img: "/sdapi/v1/txt2img",
+  img2img: "/sdapi/v1/img2img",
+  extras: "/sdapi/v1/extra-single-image",
+  extras_batch: "/sdapi/v1/extra-batch-images",
+};
+
+export const modelFileSchema = z.object({
+  /** Registered model name, e.g. "demo-v1"; the checkpoint's file on the node is `fileName`. */
+  name: z.string(),
+  fileName: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sizeBytes: z.number().int().nonnegative(),
+});
+export type ModelFile = z.infer<typeof modelFileSchema>;
+
+/**
+ * An input image the Worker moved to R2: the agent reads `key` through
+ * `/nodes/tasks/{taskId}/inputs/{key}` and writes its base64 at `pointer` (RFC 6901) in `payload`.
+ */
+export const inputRefSchema = z.object({ pointer: z.string().startsWith("/"), key: z.string() });
+export type InputRef = z.infer<typeof inputRefSchema>;
+
+export const claimedTaskSchema = z.object({
+  id: z.string(),
+  kind: taskKindSchema,
+  /** The checkpoint to have loaded before running. */
+  model: modelFileSchema,
+  /** VAE name for `sd_vae`, or null for sd-webui's own choice. */
+  vae: z.string().nullable(),
+  /** The sd-webui request body, with input images replaced by what `inputs` names. */
+  payload: z.record(z.string(), z.unknown()),
+  inputs: z.array(inputRefSchema),
+  /** For passthrough tasks: the sd-webui route to call. */
+  passthrough: z.object({ method: z.enum(["GET", "POST", "PUT", "DELETE"]), path: z.string().startsWith("/") }).nullable(),
+  attempt: z.number().int().positive(),
+  /** Seconds the pool allows one run; the agent interrupts sd-webui after it. */
+  timeoutSeconds: z.number().int().positive(),
+});
+export type ClaimedTask = z.infer<typeof claimedTaskSchema>;
+
+export const leaseSchema = z.object({
+  id: z.string(),
+  expiresAt: z.number().int(),
+  leaseMs: z.number().int().positive(),
+});
+export type Lease = z.infer<typeof leaseSchema>;
+
+export const claimResponseSchema = z.object({ task: claimedTaskSchema, lease: leaseSchema });
+export type ClaimResponse = z.infer<typeof claimResponseSchema>;
+
+export const progressReportSchema = z.object({
+  leaseId: z.string(),
+  /** 0..1 */
+  progress: z.number().min(0).max(1),
+  etaRelative: z.number().min(0).default(0),
+  /** sd-webui's `state` object, or the agent's own phase ("downloading model", "loading model"). */
+  state: z.record(z.string(), z.unknown()).default({}),
+  /** Live preview, raw base64 or a data URI, when sd-webui gives one. */
+  currentImage: z.string().nullable().default(null),
+  textinfo: z.string().nullable().default(null),
+});
+export type ProgressReport = z.input<typeof progressReportSchema>;
+
+export const progressAnswerSchema = z.object({
+  /** The client cancelled: interrupt sd-webui, then complete or fail; the task ends cancelled. */
+  cancel: z.boolean(),
+  leaseExpiresAt: z.number().int(),
+});
+export type ProgressAnswer = z.infer<typeof progressAnswerSchema>;
+
+export const imageUploadAnswerSchema = z.object({ key: z.string() });
+
+export const completeRequestSchema = z.object({
+  leaseId: z.string(),
+  /** Images uploaded with PUT .../images/{index}, indexes 0..imageCount-1. */
+  imageCount: z.number().int().min(0).max(256),
+  /** sd-webui's `parameters` echo. */
+  parameters: z.record(z.string(), z.unknown()).default({}),
+  /** sd-webui's `info`, parsed from its JSON string when it was one. */
+  info: z.unknown().default(null),
+  /** Passthrough tasks: sd-webui's answer as it was (status and JSON body). */
+  passthroughResult: z.object({ status: z.number().int(), body: z.unknown() }).nullable().default(null),
+});
+export type CompleteRequest = z.input<typeof completeRequestSchema>;
+
+export const failRequestSchema = z.object({
+  leaseId: z.string(),
+  /** What went wrong, as sd-webui said it (never a stack trace). */
+  error: z.string().max(4000),
+  /** True when another attempt might succeed (sd-webui crashed, node shutting down). */
+  retryable: z.boolean().default(false),
+  /** sd-webui's own error answer, kept so the A1111 surface can answer in sd-webui's shape. */
+  webuiError: z.object({ status: z.number().int(), body: z.unknown() }).nullable().default(null),
+});
+export type FailRequest = z.input<typeof failRequestSchema>;

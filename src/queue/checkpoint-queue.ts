@@ -1,0 +1,299 @@
+// CheckpointQueue: one Durable Object per checkpoint (idFromName(checkpoint)), the source of truth
+// for its live work: waiting tasks in priority/FIFO order, leases held by nodes under the pool's
+// concurrency cap, progress of running tasks, and waiters of sync requests. One alarm drives
+// lease expiry. Every transition is mirrored to the task's D1 row.
+import { DurableObject } from "cloudflare:workers";
+import { readConfig } from "../config";
+import { recordEnded, recordRunning, recordWaiting, type TaskEnding } from "../db/task-records";
+import type { ClaimedTask } from "../protocol/node";
+import { randomId } from "../auth/tokens";
+import { afterLostLease, exhaustedReason, leaseDeadline, nextAlarmAt } from "./lease-policy";
+import type {
+  CancelOutcome, ClaimOutcome, EndOutcome, LeaseCheck, LiveStatus, NodeCompletion, NodeFailure,
+  NodeProgressReport, PoolSettings, ProgressOutcome, QueuedTask, QueueSummary, TaskProgress,
+} from "./types";
+import { fleetStub } from "../fleet/stub";
+
+interface Row extends Record<string, SqlStorageValue> {
+  uid: string;
+  task_id: string;
+  owner: string;
+  priority: number;
+  seq: number;
+  enqueued_at: number;
+  status: "waiting" | "running";
+  attempts: number;
+  lease_id: string | null;
+  lease_expires_at: number | null;
+  node_id: string | null;
+  cancel_requested: number;
+  claim: string;
+  progress: string | null;
+  last_error: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS live_tasks (
+  uid TEXT PRIMARY KEY, task_id TEXT NOT NULL, owner TEXT NOT NULL, priority INTEGER NOT NULL,
+  seq INTEGER NOT NULL, enqueued_at INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+  lease_id TEXT, lease_expires_at INTEGER, node_id TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
+  claim TEXT NOT NULL, progress TEXT, last_error TEXT);
+CREATE INDEX IF NOT EXISTS live_tasks_order ON live_tasks(status, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);`;
+
+export class CheckpointQueue extends DurableObject<Env> {
+  /** The clock; tests replace it to move time without waiting. */
+  clock: () => number = () => Date.now();
+  private readonly sql: SqlStorage;
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(SCHEMA);
+  }
+
+  private get settings(): { leaseMs: number; maxAttempts: number } {
+    const config = readConfig(this.env);
+    return { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts };
+  }
+
+  private pool(): PoolSettings | null {
+    const row = this.sql.exec<{ settings: string }>("SELECT settings FROM pool WHERE id = 1").toArray()[0];
+    return row ? (JSON.parse(row.settings) as PoolSettings) : null;
+  }
+
+  private row(uid: string): Row | null {
+    return this.sql.exec<Row>("SELECT * FROM live_tasks WHERE uid = ?", uid).toArray()[0] ?? null;
+  }
+
+  private heldRow(uid: string, leaseId: string): Row | null {
+    const row = this.row(uid);
+    return row && row.status === "running" && row.lease_id === leaseId ? row : null;
+  }
+
+  /** Sets or replaces the pool's settings (cap, timeout, constraints, cost estimates). */
+  async configure(pool: PoolSettings): Promise<QueueSummary> {
+    this.sql.exec("INSERT INTO pool (id, settings) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET settings = excluded.settings", JSON.stringify(pool));
+    return this.report();
+  }
+
+  async enqueue(task: QueuedTask, pool: PoolSettings): Promise<{ queuePosition: number }> {
+    this.sql.exec("INSERT INTO pool (id, settings) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET settings = excluded.settings", JSON.stringify(pool));
+    const seq = (this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM live_tasks").one().s ?? 0) + 1;
+    this.sql.exec(
+      "INSERT INTO live_tasks (uid, task_id, owner, priority, seq, enqueued_at, status, attempts, claim) VALUES (?, ?, ?, ?, ?, ?, 'waiting', 0, ?)",
+      task.uid, task.taskId, task.owner, task.priority, seq, this.clock(), JSON.stringify(task.claim),
+    );
+    const queuePosition = this.position(task.uid);
+    await this.report();
+    return { queuePosition };
+  }
+
+  private position(uid: string): number {
+    const row = this.row(uid);
+    if (!row || row.status !== "waiting") return 0;
+    const ahead = this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM live_tasks WHERE status = 'waiting' AND (priority > ? OR (priority = ? AND seq < ?))", row.priority, row.priority, row.seq)
+      .one().n;
+    return ahead + 1;
+  }
+
+  async claim(nodeId: string): Promise<ClaimOutcome> {
+    const pool = this.pool();
+    const now = this.clock();
+    const { leaseMs } = this.settings;
+    const running = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM live_tasks WHERE status = 'running'").one().n;
+    const next = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting' ORDER BY priority DESC, seq LIMIT 1").toArray()[0];
+    if (!next) return { outcome: "empty", summary: this.buildSummary() };
+    if (pool && running >= pool.concurrencyCap) return { outcome: "at_capacity", summary: this.buildSummary() };
+    const lease = { id: randomId("lease_"), expiresAt: leaseDeadline(now, leaseMs), leaseMs };
+    const attempts = next.attempts + 1;
+    this.sql.exec(
+      "UPDATE live_tasks SET status = 'running', attempts = ?, lease_id = ?, lease_expires_at = ?, node_id = ?, progress = NULL WHERE uid = ?",
+      attempts, lease.id, lease.expiresAt, nodeId, next.uid,
+    );
+    await this.scheduleAlarm();
+    await recordRunning(this.env.DB, next.uid, { attempts, nodeId, startedAt: now });
+    await this.report();
+    const task: ClaimedTask = { ...(JSON.parse(next.claim) as Omit<ClaimedTask, "attempt">), attempt: attempts };
+    return { outcome: "claimed", task, lease };
+  }
+
+  async checkLease(uid: string, leaseId: string): Promise<LeaseCheck> {
+    const row = this.heldRow(uid, leaseId);
+    if (!row) return { ok: false, reason: "stale_lease" };
+    const claim = JSON.parse(row.claim) as Omit<ClaimedTask, "attempt">;
+    return { ok: true, owner: row.owner, taskId: row.task_id, inputKeys: claim.inputs.map((input) => input.key) };
+  }
+
+  async progress(uid: string, leaseId: string, report: NodeProgressReport): Promise<ProgressOutcome> {
+    const row = this.heldRow(uid, leaseId);
+    if (!row) return { ok: false, reason: "stale_lease" };
+    const now = this.clock();
+    const progress: TaskProgress = {
+      progress: report.progress,
+      etaRelative: report.etaRelative ?? 0,
+      state: report.state ?? {},
+      currentImage: report.currentImage ?? null,
+      textinfo: report.textinfo ?? null,
+      updatedAt: now,
+    };
+    const leaseExpiresAt = leaseDeadline(now, this.settings.leaseMs);
+    this.sql.exec("UPDATE live_tasks SET lease_expires_at = ?, progress = ? WHERE uid = ?", leaseExpiresAt, JSON.stringify(progress), uid);
+    await this.scheduleAlarm();
+    return { ok: true, cancel: row.cancel_requested === 1, leaseExpiresAt };
+  }
+
+  async complete(uid: string, leaseId: string, result: NodeCompletion): Promise<EndOutcome> {
+    const row = this.heldRow(uid, leaseId);
+    if (!row) return { ok: false, reason: "stale_lease" };
+    const status = row.cancel_requested === 1 ? "cancelled" : "succeeded";
+    return this.end(row, {
+      status,
+      finishedAt: this.clock(),
+      imageKeys: result.imageKeys,
+      parameters: result.parameters ?? {},
+      info: result.info ?? null,
+      passthroughResult: result.passthroughResult ?? null,
+    });
+  }
+
+  async fail(uid: string, leaseId: string, failure: NodeFailure): Promise<EndOutcome> {
+    const row = this.heldRow(uid, leaseId);
+    if (!row) return { ok: false, reason: "stale_lease" };
+    if (failure.retryable) return this.loseLease(row, failure.error);
+    const status = row.cancel_requested === 1 ? "cancelled" : "failed";
+    return this.end(row, { status, finishedAt: this.clock(), error: failure.error, webuiError: failure.webuiError ?? null });
+  }
+
+  async cancel(uid: string): Promise<CancelOutcome> {
+    const row = this.row(uid);
+    if (!row) return "not_live";
+    if (row.status === "waiting") {
+      await this.end(row, { status: "cancelled", finishedAt: this.clock(), error: "Cancelled before it ran" });
+      return "cancelled";
+    }
+    this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE uid = ?", uid);
+    return "cancel_requested";
+  }
+
+  async status(uid: string): Promise<LiveStatus | null> {
+    const row = this.row(uid);
+    if (!row) return null;
+    if (row.status === "waiting") return { state: "waiting", queuePosition: this.position(uid), attempts: row.attempts };
+    return {
+      state: "running",
+      progress: row.progress ? (JSON.parse(row.progress) as TaskProgress) : null,
+      attempts: row.attempts,
+      nodeId: row.node_id ?? "",
+      cancelRequested: row.cancel_requested === 1,
+    };
+  }
+
+  /** Resolves true once the task has ended, or false when `timeoutMs` passes first. */
+  async waitForEnd(uid: string, timeoutMs: number): Promise<boolean> {
+    if (!this.row(uid)) return true;
+    return new Promise<boolean>((resolve) => {
+      const set = this.waiters.get(uid) ?? new Set();
+      this.waiters.set(uid, set);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        set.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      set.add(done);
+    });
+  }
+
+  /** The node is gone (deregistered or lost): its leases are not waited out. */
+  async releaseNode(nodeId: string): Promise<number> {
+    const rows = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND node_id = ?", nodeId).toArray();
+    for (const row of rows) await this.loseLease(row, `node ${nodeId} was lost while running the task`);
+    return rows.length;
+  }
+
+  async summary(): Promise<QueueSummary> {
+    return this.buildSummary();
+  }
+
+  override async alarm(): Promise<void> {
+    const now = this.clock();
+    const expired = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND lease_expires_at <= ?", now).toArray();
+    for (const row of expired) await this.loseLease(row, null);
+    await this.scheduleAlarm();
+  }
+
+  private async loseLease(row: Row, error: string | null): Promise<EndOutcome> {
+    const { maxAttempts } = this.settings;
+    const next = afterLostLease(row.attempts, maxAttempts, row.cancel_requested === 1);
+    const lastError = error ?? row.last_error;
+    if (next === "requeue") {
+      this.sql.exec(
+        "UPDATE live_tasks SET status = 'waiting', lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ? WHERE uid = ?",
+        lastError, row.uid,
+      );
+      await this.scheduleAlarm();
+      await recordWaiting(this.env.DB, row.uid, { attempts: row.attempts, error: lastError });
+      await this.report();
+      return { ok: true, status: "waiting" };
+    }
+    if (next === "cancel") return this.end(row, { status: "cancelled", finishedAt: this.clock(), error: "Cancelled while running" });
+    return this.end(row, { status: "failed", finishedAt: this.clock(), error: exhaustedReason(row.attempts, lastError) });
+  }
+
+  private async end(row: Row, ending: TaskEnding): Promise<EndOutcome> {
+    this.sql.exec("DELETE FROM live_tasks WHERE uid = ?", row.uid);
+    await this.scheduleAlarm();
+    await recordEnded(this.env.DB, row.uid, { attempts: row.attempts, ...ending });
+    for (const wake of this.waiters.get(row.uid) ?? []) wake();
+    this.waiters.delete(row.uid);
+    await this.report();
+    return { ok: true, status: ending.status };
+  }
+
+  private async scheduleAlarm(): Promise<void> {
+    const deadlines = this.sql
+      .exec<{ d: number }>("SELECT lease_expires_at AS d FROM live_tasks WHERE status = 'running' AND lease_expires_at IS NOT NULL")
+      .toArray()
+      .map((r) => r.d);
+    const at = nextAlarmAt(deadlines);
+    if (at === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(at);
+  }
+
+  private buildSummary(): QueueSummary {
+    const pool = this.pool();
+    const counts = this.sql
+      .exec<{ waiting: number; running: number; oldest: number | null }>(
+        "SELECT SUM(status = 'waiting') AS waiting, SUM(status = 'running') AS running, MIN(CASE WHEN status = 'waiting' THEN enqueued_at END) AS oldest FROM live_tasks",
+      )
+      .one();
+    const leaseHolders = this.sql
+      .exec<{ node_id: string }>("SELECT DISTINCT node_id FROM live_tasks WHERE status = 'running' AND node_id IS NOT NULL")
+      .toArray()
+      .map((r) => r.node_id);
+    const defaults: PoolSettings = {
+      checkpoint: "", concurrencyCap: 1, timeoutSeconds: 600, extraArgs: "", minGpuMemoryMb: 0, gpuClass: null,
+      minNodes: 0, maxNodes: 0, loadMs: 8000, downloadMs: 0, inferenceMs: 3000,
+    };
+    return {
+      ...(pool ?? defaults),
+      waiting: counts.waiting ?? 0,
+      running: counts.running ?? 0,
+      oldestWaitingAt: counts.oldest,
+      leaseHolders,
+      reportedAt: this.clock(),
+    };
+  }
+
+  /** Tells Fleet how this queue stands, so waiting nodes wake the moment work arrives. */
+  private async report(): Promise<QueueSummary> {
+    const summary = this.buildSummary();
+    if (summary.checkpoint) await fleetStub(this.env).reportQueue(summary);
+    return summary;
+  }
+}

@@ -1,0 +1,68 @@
+// What the Worker, CheckpointQueue and Fleet pass to each other over RPC. Expected outcomes are
+// plain values (`stale_lease`, `at_capacity`): custom error fields do not survive RPC.
+import type { ClaimedTask, CompleteRequest, FailRequest, Lease, ProgressReport } from "../protocol/node";
+
+/** A pool's settings as the queue and placement need them. */
+export interface PoolSettings {
+  checkpoint: string;
+  concurrencyCap: number;
+  timeoutSeconds: number;
+  /** Extra sd-webui command-line arguments nodes start sd-webui with. */
+  extraArgs: string;
+  minGpuMemoryMb: number;
+  gpuClass: string | null;
+  minNodes: number;
+  maxNodes: number;
+  loadMs: number;
+  downloadMs: number;
+  inferenceMs: number;
+}
+
+export interface QueuedTask {
+  uid: string;
+  taskId: string;
+  owner: string;
+  priority: number;
+  /** The claim answer minus the attempt number, fixed at submission. */
+  claim: Omit<ClaimedTask, "attempt">;
+}
+
+export interface QueueSummary extends PoolSettings {
+  waiting: number;
+  running: number;
+  /** Epoch ms of the oldest waiting task, or null. */
+  oldestWaitingAt: number | null;
+  /** Node ids holding leases now. */
+  leaseHolders: string[];
+  reportedAt: number;
+}
+
+export type ClaimOutcome =
+  | { outcome: "claimed"; task: ClaimedTask; lease: Lease }
+  | { outcome: "empty"; summary: QueueSummary }
+  | { outcome: "at_capacity"; summary: QueueSummary };
+
+export interface TaskProgress {
+  progress: number;
+  etaRelative: number;
+  state: Record<string, unknown>;
+  currentImage: string | null;
+  textinfo: string | null;
+  updatedAt: number;
+}
+
+export type LiveStatus =
+  | { state: "waiting"; queuePosition: number; attempts: number }
+  | { state: "running"; progress: TaskProgress | null; attempts: number; nodeId: string; cancelRequested: boolean };
+
+export type LeaseCheck = { ok: true; owner: string; taskId: string; inputKeys: string[] } | { ok: false; reason: "stale_lease" };
+
+export type ProgressOutcome = { ok: true; cancel: boolean; leaseExpiresAt: number } | { ok: false; reason: "stale_lease" };
+
+export type EndOutcome = { ok: true; status: "succeeded" | "failed" | "cancelled" | "waiting" } | { ok: false; reason: "stale_lease" };
+
+export type CancelOutcome = "cancelled" | "cancel_requested" | "not_live";
+
+export type NodeProgressReport = ProgressReport;
+export type NodeCompletion = Omit<CompleteRequest, "leaseId"> & { imageKeys: string[] };
+export type NodeFailure = Omit<FailRequest, "leaseId">;

@@ -1,0 +1,118 @@
+// Admin: API keys (create, list, revoke), POST /restart, GET /nodes, GET /metrics (Prometheus).
+import { createRoute } from "@hono/zod-openapi";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { z } from "zod";
+import { requireRole } from "../auth/middleware";
+import { generateToken, hashToken, randomId } from "../auth/tokens";
+import { apiKeys, models, ROLES, tasks } from "../db/schema";
+import { ApiError } from "../errors";
+import { fleetStub } from "../fleet/stub";
+import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+
+const admin = [requireRole("admin")];
+
+const keySchema = z.object({ id: z.string(), name: z.string(), role: z.enum(ROLES), tokenPrefix: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() });
+
+function keyView(row: typeof apiKeys.$inferSelect) {
+  return {
+    id: row.id, name: row.name, role: row.role, tokenPrefix: row.tokenPrefix,
+    createdAt: new Date(row.createdAt).toISOString(), revokedAt: row.revokedAt ? new Date(row.revokedAt).toISOString() : null,
+  };
+}
+
+export const adminRoutes = openApiApp();
+
+adminRoutes.openapi(
+  createRoute({
+    method: "post", path: "/keys", summary: "Create an API key; its token is shown only in this answer (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
+    request: { body: { content: { "application/json": { schema: z.object({ name: z.string().min(1).max(100), role: z.enum(ROLES).default("user") }) } }, required: true } },
+    responses: { 201: jsonContent(keySchema.extend({ token: z.string() }), "Created"), ...problemResponses },
+  }),
+  async (c) => {
+    const { name, role } = c.req.valid("json");
+    const token = generateToken(role);
+    const row = { id: randomId("key_", 9), name, role, tokenHash: await hashToken(token), tokenPrefix: token.slice(0, 14), createdAt: Date.now(), revokedAt: null };
+    await drizzle(c.env.DB).insert(apiKeys).values(row);
+    return c.json({ ...keyView(row), token }, 201);
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({ method: "get", path: "/keys", summary: "API keys, without their tokens (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin, responses: { 200: jsonContent(z.array(keySchema), "Keys"), ...problemResponses } }),
+  async (c) => c.json((await drizzle(c.env.DB).select().from(apiKeys).orderBy(apiKeys.createdAt).all()).map(keyView), 200),
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: "delete", path: "/keys/{id}", summary: "Revoke an API key at once (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
+    request: { params: z.object({ id: z.string() }) }, responses: { 200: jsonContent(keySchema, "Revoked"), ...problemResponses },
+  }),
+  async (c) => {
+    const id = c.req.valid("param").id;
+    await drizzle(c.env.DB).update(apiKeys).set({ revokedAt: Date.now() }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+    const row = await drizzle(c.env.DB).select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+    if (!row) throw new ApiError("not_found", `No key ${id}`);
+    return c.json(keyView(row), 200);
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: "post", path: "/restart", summary: "Every node restarts its sd-webui when next idle (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
+    responses: { 200: jsonContent(z.object({ message: z.string(), nodes: z.number().int() }), "Requested"), ...problemResponses },
+  }),
+  async (c) => {
+    const nodes = await fleetStub(c.env).requestRestart();
+    return c.json({ message: `sd-webui restart requested on ${nodes} node${nodes === 1 ? "" : "s"}; each restarts when idle`, nodes }, 200);
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: "get", path: "/nodes", summary: "GPU nodes: what each serves, has cached, and when it was last seen (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
+    responses: { 200: jsonContent(z.array(z.record(z.string(), z.unknown())), "Nodes"), ...problemResponses },
+  }),
+  async (c) => {
+    const nodes = await fleetStub(c.env).listNodes();
+    return c.json(
+      nodes.map(({ catalog: _catalog, servingSince, registeredAt, lastSeenAt, ...n }) => ({
+        ...n,
+        servingSince: servingSince ? new Date(servingSince).toISOString() : null,
+        registeredAt: new Date(registeredAt).toISOString(),
+        lastSeenAt: new Date(lastSeenAt).toISOString(),
+      })),
+      200,
+    );
+  },
+);
+
+function metricLine(name: string, labels: Record<string, string>, value: number): string {
+  const rendered = Object.entries(labels).map(([k, v]) => `${k}="${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`).join(",");
+  return `${name}${rendered ? `{${rendered}}` : ""} ${value}`;
+}
+
+adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
+  const db = drizzle(c.env.DB);
+  const fleet = fleetStub(c.env);
+  const [byStatus, modelCount, queues, nodes] = await Promise.all([
+    db.select({ status: tasks.status, n: sql<number>`count(*)` }).from(tasks).groupBy(tasks.status).all(),
+    db.select({ n: sql<number>`count(*)` }).from(models).get(),
+    fleet.listQueues(),
+    fleet.listNodes(),
+  ]);
+  const lines = [
+    "# HELP sdgate_tasks Tasks by status.", "# TYPE sdgate_tasks gauge",
+    ...byStatus.map((r) => metricLine("sdgate_tasks", { status: r.status }, r.n)),
+    "# HELP sdgate_models Registered models.", "# TYPE sdgate_models gauge", metricLine("sdgate_models", {}, modelCount?.n ?? 0),
+    "# HELP sdgate_queue_waiting Tasks waiting per checkpoint.", "# TYPE sdgate_queue_waiting gauge",
+    ...queues.map((q) => metricLine("sdgate_queue_waiting", { checkpoint: q.checkpoint }, q.waiting)),
+    "# HELP sdgate_queue_running Tasks running per checkpoint.", "# TYPE sdgate_queue_running gauge",
+    ...queues.map((q) => metricLine("sdgate_queue_running", { checkpoint: q.checkpoint }, q.running)),
+    "# HELP sdgate_queue_oldest_wait_seconds Age of the oldest waiting task per checkpoint.", "# TYPE sdgate_queue_oldest_wait_seconds gauge",
+    ...queues.map((q) => metricLine("sdgate_queue_oldest_wait_seconds", { checkpoint: q.checkpoint }, q.oldestWaitingAt ? (Date.now() - q.oldestWaitingAt) / 1000 : 0)),
+    "# HELP sdgate_nodes Nodes by status.", "# TYPE sdgate_nodes gauge",
+    ...(["idle", "busy", "draining", "lost"] as const).map((s) => metricLine("sdgate_nodes", { status: s }, nodes.filter((n) => n.status === s).length)),
+  ];
+  return c.text(`${lines.join("\n")}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+});

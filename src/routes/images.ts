@@ -1,0 +1,25 @@
+// GET /images/<owner>/<file>?exp&sig: signed, expiring reads of output images. Without a
+// signature nothing is served: the URL itself is the capability, and it expires.
+import { Hono } from "hono";
+import type { AppEnv } from "../app-env";
+import { ApiError } from "../errors";
+import { verifyImageSignature } from "../storage/signed-url";
+
+export const imageRoutes = new Hono<AppEnv>();
+
+imageRoutes.get("/images/:owner/:file", async (c) => {
+  const key = `images/${c.req.param("owner")}/${c.req.param("file")}`;
+  const check = await verifyImageSignature(key, c.req.query("exp"), c.req.query("sig"), c.get("config").signingSecret);
+  if (check === "expired") throw new ApiError("url_expired", "This link has expired; read the task's result again for a fresh one");
+  if (check === "invalid") throw new ApiError("invalid_signature", "The signature does not match this image and expiry");
+  const object = await c.env.BUCKET.get(key);
+  if (!object) throw new ApiError("image_not_found");
+  return new Response(object.body, {
+    headers: {
+      "content-type": object.httpMetadata?.contentType ?? "image/png",
+      "content-length": String(object.size),
+      etag: object.httpEtag,
+      "cache-control": "private, max-age=300",
+    },
+  });
+});

@@ -1,0 +1,221 @@
+// Models: anyone with a key lists them; admins register, update, delete and upload their files —
+// in one PUT for small files, or as an R2 multipart upload (start, parts, complete) for
+// checkpoints far larger than one request body.
+import { createRoute } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { z } from "zod";
+import { requireRole } from "../auth/middleware";
+import { checkpointTitle, findModel, listModels, type ModelRow } from "../db/models";
+import { models, pools } from "../db/schema";
+import { ApiError } from "../errors";
+import { fleetStub } from "../fleet/stub";
+import type { NodeRecord } from "../fleet/fleet";
+import { modelKey } from "../storage/object-keys";
+import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+
+const nameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits and . _ - (1–128), starting with a letter or digit");
+const fileNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}\.(safetensors|ckpt|pt|bin)$/, "a file name ending in .safetensors, .ckpt, .pt or .bin");
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits");
+
+const modelSchema = z
+  .object({
+    name: z.string(),
+    type: z.string(),
+    ossPath: z.string(),
+    etag: z.string(),
+    status: z.enum(["registering", "loaded", "unloaded"]).describe("registering: no file yet; loaded: some node has it loaded; unloaded: file ready, no node has it loaded"),
+    fileName: z.string(),
+    title: z.string().describe("sd-webui's title for the checkpoint"),
+    sha256: z.string().nullable(),
+    sizeBytes: z.number().nullable(),
+    nodes: z.array(z.string()).describe("Nodes that have it loaded"),
+    registeredTime: z.string(),
+    lastModificationTime: z.string(),
+  })
+  .openapi("ModelAttributes");
+
+const registerSchema = z.object({
+  name: nameSchema,
+  type: z.string().min(1).max(64).default("checkpoint"),
+  fileName: fileNameSchema.optional().describe("File name on nodes; default <name>.safetensors"),
+  ossPath: z.string().min(1).max(512).optional().describe("R2 key of a file already in the bucket (then give sha256); default models/<name>/<fileName>"),
+  sha256: sha256Schema.optional(),
+  loadSeconds: z.number().int().min(0).max(3600).optional(),
+  inferenceSeconds: z.number().int().min(0).max(3600).optional(),
+});
+
+const updateSchema = registerSchema.omit({ name: true }).partial();
+
+function modelView(model: ModelRow, nodes: readonly NodeRecord[]) {
+  const loadedOn = nodes.filter((n) => n.status !== "lost" && n.loadedCheckpoint === model.name);
+  const status = !model.sha256 ? "registering" : loadedOn.length > 0 ? "loaded" : "unloaded";
+  return {
+    name: model.name,
+    type: model.type,
+    ossPath: model.ossPath,
+    etag: model.etag ?? "",
+    status: status as "registering" | "loaded" | "unloaded",
+    fileName: model.fileName,
+    title: checkpointTitle(model),
+    sha256: model.sha256,
+    sizeBytes: model.sizeBytes,
+    nodes: loadedOn.map((n) => n.nodeId),
+    registeredTime: new Date(model.registeredAt).toISOString(),
+    lastModificationTime: new Date(model.updatedAt).toISOString(),
+  };
+}
+
+async function existingModel(db: D1Database, name: string): Promise<ModelRow> {
+  const model = await findModel(db, name);
+  if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(name)}`);
+  return model;
+}
+
+async function recordFile(db: D1Database, model: ModelRow, object: R2Object, sha256: string): Promise<ModelRow> {
+  const changes = { sha256, sizeBytes: object.size, etag: object.etag, updatedAt: Date.now() };
+  await drizzle(db).update(models).set(changes).where(eq(models.name, model.name));
+  return { ...model, ...changes };
+}
+
+const user = [requireRole("user")];
+const admin = [requireRole("admin")];
+const nameParam = z.object({ name: z.string().min(1) });
+
+export const modelRoutes = openApiApp();
+
+modelRoutes.openapi(
+  createRoute({ method: "get", path: "/models", summary: "Registered models", tags: ["models"], security: bearerSecurity, middleware: user, responses: { 200: jsonContent(z.array(modelSchema), "Models"), ...problemResponses } }),
+  async (c) => {
+    const nodes = await fleetStub(c.env).listNodes();
+    return c.json((await listModels(c.env.DB)).map((m) => modelView(m, nodes)), 200);
+  },
+);
+
+modelRoutes.openapi(
+  createRoute({ method: "get", path: "/models/{name}", summary: "One model", tags: ["models"], security: bearerSecurity, middleware: user, request: { params: nameParam }, responses: { 200: jsonContent(modelSchema, "The model"), ...problemResponses } }),
+  async (c) => {
+    const model = await existingModel(c.env.DB, c.req.valid("param").name);
+    return c.json(modelView(model, await fleetStub(c.env).listNodes()), 200);
+  },
+);
+
+modelRoutes.openapi(
+  createRoute({
+    method: "post", path: "/models", summary: "Register a model (admin)", tags: ["models"], security: bearerSecurity, middleware: admin,
+    request: { body: { content: { "application/json": { schema: registerSchema } }, required: true } },
+    responses: { 201: jsonContent(modelSchema, "Registered"), ...problemResponses },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    if (await findModel(c.env.DB, body.name)) throw new ApiError("model_exists", `Model ${body.name} already exists; PUT /models/${body.name} changes it`);
+    const fileName = body.fileName ?? `${body.name}.safetensors`;
+    const ossPath = body.ossPath ?? modelKey(body.name, fileName);
+    const object = body.ossPath ? await c.env.BUCKET.head(ossPath) : null;
+    if (body.ossPath && !object) throw new ApiError("validation_failed", `ossPath: no object ${ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
+    if (object && !body.sha256) throw new ApiError("validation_failed", "sha256: required with ossPath, so nodes can verify the file", [{ path: "sha256", message: "required with ossPath" }]);
+    const now = Date.now();
+    const row: ModelRow = {
+      name: body.name, type: body.type, fileName, ossPath, etag: object?.etag ?? null, sha256: object ? body.sha256! : null,
+      sizeBytes: object?.size ?? null, loadSeconds: body.loadSeconds ?? 8, inferenceSeconds: body.inferenceSeconds ?? 3, registeredAt: now, updatedAt: now,
+    };
+    await drizzle(c.env.DB).insert(models).values(row);
+    return c.json(modelView(row, []), 201);
+  },
+);
+
+modelRoutes.openapi(
+  createRoute({
+    method: "put", path: "/models/{name}", summary: "Update a model (admin)", tags: ["models"], security: bearerSecurity, middleware: admin,
+    request: { params: nameParam, body: { content: { "application/json": { schema: updateSchema } }, required: true } },
+    responses: { 200: jsonContent(modelSchema, "Updated"), ...problemResponses },
+  }),
+  async (c) => {
+    const model = await existingModel(c.env.DB, c.req.valid("param").name);
+    const body = c.req.valid("json");
+    const changes: Partial<ModelRow> = { updatedAt: Date.now() };
+    if (body.type) changes.type = body.type;
+    if (body.loadSeconds !== undefined) changes.loadSeconds = body.loadSeconds;
+    if (body.inferenceSeconds !== undefined) changes.inferenceSeconds = body.inferenceSeconds;
+    if (body.fileName) changes.fileName = body.fileName;
+    if (body.ossPath) {
+      const object = await c.env.BUCKET.head(body.ossPath);
+      if (!object) throw new ApiError("validation_failed", `ossPath: no object ${body.ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
+      if (!body.sha256) throw new ApiError("validation_failed", "sha256: required with ossPath", [{ path: "sha256", message: "required with ossPath" }]);
+      Object.assign(changes, { ossPath: body.ossPath, sha256: body.sha256, sizeBytes: object.size, etag: object.etag });
+    } else if (body.sha256) changes.sha256 = body.sha256;
+    await drizzle(c.env.DB).update(models).set(changes).where(eq(models.name, model.name));
+    return c.json(modelView({ ...model, ...changes }, await fleetStub(c.env).listNodes()), 200);
+  },
+);
+
+modelRoutes.openapi(
+  createRoute({
+    method: "delete", path: "/models/{name}", summary: "Delete a model and its file (admin)", tags: ["models"], security: bearerSecurity, middleware: admin,
+    request: { params: nameParam }, responses: { 200: jsonContent(z.object({ name: z.string(), deleted: z.literal(true) }), "Deleted"), ...problemResponses },
+  }),
+  async (c) => {
+    const model = await existingModel(c.env.DB, c.req.valid("param").name);
+    await c.env.BUCKET.delete(model.ossPath);
+    await drizzle(c.env.DB).delete(pools).where(eq(pools.checkpoint, model.name));
+    await drizzle(c.env.DB).delete(models).where(eq(models.name, model.name));
+    return c.json({ name: model.name, deleted: true as const }, 200);
+  },
+);
+
+/** Streams the body into R2 while hashing it, so the file is never held in memory. */
+modelRoutes.put("/models/:name/file", requireRole("admin"), async (c) => {
+  const model = await existingModel(c.env.DB, c.req.param("name"));
+  const length = Number(c.req.header("content-length"));
+  if (!c.req.raw.body || !Number.isFinite(length) || length <= 0) throw new ApiError("bad_request", "Send the file as the request body with a Content-Length");
+  const digest = new crypto.DigestStream("SHA-256");
+  const [toBucket, toDigest] = c.req.raw.body.tee();
+  const [object] = await Promise.all([
+    c.env.BUCKET.put(model.ossPath, toBucket.pipeThrough(new FixedLengthStream(length)), { httpMetadata: { contentType: "application/octet-stream" } }),
+    toDigest.pipeTo(digest),
+  ]);
+  const sha256 = [...new Uint8Array(await digest.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const declared = c.req.header("x-sha256");
+  if (declared && declared !== sha256) {
+    await c.env.BUCKET.delete(model.ossPath);
+    throw new ApiError("validation_failed", `The file's sha256 is ${sha256}, not the declared ${declared}; nothing was kept`);
+  }
+  const updated = await recordFile(c.env.DB, model, object!, sha256);
+  return c.json(modelView(updated, []), 200);
+});
+
+modelRoutes.post("/models/:name/file/uploads", requireRole("admin"), async (c) => {
+  const model = await existingModel(c.env.DB, c.req.param("name"));
+  const upload = await c.env.BUCKET.createMultipartUpload(model.ossPath, { httpMetadata: { contentType: "application/octet-stream" } });
+  return c.json({ uploadId: upload.uploadId, key: upload.key, minPartBytes: 5 * 1024 * 1024 }, 201);
+});
+
+modelRoutes.put("/models/:name/file/uploads/:uploadId/parts/:partNumber{[0-9]+}", requireRole("admin"), async (c) => {
+  const model = await existingModel(c.env.DB, c.req.param("name"));
+  const partNumber = Number(c.req.param("partNumber"));
+  if (partNumber < 1 || partNumber > 10_000) throw new ApiError("validation_failed", "partNumber: 1 to 10000");
+  if (!c.req.raw.body) throw new ApiError("bad_request", "Send the part as the request body");
+  const upload = c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId"));
+  const part = await upload.uploadPart(partNumber, await c.req.arrayBuffer());
+  return c.json({ partNumber: part.partNumber, etag: part.etag }, 200);
+});
+
+const completeUploadSchema = z.object({
+  parts: z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) })).min(1),
+  sha256: sha256Schema.describe("The whole file's sha256; nodes verify it after download"),
+});
+
+modelRoutes.post("/models/:name/file/uploads/:uploadId/complete", requireRole("admin"), async (c) => {
+  const model = await existingModel(c.env.DB, c.req.param("name"));
+  const body = completeUploadSchema.parse(await c.req.json());
+  const upload = c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId"));
+  const object = await upload.complete(body.parts);
+  const updated = await recordFile(c.env.DB, model, object, body.sha256);
+  return c.json(modelView(updated, []), 200);
+});
+
+modelRoutes.delete("/models/:name/file/uploads/:uploadId", requireRole("admin"), async (c) => {
+  const model = await existingModel(c.env.DB, c.req.param("name"));
+  await c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId")).abort();
+  return c.json({ aborted: true }, 200);
+});

@@ -1,0 +1,207 @@
+// The node protocol (see src/protocol/node.ts): what gpu-node agents call, with a node key.
+// Every call about a task carries its lease id; a stale lease gets 409 and changes nothing.
+import { createRoute } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
+import type { AppEnv } from "../app-env";
+import { requireRole } from "../auth/middleware";
+import { findModel } from "../db/models";
+import { ApiError } from "../errors";
+import { fleetStub, queueStub } from "../fleet/stub";
+import {
+  claimRequestSchema, claimResponseSchema, completeRequestSchema, failRequestSchema, heartbeatResponseSchema, heartbeatSchema,
+  imageUploadAnswerSchema, LEASE_HEADER, progressAnswerSchema, progressReportSchema, registerRequestSchema, registerResponseSchema,
+} from "../protocol/node";
+import { imageKey } from "../storage/object-keys";
+import { encodeBase64, parseBase64Image } from "../storage/inline-images";
+import { findTaskByUid, type TaskRow } from "../tasks/submit";
+import { storePassthroughImages } from "../tasks/passthrough-images";
+import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
+
+const node = [requireRole("node")];
+const security: Array<Record<string, string[]>> = [{ bearer: [] }];
+const nodeIdParam = z.object({ nodeId: z.string().min(1).max(128) });
+const taskParam = z.object({ taskId: z.string().min(1) });
+const okSchema = z.object({ ok: z.literal(true) });
+
+/** Largest output image a node may upload. */
+const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+async function liveTask(db: D1Database, uid: string): Promise<TaskRow> {
+  const task = await findTaskByUid(db, uid);
+  if (!task) throw new ApiError("task_not_found", `No task ${uid}`);
+  return task;
+}
+
+function staleLease(uid: string): never {
+  throw new ApiError("stale_lease", `The lease is not task ${uid}'s current one (it expired, was retried elsewhere, or the task ended)`);
+}
+
+async function heldLease(c: Context<AppEnv>, uid: string, leaseId: string | undefined) {
+  if (!leaseId) throw new ApiError("validation_failed", `Send the lease id in the ${LEASE_HEADER} header`);
+  const task = await liveTask(c.env.DB, uid);
+  const check = await queueStub(c.env, task.checkpoint).checkLease(uid, leaseId);
+  if (!check.ok) staleLease(uid);
+  return { task, check };
+}
+
+export const nodeRoutes = openApiApp();
+
+nodeRoutes.openapi(
+  createRoute({
+    method: "post", path: "/nodes/register", summary: "A node joins (or re-joins) the fleet", tags: ["nodes"], security, middleware: node,
+    request: { body: { content: { "application/json": { schema: registerRequestSchema } }, required: true } },
+    responses: { 200: jsonContent(registerResponseSchema, "Registered"), ...problemResponses },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const config = c.get("config");
+    const { webuiExtraArgs } = await fleetStub(c.env).register(body);
+    return c.json({ nodeId: body.nodeId, heartbeatIntervalMs: config.heartbeatIntervalMs, leaseMs: config.leaseMs, claimWaitMs: config.claimWaitMs, webuiExtraArgs }, 200);
+  },
+);
+
+nodeRoutes.openapi(
+  createRoute({
+    method: "post", path: "/nodes/{nodeId}/heartbeat", summary: "A node says it is alive and what it has", tags: ["nodes"], security, middleware: node,
+    request: { params: nodeIdParam, body: { content: { "application/json": { schema: heartbeatSchema } }, required: true } },
+    responses: { 200: jsonContent(heartbeatResponseSchema, "Noted"), ...problemResponses },
+  }),
+  async (c) => {
+    const answer = await fleetStub(c.env).heartbeat(c.req.valid("param").nodeId, c.req.valid("json"));
+    if (!answer.known) throw new ApiError("node_unknown", "Register again: POST /nodes/register");
+    return c.json({ restartWebui: answer.restartWebui }, 200);
+  },
+);
+
+nodeRoutes.openapi(
+  createRoute({
+    method: "post", path: "/nodes/{nodeId}/claim", summary: "Long poll for a task (204 when none arrived in time)", tags: ["nodes"], security, middleware: node,
+    request: { params: nodeIdParam, body: { content: { "application/json": { schema: claimRequestSchema } }, required: false } },
+    responses: { 200: jsonContent(claimResponseSchema, "A task and its lease"), 204: { description: "No work arrived in time" }, ...problemResponses },
+  }),
+  async (c) => {
+    const { nodeId } = c.req.valid("param");
+    const waitMs = Math.min((await c.req.json().catch(() => ({})) as { waitMs?: number }).waitMs ?? c.get("config").claimWaitMs, c.get("config").claimWaitMs);
+    const outcome = await fleetStub(c.env).claim(nodeId, Math.max(0, waitMs));
+    if (outcome.outcome === "unknown_node") throw new ApiError("node_unknown", "Register again: POST /nodes/register");
+    if (outcome.outcome !== "claimed") return c.body(null, 204);
+    return c.json({ task: outcome.task, lease: outcome.lease }, 200);
+  },
+);
+
+nodeRoutes.openapi(
+  createRoute({
+    method: "delete", path: "/nodes/{nodeId}", summary: "A node leaves the fleet (after draining)", tags: ["nodes"], security, middleware: node,
+    request: { params: nodeIdParam },
+    responses: { 200: jsonContent(okSchema, "Gone"), ...problemResponses },
+  }),
+  async (c) => {
+    if (!(await fleetStub(c.env).deregister(c.req.valid("param").nodeId))) throw new ApiError("node_unknown");
+    return c.json({ ok: true as const }, 200);
+  },
+);
+
+nodeRoutes.get("/nodes/models/:name/file", requireRole("node"), async (c) => {
+  const model = await findModel(c.env.DB, c.req.param("name"));
+  if (!model) throw new ApiError("model_not_found");
+  const range = c.req.header("range");
+  const object = await c.env.BUCKET.get(model.ossPath, range ? { range: c.req.raw.headers } : {});
+  if (!object) throw new ApiError("model_file_missing", `Model ${model.name} has no file in R2 at ${model.ossPath}`);
+  const headers = new Headers({ "content-type": "application/octet-stream", "accept-ranges": "bytes", etag: object.httpEtag });
+  if (model.sha256) headers.set("x-sha256", model.sha256);
+  const r = object.range as { offset?: number; length?: number } | undefined;
+  if (range && r && r.offset !== undefined) {
+    const length = r.length ?? object.size - r.offset;
+    headers.set("content-range", `bytes ${r.offset}-${r.offset + length - 1}/${object.size}`);
+    headers.set("content-length", String(length));
+    return new Response(object.body, { status: 206, headers });
+  }
+  headers.set("content-length", String(object.size));
+  return new Response(object.body, { status: 200, headers });
+});
+
+nodeRoutes.get("/nodes/tasks/:taskId/inputs/:key{.+}", requireRole("node"), async (c) => {
+  const key = c.req.param("key");
+  const { check } = await heldLease(c, c.req.param("taskId"), c.req.header(LEASE_HEADER));
+  if (!check.inputKeys.includes(key)) throw new ApiError("forbidden", `${key} is not an input of this task`);
+  const object = await c.env.BUCKET.get(key);
+  if (!object) throw new ApiError("not_found", `Input ${key} is gone`);
+  return new Response(object.body, { headers: { "content-type": object.httpMetadata?.contentType ?? "application/octet-stream", "content-length": String(object.size) } });
+});
+
+nodeRoutes.openapi(
+  createRoute({
+    method: "post", path: "/nodes/tasks/{taskId}/progress", summary: "Report progress; extends the lease; the answer says whether to cancel", tags: ["nodes"], security, middleware: node,
+    request: { params: taskParam, body: { content: { "application/json": { schema: progressReportSchema } }, required: true } },
+    responses: { 200: jsonContent(progressAnswerSchema, "Noted"), ...problemResponses },
+  }),
+  async (c) => {
+    const uid = c.req.valid("param").taskId;
+    const report = c.req.valid("json");
+    const task = await liveTask(c.env.DB, uid);
+    const outcome = await queueStub(c.env, task.checkpoint).progress(uid, report.leaseId, report);
+    if (!outcome.ok) staleLease(uid);
+    return c.json({ cancel: outcome.cancel, leaseExpiresAt: outcome.leaseExpiresAt }, 200);
+  },
+);
+
+nodeRoutes.put(
+  "/nodes/tasks/:taskId/images/:index{[0-9]+}",
+  requireRole("node"),
+  bodyLimit({ maxSize: MAX_IMAGE_BYTES, onError: () => { throw new ApiError("payload_too_large", `Images are limited to ${MAX_IMAGE_BYTES} bytes`); } }),
+  async (c) => {
+    const uid = c.req.param("taskId");
+    const index = Number(c.req.param("index"));
+    const { check } = await heldLease(c, uid, c.req.header(LEASE_HEADER));
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const head = encodeBase64(bytes.subarray(0, 12));
+    const kind = parseBase64Image(head);
+    if (!kind) throw new ApiError("unsupported_media_type", "Upload a PNG, JPEG or WEBP image");
+    const key = imageKey(check.owner, check.taskId, index);
+    await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });
+    return c.json(imageUploadAnswerSchema.parse({ key }), 200);
+  },
+);
+
+nodeRoutes.openapi(
+  createRoute({
+    method: "post", path: "/nodes/tasks/{taskId}/complete", summary: "The task succeeded (or, if cancelled meanwhile, ends cancelled)", tags: ["nodes"], security, middleware: node,
+    request: { params: taskParam, body: { content: { "application/json": { schema: completeRequestSchema } }, required: true } },
+    responses: { 200: jsonContent(okSchema, "Recorded"), ...problemResponses },
+  }),
+  async (c) => {
+    const uid = c.req.valid("param").taskId;
+    const body = c.req.valid("json");
+    const { task, check } = await heldLease(c, uid, body.leaseId);
+    const uploaded = Array.from({ length: body.imageCount }, (_, i) => imageKey(check.owner, check.taskId, i));
+    const heads = await Promise.all(uploaded.map((key) => c.env.BUCKET.head(key)));
+    const missing = uploaded.filter((_, i) => !heads[i]);
+    if (missing.length > 0) throw new ApiError("validation_failed", `Upload these images before completing: ${missing.join(", ")}`);
+    let passthroughResult = body.passthroughResult;
+    let imageKeys = uploaded;
+    if (task.kind === "passthrough" && passthroughResult) {
+      ({ result: passthroughResult, imageKeys } = await storePassthroughImages(c.env.BUCKET, check.owner, check.taskId, passthroughResult));
+    }
+    const outcome = await queueStub(c.env, task.checkpoint).complete(uid, body.leaseId, { ...body, passthroughResult, imageKeys });
+    if (!outcome.ok) staleLease(uid);
+    return c.json({ ok: true as const }, 200);
+  },
+);
+
+nodeRoutes.openapi(
+  createRoute({
+    method: "post", path: "/nodes/tasks/{taskId}/fail", summary: "The task failed (retryable failures go back to the queue)", tags: ["nodes"], security, middleware: node,
+    request: { params: taskParam, body: { content: { "application/json": { schema: failRequestSchema } }, required: true } },
+    responses: { 200: jsonContent(okSchema, "Recorded"), ...problemResponses },
+  }),
+  async (c) => {
+    const uid = c.req.valid("param").taskId;
+    const { leaseId, ...failure } = c.req.valid("json");
+    const task = await liveTask(c.env.DB, uid);
+    const outcome = await queueStub(c.env, task.checkpoint).fail(uid, leaseId, failure);
+    if (!outcome.ok) staleLease(uid);
+    return c.json({ ok: true as const }, 200);
+  },
+);

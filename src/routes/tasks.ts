@@ -1,0 +1,166 @@
+// The caller's tasks: result, progress, cancellation and a cursor-paged listing. A key only ever
+// sees its own tasks: every lookup is by (owner, taskId).
+import { createRoute } from "@hono/zod-openapi";
+import { and, desc, eq, lt, or } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { z } from "zod";
+import { requireRole } from "../auth/middleware";
+import { base64url } from "../auth/tokens";
+import { TASK_STATUSES, tasks } from "../db/schema";
+import { ApiError } from "../errors";
+import { queueStub } from "../fleet/stub";
+import { findTask, findTaskByUid, type TaskRow } from "../tasks/submit";
+import { liveStatus, progressView, resultView } from "../tasks/views";
+import { isLive } from "./submit";
+import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+
+const taskIdParam = z.object({ taskId: z.string().min(1).max(128) });
+
+async function ownTask(db: D1Database, owner: string, taskId: string): Promise<TaskRow> {
+  const task = await findTask(db, owner, taskId);
+  if (!task) throw new ApiError("task_not_found", `You have no task ${JSON.stringify(taskId)}`);
+  return task;
+}
+
+const resultSchema = z
+  .object({
+    taskId: z.string(),
+    status: z.enum(TASK_STATUSES),
+    images: z.array(z.string()).describe("R2 keys of the output images"),
+    ossUrl: z.array(z.string()).describe("Signed, expiring URLs of the images, fresh on every read"),
+    parameters: z.record(z.string(), z.unknown()),
+    info: z.unknown(),
+    result: z.object({ status: z.number(), body: z.unknown() }).optional().describe("Passthrough tasks: the node's answer"),
+    message: z.string().optional(),
+    checkpoint: z.string(),
+    attempts: z.number().int(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi("TaskResultResponse");
+
+const progressSchema = z
+  .object({
+    taskId: z.string(),
+    status: z.string(),
+    progress: z.number(),
+    etaRelative: z.number(),
+    state: z.record(z.string(), z.unknown()),
+    currentImage: z.string().nullable(),
+    queuePosition: z.number().int().optional().describe("While waiting: 1 means next in line"),
+    attempts: z.number().int(),
+    message: z.string().optional(),
+  })
+  .openapi("TaskProgressResponse");
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().optional().describe("`nextCursor` of the previous page"),
+  status: z.enum(TASK_STATUSES).optional(),
+});
+
+function encodeCursor(task: TaskRow): string {
+  return base64url(new TextEncoder().encode(`${task.createdAt}:${task.uid}`));
+}
+
+function decodeCursor(cursor: string): { createdAt: number; uid: string } {
+  try {
+    const text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    const [createdAt, uid] = [text.slice(0, text.indexOf(":")), text.slice(text.indexOf(":") + 1)];
+    if (!/^\d+$/.test(createdAt) || !uid) throw new Error("bad cursor");
+    return { createdAt: Number(createdAt), uid };
+  } catch {
+    throw new ApiError("validation_failed", "cursor: not a cursor this API gave out", [{ path: "cursor", message: "invalid cursor" }]);
+  }
+}
+
+export const taskRoutes = openApiApp();
+const user = [requireRole("user")];
+
+taskRoutes.openapi(
+  createRoute({
+    method: "get", path: "/tasks/{taskId}/result", summary: "A task's result", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    request: { params: taskIdParam },
+    responses: { 200: jsonContent(resultSchema, "The task as it stands"), ...problemResponses },
+  }),
+  async (c) => {
+    const task = await ownTask(c.env.DB, c.get("caller").owner, c.req.valid("param").taskId);
+    return c.json(await resultView(new URL(c.req.url).origin, c.get("config"), task), 200);
+  },
+);
+
+taskRoutes.openapi(
+  createRoute({
+    method: "get", path: "/tasks/{taskId}/progress", summary: "A task's progress, and its queue position while waiting", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    request: { params: taskIdParam },
+    responses: { 200: jsonContent(progressSchema, "Progress"), ...problemResponses },
+  }),
+  async (c) => {
+    let task = await ownTask(c.env.DB, c.get("caller").owner, c.req.valid("param").taskId);
+    const live = await liveStatus(c.env, task);
+    // The task ended between the two reads: answer from its final row.
+    if (!live && isLive(task)) task = (await findTaskByUid(c.env.DB, task.uid)) ?? task;
+    return c.json(progressView(task, live), 200);
+  },
+);
+
+taskRoutes.openapi(
+  createRoute({
+    method: "post", path: "/tasks/{taskId}/cancellation", summary: "Cancel: a waiting task at once, a running one as soon as its node hears", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    request: { params: taskIdParam },
+    responses: {
+      200: jsonContent(z.object({ taskId: z.string(), status: z.string(), message: z.string() }), "Cancelled"),
+      202: jsonContent(z.object({ taskId: z.string(), status: z.string(), message: z.string() }), "Running: the node has been told to stop"),
+      ...problemResponses,
+    },
+  }),
+  async (c) => {
+    const task = await ownTask(c.env.DB, c.get("caller").owner, c.req.valid("param").taskId);
+    if (!isLive(task)) throw new ApiError("task_finished", `Task ${task.taskId} has already ${task.status === "succeeded" ? "succeeded" : `ended (${task.status})`}`);
+    const outcome = await queueStub(c.env, task.checkpoint).cancel(task.uid);
+    if (outcome === "cancel_requested") return c.json({ taskId: task.taskId, status: "running", message: "Cancelling: the node interrupts sd-webui at its next progress report" }, 202);
+    const now = (await findTaskByUid(c.env.DB, task.uid)) ?? task;
+    if (outcome === "not_live" && now.status !== "cancelled") throw new ApiError("task_finished", `Task ${task.taskId} has already ended (${now.status})`);
+    return c.json({ taskId: task.taskId, status: "cancelled", message: "Cancelled before it ran" }, 200);
+  },
+);
+
+taskRoutes.openapi(
+  createRoute({
+    method: "get", path: "/tasks", summary: "Your tasks, newest first", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    request: { query: listQuery },
+    responses: {
+      200: jsonContent(
+        z.object({
+          tasks: z.array(z.object({ taskId: z.string(), status: z.string(), kind: z.string(), checkpoint: z.string(), createdAt: z.string(), finishedAt: z.string().nullable() })),
+          nextCursor: z.string().nullable(),
+        }),
+        "A page of tasks",
+      ),
+      ...problemResponses,
+    },
+  }),
+  async (c) => {
+    const { limit, cursor, status } = c.req.valid("query");
+    const owner = c.get("caller").owner;
+    const conditions = [eq(tasks.owner, owner)];
+    if (status) conditions.push(eq(tasks.status, status));
+    if (cursor) {
+      const at = decodeCursor(cursor);
+      conditions.push(or(lt(tasks.createdAt, at.createdAt), and(eq(tasks.createdAt, at.createdAt), lt(tasks.uid, at.uid)))!);
+    }
+    const rows = await drizzle(c.env.DB).select().from(tasks).where(and(...conditions)).orderBy(desc(tasks.createdAt), desc(tasks.uid)).limit(limit + 1).all();
+    const page = rows.slice(0, limit);
+    return c.json(
+      {
+        tasks: page.map((t) => ({
+          taskId: t.taskId, status: t.status, kind: t.kind, checkpoint: t.checkpoint,
+          createdAt: new Date(t.createdAt).toISOString(), finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : null,
+        })),
+        nextCursor: rows.length > limit && page.length > 0 ? encodeCursor(page[page.length - 1]!) : null,
+      },
+      200,
+    );
+  },
+);

@@ -1,0 +1,23 @@
+// R2 layout: images/<owner>/<taskId>_<n>.png (the original's), inputs/<owner>/<id>.<ext>, models/<name>/<file>.
+
+export function imageKey(owner: string, taskId: string, index: number): string {
+  return `images/${owner}/${taskId}_${index}.png`;
+}
+
+export function inputKey(owner: string, id: string, extension: string): string {
+  return `inputs/${owner}/${id}.${extension}`;
+}
+
+export function modelKey(name: string, fileName: string): string {
+  return `models/${name}/${fileName}`;
+}
+
+/** The owner an `images/…` or `inputs/…` key belongs to, or null for any other key. */
+export function ownerOfKey(key: string): string | null {
+  const match = /^(?:images|inputs)\/([^/]+)\/[^/]+$/.exec(key);
+  return match?.[1] ?? null;
+}
+
+export function isInputKey(value: string): boolean {
+  return /^inputs\/[^/]+\/[A-Za-z0-9._-]+$/.test(value);
+}

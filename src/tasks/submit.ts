@@ -1,0 +1,134 @@
+// Turning a client request into a task: resolve the checkpoint (request, else the key's
+// options), honour Idempotency-Key and client-chosen ids, move inline images to R2, store the
+// D1 row `waiting`, hand it to the checkpoint's queue. Anything written is undone on failure.
+import { and, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { Caller } from "../app-env";
+import { randomId, sha256Hex } from "../auth/tokens";
+import { readKeyOptions } from "../db/key-options";
+import { findPool, listModels, poolSettings, resolveModel, type ModelRow } from "../db/models";
+import { tasks } from "../db/schema";
+import { ApiError } from "../errors";
+import type { ClaimedTask, TaskKind } from "../protocol/node";
+import { queueStub } from "../fleet/stub";
+import { externalizeInlineImages } from "../storage/inline-images";
+
+export type TaskRow = typeof tasks.$inferSelect;
+
+export interface Submission {
+  caller: Caller;
+  kind: TaskKind;
+  /** The request body, validated for the fields the gateway reads; unknown sd-webui fields kept. */
+  body: Record<string, unknown>;
+  /** The checkpoint the caller named (any sd-webui alias), if any. */
+  checkpoint: string | null;
+  vae: string | null;
+  clientTaskId: string | null;
+  idempotencyKey: string | null;
+  priority: number;
+  passthrough: ClaimedTask["passthrough"];
+}
+
+/** Fields the gateway consumes; sd-webui never sees them. */
+const GATEWAY_FIELDS = ["stable_diffusion_model", "sd_vae", "save_dir"];
+
+async function chooseModel(db: D1Database, s: Submission, options: Record<string, unknown>): Promise<ModelRow> {
+  const overrides = (s.body.override_settings ?? {}) as Record<string, unknown>;
+  const alias = s.checkpoint ?? (typeof overrides.sd_model_checkpoint === "string" ? overrides.sd_model_checkpoint : null) ?? (typeof options.sd_model_checkpoint === "string" ? options.sd_model_checkpoint : null);
+  if (alias) {
+    const model = await resolveModel(db, alias);
+    if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(alias)} is registered; GET /models lists them`);
+    return model;
+  }
+  if (s.kind === "extras" || s.kind === "extras_batch") {
+    // Upscaling needs no particular checkpoint: any registered one with a file will do.
+    const any = (await listModels(db)).find((m) => m.sha256);
+    if (any) return any;
+  }
+  throw new ApiError("no_default_model", "Name a checkpoint in `stable_diffusion_model`, or set `sd_model_checkpoint` with POST /options");
+}
+
+/** The body sd-webui gets: key options under request overrides, gateway fields and the checkpoint override removed (the node loads it). */
+function webuiPayload(body: Record<string, unknown>, options: Record<string, unknown>): Record<string, unknown> {
+  const payload: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) if (!GATEWAY_FIELDS.includes(k)) payload[k] = v;
+  const { sd_model_checkpoint: _ckpt, sd_vae: _vae, ...optionOverrides } = options;
+  const requestOverrides = { ...((body.override_settings ?? {}) as Record<string, unknown>) };
+  delete requestOverrides.sd_model_checkpoint;
+  const overrides = { ...optionOverrides, ...requestOverrides };
+  if (Object.keys(overrides).length > 0) payload.override_settings = overrides;
+  else delete payload.override_settings;
+  return payload;
+}
+
+async function findByIdempotencyKey(db: D1Database, owner: string, key: string): Promise<TaskRow | null> {
+  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, key))).get()) ?? null;
+}
+
+export async function findTask(db: D1Database, owner: string, taskId: string): Promise<TaskRow | null> {
+  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, taskId))).get()) ?? null;
+}
+
+export async function findTaskByUid(db: D1Database, uid: string): Promise<TaskRow | null> {
+  return (await drizzle(db).select().from(tasks).where(eq(tasks.uid, uid)).get()) ?? null;
+}
+
+export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskRow; created: boolean; queuePosition: number }> {
+  const owner = s.caller.owner;
+  const requestHash = await sha256Hex(JSON.stringify({ kind: s.kind, body: s.body, checkpoint: s.checkpoint, passthrough: s.passthrough }));
+  if (s.idempotencyKey) {
+    const earlier = await findByIdempotencyKey(env.DB, owner, s.idempotencyKey);
+    if (earlier) {
+      if (earlier.requestHash !== requestHash) throw new ApiError("idempotency_conflict", `Idempotency-Key ${JSON.stringify(s.idempotencyKey)} was used for a different request (task ${earlier.taskId})`);
+      return { task: earlier, created: false, queuePosition: 0 };
+    }
+  }
+  const options = await readKeyOptions(env.DB, owner);
+  const model = await chooseModel(env.DB, s, options);
+  if (!model.sha256) throw new ApiError("model_file_missing", `Model ${model.name} is registered but has no uploaded file yet`);
+  if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId))) {
+    throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
+  }
+  const vae = s.vae ?? (typeof options.sd_vae === "string" ? options.sd_vae : null);
+  const { payload, inputs, writtenKeys } = await externalizeInlineImages(env.BUCKET, owner, webuiPayload(s.body, options));
+  const uid = randomId("t_", 12);
+  const taskId = s.clientTaskId ?? uid;
+  const pool = poolSettings(model, await findPool(env.DB, model.name));
+  const now = Date.now();
+  const row: TaskRow = {
+    uid, taskId, owner, kind: s.kind, checkpoint: model.name, status: "waiting", idempotencyKey: s.idempotencyKey,
+    requestHash, priority: s.priority, request: payload, parameters: null, info: null, imageKeys: [], passthroughResult: null,
+    error: null, webuiError: null, attempts: 0, nodeId: null, createdAt: now, startedAt: null, finishedAt: null,
+  };
+  try {
+    await drizzle(env.DB).insert(tasks).values(row);
+  } catch (error) {
+    await env.BUCKET.delete(writtenKeys);
+    // Lost a race with an identical id or idempotency key: answer as if we had seen it first.
+    if (s.idempotencyKey) {
+      const earlier = await findByIdempotencyKey(env.DB, owner, s.idempotencyKey);
+      if (earlier) return { task: earlier, created: false, queuePosition: 0 };
+    }
+    if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId))) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
+    throw error;
+  }
+  try {
+    const claim: Omit<ClaimedTask, "attempt"> = {
+      id: uid,
+      kind: s.kind,
+      model: { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.sizeBytes ?? 0 },
+      vae,
+      payload,
+      inputs,
+      passthrough: s.passthrough,
+      timeoutSeconds: pool.timeoutSeconds,
+    };
+    const { queuePosition } = await queueStub(env, model.name).enqueue({ uid, taskId, owner, priority: s.priority, claim }, pool);
+    return { task: row, created: true, queuePosition };
+  } catch (error) {
+    await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, uid));
+    await env.BUCKET.delete(writtenKeys);
+    throw error;
+  }
+}
+

@@ -1,0 +1,77 @@
+// What clients read about a task: its result (fresh signed URLs on every read) and its progress
+// (live from the queue while it waits or runs, final once it has ended).
+import type { Config } from "../config";
+import { queueStub } from "../fleet/stub";
+import type { LiveStatus } from "../queue/types";
+import { signImageUrl } from "../storage/signed-url";
+import type { TaskRow } from "./submit";
+
+export function signedUrls(origin: string, config: Config, keys: readonly string[]): Promise<string[]> {
+  return Promise.all(keys.map((key) => signImageUrl(origin, key, config.signingSecret, config.signedUrlTtlSeconds)));
+}
+
+function message(task: TaskRow): string | undefined {
+  if (task.status === "failed" || task.status === "cancelled") return task.error ?? undefined;
+  return undefined;
+}
+
+export async function resultView(origin: string, config: Config, task: TaskRow) {
+  return {
+    taskId: task.taskId,
+    status: task.status,
+    images: task.imageKeys,
+    ossUrl: await signedUrls(origin, config, task.imageKeys),
+    parameters: task.parameters ?? task.request,
+    info: task.info ?? {},
+    ...(task.passthroughResult ? { result: task.passthroughResult } : {}),
+    ...(message(task) ? { message: message(task) } : {}),
+    checkpoint: task.checkpoint,
+    attempts: task.attempts,
+    createdAt: new Date(task.createdAt).toISOString(),
+    startedAt: task.startedAt ? new Date(task.startedAt).toISOString() : null,
+    finishedAt: task.finishedAt ? new Date(task.finishedAt).toISOString() : null,
+  };
+}
+
+/** The submit answer of the original API: `{taskId, status, ossUrl[]}`. */
+export async function submitView(origin: string, config: Config, task: TaskRow) {
+  return {
+    taskId: task.taskId,
+    status: task.status,
+    ossUrl: await signedUrls(origin, config, task.imageKeys),
+    ...(message(task) ? { message: message(task) } : {}),
+  };
+}
+
+export function liveStatus(env: Env, task: TaskRow): Promise<LiveStatus | null> {
+  if (task.status !== "waiting" && task.status !== "running") return Promise.resolve(null);
+  return queueStub(env, task.checkpoint).status(task.uid);
+}
+
+export function progressView(task: TaskRow, live: LiveStatus | null) {
+  const base = { taskId: task.taskId, attempts: task.attempts };
+  if (live?.state === "waiting") {
+    return { ...base, status: "waiting", progress: 0, etaRelative: 0, state: { job: "waiting in queue" }, currentImage: null, queuePosition: live.queuePosition };
+  }
+  if (live?.state === "running") {
+    const p = live.progress;
+    return {
+      ...base,
+      status: "running",
+      progress: p?.progress ?? 0,
+      etaRelative: p?.etaRelative ?? 0,
+      state: { ...(p?.state ?? {}), ...(live.cancelRequested ? { cancelRequested: true } : {}) },
+      currentImage: p?.currentImage ?? null,
+      textinfo: p?.textinfo ?? null,
+    };
+  }
+  return {
+    ...base,
+    status: task.status,
+    progress: task.status === "succeeded" ? 1 : 0,
+    etaRelative: 0,
+    state: { job: task.status },
+    currentImage: null,
+    ...(message(task) ? { message: message(task) } : {}),
+  };
+}
