@@ -77,11 +77,13 @@ export function handleError(err: Error, c: Context): Response {
   if (err instanceof ApiError) return problem(c, err.code, err.detail, err.errors);
   if (err instanceof ZodError) return validationProblem(c, err);
   if (err instanceof HTTPException) {
+    if (err.status === 400 && /json/i.test(err.message)) return problem(c, "malformed_json", err.message);
     const byStatus: Partial<Record<number, ErrorCode>> = { 400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "payload_too_large", 415: "unsupported_media_type" };
     const code = byStatus[err.status];
     if (code) return problem(c, code, err.message || undefined);
   }
   if (err instanceof SyntaxError) return problem(c, "malformed_json", err.message);
-  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId" as never), message: err.message, stack: err.stack }));
+  // Messages can embed whole queries and their parameters: keep the log line short.
+  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId" as never), message: err.message.slice(0, 500), stack: err.stack?.split("\n").slice(1, 6).join("\n") }));
   return problem(c, "internal", "Something went wrong on our side; the request id is in the Request-Id header.");
 }

@@ -11,6 +11,7 @@ import { modelRoutes } from "./routes/models";
 import { nodeRoutes } from "./routes/nodes";
 import { optionRoutes } from "./routes/options";
 import { poolRoutes } from "./routes/pools";
+import { sdapiRoutes } from "./routes/sdapi";
 import { submitRoutes } from "./routes/submit";
 import { taskRoutes } from "./routes/tasks";
 import { uploadRoutes } from "./routes/uploads";
@@ -35,6 +36,7 @@ app.route("/", optionRoutes);
 app.route("/", poolRoutes);
 app.route("/", adminRoutes);
 app.route("/", nodeRoutes);
+app.route("/", sdapiRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "API key" });
 app.openAPIRegistry.registerComponent("securitySchemes", "token", { type: "apiKey", in: "header", name: "Token", description: "API key (the original solution's header)" });

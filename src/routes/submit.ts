@@ -2,15 +2,27 @@
 // (waits for the task and answers {taskId,status,ossUrl[]}); `Request-Type: async` answers 202 at once.
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { requireRole } from "../auth/middleware";
+import { ApiError } from "../errors";
 import { queueStub } from "../fleet/stub";
 import type { TaskKind } from "../protocol/node";
 import { extrasSingleRequestSchema, img2imgRequestSchema, txt2imgRequestSchema } from "../protocol/sdwebui";
 import { findTaskByUid, submitTask, type TaskRow } from "../tasks/submit";
 import { submitView } from "../tasks/views";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+
+/** Largest submission body: room for a few inline images in base64. */
+export const MAX_SUBMISSION_BYTES = 32 * 1024 * 1024;
+
+export const submissionBodyLimit = bodyLimit({
+  maxSize: MAX_SUBMISSION_BYTES,
+  onError: () => {
+    throw new ApiError("payload_too_large", `Submissions are limited to ${MAX_SUBMISSION_BYTES} bytes; upload large images with POST /uploads and send their keys`);
+  },
+});
 
 export const submitHeadersSchema = z.object({
   "request-type": z.enum(["sync", "async"]).optional().describe("sync (default) waits for the result; async answers 202 at once"),
@@ -61,7 +73,7 @@ function submitRoute(path: string, summary: string, schema: z.ZodType) {
     summary,
     tags: ["tasks"],
     security: bearerSecurity,
-    middleware: [requireRole("user")] as const,
+    middleware: [requireRole("user"), submissionBodyLimit],
     request: { headers: submitHeadersSchema, body: { content: { "application/json": { schema } }, required: true } },
     responses: {
       200: jsonContent(submitResponseSchema, "Sync: the task ended (succeeded, failed or cancelled)"),

@@ -29,6 +29,9 @@ export interface Submission {
   passthrough: ClaimedTask["passthrough"];
 }
 
+/** Largest request kept in D1 and the queue once inline images are in R2 (D1 rows stay well under their limit). */
+export const MAX_STORED_REQUEST_BYTES = 512 * 1024;
+
 /** Fields the gateway consumes; sd-webui never sees them. */
 const GATEWAY_FIELDS = ["stable_diffusion_model", "sd_vae", "save_dir"];
 
@@ -91,6 +94,10 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   }
   const vae = s.vae ?? (typeof options.sd_vae === "string" ? options.sd_vae : null);
   const { payload, inputs, writtenKeys } = await externalizeInlineImages(env.BUCKET, owner, webuiPayload(s.body, options));
+  if (JSON.stringify(payload).length > MAX_STORED_REQUEST_BYTES) {
+    await env.BUCKET.delete(writtenKeys);
+    throw new ApiError("payload_too_large", `The request is over ${MAX_STORED_REQUEST_BYTES} bytes even with its images moved to storage`);
+  }
   const uid = randomId("t_", 12);
   const taskId = s.clientTaskId ?? uid;
   const pool = poolSettings(model, await findPool(env.DB, model.name));

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// `npm test`: every suite, one after the other — the Worker in workerd (vitest-pool-workers),
+// then the Node suites (unit, gpu-node, end to end) — and one closing line `N passed, N failed`
+// summed from vitest's JSON reports. Exits non-zero when anything failed or did not run.
+// Extra arguments are passed to both vitest runs (e.g. a file filter).
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "..");
+const resultsDir = path.join(root, ".sdgate", "test-results");
+rmSync(resultsDir, { recursive: true, force: true });
+mkdirSync(resultsDir, { recursive: true });
+
+const suites = [
+  { name: "workers", config: "vitest.workers.config.ts" },
+  { name: "node", config: "vitest.node.config.ts" },
+];
+const vitest = path.join(root, "node_modules", "vitest", "vitest.mjs");
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+
+let passed = 0;
+let failed = 0;
+let broken = false;
+for (const suite of suites) {
+  const outputFile = path.join(resultsDir, `${suite.name}.json`);
+  const run = spawnSync(
+    process.execPath,
+    [vitest, "run", "--config", suite.config, "--reporter=default", "--reporter=json", `--outputFile.json=${outputFile}`, "--passWithNoTests", ...process.argv.slice(2)],
+    { cwd: root, env, stdio: "inherit" },
+  );
+  try {
+    const report = JSON.parse(readFileSync(outputFile, "utf8"));
+    passed += report.numPassedTests;
+    failed += report.numFailedTests;
+    // A file that failed to load has no failed tests but still fails the run.
+    if (!report.success && report.numFailedTests === 0) broken = true;
+  } catch {
+    broken = true;
+  }
+  if (run.status !== 0) broken = true;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || broken ? 1 : 0);

@@ -1,0 +1,207 @@
+// The sd-webui (AUTOMATIC1111) API surface, so existing A1111 clients work unchanged:
+//   POST txt2img, img2img, extra-single-image, extra-batch-images   run as tasks, answer in sd-webui's shape
+//   GET|POST options, GET progress, POST interrupt|skip               per caller (sd-webui's global state)
+//   GET sd-models and the catalog lists, POST refresh-*               from the registry and the fleet
+//   any other /sdapi/v1/* and /controlnet/* (GET|POST|PUT|DELETE)   passthrough tasks on a node
+// Errors answer in sd-webui's shapes (src/sdapi/errors.ts). The surface also answers under any
+// path prefix (`/<prefix>/sdapi/v1/...`, `/<prefix>/controlnet/...`) for clients whose base URL
+// has a path. Handlers parse bodies themselves (not `c.req.valid`): sd-webui's error shapes and a
+// node's arbitrary statuses do not fit typed route responses; the OpenAPI document is registered
+// alongside.
+import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
+import { Hono, type Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { z } from "zod";
+import type { AppEnv } from "../app-env";
+import { requireRole } from "../auth/middleware";
+import { listModels } from "../db/models";
+import { fleetStub, queueStub } from "../fleet/stub";
+import { SdapiError, sdapiErrorHandler, zodValidationItems } from "../sdapi/errors";
+import { CATALOG_LISTS, catalogList, sdModelItem } from "../sdapi/lists";
+import { optionsView, setOptions } from "../sdapi/options";
+import { currentJob, progressAnswer } from "../sdapi/progress";
+import { runSdapiTask } from "../sdapi/run-task";
+import {
+  extrasBatchResponseSchema, extrasSingleResponseSchema, generationResponseSchema, normalizeExtrasBatch, optionsSchema, progressResponseSchema,
+  sdapiExtrasBatchSchema, sdapiExtrasSingleSchema, sdapiImg2imgSchema, sdapiTxt2imgSchema, sdModelItemSchema, validationErrorSchema, webuiErrorSchema,
+} from "../sdapi/schemas";
+import { liveStatus } from "../tasks/views";
+
+const SURFACE_PATHS = ["/sdapi/v1/*", "/controlnet/*"] as const;
+const PASSTHROUGH_METHODS = ["GET", "POST", "PUT", "DELETE"] as const;
+
+const surface = new OpenAPIHono<AppEnv>();
+surface.onError(sdapiErrorHandler);
+
+/** sd-webui stamps every answer with the seconds it took. */
+const processTime = createMiddleware<AppEnv>(async (c, next) => {
+  const started = Date.now();
+  await next();
+  try {
+    c.res.headers.set("X-Process-Time", ((Date.now() - started) / 1000).toFixed(4));
+  } catch {
+    // Immutable headers (a streamed object): the stamp is optional.
+  }
+});
+
+for (const path of SURFACE_PATHS) surface.use(path, processTime, requireRole("user"));
+
+// ---- OpenAPI -------------------------------------------------------------------------------------
+
+surface.openAPIRegistry.registerComponent("securitySchemes", "basic", {
+  type: "http",
+  scheme: "basic",
+  description: "sd-webui clients: any user name, the API key as password",
+});
+const security: Array<Record<string, string[]>> = [{ basic: [] }, { bearer: [] }, { token: [] }];
+
+function documented(method: RouteConfig["method"], path: string, summary: string, response: z.ZodType, options: { body?: z.ZodType; query?: z.ZodObject } = {}) {
+  surface.openAPIRegistry.registerPath({
+    method,
+    path,
+    summary,
+    tags: ["sdapi"],
+    security,
+    request: {
+      ...(options.body ? { body: { content: { "application/json": { schema: options.body } }, required: true } } : {}),
+      ...(options.query ? { query: options.query } : {}),
+    },
+    responses: {
+      200: { description: "sd-webui's answer", content: { "application/json": { schema: response } } },
+      422: { description: "Request validation failed (FastAPI's shape)", content: { "application/json": { schema: validationErrorSchema } } },
+      default: { description: "sd-webui's error shape", content: { "application/json": { schema: webuiErrorSchema } } },
+    },
+  });
+}
+
+// ---- bodies --------------------------------------------------------------------------------------
+
+async function readJson(c: Context<AppEnv>, required: boolean): Promise<unknown> {
+  const text = await c.req.text();
+  if (!text.trim()) {
+    if (required) throw SdapiError.validation([{ loc: ["body"], msg: "field required", type: "value_error.missing" }]);
+    return {};
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw SdapiError.validation([{ loc: ["body", 0], msg: (error as Error).message, type: "value_error.jsondecode" }]);
+  }
+}
+
+function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw SdapiError.validation(zodValidationItems(parsed.error));
+  return parsed.data;
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return value as Record<string, unknown>;
+}
+
+// ---- generation and extras: tasks -----------------------------------------------------------------
+
+documented("post", "/sdapi/v1/txt2img", "Text to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiTxt2imgSchema });
+surface.post("/sdapi/v1/txt2img", async (c) => {
+  const body = parseBody(sdapiTxt2imgSchema, await readJson(c, true));
+  return runSdapiTask(c, { kind: "txt2img", body: asRecord(body), passthrough: null, record: true });
+});
+
+documented("post", "/sdapi/v1/img2img", "Image to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiImg2imgSchema });
+surface.post("/sdapi/v1/img2img", async (c) => {
+  const body = parseBody(sdapiImg2imgSchema, await readJson(c, true));
+  if (!body.init_images) throw SdapiError.http(404, "Init image not found");
+  return runSdapiTask(c, { kind: "img2img", body: asRecord(body), passthrough: null, record: true });
+});
+
+documented("post", "/sdapi/v1/extra-single-image", "Upscale / restore one image (sd-webui); runs as a task", extrasSingleResponseSchema, { body: sdapiExtrasSingleSchema });
+surface.post("/sdapi/v1/extra-single-image", async (c) => {
+  const body = parseBody(sdapiExtrasSingleSchema, await readJson(c, true));
+  return runSdapiTask(c, { kind: "extras", body: asRecord(body), passthrough: null, record: true });
+});
+
+documented("post", "/sdapi/v1/extra-batch-images", "Upscale / restore a list of images (sd-webui); runs as a task", extrasBatchResponseSchema, { body: sdapiExtrasBatchSchema });
+surface.post("/sdapi/v1/extra-batch-images", async (c) => {
+  const body = parseBody(sdapiExtrasBatchSchema, normalizeExtrasBatch(await readJson(c, true)));
+  return runSdapiTask(c, { kind: "extras_batch", body: asRecord(body), passthrough: null, record: true });
+});
+
+// ---- per-caller state ---------------------------------------------------------------------------
+
+documented("get", "/sdapi/v1/options", "Your settings: sd-webui defaults under your key options", optionsSchema);
+surface.get("/sdapi/v1/options", async (c) => c.json(await optionsView(c.env.DB, c.get("caller").owner)));
+
+documented("post", "/sdapi/v1/options", "Set your settings; sd_model_checkpoint sets your default checkpoint", z.null(), { body: optionsSchema });
+surface.post("/sdapi/v1/options", async (c) => {
+  const body = parseBody(z.record(z.string(), z.unknown()), await readJson(c, true));
+  await setOptions(c.env.DB, c.get("caller").owner, body);
+  return c.json(null);
+});
+
+const progressQuery = z.object({
+  skip_current_image: z.string().optional().describe("true leaves out the live preview"),
+});
+const TRUE_WORDS = new Set(["true", "1", "yes", "on"]);
+
+documented("get", "/sdapi/v1/progress", "Progress of your current job (most recent running, else waiting)", progressResponseSchema, { query: progressQuery });
+surface.get("/sdapi/v1/progress", async (c) => {
+  // The npm client `stable-diffusion-api` spells the flag skipCurrentImage.
+  const skip = TRUE_WORDS.has((c.req.query("skip_current_image") ?? c.req.query("skipCurrentImage") ?? "").toLowerCase());
+  const task = await currentJob(c.env.DB, c.get("caller").owner);
+  const live = task ? await liveStatus(c.env, task) : null;
+  return c.json(progressAnswer(task, live, skip));
+});
+
+documented("post", "/sdapi/v1/interrupt", "Cancel your current job (most recent running, else waiting)", z.object({}));
+surface.post("/sdapi/v1/interrupt", async (c) => {
+  const task = await currentJob(c.env.DB, c.get("caller").owner);
+  if (task) await queueStub(c.env, task.checkpoint).cancel(task.uid);
+  return c.json({});
+});
+
+documented("post", "/sdapi/v1/skip", "No-op: sdgate does not skip single images of a batch", z.null());
+surface.post("/sdapi/v1/skip", (c) => c.json(null));
+
+// ---- lists ----------------------------------------------------------------------------------------
+
+documented("get", "/sdapi/v1/sd-models", "Registered checkpoints that have a file", z.array(sdModelItemSchema));
+surface.get("/sdapi/v1/sd-models", async (c) => c.json((await listModels(c.env.DB)).filter((m) => m.sha256).map(sdModelItem)));
+
+for (const list of CATALOG_LISTS) {
+  documented("get", `/sdapi/v1/${list}`, `sd-webui's ${list}, merged over the nodes that reported them`, z.array(z.unknown()));
+  surface.get(`/sdapi/v1/${list}`, async (c) => c.json(catalogList(await fleetStub(c.env).catalog(), list)));
+}
+
+// Nodes rescan their own folders when they fetch a model; these are accepted and do nothing.
+for (const what of ["checkpoints", "vae", "loras"]) {
+  documented("post", `/sdapi/v1/refresh-${what}`, "No-op (nodes keep their own lists current)", z.null());
+  surface.post(`/sdapi/v1/refresh-${what}`, (c) => c.json(null));
+}
+
+// ---- passthrough ----------------------------------------------------------------------------------
+
+/** The sd-webui path (and query) of a request, without the client's base-URL prefix. */
+function webuiPath(c: Context<AppEnv>): string {
+  const url = new URL(c.req.url);
+  const starts = ["/sdapi/v1/", "/controlnet/"].map((marker) => url.pathname.indexOf(marker)).filter((i) => i >= 0);
+  return url.pathname.slice(Math.min(...starts)) + url.search;
+}
+
+surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], async (c) => {
+  const method = c.req.method as (typeof PASSTHROUGH_METHODS)[number];
+  const body = await readJson(c, false);
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    throw SdapiError.validation([{ loc: ["body"], msg: "sdgate forwards JSON object bodies only", type: "type_error.dict" }]);
+  }
+  const record = (c.req.header("task-flag") ?? "").toLowerCase() === "true";
+  return runSdapiTask(c, { kind: "passthrough", body: asRecord(body), passthrough: { method, path: webuiPath(c) }, record });
+});
+
+// ---- mounting -------------------------------------------------------------------------------------
+
+/** The same surface under any path prefix; not in the OpenAPI document (a plain Hono app carries no registry). */
+const prefixed = new Hono<AppEnv>().route("/:prefix{.+}", surface);
+
+export const sdapiRoutes = new OpenAPIHono<AppEnv>();
+sdapiRoutes.route("/", surface);
+sdapiRoutes.route("/", prefixed);

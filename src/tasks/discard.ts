@@ -1,0 +1,29 @@
+// Forgetting an ended task as if it had never been recorded (an sd-webui passthrough call made
+// without `Task-Flag: true`): its D1 row, its output images, and the input objects its submission
+// wrote to R2. Inputs the caller uploaded beforehand (keys in the submitted body) stay.
+import { eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { tasks } from "../db/schema";
+import { isInputKey } from "../storage/object-keys";
+import type { TaskRow } from "./submit";
+
+function inputKeysIn(value: unknown, out: Set<string>): Set<string> {
+  if (typeof value === "string") {
+    if (isInputKey(value)) out.add(value);
+  } else if (Array.isArray(value)) {
+    for (const item of value) inputKeysIn(item, out);
+  } else if (value && typeof value === "object") {
+    for (const item of Object.values(value)) inputKeysIn(item, out);
+  }
+  return out;
+}
+
+/** Deletes an ended task's row and the R2 objects only it used. `submittedBody` is the body as the client sent it. */
+export async function discardTask(env: Env, task: TaskRow, submittedBody: unknown): Promise<void> {
+  if (task.status === "waiting" || task.status === "running") throw new Error(`discardTask: task ${task.uid} is still ${task.status}`);
+  const uploadedBefore = inputKeysIn(submittedBody, new Set());
+  const written = [...inputKeysIn(task.request, new Set())].filter((key) => !uploadedBefore.has(key));
+  await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, task.uid));
+  const objects = [...task.imageKeys, ...written];
+  if (objects.length > 0) await env.BUCKET.delete(objects);
+}

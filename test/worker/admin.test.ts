@@ -1,0 +1,149 @@
+// Admin: models and their files (single and multipart), pools as the original functions API,
+// restart, nodes, metrics; and the published OpenAPI document and docs page.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { ADMIN, call, claim, createKey, createModel, json, registerNode, submit } from "./helpers";
+
+async function sha256Hex(bytes: Uint8Array | string): Promise<string> {
+  const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
+  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+describe("models", () => {
+  it("registers, uploads, lists, updates and deletes a model", async () => {
+    const created = await json<{ status: string; ossPath: string }>(await call("/models", { token: ADMIN, body: { name: "m-crud", type: "checkpoint" } }), 201);
+    expect(created).toMatchObject({ status: "registering", ossPath: "models/m-crud/m-crud.safetensors" });
+    expect((await json<{ code: string }>(await call("/models", { token: ADMIN, body: { name: "m-crud" } }), 409)).code).toBe("model_exists");
+    const bytes = new TextEncoder().encode("pretend weights");
+    const uploaded = await json<{ sha256: string; sizeBytes: number; status: string; title: string }>(await call("/models/m-crud/file", { method: "PUT", token: ADMIN, body: bytes }), 200);
+    expect(uploaded).toMatchObject({ sha256: await sha256Hex(bytes), sizeBytes: bytes.length, status: "unloaded" });
+    expect(uploaded.title).toBe(`m-crud.safetensors [${uploaded.sha256.slice(0, 10)}]`);
+    const stored = await env.BUCKET.get("models/m-crud/m-crud.safetensors");
+    expect(await stored!.text()).toBe("pretend weights");
+    const user = await createKey("user");
+    const list = await json<Array<{ name: string }>>(await call("/models", { token: user }), 200);
+    expect(list.map((m) => m.name)).toContain("m-crud");
+    const updated = await json<{ type: string }>(await call("/models/m-crud", { method: "PUT", token: ADMIN, body: { type: "sdxl", loadSeconds: 20 } }), 200);
+    expect(updated.type).toBe("sdxl");
+    await json(await call("/models/m-crud", { method: "DELETE", token: ADMIN }), 200);
+    expect((await call("/models/m-crud", { token: user })).status).toBe(404);
+    expect(await env.BUCKET.head("models/m-crud/m-crud.safetensors")).toBeNull();
+  });
+
+  it("refuses a file whose declared sha256 does not match, keeping nothing", async () => {
+    await json(await call("/models", { token: ADMIN, body: { name: "m-bad-sha" } }), 201);
+    const res = await call("/models/m-bad-sha/file", { method: "PUT", token: ADMIN, body: new TextEncoder().encode("x"), headers: { "x-sha256": "0".repeat(64) } });
+    expect(res.status).toBe(422);
+    expect(await env.BUCKET.head("models/m-bad-sha/m-bad-sha.safetensors")).toBeNull();
+  });
+
+  it("uploads a file larger than one request body in parts", async () => {
+    await json(await call("/models", { token: ADMIN, body: { name: "m-multi" } }), 201);
+    const partSize = 5 * 1024 * 1024;
+    const part1 = new Uint8Array(partSize).fill(1);
+    const part2 = new Uint8Array(1234).fill(2);
+    const whole = new Uint8Array(partSize + part2.length);
+    whole.set(part1);
+    whole.set(part2, partSize);
+    const { uploadId } = await json<{ uploadId: string }>(await call("/models/m-multi/file/uploads", { token: ADMIN, method: "POST" }), 201);
+    const parts = [];
+    for (const [i, body] of [part1, part2].entries()) {
+      parts.push(await json<{ partNumber: number; etag: string }>(await call(`/models/m-multi/file/uploads/${uploadId}/parts/${i + 1}`, { method: "PUT", token: ADMIN, body }), 200));
+    }
+    const sha256 = await sha256Hex(whole);
+    const done = await json<{ sizeBytes: number; sha256: string; status: string }>(await call(`/models/m-multi/file/uploads/${uploadId}/complete`, { token: ADMIN, body: { parts, sha256 } }), 200);
+    expect(done).toMatchObject({ sizeBytes: whole.length, sha256, status: "unloaded" });
+    const node = await createKey("node");
+    const ranged = await call("/nodes/models/m-multi/file", { token: node, headers: { range: `bytes=${partSize - 2}-` } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get("content-range")).toBe(`bytes ${partSize - 2}-${whole.length - 1}/${whole.length}`);
+    expect([...new Uint8Array(await ranged.arrayBuffer())].slice(0, 4)).toEqual([1, 1, 2, 2]);
+    const full = await call("/nodes/models/m-multi/file", { token: node });
+    expect(full.status).toBe(200);
+    expect(await sha256Hex(new Uint8Array(await full.arrayBuffer()))).toBe(sha256);
+  });
+});
+
+describe("pools (the original functions API)", () => {
+  it("lists pools with function names, depth, running and nodes; updates and resets them", async () => {
+    await createModel("p-one");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "p-node", "p-one");
+    await submit(user, { stable_diffusion_model: "p-one" });
+    await submit(user, { stable_diffusion_model: "p-one" });
+    await claim(node, "p-node");
+    const expectedName = `sd_${await sha256Hex("p-one")}`;
+    const listed = await json<{ status: string; functions: Array<Record<string, unknown>> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200);
+    const pool = listed.functions.find((f) => f.model === "p-one")!;
+    expect(pool).toMatchObject({ functionName: expectedName, queueDepth: 1, running: 1, nodes: ["p-node"], concurrencyCap: 10 });
+
+    const update = await json<{ status: string; failFuncList: string[] }>(
+      await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["p-one"], concurrencyCap: 1, timeout: 120, extraArgs: "--xformers", gpuMemorySize: 16000, instanceType: "A10", vpcConfig: {} } }),
+      200,
+    );
+    expect(update).toMatchObject({ status: "success", failFuncList: [] });
+    const after = (await json<{ functions: Array<Record<string, unknown>> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200)).functions.find((f) => f.model === "p-one")!;
+    expect(after).toMatchObject({ concurrencyCap: 1, timeout: 120, extraArgs: "--xformers", gpuMemorySize: 16000, instanceType: "A10" });
+
+    const partial = await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["p-one", "nope"], timeout: 60 } });
+    expect(partial.status).toBe(500);
+    expect(await json(partial)).toMatchObject({ status: "fail", failFuncList: ["nope"] });
+
+    const deleted = await json<{ status: string }>(await call("/del/sd/functions", { token: ADMIN, body: { functions: [expectedName] } }), 200);
+    expect(deleted.status).toBe("success");
+    const reset = (await json<{ functions: Array<Record<string, unknown>> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200)).functions.find((f) => f.model === "p-one")!;
+    expect(reset.concurrencyCap).toBe(10);
+    const missing = await call("/del/sd/functions", { token: ADMIN, body: { functions: ["sd_nothing"] } });
+    expect(missing.status).toBe(500);
+  });
+
+  it("never runs more tasks of a checkpoint at once than its cap", async () => {
+    await createModel("p-cap");
+    await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["p-cap"], concurrencyCap: 1 } }), 200);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "p-cap-1", "p-cap");
+    await registerNode(node, "p-cap-2", "p-cap");
+    await submit(user, { stable_diffusion_model: "p-cap" });
+    await submit(user, { stable_diffusion_model: "p-cap" });
+    expect(await claim(node, "p-cap-1")).not.toBeNull();
+    expect(await claim(node, "p-cap-2", 300)).toBeNull();
+  });
+});
+
+describe("fleet admin", () => {
+  it("shows nodes, asks them to restart sd-webui, and exports metrics", async () => {
+    await createModel("f-model");
+    const node = await createKey("node");
+    await registerNode(node, "f-node", "f-model");
+    const nodes = await json<Array<Record<string, unknown>>>(await call("/nodes", { token: ADMIN }), 200);
+    expect(nodes.find((n) => n.nodeId === "f-node")).toMatchObject({ status: "idle", loadedCheckpoint: "f-model", gpuClass: "test-gpu" });
+    const restart = await json<{ nodes: number }>(await call("/restart", { token: ADMIN, method: "POST" }), 200);
+    expect(restart.nodes).toBeGreaterThanOrEqual(1);
+    const beat = { status: "idle", currentTaskId: null, loadedCheckpoint: "f-model", cachedCheckpoints: ["f-model"], gpuClass: "test-gpu", gpuMemoryMb: 24000 };
+    expect(await json(await call("/nodes/f-node/heartbeat", { token: node, body: beat }), 200)).toEqual({ restartWebui: true });
+    expect(await json(await call("/nodes/f-node/heartbeat", { token: node, body: beat }), 200)).toEqual({ restartWebui: false });
+    const metrics = await call("/metrics", { token: ADMIN });
+    expect(metrics.headers.get("content-type")).toContain("text/plain");
+    const text = await metrics.text();
+    expect(text).toMatch(/^# TYPE sdgate_tasks gauge$/m);
+    expect(text).toMatch(/^sdgate_nodes\{status="idle"\} \d+$/m);
+    expect(text).toMatch(/^sdgate_models \d+$/m);
+  });
+});
+
+describe("documentation", () => {
+  it("publishes the OpenAPI document built from the validating schemas, and a docs page", async () => {
+    const doc = await json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>(await call("/openapi.json"), 200);
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const path of ["/txt2img", "/img2img", "/extra_images", "/tasks/{taskId}/result", "/tasks/{taskId}/progress", "/tasks/{taskId}/cancellation", "/models", "/options", "/list/sdapi/functions", "/nodes/register", "/nodes/{nodeId}/claim"]) {
+      expect(doc.paths, path).toHaveProperty([path]);
+    }
+    const page = await call("/docs");
+    expect(page.headers.get("content-type")).toContain("text/html");
+    const html = await page.text();
+    expect(html).toContain("/txt2img");
+    expect(html).toContain("stable_diffusion_model");
+  });
+});

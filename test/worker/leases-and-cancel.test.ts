@@ -1,0 +1,131 @@
+// Leases: expiry through the alarm, retries, giving up, stale-lease fencing; cancellation.
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { advanceQueueClock, call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit, TINY_PNG } from "./helpers";
+
+interface Submitted { taskId: string; status: string }
+interface Result { status: string; attempts: number; message?: string; images: string[] }
+
+async function setup(model: string) {
+  await createModel(model);
+  const user = await createKey("user");
+  const node = await createKey("node");
+  // Both nodes have the checkpoint loaded, so affinity sends them this test's work first.
+  await registerNode(node, `${model}-n1`, model);
+  await registerNode(node, `${model}-n2`, model);
+  return { user, node };
+}
+
+const LEASE_MS = 2000; // vitest.workers.config.ts
+
+describe("leases", () => {
+  it("re-queues a task whose lease ran out, with attempts+1, and fails it after the maximum", async () => {
+    const { user, node } = await setup("lease-expiry");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-expiry" }), 202);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const claimed = (await claim(node, attempt % 2 ? "lease-expiry-n1" : "lease-expiry-n2"))!;
+      expect(claimed.task.attempt).toBe(attempt);
+      const running = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+      expect(running).toMatchObject({ status: "running", attempts: attempt });
+      await advanceQueueClock("lease-expiry", LEASE_MS + 1);
+      expect(await runDurableObjectAlarm(queueOf("lease-expiry"))).toBe(true);
+    }
+    const failed = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(failed.status).toBe("failed");
+    expect(failed.attempts).toBe(3);
+    expect(failed.message).toMatch(/Gave up after 3 attempts/);
+  });
+
+  it("refuses a stale lease with 409 and changes nothing; the retry finishes exactly once", async () => {
+    const { user, node } = await setup("lease-stale");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-stale" }), 202);
+    const first = (await claim(node, "lease-stale-n1"))!;
+    await advanceQueueClock("lease-stale", LEASE_MS + 1);
+    await runDurableObjectAlarm(queueOf("lease-stale"));
+    const second = (await claim(node, "lease-stale-n2"))!;
+    expect(second.task.id).toBe(first.task.id);
+    expect(second.lease.id).not.toBe(first.lease.id);
+
+    const staleProgress = await json<{ code: string }>(await call(`/nodes/tasks/${first.task.id}/progress`, { token: node, body: { leaseId: first.lease.id, progress: 0.9 } }), 409);
+    expect(staleProgress.code).toBe("stale_lease");
+    const staleUpload = await call(`/nodes/tasks/${first.task.id}/images/0`, { method: "PUT", token: node, body: TINY_PNG, headers: { "lease-id": first.lease.id } });
+    expect(staleUpload.status).toBe(409);
+    const staleComplete = await call(`/nodes/tasks/${first.task.id}/complete`, { token: node, body: { leaseId: first.lease.id, imageCount: 0 } });
+    expect(staleComplete.status).toBe(409);
+    const staleFail = await call(`/nodes/tasks/${first.task.id}/fail`, { token: node, body: { leaseId: first.lease.id, error: "boom" } });
+    expect(staleFail.status).toBe(409);
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("running");
+
+    await finishTask(node, second);
+    const done = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(done).toMatchObject({ status: "succeeded", attempts: 2 });
+    expect((await call(`/nodes/tasks/${second.task.id}/complete`, { token: node, body: { leaseId: second.lease.id, imageCount: 1 } })).status).toBe(409);
+  });
+
+  it("progress extends the lease so a slow task is not taken away", async () => {
+    const { user, node } = await setup("lease-extend");
+    await json(await submit(user, { stable_diffusion_model: "lease-extend" }), 202);
+    const claimed = (await claim(node, "lease-extend-n1"))!;
+    const answer = await json<{ leaseExpiresAt: number }>(await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.1 } }), 200);
+    expect(answer.leaseExpiresAt).toBeGreaterThanOrEqual(claimed.lease.expiresAt);
+    await runDurableObjectAlarm(queueOf("lease-extend"));
+    expect((await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.2 } })).status).toBe(200);
+  });
+
+  it("a retryable failure goes back to the queue; a final one fails with the node's message", async () => {
+    const { user, node } = await setup("lease-fail");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-fail" }), 202);
+    const first = (await claim(node, "lease-fail-n1"))!;
+    await json(await call(`/nodes/tasks/${first.task.id}/fail`, { token: node, body: { leaseId: first.lease.id, error: "sd-webui crashed", retryable: true } }), 200);
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("waiting");
+    const second = (await claim(node, "lease-fail-n2"))!;
+    await json(await call(`/nodes/tasks/${second.task.id}/fail`, { token: node, body: { leaseId: second.lease.id, error: "Sampler not found", webuiError: { status: 400, body: { detail: "Sampler not found" } } } }), 200);
+    const failed = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(failed).toMatchObject({ status: "failed", attempts: 2, message: "Sampler not found" });
+  });
+
+  it("a deregistered node's leases are released at once", async () => {
+    const { user, node } = await setup("lease-gone");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-gone" }), 202);
+    await claim(node, "lease-gone-n1");
+    await json(await call("/nodes/lease-gone-n1", { method: "DELETE", token: node }), 200);
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("waiting");
+    await json(await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" }), 200);
+    expect((await call("/nodes/lease-gone-n1/heartbeat", { token: node, body: { status: "idle", currentTaskId: null, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "g", gpuMemoryMb: 1 } })).status).toBe(404);
+  });
+});
+
+describe("cancellation", () => {
+  it("cancels a waiting task at once; it never runs", async () => {
+    const { user, node } = await setup("cancel-wait");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "cancel-wait" }), 202);
+    const answer = await json<{ status: string }>(await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" }), 200);
+    expect(answer.status).toBe("cancelled");
+    expect(await claim(node, "cancel-wait-n1", 200)).toBeNull();
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("cancelled");
+    const again = await json<{ code: string }>(await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" }), 409);
+    expect(again.code).toBe("task_finished");
+  });
+
+  it("tells the node of a running task to stop; the task ends cancelled", async () => {
+    const { user, node } = await setup("cancel-run");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "cancel-run" }), 202);
+    const claimed = (await claim(node, "cancel-run-n1"))!;
+    const answer = await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" });
+    expect(answer.status).toBe(202);
+    const progress = await json<{ cancel: boolean }>(await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.5 } }), 200);
+    expect(progress.cancel).toBe(true);
+    await json(await call(`/nodes/tasks/${claimed.task.id}/complete`, { token: node, body: { leaseId: claimed.lease.id, imageCount: 0 } }), 200);
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("cancelled");
+  });
+
+  it("a cancelled running task whose node vanished ends cancelled, not retried", async () => {
+    const { user, node } = await setup("cancel-lost");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "cancel-lost" }), 202);
+    await claim(node, "cancel-lost-n1");
+    await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" });
+    await advanceQueueClock("cancel-lost", LEASE_MS + 1);
+    await runDurableObjectAlarm(queueOf("cancel-lost"));
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("cancelled");
+  });
+});

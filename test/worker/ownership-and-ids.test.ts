@@ -1,0 +1,110 @@
+// Client-chosen ids, Idempotency-Key, listing, and that no key reaches another key's tasks or images.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
+
+interface Submitted { taskId: string; status: string; ossUrl: string[] }
+
+describe("task ids", () => {
+  it("uses a client-chosen taskId, unique per owner (409 on a clash, free for another key)", async () => {
+    await createModel("ids-a");
+    const alice = await createKey("user");
+    const bob = await createKey("user");
+    const mine = await json<Submitted>(await submit(alice, { stable_diffusion_model: "ids-a" }, { taskid: "render-42" }), 202);
+    expect(mine.taskId).toBe("render-42");
+    const clash = await json<{ code: string }>(await submit(alice, { stable_diffusion_model: "ids-a" }, { taskid: "render-42" }), 409);
+    expect(clash.code).toBe("task_id_conflict");
+    const theirs = await json<Submitted>(await submit(bob, { stable_diffusion_model: "ids-a" }, { taskid: "render-42" }), 202);
+    expect(theirs.taskId).toBe("render-42");
+    const bad = await json<{ code: string; errors: Array<{ path: string }> }>(await submit(alice, { stable_diffusion_model: "ids-a" }, { taskid: "no spaces/allowed" }), 422);
+    expect(bad.errors[0]!.path).toBe("taskid");
+  });
+
+  it("returns the same task for a retried Idempotency-Key, and refuses it for a different request", async () => {
+    await createModel("ids-idem");
+    const user = await createKey("user");
+    const first = await json<Submitted>(await submit(user, { stable_diffusion_model: "ids-idem", prompt: "a" }, { "idempotency-key": "k1" }), 202);
+    const retry = await json<Submitted>(await submit(user, { stable_diffusion_model: "ids-idem", prompt: "a" }, { "idempotency-key": "k1" }), 202);
+    expect(retry.taskId).toBe(first.taskId);
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM tasks WHERE idempotency_key = 'k1'").first<{ n: number }>();
+    expect(count!.n).toBe(1);
+    const other = await json<{ code: string }>(await submit(user, { stable_diffusion_model: "ids-idem", prompt: "b" }, { "idempotency-key": "k1" }), 409);
+    expect(other.code).toBe("idempotency_conflict");
+  });
+
+  it("lists the caller's tasks newest first, page by page", async () => {
+    await createModel("ids-list");
+    const user = await createKey("user");
+    const other = await createKey("user");
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await json<Submitted>(await submit(user, { stable_diffusion_model: "ids-list" }, { taskid: `list-${i}` }), 202)).taskId);
+    await submit(other, { stable_diffusion_model: "ids-list" }, { taskid: "not-yours" });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { tasks: Array<{ taskId: string }>; nextCursor: string | null } = await json(await call(`/tasks?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: user }), 200);
+      expect(page.tasks.length).toBeLessThanOrEqual(2);
+      seen.push(...page.tasks.map((t) => t.taskId));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([...ids].reverse());
+    const waiting = await json<{ tasks: unknown[] }>(await call("/tasks?status=succeeded", { token: user }), 200);
+    expect(waiting.tasks).toEqual([]);
+    expect((await call("/tasks?cursor=garbage!", { token: user })).status).toBe(422);
+  });
+});
+
+describe("isolation between keys", () => {
+  it("hides a task from every other key, by id, listing, progress, cancel and image key", async () => {
+    await createModel("iso-a");
+    const alice = await createKey("user");
+    const mallory = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "iso-node", "iso-a");
+    const { taskId } = await json<Submitted>(await submit(alice, { stable_diffusion_model: "iso-a" }), 202);
+    await finishTask(node, (await claim(node, "iso-node"))!);
+    for (const path of [`/tasks/${taskId}/result`, `/tasks/${taskId}/progress`]) {
+      const res = await json<{ code: string }>(await call(path, { token: mallory }), 404);
+      expect(res.code).toBe("task_not_found");
+    }
+    expect((await call(`/tasks/${taskId}/cancellation`, { token: mallory, method: "POST" })).status).toBe(404);
+    expect((await json<{ tasks: unknown[] }>(await call("/tasks", { token: mallory }), 200)).tasks).toEqual([]);
+    const result = await json<{ images: string[]; ossUrl: string[] }>(await call(`/tasks/${taskId}/result`, { token: alice }), 200);
+    const unsigned = await call(`/${result.images[0]}`, { token: mallory });
+    expect(unsigned.status).toBe(403);
+    const signed = new URL(result.ossUrl[0]!);
+    const otherKey = signed.pathname.replace(/images\/[^/]+\//, "images/someone-else/");
+    expect((await call(`${otherKey}${signed.search}`)).status).toBe(403);
+  });
+});
+
+describe("signed image URLs", () => {
+  it("serve the image when valid, refuse a tampered one, and expire", async () => {
+    await createModel("sig-a");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "sig-node", "sig-a");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "sig-a" }), 202);
+    await finishTask(node, (await claim(node, "sig-node"))!);
+    const { ossUrl } = await json<{ ossUrl: string[] }>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    const url = new URL(ossUrl[0]!);
+    const exp = Number(url.searchParams.get("exp"));
+    expect(exp * 1000 - Date.now()).toBeGreaterThan(3500 * 1000);
+    expect(exp * 1000 - Date.now()).toBeLessThanOrEqual(3600 * 1000);
+    expect((await call(url.pathname + url.search)).status).toBe(200);
+
+    const tamperedSig = new URL(url);
+    tamperedSig.searchParams.set("sig", `${url.searchParams.get("sig")!.slice(0, -2)}AA`);
+    expect((await json<{ code: string }>(await call(tamperedSig.pathname + tamperedSig.search), 403)).code).toBe("invalid_signature");
+    const longer = new URL(url);
+    longer.searchParams.set("exp", String(exp + 86_400));
+    expect((await call(longer.pathname + longer.search)).status).toBe(403);
+
+    const { signImageUrl } = await import("../../src/storage/signed-url");
+    const expired = new URL(await signImageUrl(url.origin, url.pathname.slice(1), "sdgate-dev-signing-secret", 60, Date.now() - 120_000));
+    expect((await json<{ code: string }>(await call(expired.pathname + expired.search), 410)).code).toBe("url_expired");
+
+    const fresh = await json<{ ossUrl: string[] }>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(fresh.ossUrl[0]).toMatch(/sig=/);
+  });
+});
