@@ -26,6 +26,7 @@ import {
   sdapiExtrasBatchSchema, sdapiExtrasSingleSchema, sdapiImg2imgSchema, sdapiTxt2imgSchema, sdModelItemSchema, validationErrorSchema, webuiErrorSchema,
 } from "../sdapi/schemas";
 import { liveStatus } from "../tasks/views";
+import { submissionBodyLimit } from "./submit";
 
 const SURFACE_PATHS = ["/sdapi/v1/*", "/controlnet/*"] as const;
 const PASSTHROUGH_METHODS = ["GET", "POST", "PUT", "DELETE"] as const;
@@ -44,7 +45,7 @@ const processTime = createMiddleware<AppEnv>(async (c, next) => {
   }
 });
 
-for (const path of SURFACE_PATHS) surface.use(path, processTime, requireRole("user"));
+for (const path of SURFACE_PATHS) surface.use(path, processTime, requireRole("user"), submissionBodyLimit);
 
 // ---- OpenAPI -------------------------------------------------------------------------------------
 
@@ -196,6 +197,9 @@ surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], async (c) => {
   const record = (c.req.header("task-flag") ?? "").toLowerCase() === "true";
   return runSdapiTask(c, { kind: "passthrough", body: asRecord(body), passthrough: { method, path: webuiPath(c) }, record });
 });
+
+// The node protocol carries only these four methods; others get FastAPI's answer for an unknown method.
+surface.on(["PATCH"], [...SURFACE_PATHS], (c) => c.json({ detail: "Method Not Allowed" }, 405));
 
 // ---- mounting -------------------------------------------------------------------------------------
 
