@@ -1,0 +1,205 @@
+// The whole system on one machine: the Worker in workerd (wrangler's unstable_startWorker) on
+// local D1/R2/Durable Objects with migrations applied, and gpu-node agents as child processes,
+// each supervising an sd-webui emulator exactly as it would a real sd-webui. Used by `npm start`,
+// the end-to-end tests and bench/e2e.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { unstable_startWorker } from "wrangler";
+
+export const ROOT = path.resolve(import.meta.dirname, "..");
+export const DEV_ADMIN_TOKEN = "sdgate-dev-admin-token";
+const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+const wranglerBin = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+
+export interface GatewayOptions {
+  /** 0 picks a free port. */
+  port?: number;
+  /** Local D1/R2/DO state; a fresh temporary folder when absent. */
+  persistDir?: string;
+  /** Overrides of wrangler.toml [vars], e.g. a short LEASE_MS for tests. */
+  vars?: Record<string, string>;
+  logLevel?: "none" | "error" | "warn" | "info" | "log" | "debug";
+}
+
+export interface Gateway {
+  url: string;
+  persistDir: string;
+  stop(): Promise<void>;
+}
+
+/** `wrangler d1 migrations apply --local` against the persistence folder the Worker will use. */
+export function applyMigrations(persistDir: string): void {
+  const run = spawnSync(process.execPath, [wranglerBin, "d1", "migrations", "apply", "sdgate", "--local", "--persist-to", persistDir], {
+    cwd: ROOT,
+    env: { ...process.env, ...WRANGLER_ENV, CI: "true" },
+    encoding: "utf8",
+  });
+  if (run.status !== 0) throw new Error(`applying D1 migrations failed:\n${run.stdout}\n${run.stderr}`);
+}
+
+export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
+  Object.assign(process.env, WRANGLER_ENV);
+  const persistDir = options.persistDir ?? mkdtempSync(path.join(os.tmpdir(), "sdgate-state-"));
+  applyMigrations(persistDir);
+  const envFile = path.join(persistDir, "vars.env");
+  writeFileSync(envFile, Object.entries(options.vars ?? {}).map(([k, v]) => `${k}=${v}`).join("\n"));
+  const worker = await unstable_startWorker({
+    config: path.join(ROOT, "wrangler.toml"),
+    envFiles: [envFile],
+    dev: {
+      persist: persistDir,
+      server: { hostname: "127.0.0.1", port: options.port ?? 0 },
+      inspector: false,
+      watch: false,
+      liveReload: false,
+      logLevel: options.logLevel ?? "warn",
+    },
+  });
+  const url = (await worker.url).origin;
+  return {
+    url,
+    persistDir,
+    stop: async () => {
+      await worker.dispose();
+      if (!options.persistDir) rmSync(persistDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function api<T>(gateway: string, token: string, method: string, route: string, body?: unknown, contentType = "application/json"): Promise<T> {
+  const res = await fetch(`${gateway}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": contentType }) },
+    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${route} answered ${res.status}: ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+export async function createKey(gateway: string, role: "admin" | "user" | "node", name: string, adminToken = DEV_ADMIN_TOKEN): Promise<string> {
+  return (await api<{ token: string }>(gateway, adminToken, "POST", "/keys", { name, role })).token;
+}
+
+export interface DemoModel {
+  name: string;
+  /** Bytes of the stand-in checkpoint file (the emulator only hashes it). */
+  sizeBytes: number;
+  loadSeconds?: number;
+  inferenceSeconds?: number;
+}
+
+export const DEMO_MODELS: DemoModel[] = [
+  { name: "demo-v1", sizeBytes: 256 * 1024, loadSeconds: 5, inferenceSeconds: 2 },
+  { name: "demo-xl", sizeBytes: 512 * 1024, loadSeconds: 12, inferenceSeconds: 4 },
+];
+
+/** Deterministic stand-in weights: the same name always gives the same file and sha256. */
+export function demoCheckpointBytes(model: DemoModel): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(model.sizeBytes);
+  let block = createHash("sha256").update(model.name).digest();
+  for (let offset = 0; offset < out.length; offset += block.length) {
+    out.set(block.subarray(0, Math.min(block.length, out.length - offset)), offset);
+    block = createHash("sha256").update(block).digest();
+  }
+  return out;
+}
+
+/** Registers each model (skipping ones already there) and uploads its file. */
+export async function registerModels(gateway: string, models: readonly DemoModel[], adminToken = DEV_ADMIN_TOKEN): Promise<void> {
+  const existing = new Set((await api<Array<{ name: string; sha256: string | null }>>(gateway, adminToken, "GET", "/models")).filter((m) => m.sha256).map((m) => m.name));
+  for (const model of models) {
+    if (existing.has(model.name)) continue;
+    await api(gateway, adminToken, "DELETE", `/models/${model.name}`).catch(() => undefined);
+    await api(gateway, adminToken, "POST", "/models", { name: model.name, loadSeconds: model.loadSeconds, inferenceSeconds: model.inferenceSeconds });
+    await api(gateway, adminToken, "PUT", `/models/${model.name}/file`, demoCheckpointBytes(model), "application/octet-stream");
+  }
+}
+
+export interface AgentOptions {
+  gateway: string;
+  token: string;
+  nodeId: string;
+  /** The agent's own folder: the emulator's models folder (the checkpoint cache) lives in it. */
+  workDir: string;
+  stepMs?: number;
+  loadMs?: number;
+  gpuClass?: string;
+  gpuMemoryMb?: number;
+  logLevel?: "debug" | "info" | "warn" | "error" | "silent";
+  /** Where the agent's output goes; "inherit" shows it in this terminal. */
+  stdio?: "inherit" | "pipe" | "ignore";
+  extraArgs?: string[];
+}
+
+export interface RunningAgent {
+  nodeId: string;
+  modelsDir: string;
+  process: ChildProcess;
+  /** Resolves with the exit code once the agent process has ended. */
+  exited: Promise<number | null>;
+  output(): string;
+  /** SIGTERM once: drain and leave; `hard` also sends a second signal. */
+  stop(hard?: boolean): Promise<number | null>;
+  /** SIGKILL the agent and everything it started, as a crashed machine would. */
+  kill(): Promise<number | null>;
+}
+
+/** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
+const tsxCommand = (script: string) => [process.execPath, "--import", import.meta.resolve("tsx"), path.join(ROOT, script)];
+
+/** Starts a gpu-node agent that supervises an sd-webui emulator (the same code path as a real sd-webui). */
+export function startAgent(options: AgentOptions): RunningAgent {
+  const modelsDir = path.join(options.workDir, "models", "Stable-diffusion");
+  mkdirSync(modelsDir, { recursive: true });
+  const webuiCmd = [...tsxCommand("gpu-node/emulator/main.ts"), "--port", "{port}", "--models-dir", "{models_dir}", "--step-ms", String(options.stepMs ?? 40), "--load-ms", String(options.loadMs ?? 500)]
+    .map((w) => (w.includes(" ") ? `"${w}"` : w))
+    .join(" ");
+  const child = spawn(
+    tsxCommand("gpu-node/main.ts")[0]!,
+    [
+      ...tsxCommand("gpu-node/main.ts").slice(1),
+      "--gateway", options.gateway,
+      "--node-id", options.nodeId,
+      "--webui-cmd", webuiCmd,
+      "--webui-dir", options.workDir,
+      "--webui-port", "0",
+      "--models-dir", modelsDir,
+      "--gpu-class", options.gpuClass ?? "emulator",
+      "--gpu-memory-mb", String(options.gpuMemoryMb ?? 24_000),
+      "--log-level", options.logLevel ?? "info",
+      ...(options.extraArgs ?? []),
+    ],
+    { cwd: ROOT, env: { ...process.env, SDGATE_NODE_TOKEN: options.token }, stdio: options.stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"], detached: true },
+  );
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  return {
+    nodeId: options.nodeId,
+    modelsDir,
+    process: child,
+    exited,
+    output: () => output,
+    stop: async (hard = false) => {
+      child.kill("SIGTERM");
+      if (hard) setTimeout(() => child.kill("SIGTERM"), 600).unref();
+      return exited;
+    },
+    kill: async () => {
+      signalGroup("SIGKILL");
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// End to end: a real Worker in workerd, real gpu-node agents, each supervising an sd-webui
+// emulator. What a client sees: images that decode, progress that moves, tasks that end.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PNG } from "pngjs";
+import { callApi, fetchPng, startStack, waitFor, type Stack } from "./support.ts";
+
+interface Submitted { taskId: string; status: string; ossUrl: string[] }
+interface Result { taskId: string; status: string; ossUrl: string[]; info: Record<string, unknown>; parameters: Record<string, unknown>; attempts: number }
+interface Progress { status: string; progress: number; currentImage: string | null; queuePosition?: number }
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack(1);
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function solidPng(width: number, height: number, rgb: [number, number, number]): string {
+  const png = new PNG({ width, height });
+  for (let i = 0; i < width * height; i++) png.data.set([...rgb, 255], i * 4);
+  return PNG.sync.write(png).toString("base64");
+}
+
+async function resultOf(taskId: string): Promise<Result> {
+  return (await callApi<Result>(stack, `/tasks/${taskId}/result`)).body;
+}
+
+describe("generation through the whole stack", () => {
+  it("sync txt2img answers with a signed URL to a PNG of the requested size", async () => {
+    const { status, body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", prompt: "a red fox", seed: 7, steps: 8, width: 256, height: 192 } });
+    expect(status).toBe(200);
+    expect(body.status).toBe("succeeded");
+    const png = await fetchPng(body.ossUrl[0]!);
+    expect([png.width, png.height]).toEqual([256, 192]);
+    const result = await resultOf(body.taskId);
+    expect(result.info).toMatchObject({ seed: 7, prompt: "a red fox" });
+  });
+
+  it("async txt2img returns at once and finishes in the background; the same seed gives the same image", async () => {
+    const first = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", prompt: "a red fox", seed: 7, steps: 8, width: 256, height: 192 }, headers: { "request-type": "async" } });
+    expect(first.status).toBe(202);
+    await waitFor(async () => (await resultOf(first.body.taskId)).status === "succeeded", 30_000, "the async task");
+    const again = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", prompt: "a red fox", seed: 8, steps: 8, width: 256, height: 192 } });
+    const [a, b] = await Promise.all([fetchPng((await resultOf(first.body.taskId)).ossUrl[0]!), fetchPng(again.body.ossUrl[0]!)]);
+    expect(Buffer.compare(a.data, b.data)).not.toBe(0);
+    const sync = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", prompt: "a red fox", seed: 7, steps: 8, width: 256, height: 192 } });
+    const c = await fetchPng(sync.body.ossUrl[0]!);
+    expect(Buffer.compare(a.data, c.data)).toBe(0);
+  });
+
+  it("img2img with an uploaded init image derives from it", async () => {
+    const upload = await callApi<{ key: string }>(stack, "/uploads", { body: { image: solidPng(128, 128, [230, 20, 20]) } });
+    expect(upload.status).toBe(201);
+    const { body } = await callApi<Submitted>(stack, "/img2img", { body: { stable_diffusion_model: "e2e-a", init_images: [upload.body.key], denoising_strength: 0.3, steps: 6, width: 128, height: 128, seed: 3 } });
+    expect(body.status).toBe("succeeded");
+    const png = await fetchPng(body.ossUrl[0]!);
+    let red = 0;
+    let blue = 0;
+    for (let i = 0; i < png.data.length; i += 4) {
+      red += png.data[i]!;
+      blue += png.data[i + 2]!;
+    }
+    expect(red).toBeGreaterThan(blue * 1.5);
+  });
+
+  it("extra_images upscales the image", async () => {
+    const { body } = await callApi<Submitted>(stack, "/extra_images", { body: { stable_diffusion_model: "e2e-a", image: solidPng(64, 48, [10, 200, 10]), upscaling_resize: 2, upscaler_1: "Lanczos" } });
+    expect(body.status).toBe("succeeded");
+    const png = await fetchPng(body.ossUrl[0]!);
+    expect([png.width, png.height]).toEqual([128, 96]);
+  });
+
+  it("reports progress that moves, with a live preview, while a task runs", async () => {
+    const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", prompt: "slow", steps: 120, width: 128, height: 128 }, headers: { "request-type": "async" } });
+    const seen: number[] = [];
+    let preview = false;
+    await waitFor(async () => {
+      const p = (await callApi<Progress>(stack, `/tasks/${body.taskId}/progress`)).body;
+      if (p.status === "running" && p.progress > 0) seen.push(p.progress);
+      preview ||= typeof p.currentImage === "string" && p.currentImage.length > 100;
+      return p.status === "succeeded";
+    }, 30_000, "the slow task");
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen[seen.length - 1]!).toBeGreaterThan(seen[0]!);
+    expect(preview).toBe(true);
+  });
+
+  it("cancels a running task: the node interrupts sd-webui and the task ends cancelled", async () => {
+    const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", prompt: "cancel me", steps: 400, width: 128, height: 128 }, headers: { "request-type": "async" } });
+    await waitFor(async () => (await callApi<Progress>(stack, `/tasks/${body.taskId}/progress`)).body.progress > 0, 30_000, "the task to start");
+    const cancel = await callApi(stack, `/tasks/${body.taskId}/cancellation`, { method: "POST" });
+    expect(cancel.status).toBe(202);
+    const started = Date.now();
+    await waitFor(async () => (await resultOf(body.taskId)).status === "cancelled", 10_000, "the task to be cancelled", stack.agents[0]);
+    expect(Date.now() - started).toBeLessThan(400 * 30);
+  });
+});
