@@ -34,6 +34,12 @@ function failure(task: TaskRow): WebuiAnswer {
   return { status: 500, body: webuiErrorBody(500, task.error ?? "The task failed", "RuntimeError") };
 }
 
+/** sd-webui's parameter echo as the client would see it: `force_task_id` is the one the client sent, not the node's. */
+function clientParameters(task: TaskRow): Record<string, unknown> {
+  if (!task.parameters) return task.request;
+  return { ...task.parameters, force_task_id: task.request.force_task_id ?? null };
+}
+
 export function stillRunningAnswer(task: TaskRow, waitedMs: number): WebuiAnswer {
   const detail = `Task ${task.taskId} is still ${task.status} after ${Math.round(waitedMs / 1000)} s; its result will be at /tasks/${encodeURIComponent(task.taskId)}/result`;
   return { status: 504, body: webuiErrorBody(504, detail) };
@@ -57,7 +63,7 @@ export async function taskAnswer(bucket: R2Bucket, task: TaskRow, waitedMs: numb
     case "extras_batch":
       return { status: 200, body: { html_info: typeof task.info === "string" ? task.info : "", images } };
     default:
-      return { status: 200, body: { images, parameters: task.parameters ?? task.request, info: infoString(task.info) } };
+      return { status: 200, body: { images, parameters: clientParameters(task), info: infoString(task.info) } };
   }
 }
 

@@ -59,7 +59,8 @@ function webuiPayload(body: Record<string, unknown>, options: Record<string, unk
   const requestOverrides = { ...((body.override_settings ?? {}) as Record<string, unknown>) };
   delete requestOverrides.sd_model_checkpoint;
   const overrides = { ...optionOverrides, ...requestOverrides };
-  if (Object.keys(overrides).length > 0) payload.override_settings = overrides;
+  // Keep the client's own (even empty) override_settings so sd-webui echoes what it was sent.
+  if (Object.keys(overrides).length > 0 || body.override_settings) payload.override_settings = overrides;
   else delete payload.override_settings;
   return payload;
 }

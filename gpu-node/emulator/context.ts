@@ -1,0 +1,23 @@
+import type { CheckpointRegistry } from "./checkpoints.ts";
+import type { GenerationState } from "./generation-state.ts";
+import type { LoadedModel } from "./loaded-model.ts";
+import type { OptionsStore } from "./options-store.ts";
+import type { QueueLock } from "./queue-lock.ts";
+
+/** Everything one running emulator shares between its routes (sd-webui's process globals). */
+export interface EmulatorContext {
+  readonly modelsDir: string;
+  readonly stepMs: number;
+  readonly host: string;
+  /** Whether --api-auth is set (cmd-flags reports it without the credentials). */
+  readonly authEnabled: boolean;
+  /** The port actually listened on (known once listening). */
+  port: number;
+  readonly checkpoints: CheckpointRegistry;
+  readonly options: OptionsStore;
+  readonly state: GenerationState;
+  readonly lock: QueueLock;
+  readonly model: LoadedModel;
+  /** Finished txt2img/img2img requests. */
+  generations: number;
+}

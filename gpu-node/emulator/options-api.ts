@@ -1,0 +1,30 @@
+// POST /sdapi/v1/options: store every key; `sd_model_checkpoint` must name a known checkpoint
+// (else 500 RuntimeError) and, when it changes the setting, loads that checkpoint synchronously
+// under the queue lock (so it waits for a running job), as sd-webui's onchange callback does.
+import type { EmulatorContext } from "./context.ts";
+import { pythonException } from "./errors.ts";
+import { optionsRequestSchema, parseBody } from "./request-schemas.ts";
+
+/** Python's repr() of a JSON value, for error messages. */
+function pythonRepr(value: unknown): string {
+  if (typeof value === "string") return value.includes("'") && !value.includes('"') ? `"${value}"` : `'${value.replaceAll("'", "\\'")}'`;
+  if (value === true) return "True";
+  if (value === false) return "False";
+  return JSON.stringify(value);
+}
+
+export async function setOptions(ctx: EmulatorContext, body: unknown): Promise<null> {
+  const values = parseBody(optionsRequestSchema, body);
+  const requested = values["sd_model_checkpoint"];
+  const checkpoint = typeof requested === "string" ? ctx.checkpoints.resolve(requested) : undefined;
+  if (requested !== undefined && requested !== null && !checkpoint) {
+    throw pythonException("RuntimeError", `model ${pythonRepr(requested)} not found`);
+  }
+  const changesCheckpoint = checkpoint !== undefined && requested !== ctx.options.get("sd_model_checkpoint");
+  for (const [key, value] of Object.entries(values)) if (key !== "sd_model_checkpoint") ctx.options.set(key, value);
+  if (checkpoint && changesCheckpoint) {
+    ctx.options.set("sd_model_checkpoint", checkpoint.title);
+    await ctx.lock.run(() => ctx.model.ensure(checkpoint));
+  }
+  return null;
+}

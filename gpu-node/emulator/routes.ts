@@ -1,0 +1,105 @@
+// The route table: sd-webui's core API (behind --api-auth when set), the built-in Lora
+// extension's routes and the UI's progress routes (never behind auth).
+import {
+  FACE_RESTORERS,
+  LATENT_UPSCALE_MODES,
+  REALESRGAN_MODELS,
+  SAMPLERS,
+  SCHEDULERS,
+  SCRIPT_INFO,
+  SCRIPT_LISTS,
+  UPSCALERS,
+} from "./catalog.ts";
+import { CheckpointRegistry } from "./checkpoints.ts";
+import type { EmulatorContext } from "./context.ts";
+import { extraBatchImages, extraSingleImage } from "./extras.ts";
+import { listLoras, listVaes } from "./extra-networks.ts";
+import { img2img, txt2img } from "./generation.ts";
+import { interrogate, pngInfo } from "./image-tools.ts";
+import { selectCheckpoint } from "./loaded-model.ts";
+import { setOptions } from "./options-api.ts";
+import { internalProgressRequestSchema, parseBody, progressQuerySchema } from "./request-schemas.ts";
+import { cmdFlags, memory } from "./system-info.ts";
+
+export interface RouteRequest {
+  query: URLSearchParams;
+  /** The parsed JSON body (undefined when empty); throws FastAPI's 422 when it is not JSON. */
+  body(): unknown;
+}
+
+export interface Route {
+  method: "GET" | "POST";
+  path: string;
+  /** Covered by --api-auth (every core route; extension and UI routes are not). */
+  auth: boolean;
+  handle(ctx: EmulatorContext, request: RouteRequest): unknown;
+}
+
+const core = (method: Route["method"], name: string, handle: Route["handle"]): Route => ({
+  method,
+  path: `/sdapi/v1/${name}`,
+  auth: true,
+  handle,
+});
+const open = (method: Route["method"], path: string, handle: Route["handle"]): Route => ({ method, path, auth: false, handle });
+
+export const ROUTES: readonly Route[] = [
+  core("POST", "txt2img", (ctx, req) => txt2img(ctx, req.body())),
+  core("POST", "img2img", (ctx, req) => img2img(ctx, req.body())),
+  core("POST", "extra-single-image", (ctx, req) => extraSingleImage(ctx, req.body())),
+  core("POST", "extra-batch-images", (ctx, req) => extraBatchImages(ctx, req.body())),
+  core("POST", "png-info", (ctx, req) => pngInfo(ctx, req.body())),
+  core("POST", "interrogate", (ctx, req) => interrogate(ctx, req.body())),
+  core("GET", "progress", (ctx, req) => {
+    const query = parseBody(progressQuerySchema, Object.fromEntries(req.query), "query");
+    return ctx.state.progress(query.skip_current_image);
+  }),
+  core("POST", "interrupt", (ctx) => {
+    ctx.state.interrupt();
+    return {};
+  }),
+  core("POST", "skip", (ctx) => {
+    ctx.state.skip();
+    return null;
+  }),
+  core("GET", "options", (ctx) => ctx.options.all()),
+  core("POST", "options", (ctx, req) => setOptions(ctx, req.body())),
+  core("GET", "cmd-flags", (ctx) => cmdFlags(ctx)),
+  core("GET", "samplers", () => SAMPLERS),
+  core("GET", "schedulers", () => SCHEDULERS),
+  core("GET", "upscalers", () => UPSCALERS),
+  core("GET", "latent-upscale-modes", () => LATENT_UPSCALE_MODES),
+  core("GET", "sd-models", (ctx) => ctx.checkpoints.list().map(CheckpointRegistry.toSdModelItem)),
+  core("GET", "sd-vae", (ctx) => listVaes(ctx.modelsDir)),
+  core("GET", "hypernetworks", () => []),
+  core("GET", "face-restorers", () => FACE_RESTORERS),
+  core("GET", "realesrgan-models", () => REALESRGAN_MODELS),
+  core("GET", "prompt-styles", () => []),
+  core("GET", "embeddings", () => ({ loaded: {}, skipped: {} })),
+  core("POST", "refresh-embeddings", () => null),
+  core("POST", "refresh-checkpoints", async (ctx) => {
+    await ctx.lock.run(() => ctx.checkpoints.refresh());
+    return null;
+  }),
+  core("POST", "refresh-vae", () => null),
+  core("GET", "memory", (ctx) => memory(ctx)),
+  core("POST", "unload-checkpoint", (ctx) => {
+    ctx.model.unload();
+    return {};
+  }),
+  core("POST", "reload-checkpoint", async (ctx) => {
+    await ctx.lock.run(() => ctx.model.ensure(selectCheckpoint(ctx.checkpoints, ctx.options)));
+    return {};
+  }),
+  core("GET", "scripts", () => SCRIPT_LISTS),
+  core("GET", "script-info", () => SCRIPT_INFO),
+  core("GET", "extensions", () => []),
+  open("GET", "/sdapi/v1/loras", (ctx) => listLoras(ctx.modelsDir)),
+  open("POST", "/sdapi/v1/refresh-loras", () => null),
+  open("POST", "/internal/progress", (ctx, req) => {
+    const request = parseBody(internalProgressRequestSchema, req.body());
+    return ctx.state.taskProgress(request.id_task, request.id_live_preview, request.live_preview);
+  }),
+  open("GET", "/internal/pending-tasks", (ctx) => ctx.state.pendingTasks()),
+  open("GET", "/internal/ping", () => ({})),
+];

@@ -1,0 +1,67 @@
+// End to end, when things go wrong: an agent dies mid-task, sd-webui crashes, and the model
+// cache saves downloads. Each case checks what a client would notice: the task still ends,
+// once, with an image that decodes.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { callApi, childPids, fetchPng, nodeStatus, startStack, waitFor, type Stack } from "./support.ts";
+
+interface Submitted { taskId: string; status: string; ossUrl: string[] }
+interface Result { status: string; ossUrl: string[]; attempts: number; images: string[] }
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack(1);
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const result = async (taskId: string) => (await callApi<Result>(stack, `/tasks/${taskId}/result`)).body;
+const running = async (taskId: string) => (await callApi<{ status: string; progress: number }>(stack, `/tasks/${taskId}/progress`)).body.progress > 0;
+const count = (text: string, needle: string) => text.split(needle).length - 1;
+
+describe("resilience", () => {
+  it("downloads a checkpoint once, then serves it from the node's cache", async () => {
+    const [agent] = stack.agents;
+    for (const seed of [1, 2]) {
+      const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-b", seed, steps: 4, width: 64, height: 64 } });
+      expect(body.status).toBe("succeeded");
+    }
+    expect(count(agent!.output(), "downloading model e2e-b")).toBe(1);
+    expect(existsSync(path.join(agent!.modelsDir, "e2e-b.safetensors"))).toBe(true);
+  });
+
+  it("an sd-webui crash fails the running task as retryable; sd-webui restarts and the retry succeeds", async () => {
+    const [agent] = stack.agents;
+    const emulators = childPids(agent!.process.pid!);
+    expect(emulators.length).toBe(1);
+    const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", steps: 150, width: 64, height: 64 }, headers: { "request-type": "async" } });
+    await waitFor(() => running(body.taskId), 30_000, "the task to run", agent);
+    process.kill(emulators[0]!, "SIGKILL");
+    await waitFor(async () => (await result(body.taskId)).status === "succeeded", 60_000, "the retried task", agent);
+    const done = await result(body.taskId);
+    expect(done.attempts).toBe(2);
+    expect((await fetchPng(done.ossUrl[0]!)).width).toBe(64);
+    const restarted = childPids(agent!.process.pid!);
+    expect(restarted.length).toBe(1);
+    expect(restarted[0]).not.toBe(emulators[0]);
+  });
+
+  it("an agent killed mid-task: the task is retried on another agent and finishes exactly once", async () => {
+    const [first] = stack.agents;
+    const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", steps: 250, width: 64, height: 64 }, headers: { "request-type": "async" } });
+    await waitFor(() => running(body.taskId), 30_000, "the task to run", first);
+    const second = await stack.addAgent("e2e-node-2");
+    await first!.kill();
+    await waitFor(async () => (await nodeStatus(stack.gateway.url, "e2e-node-1")) === "lost", 15_000, "the gateway to notice the dead agent");
+    await waitFor(async () => (await result(body.taskId)).status === "succeeded", 60_000, "the task on the second agent", second);
+    const done = await result(body.taskId);
+    expect(done.attempts).toBe(2);
+    expect(done.images).toHaveLength(1);
+    expect((await fetchPng(done.ossUrl[0]!)).height).toBe(64);
+    expect(count(second.output(), "completed in")).toBe(1);
+    const listed = await callApi<{ tasks: Array<{ taskId: string }> }>(stack, "/tasks?limit=100");
+    expect(listed.body.tasks.filter((t) => t.taskId === body.taskId)).toHaveLength(1);
+  });
+});
