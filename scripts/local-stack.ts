@@ -4,7 +4,7 @@
 // the end-to-end tests and bench/e2e.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { unstable_startWorker } from "wrangler";
@@ -149,6 +149,15 @@ export interface RunningAgent {
 }
 
 /** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
+/** The pid of the sd-webui an agent started, from the record the agent keeps beside the models. */
+function webuiPidOf(modelsDir: string): number {
+  try {
+    return (JSON.parse(readFileSync(path.join(modelsDir, ".sdgate-webui.pid"), "utf8")) as { pid: number }).pid;
+  } catch {
+    return 0;
+  }
+}
+
 const tsxCommand = (script: string) => [process.execPath, "--import", import.meta.resolve("tsx"), path.join(ROOT, script)];
 
 /** Starts a gpu-node agent that supervises an sd-webui emulator (the same code path as a real sd-webui). */
@@ -198,7 +207,16 @@ export function startAgent(options: AgentOptions): RunningAgent {
       return exited;
     },
     kill: async () => {
+      // sd-webui runs in its own process group; the agent records its pid beside the models.
+      const webuiPid = webuiPidOf(modelsDir);
       signalGroup("SIGKILL");
+      if (webuiPid > 0) {
+        try {
+          process.kill(-webuiPid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
       return exited;
     },
   };

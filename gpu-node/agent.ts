@@ -1,0 +1,439 @@
+// GpuNodeAgent: one GPU node. Registers with the Worker, keeps a heartbeat, long-polls for work
+// and runs one task at a time against sd-webui (started and supervised here, or attached to).
+// Several agents can run in one process (tests, the end-to-end harness); main.ts is CLI glue.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ZodError } from "zod";
+import type { ClaimResponse, RegisterResponse, WebuiCatalog } from "../src/protocol/node.ts";
+import { agentConfigSchema, type AgentConfig, type AgentConfigInput } from "./config.ts";
+import { GatewayClient, GatewayHttpError, isGatewayStatus, isTransientGatewayError } from "./gateway-client.ts";
+import { UNKNOWN_GPU, detectGpu, type GpuInfo } from "./gpu-info.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import { createLogger, errorMessage, type Logger } from "./logger.ts";
+import { ModelCache } from "./model-cache.ts";
+import type { ProgressOutput } from "./progress-bar.ts";
+import { TaskRunner, checkpointFileName, type CheckpointState } from "./task-runner.ts";
+import { WebuiStoppedError, WebuiSupervisor } from "./webui-supervisor.ts";
+
+export const AGENT_VERSION = readAgentVersion();
+/** In the models folder: the pid of the sd-webui the agent started (see WebuiSupervisor.reapLeftover). */
+export const WEBUI_PID_FILE = ".sdgate-webui.pid";
+
+const BACKOFF_INITIAL_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+const HARD_STOP_WAIT_MS = 5_000;
+/** The protocol's upper bound for a claim's waitMs. */
+const MAX_CLAIM_WAIT_MS = 60_000;
+
+export interface GpuNodeAgentDeps {
+  /** Defaults to a stderr logger at config.logLevel that hides the token. */
+  logger?: Logger;
+  /** Download progress bar output; defaults to process.stderr, null for none. */
+  progressOutput?: ProgressOutput | null;
+  /** Log sd-webui's output lines (spawn mode). Default true. */
+  echoWebuiOutput?: boolean;
+  /** First delay before restarting a crashed sd-webui (doubles up to 60 s). Default 1000. */
+  webuiRestartBackoffMs?: number;
+  /** SIGTERM → SIGKILL grace when stopping sd-webui. Default 10000. */
+  webuiKillGraceMs?: number;
+  /** Base delay between model download retries. Default 1000. */
+  downloadRetryDelayMs?: number;
+}
+
+export type AgentState = "new" | "starting" | "running" | "draining" | "stopping" | "stopped";
+
+export class GpuNodeAgent {
+  readonly config: AgentConfig;
+  readonly nodeId: string;
+  /** Resolves when the agent has stopped (after stop(), or on a fatal error: see fatalError). */
+  readonly closed: Promise<void>;
+  /** Set when the agent stopped on its own because it cannot go on (e.g. the token was refused). */
+  fatalError: Error | null = null;
+
+  private state: AgentState = "new";
+  private readonly log: Logger;
+  private readonly gateway: GatewayClient;
+  private readonly supervisor: WebuiSupervisor;
+  private readonly cache: ModelCache;
+  private readonly heartbeat: Heartbeat;
+  private readonly checkpoint: CheckpointState = { loaded: null, defaultVae: "Automatic" };
+  private defaultVaeKnown = false;
+  private gpu: GpuInfo = UNKNOWN_GPU;
+  private catalog: WebuiCatalog = {};
+  private registration: RegisterResponse | null = null;
+  private registering: Promise<void> | null = null;
+  private restartRequested = false;
+  private current: TaskRunner | null = null;
+  private loop: Promise<void> | null = null;
+  /** Aborts the claim long poll and backoff sleeps. */
+  private readonly claimAbort = new AbortController();
+  /** Aborts everything (hard stop). */
+  private readonly lifetime = new AbortController();
+  private stopping: Promise<void> | null = null;
+  private starting: Promise<void> | null = null;
+  private shuttingDown: Promise<void> | null = null;
+  private resolveClosed!: () => void;
+  private tasksRun = 0;
+
+  constructor(input: AgentConfigInput, deps: GpuNodeAgentDeps = {}) {
+    this.config = agentConfigSchema.parse(input);
+    this.nodeId = this.config.nodeId;
+    const secrets = [this.config.token, ...(this.config.webuiAuth ? [this.config.webuiAuth, this.config.webuiAuth.split(":").slice(1).join(":")] : [])];
+    this.log = deps.logger ?? createLogger({ level: this.config.logLevel, secrets, scope: this.nodeId });
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.gateway = new GatewayClient({
+      baseUrl: this.config.gatewayUrl,
+      token: this.config.token,
+      userAgent: `sdgate-gpu-node/${AGENT_VERSION}`,
+      logger: this.log.child("gateway"),
+    });
+    const common = {
+      auth: this.config.webuiAuth,
+      startTimeoutMs: this.config.webuiStartTimeoutS * 1000,
+      logger: this.log.child("supervisor"),
+      restartBackoffInitialMs: deps.webuiRestartBackoffMs,
+    };
+    this.supervisor = this.config.webuiUrl
+      ? new WebuiSupervisor({ ...common, mode: "attach", url: this.config.webuiUrl })
+      : new WebuiSupervisor({
+          ...common,
+          mode: "spawn",
+          command: this.config.webuiCmd,
+          cwd: this.config.webuiDir,
+          port: this.config.webuiPort,
+          modelsDir: this.config.modelsDir,
+          pidFile: path.join(this.config.modelsDir, WEBUI_PID_FILE),
+          echoOutput: deps.echoWebuiOutput ?? true,
+          killGraceMs: deps.webuiKillGraceMs,
+        });
+    this.cache = new ModelCache({
+      dir: this.config.modelsDir,
+      budgetBytes: Math.floor(this.config.cacheBudgetGb * 1024 ** 3),
+      source: (name, offset, signal) => this.gateway.modelFile(name, offset, signal),
+      logger: this.log.child("models"),
+      progressOutput: deps.progressOutput === undefined ? process.stderr : deps.progressOutput,
+      retryDelayMs: deps.downloadRetryDelayMs,
+    });
+    this.heartbeat = new Heartbeat({
+      gateway: this.gateway,
+      nodeId: this.nodeId,
+      logger: this.log.child("heartbeat"),
+      snapshot: () => this.snapshot(),
+      onUnknownNode: () => void this.reRegister().catch(() => undefined),
+      onRestartRequested: () => {
+        if (!this.restartRequested) this.log.info("the gateway asked for an sd-webui restart; restarting when idle");
+        this.restartRequested = true;
+      },
+    });
+  }
+
+  get status(): AgentState {
+    return this.state;
+  }
+
+  /** Base URL of the sd-webui this agent uses (after start). */
+  get webuiUrl(): string {
+    return this.supervisor.url;
+  }
+
+  /** Process id of the sd-webui the agent started (process group leader), if any. */
+  get webuiPid(): number | undefined {
+    return this.supervisor.pid;
+  }
+
+  get currentTaskId(): string | null {
+    return this.current?.task.id ?? null;
+  }
+
+  /** Tasks that reached an outcome since start. */
+  get completedRuns(): number {
+    return this.tasksRun;
+  }
+
+  /**
+   * Registers, brings sd-webui up and starts the heartbeat and the work loop. Resolves once the
+   * node is taking work; rejects when it cannot start (the token is refused, sd-webui fails).
+   */
+  start(): Promise<void> {
+    if (this.state !== "new") return Promise.reject(new Error(`agent already ${this.state}`));
+    this.state = "starting";
+    this.starting = this.runStart();
+    return this.starting;
+  }
+
+  private async runStart(): Promise<void> {
+    try {
+      this.gpu = await this.resolveGpu();
+      await this.cache.init();
+      this.log.info(
+        `node ${this.nodeId}: GPU ${this.gpu.gpuClass} (${this.gpu.gpuMemoryMb} MB), models in ${this.config.modelsDir}, ` +
+          (this.supervisor.supervised ? "starting sd-webui" : `sd-webui at ${this.config.webuiUrl}`),
+      );
+      if (!this.supervisor.supervised) {
+        await this.supervisor.start();
+        await this.onWebuiReady();
+      }
+      await this.register();
+      if (this.supervisor.supervised) {
+        this.supervisor.setExtraArgs(this.registration!.webuiExtraArgs);
+        await this.supervisor.start();
+        await this.onWebuiReady();
+      }
+    } catch (error) {
+      this.log.error(`cannot start: ${errorMessage(error)}`);
+      await this.shutdown({ deregister: this.registration !== null });
+      throw error;
+    }
+    if (this.stopping) {
+      // stop() was called while starting
+      await this.shutdown({ deregister: true });
+      return;
+    }
+    this.supervisor.on("ready", () => void this.onWebuiReady().catch((error) => this.log.warn(errorMessage(error))));
+    this.heartbeat.start(this.registration!.heartbeatIntervalMs);
+    this.state = "running";
+    this.loop = this.workLoop();
+    this.log.info(`node ${this.nodeId} is taking work`);
+  }
+
+  /**
+   * drain (default): stop claiming, finish the current task, deregister, stop sd-webui.
+   * drain false: interrupt the current task (failed as retryable), deregister, stop at once.
+   * A second call with drain false escalates a drain in progress.
+   */
+  stop(options: { drain?: boolean } = {}): Promise<void> {
+    const drain = options.drain ?? true;
+    if (!drain) this.hardAbort();
+    if (this.stopping) return this.stopping;
+    if (this.state === "new" || this.state === "stopped") {
+      this.state = "stopped";
+      this.resolveClosed();
+      return Promise.resolve();
+    }
+    this.stopping = this.runStop(drain);
+    return this.stopping;
+  }
+
+  private hardAbort(): void {
+    this.lifetime.abort(new Error("stopped"));
+    this.claimAbort.abort(new Error("stopped"));
+    this.current?.abortNow("the node is shutting down");
+  }
+
+  private async runStop(drain: boolean): Promise<void> {
+    const wasStarting = this.state === "starting";
+    this.state = drain ? "draining" : "stopping";
+    this.claimAbort.abort(new Error("stopping"));
+    if (wasStarting) {
+      // Cut the start short (registration retries, sd-webui start); start() cleans up.
+      this.lifetime.abort(new Error("stopped while starting"));
+      await this.supervisor.stop();
+      await this.starting?.catch(() => undefined);
+      return;
+    }
+    if (drain) {
+      this.log.info(this.current ? `draining: finishing task ${this.current.task.id}, then leaving` : "draining: no task running, leaving");
+      this.heartbeat.beatNow();
+      await this.loop;
+    } else {
+      this.log.info("stopping now");
+      await Promise.race([this.loop, sleep(HARD_STOP_WAIT_MS)]);
+    }
+    await this.shutdown({ deregister: true });
+  }
+
+  private shutdown(options: { deregister: boolean }): Promise<void> {
+    this.shuttingDown ??= this.runShutdown(options);
+    return this.shuttingDown;
+  }
+
+  private async runShutdown(options: { deregister: boolean }): Promise<void> {
+    await this.heartbeat.stop();
+    if (options.deregister && this.registration) {
+      try {
+        await this.gateway.deregister(this.nodeId);
+        this.log.info("deregistered");
+      } catch (error) {
+        this.log.warn(`deregister failed: ${errorMessage(error)}`);
+      }
+    }
+    await this.supervisor.stop();
+    this.state = "stopped";
+    this.resolveClosed();
+  }
+
+  private async failFatally(error: Error): Promise<void> {
+    if (this.fatalError || this.stopping) return;
+    this.fatalError = error;
+    this.log.error(`stopping: ${error.message}`);
+    await this.stop({ drain: true });
+  }
+
+  // ---- registration ------------------------------------------------------------------------------
+
+  private async resolveGpu(): Promise<GpuInfo> {
+    const { gpuClass, gpuMemoryMb } = this.config;
+    const detected = gpuClass === undefined || gpuMemoryMb === undefined ? await detectGpu() : null;
+    return {
+      gpuClass: gpuClass ?? detected?.gpuClass ?? UNKNOWN_GPU.gpuClass,
+      gpuMemoryMb: gpuMemoryMb ?? detected?.gpuMemoryMb ?? UNKNOWN_GPU.gpuMemoryMb,
+    };
+  }
+
+  /** POST /nodes/register, retrying while the Worker is unreachable; 4xx other than 429 is fatal. */
+  private async register(): Promise<void> {
+    let delayMs = BACKOFF_INITIAL_MS;
+    while (true) {
+      try {
+        const answer = await this.gateway.register({
+          nodeId: this.nodeId,
+          agentVersion: AGENT_VERSION,
+          catalog: this.catalog,
+          loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
+          cachedCheckpoints: this.cache.cachedNames(),
+          gpuClass: this.gpu.gpuClass,
+          gpuMemoryMb: this.gpu.gpuMemoryMb,
+        });
+        this.registration = answer;
+        this.heartbeat.setInterval(answer.heartbeatIntervalMs);
+        this.log.info(`registered with ${this.config.gatewayUrl} (heartbeat every ${answer.heartbeatIntervalMs} ms)`);
+        return;
+      } catch (error) {
+        if (!isTransientGatewayError(error)) {
+          throw error instanceof GatewayHttpError ? new Error(`the gateway refused to register this node: ${error.message}`) : error;
+        }
+        this.log.warn(`cannot reach the gateway to register (${errorMessage(error)}); retrying in ${delayMs} ms`);
+        await sleep(delayMs, undefined, { signal: AbortSignal.any([this.lifetime.signal, this.claimAbort.signal]) });
+        delayMs = Math.min(delayMs * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /** The Worker answered 404 for this node: register again (once, however many callers ask). */
+  private reRegister(): Promise<void> {
+    if (!this.registering) {
+      this.log.warn("the gateway does not know this node any more; registering again");
+      this.registering = this.register()
+        .catch((error: unknown) => {
+          // Not awaited: stopping waits for the work loop, which may be waiting for this.
+          if (!this.lifetime.signal.aborted && !this.claimAbort.signal.aborted) {
+            void this.failFatally(error instanceof Error ? error : new Error(String(error)));
+          }
+          throw error;
+        })
+        .finally(() => (this.registering = null));
+    }
+    return this.registering;
+  }
+
+  // ---- sd-webui state ----------------------------------------------------------------------------
+
+  /** After every sd-webui (re)start: which checkpoint it loaded, its catalog for the next heartbeat. */
+  private async onWebuiReady(): Promise<void> {
+    const client = this.supervisor.client;
+    try {
+      const options = await client.getOptions();
+      if (!this.defaultVaeKnown) {
+        this.checkpoint.defaultVae = options.sd_vae ?? "Automatic";
+        this.defaultVaeKnown = true;
+      }
+      const entry = this.cache.entryForFile(checkpointFileName(options.sd_model_checkpoint) ?? "");
+      this.checkpoint.loaded = entry ? { name: entry.name, fileName: entry.fileName, sha256: entry.sha256 } : null;
+    } catch (error) {
+      this.log.warn(`cannot read sd-webui's options: ${errorMessage(error)}`);
+      this.checkpoint.loaded = null;
+    }
+    this.catalog = await client.catalog();
+    this.heartbeat.sendCatalog(this.catalog);
+    this.heartbeat.beatNow();
+  }
+
+  private snapshot() {
+    return {
+      status: this.state === "draining" || this.state === "stopping" ? ("draining" as const) : this.current ? ("busy" as const) : ("idle" as const),
+      currentTaskId: this.current?.task.id ?? null,
+      loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
+      cachedCheckpoints: this.cache.cachedNames(),
+      gpuClass: this.gpu.gpuClass,
+      gpuMemoryMb: this.gpu.gpuMemoryMb,
+    };
+  }
+
+  // ---- the work loop -----------------------------------------------------------------------------
+
+  private async workLoop(): Promise<void> {
+    const signal = this.claimAbort.signal;
+    let delayMs = BACKOFF_INITIAL_MS;
+    let failingSince: number | null = null;
+    while (this.state === "running") {
+      try {
+        if (this.restartRequested) {
+          this.restartRequested = false;
+          await this.supervisor.restart().catch((error) => this.log.error(`sd-webui restart failed: ${errorMessage(error)}`));
+        }
+        await this.supervisor.waitReady(signal);
+        if (this.registering) await this.registering;
+        const claim = await this.gateway.claim(this.nodeId, Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS), signal);
+        if (failingSince !== null) this.log.info("claiming works again");
+        failingSince = null;
+        delayMs = BACKOFF_INITIAL_MS;
+        if (claim) await this.runTask(claim);
+      } catch (error) {
+        if (this.state !== "running") break;
+        if (error instanceof WebuiStoppedError) break;
+        if (isGatewayStatus(error, 404)) {
+          await this.reRegister().catch(() => undefined);
+          continue;
+        }
+        if (error instanceof GatewayHttpError && (error.status === 401 || error.status === 403)) {
+          void this.failFatally(new Error(`the gateway refused the node token: ${error.message}`));
+          break;
+        }
+        const what = error instanceof ZodError ? `unexpected claim answer: ${error.message}` : errorMessage(error);
+        if (failingSince === null) this.log.warn(`claim failed (${what}); backing off`);
+        else this.log.debug(`claim failed again (${what})`);
+        failingSince ??= Date.now();
+        try {
+          await sleep(delayMs, undefined, { signal });
+        } catch {
+          break;
+        }
+        delayMs = Math.min(delayMs * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  private async runTask(claim: ClaimResponse): Promise<void> {
+    const runner = new TaskRunner(
+      {
+        gateway: this.gateway,
+        supervisor: this.supervisor,
+        cache: this.cache,
+        checkpoint: this.checkpoint,
+        logger: this.log,
+        progressIntervalMs: this.config.progressIntervalMs,
+      },
+      claim,
+    );
+    this.current = runner;
+    this.heartbeat.beatNow();
+    try {
+      if (this.lifetime.signal.aborted) runner.abortNow("the node is shutting down");
+      await runner.run();
+    } finally {
+      this.current = null;
+      this.tasksRun++;
+      this.heartbeat.beatNow();
+    }
+  }
+}
+
+function readAgentVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}

@@ -1,0 +1,93 @@
+// The heartbeat, on its own timer beside the work loop: tells the Worker what the node has
+// (loaded checkpoint, cached files, GPU), what it is doing, and — once after each sd-webui
+// start — sd-webui's catalog. A 404 means the Worker forgot the node (re-register); the answer
+// may ask for an sd-webui restart.
+import type { Heartbeat as HeartbeatBody, WebuiCatalog } from "../src/protocol/node.ts";
+import { isGatewayStatus, type GatewayClient } from "./gateway-client.ts";
+import { errorMessage, type Logger } from "./logger.ts";
+
+export interface HeartbeatOptions {
+  gateway: GatewayClient;
+  nodeId: string;
+  logger: Logger;
+  /** The node's state now (without the catalog). */
+  snapshot: () => Omit<HeartbeatBody, "catalog">;
+  onUnknownNode: () => void;
+  onRestartRequested: () => void;
+}
+
+export class Heartbeat {
+  private timer: NodeJS.Timeout | null = null;
+  private intervalMs = 10_000;
+  private running = false;
+  private inFlight: Promise<void> | null = null;
+  private pendingCatalog: WebuiCatalog | null = null;
+  private failing = false;
+  /** A beat was asked for while one was in flight. */
+  private beatAgain = false;
+
+  constructor(private readonly options: HeartbeatOptions) {}
+
+  start(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  setInterval(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+  }
+
+  /** Sent with the next heartbeat (and again until one is accepted). */
+  sendCatalog(catalog: WebuiCatalog): void {
+    this.pendingCatalog = catalog;
+  }
+
+  /** Beat now instead of waiting for the timer (status changed). */
+  beatNow(): void {
+    if (this.running) this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.inFlight;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.inFlight) {
+        this.beatAgain = true;
+        return;
+      }
+      this.inFlight = this.beat().finally(() => {
+        this.inFlight = null;
+        const again = this.beatAgain;
+        this.beatAgain = false;
+        if (this.running && !this.timer) this.schedule(again ? 0 : this.intervalMs);
+      });
+    }, delayMs);
+  }
+
+  private async beat(): Promise<void> {
+    const catalog = this.pendingCatalog;
+    const body: HeartbeatBody = { ...this.options.snapshot(), ...(catalog ? { catalog } : {}) };
+    try {
+      const answer = await this.options.gateway.heartbeat(this.options.nodeId, body);
+      if (catalog && this.pendingCatalog === catalog) this.pendingCatalog = null;
+      if (this.failing) this.options.logger.info("heartbeat is getting through again");
+      this.failing = false;
+      if (answer.restartWebui) this.options.onRestartRequested();
+    } catch (error) {
+      if (isGatewayStatus(error, 404)) {
+        this.options.onUnknownNode();
+        return;
+      }
+      if (!this.failing) this.options.logger.warn(`heartbeat failed: ${errorMessage(error)}`);
+      this.failing = true;
+    }
+  }
+}

@@ -1,0 +1,350 @@
+// The node's checkpoint cache: sd-webui's checkpoint folder, where the agent downloads models
+// through the Worker (resuming from `<fileName>.part` with a Range request), checks each file's
+// sha256, and keeps what it downloaded under a disk budget by evicting the least recently used
+// file — never one that is loaded or about to be used. The agent's bookkeeping lives in
+// `.sdgate-cache.json` in the same folder; files it did not download are left alone.
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
+import type { ModelFile } from "../src/protocol/node.ts";
+import { isGatewayStatus, isTransientGatewayError } from "./gateway-client.ts";
+import { errorMessage, type Logger } from "./logger.ts";
+import { ProgressBar, formatBytes, type ProgressOutput } from "./progress-bar.ts";
+
+export const CACHE_INDEX_FILE = ".sdgate-cache.json";
+export const PART_SUFFIX = ".part";
+const DOWNLOAD_ATTEMPTS = 5;
+
+const cacheEntrySchema = z.object({
+  name: z.string(),
+  fileName: z.string(),
+  sha256: z.string(),
+  sizeBytes: z.number().int().nonnegative(),
+  lastUsedAt: z.number(),
+});
+export type CacheEntry = z.infer<typeof cacheEntrySchema>;
+const cacheIndexSchema = z.object({ version: z.literal(1), entries: z.array(cacheEntrySchema) });
+
+/** A model could not be made available; `retryable` says whether another attempt may succeed. */
+export class ModelCacheError extends Error {
+  override name = "ModelCacheError";
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Opens the model's bytes from `offset` (the gateway client's modelFile). */
+export type ModelSource = (name: string, offset: number, signal?: AbortSignal) => Promise<Response>;
+
+export interface ModelCacheOptions {
+  dir: string;
+  budgetBytes: number;
+  source: ModelSource;
+  logger: Logger;
+  /** Where the download progress bar goes; null for none. */
+  progressOutput: ProgressOutput | null;
+  /** Base delay between download retries. */
+  retryDelayMs?: number;
+}
+
+export interface EnsureOptions {
+  signal?: AbortSignal;
+  /** File names that must not be evicted (the loaded checkpoint). */
+  protect?: Iterable<string>;
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export class ModelCache {
+  private entries = new Map<string, CacheEntry>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: ModelCacheOptions) {
+    this.log = options.logger;
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  /** Loads the index and forgets entries whose file is gone or has another size. */
+  async init(): Promise<void> {
+    await fs.mkdir(this.options.dir, { recursive: true });
+    let stored: CacheEntry[] = [];
+    try {
+      const text = await fs.readFile(this.indexPath(), "utf8");
+      const parsed = cacheIndexSchema.safeParse(JSON.parse(text));
+      if (parsed.success) stored = parsed.data.entries;
+      else this.log.warn(`ignoring unreadable ${CACHE_INDEX_FILE}`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn(`ignoring ${CACHE_INDEX_FILE}: ${errorMessage(error)}`);
+    }
+    this.entries.clear();
+    for (const entry of stored) {
+      const size = await fileSize(this.pathFor(entry.fileName));
+      if (size === entry.sizeBytes) this.entries.set(entry.fileName, entry);
+    }
+    await this.save();
+  }
+
+  /** Registered names of the checkpoints on disk. */
+  cachedNames(): string[] {
+    return [...new Set([...this.entries.values()].map((entry) => entry.name))].sort();
+  }
+
+  entryForFile(fileName: string): CacheEntry | undefined {
+    return this.entries.get(fileName);
+  }
+
+  usedBytes(): number {
+    let total = 0;
+    for (const entry of this.entries.values()) total += entry.sizeBytes;
+    return total;
+  }
+
+  pathFor(fileName: string): string {
+    return path.join(this.options.dir, fileName);
+  }
+
+  partPathFor(fileName: string): string {
+    return this.pathFor(fileName) + PART_SUFFIX;
+  }
+
+  /** Is the model's file here with the right checksum (by the index)? */
+  has(model: ModelFile): boolean {
+    const entry = this.entries.get(model.fileName);
+    return entry !== undefined && entry.sha256 === model.sha256;
+  }
+
+  /** Makes sure the model's file is on disk; downloads it when needed. */
+  async ensure(model: ModelFile, options: EnsureOptions = {}): Promise<{ path: string; downloaded: boolean }> {
+    assertPlainFileName(model.fileName);
+    const target = this.pathFor(model.fileName);
+    const entry = this.entries.get(model.fileName);
+    const onDisk = await fileSize(target);
+    if (entry && entry.sha256 === model.sha256 && onDisk === entry.sizeBytes) {
+      await this.touch(entry, model.name);
+      return { path: target, downloaded: false };
+    }
+    if (onDisk !== null && !entry) {
+      // A file the agent did not download (placed by hand): use it if it is the right one.
+      const digest = await hashFile(target);
+      if (digest !== model.sha256) {
+        throw new ModelCacheError(
+          `${target} exists but is not model ${model.name} (sha256 ${digest}, expected ${model.sha256}); move it out of the models folder`,
+          false,
+        );
+      }
+      this.log.info(`adopting ${model.fileName} already in the models folder as ${model.name}`);
+      await this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: onDisk, lastUsedAt: 0 }, model.name);
+      return { path: target, downloaded: false };
+    }
+
+    const protect = new Set(options.protect ?? []);
+    protect.add(model.fileName);
+    await this.makeRoom(model, protect);
+    await this.download(model, options);
+    return { path: target, downloaded: true };
+  }
+
+  private async touch(entry: CacheEntry, name: string): Promise<void> {
+    this.entries.set(entry.fileName, { ...entry, name, lastUsedAt: Date.now() });
+    await this.save();
+  }
+
+  /** Evicts least recently used files until the model fits the budget. */
+  private async makeRoom(model: ModelFile, protect: Set<string>): Promise<void> {
+    const replaced = this.entries.get(model.fileName)?.sizeBytes ?? 0;
+    const needed = () => this.usedBytes() - replaced + model.sizeBytes;
+    const candidates = [...this.entries.values()]
+      .filter((entry) => !protect.has(entry.fileName))
+      .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    while (needed() > this.options.budgetBytes && candidates.length > 0) {
+      const victim = candidates.shift()!;
+      this.log.info(`evicting ${victim.fileName} (${victim.name}, ${formatBytes(victim.sizeBytes)}) to stay under the cache budget`);
+      await fs.rm(this.pathFor(victim.fileName), { force: true });
+      this.entries.delete(victim.fileName);
+      await this.save();
+    }
+    if (needed() > this.options.budgetBytes) {
+      this.log.warn(
+        `model ${model.name} (${formatBytes(model.sizeBytes)}) does not fit the cache budget of ${formatBytes(this.options.budgetBytes)} beside the files in use; downloading it anyway`,
+      );
+    }
+    const free = await freeDiskBytes(this.options.dir);
+    const partBytes = (await fileSize(this.partPathFor(model.fileName))) ?? 0;
+    if (free !== null && free < model.sizeBytes - partBytes) {
+      throw new ModelCacheError(
+        `not enough disk space for model ${model.name}: ${formatBytes(model.sizeBytes - partBytes)} needed, ${formatBytes(free)} free in ${this.options.dir}`,
+        true,
+      );
+    }
+  }
+
+  private async download(model: ModelFile, options: EnsureOptions): Promise<void> {
+    const partPath = this.partPathFor(model.fileName);
+    const retryDelayMs = this.options.retryDelayMs ?? 1_000;
+    let lastError: unknown = null;
+    for (let attempt = 0; attempt < DOWNLOAD_ATTEMPTS; attempt++) {
+      if (attempt > 0) {
+        const delayMs = retryDelayMs * 2 ** (attempt - 1);
+        this.log.warn(`download of ${model.name} interrupted (${errorMessage(lastError)}); resuming in ${delayMs} ms`);
+        await sleep(delayMs, undefined, { signal: options.signal });
+      }
+      try {
+        const { digest, resumed } = await this.downloadOnce(model, partPath, options);
+        if (digest !== model.sha256) {
+          await fs.rm(partPath, { force: true });
+          if (resumed) {
+            // The bytes kept from an earlier attempt may be the bad ones: one more try from scratch.
+            lastError = new StreamError(`resumed file of ${model.name} failed its checksum; downloading it again from the start`);
+            continue;
+          }
+          throw new ModelCacheError(`checksum mismatch for model ${model.name}: expected sha256 ${model.sha256}, downloaded file has ${digest}`, false);
+        }
+        const sizeBytes = (await fileSize(partPath)) ?? 0;
+        await fs.rename(partPath, this.pathFor(model.fileName));
+        await this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes, lastUsedAt: 0 }, model.name);
+        this.log.info(`model ${model.name} downloaded and verified (${formatBytes(sizeBytes)})`);
+        return;
+      } catch (error) {
+        if (options.signal?.aborted) throw options.signal.reason ?? error;
+        if (error instanceof ModelCacheError) throw error;
+        if (isGatewayStatus(error, 404)) throw new ModelCacheError(`model ${model.name} is not available from the gateway (404)`, false);
+        if (!isTransientGatewayError(error) && !isStreamError(error)) {
+          throw new ModelCacheError(`download of model ${model.name} failed: ${errorMessage(error)}`, true);
+        }
+        lastError = error;
+      }
+    }
+    throw new ModelCacheError(`download of model ${model.name} failed after ${DOWNLOAD_ATTEMPTS} attempts: ${errorMessage(lastError)}`, true);
+  }
+
+  /** One request: continues `.part` when the gateway honours the Range; returns the whole file's sha256. */
+  private async downloadOnce(model: ModelFile, partPath: string, options: EnsureOptions): Promise<{ digest: string; resumed: boolean }> {
+    let offset = (await fileSize(partPath)) ?? 0;
+    if (offset > 0 && offset === model.sizeBytes) {
+      // Complete but never verified (the agent stopped in between): check it without a request.
+      const digest = await hashFile(partPath);
+      if (digest === model.sha256) return { digest, resumed: true };
+    }
+    if (offset >= model.sizeBytes) {
+      await fs.rm(partPath, { force: true });
+      offset = 0;
+    }
+    const res = await this.options.source(model.name, offset, options.signal);
+    let append = false;
+    if (offset > 0 && res.status === 206) {
+      const start = parseContentRangeStart(res.headers.get("content-range"));
+      if (start === offset) append = true;
+      else {
+        await res.body?.cancel();
+        await fs.rm(partPath, { force: true });
+        throw new StreamError(`gateway answered range from ${start} instead of ${offset}; starting over`);
+      }
+    } else if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new StreamError(`unexpected status ${res.status} for the model file`);
+    }
+    if (!res.body) throw new StreamError("the model file answer has no body");
+    const startAt = append ? offset : 0;
+    const hash = createHash("sha256");
+    if (append) await hashInto(hash, partPath);
+    this.log.info(
+      append
+        ? `resuming download of ${model.name} at ${formatBytes(offset)} of ${formatBytes(model.sizeBytes)}`
+        : `downloading model ${model.name} (${formatBytes(model.sizeBytes)})`,
+    );
+    const bar = new ProgressBar(`model ${model.name}`, model.sizeBytes, this.options.progressOutput, startAt);
+    let done = startAt;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        done += chunk.length;
+        bar.update(done);
+        options.onProgress?.(done, model.sizeBytes);
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(
+        Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
+        meter,
+        createWriteStream(partPath, { flags: append ? "a" : "w" }),
+        { signal: options.signal },
+      );
+    } catch (error) {
+      bar.finish(`stopped at ${formatBytes(done)}`);
+      if (options.signal?.aborted) throw options.signal.reason ?? error;
+      throw new StreamError(errorMessage(error));
+    }
+    bar.finish(`${formatBytes(done)} received`);
+    return { digest: hash.digest("hex"), resumed: append };
+  }
+
+  private indexPath(): string {
+    return path.join(this.options.dir, CACHE_INDEX_FILE);
+  }
+
+  private async save(): Promise<void> {
+    const tmp = `${this.indexPath()}.${process.pid}.tmp`;
+    const body = JSON.stringify({ version: 1, entries: [...this.entries.values()] }, null, 2);
+    await fs.writeFile(tmp, body);
+    await fs.rename(tmp, this.indexPath());
+  }
+}
+
+class StreamError extends Error {
+  override name = "StreamError";
+}
+
+function isStreamError(error: unknown): boolean {
+  return error instanceof StreamError;
+}
+
+function assertPlainFileName(fileName: string): void {
+  if (!fileName || fileName !== path.basename(fileName) || fileName.includes("\\") || fileName.startsWith(".") || fileName.endsWith(PART_SUFFIX)) {
+    throw new ModelCacheError(`refusing model file name "${fileName}": it must be a plain file name`, false);
+  }
+}
+
+function parseContentRangeStart(header: string | null): number | null {
+  const match = header?.match(/^bytes (\d+)-\d+\/(\d+|\*)$/);
+  return match ? Number(match[1]) : null;
+}
+
+async function fileSize(filePath: string): Promise<number | null> {
+  try {
+    const stat = await fs.stat(filePath);
+    return stat.isFile() ? stat.size : null;
+  } catch {
+    return null;
+  }
+}
+
+async function hashInto(hash: Hash, filePath: string): Promise<void> {
+  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
+}
+
+async function hashFile(filePath: string): Promise<string> {
+  const hash = createHash("sha256");
+  await hashInto(hash, filePath);
+  return hash.digest("hex");
+}
+
+async function freeDiskBytes(dir: string): Promise<number | null> {
+  try {
+    const stats = await fs.statfs(dir);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return null;
+  }
+}

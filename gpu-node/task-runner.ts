@@ -1,0 +1,527 @@
+// One claimed task, end to end: checkpoint on disk and loaded, input images resolved, the
+// sd-webui call with progress polling (cancel and timeout interrupt sd-webui), image uploads,
+// then complete — or fail with sd-webui's own message. A 409 from the Worker at any point means
+// the task is no longer ours: it is dropped without another word to the Worker.
+import { z } from "zod";
+import {
+  WEBUI_PATH_BY_KIND,
+  type ClaimResponse,
+  type ClaimedTask,
+  type ModelFile,
+  type ProgressReport,
+} from "../src/protocol/node.ts";
+import { GatewayHttpError, StaleLeaseError, isGatewayStatus, isTransientGatewayError, type GatewayClient } from "./gateway-client.ts";
+import { setJsonPointer } from "./json-pointer.ts";
+import { errorMessage, type Logger } from "./logger.ts";
+import { ModelCacheError, type ModelCache } from "./model-cache.ts";
+import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui-client.ts";
+import type { WebuiExit, WebuiSupervisor } from "./webui-supervisor.ts";
+
+/** After an interrupt (cancel, timeout) sd-webui normally answers within a step; give up waiting after this. */
+const INTERRUPT_GRACE_MS = 30_000;
+/** A cancelled or timed-out request that never becomes active in sd-webui is abandoned after this. */
+const UNSTARTED_ABANDON_MS = 10_000;
+
+/** What the agent knows about sd-webui's checkpoint, shared by the runner, heartbeat and agent. */
+export interface CheckpointState {
+  /** The checkpoint sd-webui has loaded, when it is one of ours. */
+  loaded: { name: string; fileName: string; sha256: string } | null;
+  /** sd_vae to go back to when a task names none. */
+  defaultVae: string;
+}
+
+/** The task ends failed with this message. */
+export class TaskFailure extends Error {
+  override name = "TaskFailure";
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly webuiError: { status: number; body: unknown } | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** The task is not ours any more (stale lease): say nothing more to the Worker about it. */
+class TaskDropped extends Error {
+  override name = "TaskDropped";
+}
+
+export type TaskOutcome = "completed" | "failed" | "dropped";
+
+export interface TaskRunnerDeps {
+  gateway: GatewayClient;
+  supervisor: WebuiSupervisor;
+  cache: ModelCache;
+  checkpoint: CheckpointState;
+  logger: Logger;
+  progressIntervalMs: number;
+}
+
+type ReportFields = Omit<ProgressReport, "leaseId">;
+
+const generationAnswerSchema = z.looseObject({
+  images: z.array(z.string()).nullish(),
+  parameters: z.record(z.string(), z.unknown()).nullish(),
+  info: z.unknown(),
+});
+const extrasSingleAnswerSchema = z.looseObject({ image: z.string().nullish(), html_info: z.string().nullish() });
+const extrasBatchAnswerSchema = z.looseObject({ images: z.array(z.string()).nullish(), html_info: z.string().nullish() });
+
+export class TaskRunner {
+  readonly task: ClaimedTask;
+  private readonly leaseId: string;
+  private readonly abortController = new AbortController();
+  private readonly log: Logger;
+  private webui!: WebuiClient;
+  /** Set when the task must end before sd-webui finishes (cancel, timeout, hard stop). */
+  private stopReason: TaskFailure | null = null;
+  private stopRequestedAt = 0;
+  private interruptSent = false;
+  private ourJobActive = false;
+  private onCancel: () => void = () => this.abort(new TaskFailure("cancelled", false));
+
+  constructor(
+    private readonly deps: TaskRunnerDeps,
+    claim: ClaimResponse,
+  ) {
+    this.task = claim.task;
+    this.leaseId = claim.lease.id;
+    this.log = deps.logger.child(`task ${claim.task.id}`);
+  }
+
+  get signal(): AbortSignal {
+    return this.abortController.signal;
+  }
+
+  async run(): Promise<TaskOutcome> {
+    const { supervisor } = this.deps;
+    const onCrash = (exit: WebuiExit) =>
+      this.abort(new TaskFailure(`sd-webui crashed while running the task (${exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`})`, true));
+    supervisor.on("crash", onCrash);
+    const started = Date.now();
+    this.log.info(`running ${this.task.kind} on ${this.task.model.name} (attempt ${this.task.attempt})`);
+    try {
+      await this.prepare();
+      const payload = await this.resolveInputs();
+      const answer = await this.callWebui(payload);
+      await this.finish(answer);
+      this.log.info(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return "completed";
+    } catch (error) {
+      return await this.handleError(error);
+    } finally {
+      supervisor.off("crash", onCrash);
+    }
+  }
+
+  /** Hard stop (second signal): interrupt sd-webui if it runs our job, fail the task as retryable. */
+  abortNow(reason: string): void {
+    const failure = new TaskFailure(reason, true);
+    if (this.ourJobActive && !this.interruptSent) {
+      this.interruptSent = true;
+      this.webui?.interrupt().catch(() => undefined);
+    }
+    this.abort(failure);
+  }
+
+  private abort(reason: Error): void {
+    if (!this.abortController.signal.aborted) this.abortController.abort(reason);
+  }
+
+  // ---- phase 1: sd-webui up, checkpoint on disk and loaded --------------------------------------
+
+  private async prepare(): Promise<void> {
+    const { supervisor, cache, checkpoint } = this.deps;
+    const model = this.task.model;
+    let phase: ReportFields = { progress: 0, state: { job: "waiting for sd-webui" } };
+    const reporting = this.startReporting(async () => phase);
+    try {
+      await supervisor.waitReady(this.signal);
+      this.webui = supervisor.client;
+
+      phase = { progress: 0, state: { job: "downloading model" }, textinfo: `checking ${model.name}` };
+      const protect = checkpoint.loaded ? [checkpoint.loaded.fileName] : [];
+      const { downloaded } = await cache.ensure(model, {
+        signal: this.signal,
+        protect,
+        onProgress: (done, total) => {
+          const percent = total > 0 ? Math.floor((done / total) * 100) : 0;
+          phase = { progress: 0, state: { job: "downloading model" }, textinfo: `downloading ${model.name}: ${percent}%` };
+        },
+      });
+      if (downloaded && checkpoint.loaded?.fileName === model.fileName) checkpoint.loaded = null;
+
+      phase = { progress: 0, state: { job: "loading model" }, textinfo: `loading ${model.name}` };
+      await this.loadCheckpoint(model);
+    } finally {
+      await reporting.stop();
+    }
+  }
+
+  private async loadCheckpoint(model: ModelFile): Promise<void> {
+    const { checkpoint } = this.deps;
+    const options = await this.webui.getOptions();
+    const wantedVae = this.task.vae ?? checkpoint.defaultVae;
+    const change: Record<string, unknown> = {};
+    const loadedFile = checkpointFileName(options.sd_model_checkpoint);
+    const alreadyLoaded = loadedFile === model.fileName && (checkpoint.loaded === null || checkpoint.loaded.sha256 === model.sha256);
+    if (!alreadyLoaded) {
+      await this.webui.refreshCheckpoints();
+      const entry = (await this.webui.sdModels()).find((candidate) => baseName(candidate.filename) === model.fileName);
+      if (!entry) {
+        throw new TaskFailure(
+          `sd-webui does not list ${model.fileName} after refresh-checkpoints; is ${this.deps.cache.dir} its checkpoint folder?`,
+          true,
+        );
+      }
+      change.sd_model_checkpoint = entry.title;
+    }
+    if ((options.sd_vae ?? null) !== wantedVae) change.sd_vae = wantedVae;
+    if (Object.keys(change).length === 0) {
+      checkpoint.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
+      return;
+    }
+    if (change.sd_model_checkpoint) {
+      this.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
+      checkpoint.loaded = null;
+    }
+    await this.webui.setOptions(change, this.signal);
+    checkpoint.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
+  }
+
+  // ---- phase 2: input images ---------------------------------------------------------------------
+
+  private async resolveInputs(): Promise<Record<string, unknown>> {
+    const payload = structuredClone(this.task.payload);
+    for (const input of this.task.inputs) {
+      let bytes: Buffer;
+      try {
+        bytes = await this.deps.gateway.taskInput(this.task.id, input.key, this.leaseId, this.signal);
+      } catch (error) {
+        if (isGatewayStatus(error, 404)) throw new TaskFailure(`input image ${input.key} is not available`, false);
+        throw error;
+      }
+      try {
+        setJsonPointer(payload, input.pointer, bytes.toString("base64"));
+      } catch (error) {
+        throw new TaskFailure(`cannot place input ${input.key}: ${errorMessage(error)}`, false);
+      }
+    }
+    return payload;
+  }
+
+  // ---- phase 3: the sd-webui call ----------------------------------------------------------------
+
+  private async callWebui(payload: Record<string, unknown>): Promise<WebuiResponse> {
+    const task = this.task;
+    const generation = task.kind === "txt2img" || task.kind === "img2img";
+    let method: string;
+    let path: string;
+    if (task.kind === "passthrough") {
+      if (!task.passthrough) throw new TaskFailure("passthrough task without a method and path", false);
+      ({ method, path } = task.passthrough);
+    } else {
+      method = "POST";
+      path = WEBUI_PATH_BY_KIND[task.kind];
+    }
+    const body = generation ? { ...payload, force_task_id: task.id } : payload;
+
+    this.onCancel = () => this.requestStop(new TaskFailure("cancelled", false), generation);
+    const timeoutMs = task.timeoutSeconds * 1000;
+    const timer = setTimeout(() => this.requestStop(new TaskFailure(`timed out after ${task.timeoutSeconds} s`, false), generation), timeoutMs);
+    const poller = new GenerationPoller(this.webui, task.id);
+    const reporting = this.startReporting(async () => {
+      if (!generation) return { progress: 0, state: { job: task.kind } };
+      const fields = await poller.poll();
+      this.ourJobActive = poller.active;
+      await this.enforceStop(poller);
+      return fields;
+    }, true);
+    try {
+      const answer = await this.webui.run(method, path, body, this.signal);
+      if (this.stopReason) throw this.stopReason;
+      return answer;
+    } finally {
+      clearTimeout(timer);
+      await reporting.stop();
+      this.ourJobActive = false;
+    }
+  }
+
+  /** Cancel or timeout: interrupt our job once it is the active one; abandon it if it never starts. */
+  private requestStop(reason: TaskFailure, interruptible: boolean): void {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.stopRequestedAt = Date.now();
+    this.log.info(`${reason.message}: stopping the sd-webui request`);
+    if (!interruptible) this.abort(reason);
+  }
+
+  private async enforceStop(poller: GenerationPoller): Promise<void> {
+    if (!this.stopReason) return;
+    const waited = Date.now() - this.stopRequestedAt;
+    if (!this.interruptSent && poller.active) {
+      this.interruptSent = true;
+      try {
+        await this.webui.interrupt();
+        this.log.info("interrupted sd-webui");
+      } catch (error) {
+        this.log.warn(`interrupt failed: ${errorMessage(error)}`);
+      }
+      this.stopRequestedAt = Date.now();
+      return;
+    }
+    const limit = this.interruptSent ? INTERRUPT_GRACE_MS : UNSTARTED_ABANDON_MS;
+    if (waited > limit) {
+      this.log.warn(this.interruptSent ? "sd-webui did not stop after the interrupt; abandoning the request" : "the request never started in sd-webui; abandoning it");
+      this.abort(this.stopReason);
+    }
+  }
+
+  // ---- phase 4: uploads and complete -------------------------------------------------------------
+
+  private async finish(answer: WebuiResponse): Promise<void> {
+    const { gateway } = this.deps;
+    const task = this.task;
+    if (task.kind === "passthrough") {
+      await gateway.complete(task.id, {
+        leaseId: this.leaseId,
+        imageCount: 0,
+        parameters: {},
+        info: null,
+        passthroughResult: { status: answer.status, body: answer.body },
+      });
+      return;
+    }
+    if (answer.status < 200 || answer.status >= 300) {
+      throw new TaskFailure(webuiErrorMessage(answer.status, answer.body), false, { status: answer.status, body: answer.body });
+    }
+
+    let images: string[];
+    let parameters: Record<string, unknown> = {};
+    let info: unknown = null;
+    if (task.kind === "extras") {
+      const parsed = parseAnswer(extrasSingleAnswerSchema, answer.body);
+      images = parsed.image ? [parsed.image] : [];
+      info = parsed.html_info ?? null;
+    } else if (task.kind === "extras_batch") {
+      const parsed = parseAnswer(extrasBatchAnswerSchema, answer.body);
+      images = parsed.images ?? [];
+      info = parsed.html_info ?? null;
+    } else {
+      const parsed = parseAnswer(generationAnswerSchema, answer.body);
+      images = parsed.images ?? [];
+      parameters = parsed.parameters ?? {};
+      info = parseInfo(parsed.info);
+    }
+
+    for (const [index, image] of images.entries()) {
+      const bytes = decodeImage(image);
+      if (bytes.length === 0) throw new TaskFailure(`sd-webui returned an empty image at index ${index}`, true);
+      await gateway.uploadImage(task.id, index, this.leaseId, bytes, sniffImageType(bytes));
+    }
+    await gateway.complete(task.id, { leaseId: this.leaseId, imageCount: images.length, parameters, info, passthroughResult: null });
+  }
+
+  // ---- errors ------------------------------------------------------------------------------------
+
+  private async handleError(error: unknown): Promise<TaskOutcome> {
+    const reason = this.signal.aborted && this.signal.reason instanceof Error ? this.signal.reason : error;
+    if (reason instanceof TaskDropped || reason instanceof StaleLeaseError || isGatewayStatus(reason, 404)) {
+      this.log.info(`task is no longer ours (${errorMessage(reason)}); dropping it`);
+      return "dropped";
+    }
+    const failure = this.toFailure(reason);
+    this.log.warn(`failed${failure.retryable ? " (retryable)" : ""}: ${failure.message}`);
+    try {
+      await this.deps.gateway.fail(this.task.id, {
+        leaseId: this.leaseId,
+        error: failure.message.slice(0, 4000),
+        retryable: failure.retryable,
+        webuiError: failure.webuiError,
+      });
+    } catch (failError) {
+      if (failError instanceof StaleLeaseError) {
+        this.log.info("task is no longer ours; dropping it");
+        return "dropped";
+      }
+      this.log.error(`could not report the failure: ${errorMessage(failError)} (the lease will run out and the Worker retries)`);
+    }
+    return "failed";
+  }
+
+  private toFailure(error: unknown): TaskFailure {
+    if (error instanceof TaskFailure) return error;
+    if (error instanceof ModelCacheError) return new TaskFailure(error.message, error.retryable);
+    if (error instanceof WebuiConnectionError) {
+      this.deps.supervisor.markUnhealthy();
+      return new TaskFailure(`lost the connection to sd-webui: ${error.message}`, true);
+    }
+    if (error instanceof WebuiHttpError) return new TaskFailure(error.message, false, { status: error.status, body: error.body });
+    if (isTransientGatewayError(error)) return new TaskFailure(`gateway unreachable: ${errorMessage(error)}`, true);
+    if (error instanceof GatewayHttpError) return new TaskFailure(`gateway refused a call: ${errorMessage(error)}`, true);
+    return new TaskFailure(`agent error: ${errorMessage(error)}`, true);
+  }
+
+  // ---- progress reports (they keep the lease alive and carry cancel) ----------------------------
+
+  /**
+   * Reports what `produce` returns every progress interval until stopped. The first report waits
+   * one interval (a cached, loaded checkpoint needs none) unless `immediate`.
+   */
+  private startReporting(produce: () => Promise<ReportFields | null>, immediate = false): { stop(): Promise<void> } {
+    let stopped = false;
+    let wake: (() => void) | null = null;
+    const interval = this.deps.progressIntervalMs;
+    const sleepInterval = () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, interval);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    const loop = (async () => {
+      if (!immediate) await sleepInterval();
+      while (!stopped && !this.signal.aborted) {
+        try {
+          const fields = await produce();
+          if (fields && !stopped) await this.report(fields);
+        } catch (error) {
+          this.log.debug(`progress: ${errorMessage(error)}`);
+        }
+        if (stopped) break;
+        await sleepInterval();
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        (wake as (() => void) | null)?.();
+        await loop;
+      },
+    };
+  }
+
+  private async report(fields: ReportFields): Promise<void> {
+    try {
+      const answer = await this.deps.gateway.progress(this.task.id, { leaseId: this.leaseId, ...fields });
+      if (answer.cancel && !this.stopReason) this.onCancel();
+    } catch (error) {
+      if (error instanceof StaleLeaseError || isGatewayStatus(error, 404)) {
+        // Someone else owns the task now: free the GPU if our run of it is going.
+        if (this.ourJobActive && !this.interruptSent) {
+          this.interruptSent = true;
+          this.webui.interrupt().catch(() => undefined);
+        }
+        this.abort(new TaskDropped(errorMessage(error)));
+        return;
+      }
+      throw error;
+    }
+  }
+}
+
+/** Follows one forced task id through /internal/progress, or the global /sdapi/v1/progress. */
+class GenerationPoller {
+  active = false;
+  private taskScoped = true;
+  private previewId = -1;
+  private preview: string | null = null;
+  private last: ReportFields = { progress: 0, state: { job: "starting" } };
+
+  constructor(
+    private readonly webui: WebuiClient,
+    private readonly taskId: string,
+  ) {}
+
+  async poll(): Promise<ReportFields> {
+    try {
+      if (this.taskScoped) {
+        const scoped = await this.webui.internalProgress(this.taskId, this.previewId);
+        if (scoped === null) this.taskScoped = false;
+        else {
+          this.active = scoped.active;
+          if (scoped.live_preview && typeof scoped.id_live_preview === "number") {
+            this.previewId = scoped.id_live_preview;
+            this.preview = scoped.live_preview;
+          }
+          let state: Record<string, unknown> = { job: scoped.active ? "running" : scoped.queued ? "queued" : scoped.completed ? "finishing" : "starting" };
+          if (scoped.active) {
+            try {
+              const global = await this.webui.progress(true);
+              if (global.state) state = { ...global.state };
+            } catch {
+              // the scoped answer is enough
+            }
+          }
+          this.last = {
+            progress: clamp01(scoped.completed ? 1 : (scoped.progress ?? 0)),
+            etaRelative: Math.max(0, scoped.eta ?? 0),
+            state,
+            currentImage: this.preview,
+            textinfo: scoped.textinfo ?? null,
+          };
+          return this.last;
+        }
+      }
+      const global = await this.webui.progress(false);
+      const jobCount = typeof global.state?.job_count === "number" ? global.state.job_count : 0;
+      // Without task-scoped progress, whatever runs is taken to be ours (the agent is sd-webui's only client).
+      this.active = global.progress > 0 || jobCount !== 0;
+      if (global.current_image) this.preview = global.current_image;
+      this.last = {
+        progress: clamp01(global.progress),
+        etaRelative: Math.max(0, global.eta_relative ?? 0),
+        state: global.state ?? {},
+        currentImage: this.preview,
+        textinfo: global.textinfo ?? null,
+      };
+    } catch {
+      // sd-webui busy or restarting: report the last known figures (keeps the lease alive)
+    }
+    return this.last;
+  }
+}
+
+function clamp01(value: number): number {
+  return Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0;
+}
+
+function parseAnswer<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new TaskFailure(`unexpected answer from sd-webui: ${parsed.error.issues[0]?.message ?? "invalid"}`, false);
+  return parsed.data;
+}
+
+function parseInfo(info: unknown): unknown {
+  if (typeof info !== "string") return info ?? null;
+  try {
+    return JSON.parse(info);
+  } catch {
+    return info;
+  }
+}
+
+function decodeImage(image: string): Buffer {
+  const comma = image.startsWith("data:") ? image.indexOf(",") : -1;
+  return Buffer.from(comma >= 0 ? image.slice(comma + 1) : image, "base64");
+}
+
+export function sniffImageType(bytes: Uint8Array): string {
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return "image/png";
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return "image/jpeg";
+  if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[2] === 0x46 && bytes[3] === 0x46 && bytes[8] === 0x57 && bytes[9] === 0x45) return "image/webp";
+  return "image/png";
+}
+
+function baseName(filePath: string): string {
+  return filePath.split(/[\\/]/).pop() ?? filePath;
+}
+
+/** "sub/v1-5.safetensors [6ce0161689]" → "v1-5.safetensors". */
+export function checkpointFileName(title: string | null | undefined): string | null {
+  if (!title) return null;
+  return baseName(title.replace(/\s*\[[0-9a-fA-F]+\]\s*$/, ""));
+}

@@ -1,0 +1,107 @@
+// The agent's life with the Worker: registration with sd-webui's catalog, heartbeats, re-register
+// after the Worker forgets the node, a refused token, and the two kinds of stop.
+import { afterEach, describe, expect, it } from "vitest";
+import { startEmulator } from "../../gpu-node/emulator/server.ts";
+import { createLogger } from "../../gpu-node/logger.ts";
+import { agentFor, modelBytes, removeTempDirs, tempDir } from "./support/fixtures.ts";
+import { TestGateway } from "./support/test-gateway.ts";
+
+const cleanups: (() => Promise<void>)[] = [];
+
+const gateways: TestGateway[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  // Every request the agents made was well-formed.
+  for (const gateway of gateways.splice(0)) expect(gateway.protocolErrors).toEqual([]);
+  await removeTempDirs();
+});
+
+async function setup(nodeId: string, gatewayOptions: Parameters<typeof TestGateway.start>[0] = {}) {
+  const modelsDir = await tempDir("life-models");
+  const emulator = await startEmulator({ port: 0, modelsDir, stepMs: 20, loadMs: 10 });
+  cleanups.push(() => emulator.close());
+  const gateway = await TestGateway.start(gatewayOptions);
+  cleanups.push(() => gateway.close());
+  gateways.push(gateway);
+  gateway.addModel({ name: "demo-v1", bytes: modelBytes(32 * 1024, 5) });
+  const agent = agentFor(gateway, { nodeId, webuiUrl: emulator.url, modelsDir });
+  cleanups.push(() => agent.stop({ drain: false }));
+  return { gateway, agent, emulator };
+}
+
+describe("gpu-node agent lifecycle", () => {
+  it("registers with sd-webui's catalog and keeps a heartbeat", async () => {
+    const { gateway, agent } = await setup("life-node");
+    await agent.start();
+
+    const node = gateway.node("life-node");
+    const registration = node.registrations[0]!;
+    expect(registration.gpuClass).toBe("test-gpu");
+    expect(registration.gpuMemoryMb).toBe(8192);
+    expect(registration.catalog.samplers?.length).toBeGreaterThan(0);
+    expect(registration.catalog.upscalers?.length).toBeGreaterThan(0);
+    await gateway.waitFor("heartbeats", () => node.heartbeats.length >= 2);
+    expect(node.heartbeats.at(-1)).toMatchObject({ status: "idle", currentTaskId: null });
+  });
+
+  it("registers again when the Worker no longer knows the node, and keeps working", async () => {
+    const { gateway, agent } = await setup("forgotten-node");
+    await agent.start();
+    gateway.forgetNode("forgotten-node");
+
+    await gateway.waitFor("the node to register again", () => gateway.nodes.get("forgotten-node"));
+    const task = await gateway.waitForEnd(gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "still here", steps: 2, width: 64, height: 64 } }));
+    expect(task.status).toBe("succeeded");
+    expect(task.claimedBy).toEqual(["forgotten-node"]);
+  });
+
+  it("does not start with a token the Worker refuses, and never shows the token", async () => {
+    const { gateway, emulator } = await setup("unused");
+    const lines: string[] = [];
+    const agent = agentFor(
+      gateway,
+      { nodeId: "bad-token-node", webuiUrl: emulator.url, modelsDir: await tempDir("life-models"), token: "wrong-token-1234" },
+      { logger: createLogger({ level: "debug", secrets: ["wrong-token-1234"], write: (line) => lines.push(line) }) },
+    );
+
+    await expect(agent.start()).rejects.toThrow(/refused/);
+    expect(gateway.unauthorized).toBeGreaterThan(0);
+    expect(gateway.nodes.has("bad-token-node")).toBe(false);
+    expect(lines.join("\n")).not.toContain("wrong-token-1234");
+  });
+
+  it("on stop({ drain: true }) finishes the current task, claims nothing more and deregisters", async () => {
+    const { gateway, agent } = await setup("drain-node");
+    await agent.start();
+    const running = gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "finish me", steps: 60, width: 64, height: 64 } });
+    await gateway.waitFor("the task to make progress", () => gateway.task(running).progress.some((report) => report.progress > 0));
+
+    const stopping = agent.stop({ drain: true });
+    const waiting = gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "not for this node", steps: 2, width: 64, height: 64 } });
+    await stopping;
+
+    expect(gateway.task(running).status).toBe("succeeded");
+    expect(gateway.task(running).images.size).toBe(1);
+    expect(gateway.task(waiting).status).toBe("waiting");
+    expect(gateway.task(waiting).attempts).toBe(0);
+    const node = gateway.node("drain-node");
+    expect(node.deregistered).toBe(true);
+    expect(node.heartbeats.some((beat) => beat.status === "draining" && beat.currentTaskId === running)).toBe(true);
+    expect(agent.status).toBe("stopped");
+  });
+
+  it("on stop({ drain: false }) interrupts sd-webui and hands the task back as retryable", async () => {
+    const { gateway, agent } = await setup("hard-stop-node");
+    await agent.start();
+    const id = gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "long", steps: 4000, width: 64, height: 64 } });
+    await gateway.waitFor("the task to make progress", () => gateway.task(id).progress.some((report) => report.progress > 0));
+
+    await agent.stop({ drain: false });
+
+    const task = gateway.task(id);
+    expect(task.failures[0]?.retryable).toBe(true);
+    expect(task.status).toBe("waiting");
+    expect(gateway.node("hard-stop-node").deregistered).toBe(true);
+  });
+});

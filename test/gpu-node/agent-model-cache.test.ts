@@ -1,0 +1,175 @@
+// The checkpoint cache as a node operator sees it: downloaded once and verified, resumed from a
+// .part file, refused on a checksum mismatch, and kept under a disk budget (least recently used
+// out first, never the loaded one).
+import fs from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
+import { startEmulator } from "../../gpu-node/emulator/server.ts";
+import { GB, agentFor, exists, fileSha256, modelBytes, removeTempDirs, sha256, tempDir } from "./support/fixtures.ts";
+import { TestGateway } from "./support/test-gateway.ts";
+
+const KB = 1024;
+
+interface Setup {
+  gateway: TestGateway;
+  modelsDir: string;
+  emulatorUrl: string;
+  emulatorLoads: () => number;
+  agent: GpuNodeAgent;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+
+const gateways: TestGateway[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  // Every request the agents made was well-formed.
+  for (const gateway of gateways.splice(0)) expect(gateway.protocolErrors).toEqual([]);
+  await removeTempDirs();
+});
+
+async function setup(options: { cacheBudgetBytes?: number; prepare?: (gateway: TestGateway, modelsDir: string) => Promise<void> | void } = {}): Promise<Setup> {
+  const modelsDir = await tempDir("cache-models");
+  const emulator = await startEmulator({ port: 0, modelsDir, stepMs: 5, loadMs: 10 });
+  cleanups.push(() => emulator.close());
+  const gateway = await TestGateway.start();
+  cleanups.push(() => gateway.close());
+  gateways.push(gateway);
+  await options.prepare?.(gateway, modelsDir);
+  const agent = agentFor(gateway, {
+    nodeId: "cache-node",
+    webuiUrl: emulator.url,
+    modelsDir,
+    ...(options.cacheBudgetBytes ? { cacheBudgetGb: options.cacheBudgetBytes / GB } : {}),
+  });
+  cleanups.push(() => agent.stop({ drain: false }));
+  await agent.start();
+  return { gateway, modelsDir, emulatorUrl: emulator.url, emulatorLoads: () => emulator.stats().loads, agent };
+}
+
+function txt2img(gateway: TestGateway, model: string): Promise<ReturnType<TestGateway["task"]>> {
+  return gateway.waitForEnd(gateway.enqueue({ kind: "txt2img", model, payload: { prompt: `on ${model}`, steps: 2, width: 64, height: 64 } }));
+}
+
+/** sd-webui's sd_model_checkpoint ("" when none is loaded). */
+async function loadedCheckpoint(emulatorUrl: string): Promise<string> {
+  const res = await fetch(`${emulatorUrl}/sdapi/v1/options`);
+  return ((await res.json()) as { sd_model_checkpoint: string | null }).sd_model_checkpoint ?? "";
+}
+
+describe("gpu-node model cache", () => {
+  it("downloads a checkpoint once, verifies it, loads it, and serves the next task from the cache", async () => {
+    const bytes = modelBytes(300 * KB, 7);
+    const { gateway, modelsDir, emulatorUrl, emulatorLoads } = await setup({ prepare: (g) => void g.addModel({ name: "alpha", bytes }) });
+
+    const first = await txt2img(gateway, "alpha");
+    expect(first.status).toBe("succeeded");
+    expect(gateway.downloadsOf("alpha")).toHaveLength(1);
+    expect(await fileSha256(path.join(modelsDir, "alpha.safetensors"))).toBe(sha256(bytes));
+    expect(await loadedCheckpoint(emulatorUrl)).toMatch(/^alpha\.safetensors/);
+    const loads = emulatorLoads();
+
+    const second = await txt2img(gateway, "alpha");
+    expect(second.status).toBe("succeeded");
+    expect(gateway.downloadsOf("alpha")).toHaveLength(1);
+    expect(emulatorLoads()).toBe(loads); // already loaded: not loaded again
+    // The Worker learns what is on disk and loaded.
+    const beat = await gateway.waitFor("a heartbeat naming the checkpoint", () =>
+      gateway.node("cache-node").heartbeats.findLast((h) => h.loadedCheckpoint === "alpha"),
+    );
+    expect(beat.cachedCheckpoints).toEqual(["alpha"]);
+  });
+
+  it("resumes a download from the .part file with a Range request", async () => {
+    const bytes = modelBytes(400 * KB, 11);
+    const { gateway, modelsDir } = await setup({
+      prepare: async (g, dir) => {
+        g.addModel({ name: "beta", bytes });
+        await fs.writeFile(path.join(dir, "beta.safetensors.part"), bytes.subarray(0, 150 * KB));
+      },
+    });
+
+    const task = await txt2img(gateway, "beta");
+    expect(task.status).toBe("succeeded");
+    expect(gateway.downloadsOf("beta")).toEqual([{ name: "beta", range: `bytes=${150 * KB}-`, status: 206 }]);
+    expect(await fileSha256(path.join(modelsDir, "beta.safetensors"))).toBe(sha256(bytes));
+    expect(await exists(path.join(modelsDir, "beta.safetensors.part"))).toBe(false);
+  });
+
+  it("picks up where a dropped download stopped", async () => {
+    const bytes = modelBytes(2 * 1024 * KB, 12);
+    const { gateway, modelsDir } = await setup({ prepare: (g) => void g.addModel({ name: "gamma", bytes }) });
+    gateway.cutNextModelDownloadAfterBytes = 700 * KB;
+
+    const task = await txt2img(gateway, "gamma");
+    expect(task.status).toBe("succeeded");
+    const requests = gateway.downloadsOf("gamma");
+    expect(requests.length).toBeGreaterThanOrEqual(2);
+    expect(requests[0]).toMatchObject({ range: null, status: 200 });
+    expect(requests[1]?.status).toBe(206);
+    expect(Number(/^bytes=(\d+)-$/.exec(requests[1]?.range ?? "")?.[1])).toBeGreaterThan(0);
+    expect(await fileSha256(path.join(modelsDir, "gamma.safetensors"))).toBe(sha256(bytes));
+  });
+
+  it("refuses a file whose sha256 does not match: not loaded, task failed", async () => {
+    const bytes = modelBytes(200 * KB, 13);
+    const { gateway, modelsDir, emulatorUrl } = await setup({
+      prepare: (g) => void g.addModel({ name: "corrupt", bytes, sha256: sha256(Buffer.from("something else")) }),
+    });
+
+    const task = await txt2img(gateway, "corrupt");
+    expect(task.status).toBe("failed");
+    expect(task.failures[0]?.error).toMatch(/checksum mismatch/);
+    expect(task.failures[0]?.retryable).toBe(false);
+    expect(await exists(path.join(modelsDir, "corrupt.safetensors"))).toBe(false);
+    expect(await exists(path.join(modelsDir, "corrupt.safetensors.part"))).toBe(false);
+    expect(await loadedCheckpoint(emulatorUrl)).not.toMatch(/corrupt/);
+  });
+
+  it("evicts the least recently used checkpoint to stay under the disk budget", async () => {
+    const size = 100 * KB;
+    const { gateway, modelsDir } = await setup({
+      cacheBudgetBytes: 250 * KB, // room for two
+      prepare: (g) => {
+        for (const [index, name] of ["m-a", "m-b", "m-c"].entries()) g.addModel({ name, bytes: modelBytes(size, 20 + index) });
+      },
+    });
+
+    for (const name of ["m-a", "m-b", "m-a", "m-c"]) expect((await txt2img(gateway, name)).status).toBe("succeeded");
+
+    // m-b was used least recently when m-c needed room.
+    expect(await exists(path.join(modelsDir, "m-a.safetensors"))).toBe(true);
+    expect(await exists(path.join(modelsDir, "m-b.safetensors"))).toBe(false);
+    expect(await exists(path.join(modelsDir, "m-c.safetensors"))).toBe(true);
+    const beat = await gateway.waitFor("a heartbeat after the eviction", () =>
+      gateway.node("cache-node").heartbeats.findLast((h) => h.loadedCheckpoint === "m-c"),
+    );
+    expect(beat.cachedCheckpoints).toEqual(["m-a", "m-c"]);
+    // m-a is still served from the cache.
+    expect((await txt2img(gateway, "m-a")).status).toBe("succeeded");
+    expect(gateway.downloadsOf("m-a")).toHaveLength(1);
+  });
+
+  it("never evicts the loaded checkpoint, even when it is the least recently used", async () => {
+    const size = 100 * KB;
+    const { gateway, modelsDir } = await setup({
+      cacheBudgetBytes: 150 * KB, // room for one
+      prepare: (g) => {
+        for (const [index, name] of ["n-a", "n-b", "n-c"].entries()) g.addModel({ name, bytes: modelBytes(size, 30 + index) });
+      },
+    });
+
+    expect((await txt2img(gateway, "n-a")).status).toBe("succeeded");
+    expect((await txt2img(gateway, "n-b")).status).toBe("succeeded");
+    // n-a was loaded while n-b downloaded: kept, although over budget.
+    expect(await exists(path.join(modelsDir, "n-a.safetensors"))).toBe(true);
+    expect(await exists(path.join(modelsDir, "n-b.safetensors"))).toBe(true);
+
+    expect((await txt2img(gateway, "n-c")).status).toBe("succeeded");
+    expect(await exists(path.join(modelsDir, "n-a.safetensors"))).toBe(false);
+    expect(await exists(path.join(modelsDir, "n-b.safetensors"))).toBe(true);
+    expect(await exists(path.join(modelsDir, "n-c.safetensors"))).toBe(true);
+  });
+});

@@ -1,0 +1,116 @@
+// Shared helpers for the agent tests: temp folders, model bytes, PNGs, and agents wired to a test
+// gateway with fast timings. Set SDGATE_TEST_LOG=1 to see the agents' logs.
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { PNG } from "pngjs";
+import { GpuNodeAgent, type GpuNodeAgentDeps } from "../../../gpu-node/agent.ts";
+import type { AgentConfigInput } from "../../../gpu-node/config.ts";
+import { createLogger, silentLogger, type Logger } from "../../../gpu-node/logger.ts";
+import type { TestGateway } from "./test-gateway.ts";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+export const TSX_CLI = path.join(REPO_ROOT, "node_modules/tsx/dist/cli.mjs");
+
+/** The emulator as a child process, for supervisor tests (the agent substitutes the placeholders). */
+export function emulatorCommand(options: { stepMs: number; loadMs: number }): string {
+  return `"${process.execPath}" "${TSX_CLI}" gpu-node/emulator/main.ts --api --nowebui --port {port} --models-dir {models_dir} --step-ms ${options.stepMs} --load-ms ${options.loadMs}`;
+}
+
+export function testLogger(scope: string): Logger {
+  return process.env.SDGATE_TEST_LOG ? createLogger({ level: "debug", scope }) : silentLogger;
+}
+
+const tempDirs: string[] = [];
+
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `sdgate-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  await Promise.all(tempDirs.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
+}
+
+/** Deterministic pseudo-random bytes standing in for a checkpoint file. */
+export function modelBytes(size: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(size);
+  let state = seed * 2654435761 + 1;
+  for (let i = 0; i < size; i++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    bytes[i] = state >>> 24;
+  }
+  return bytes;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export async function fileSha256(filePath: string): Promise<string | null> {
+  try {
+    return sha256(await fs.readFile(filePath));
+  } catch {
+    return null;
+  }
+}
+
+export async function exists(filePath: string): Promise<boolean> {
+  try {
+    await fs.stat(filePath);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A small solid-colour PNG (an input image). */
+export function solidPng(width: number, height: number, rgb: [number, number, number]): Buffer {
+  const png = new PNG({ width, height });
+  for (let i = 0; i < width * height; i++) {
+    png.data[i * 4] = rgb[0];
+    png.data[i * 4 + 1] = rgb[1];
+    png.data[i * 4 + 2] = rgb[2];
+    png.data[i * 4 + 3] = 255;
+  }
+  return PNG.sync.write(png);
+}
+
+export function decodePng(bytes: Buffer): { width: number; height: number } {
+  const png = PNG.sync.read(bytes);
+  return { width: png.width, height: png.height };
+}
+
+/** A data URI or raw base64 image → bytes. */
+export function imageBytes(image: string): Buffer {
+  const comma = image.startsWith("data:") ? image.indexOf(",") : -1;
+  return Buffer.from(comma >= 0 ? image.slice(comma + 1) : image, "base64");
+}
+
+export function agentFor(gateway: TestGateway, config: Omit<AgentConfigInput, "gatewayUrl" | "token"> & { token?: string }, deps: GpuNodeAgentDeps = {}): GpuNodeAgent {
+  return new GpuNodeAgent(
+    {
+      gatewayUrl: gateway.url,
+      token: gateway.token,
+      gpuClass: "test-gpu",
+      gpuMemoryMb: 8192,
+      progressIntervalMs: 100,
+      ...config,
+    },
+    {
+      logger: testLogger(String(config.nodeId ?? "agent")),
+      progressOutput: null,
+      echoWebuiOutput: false,
+      webuiRestartBackoffMs: 200,
+      webuiKillGraceMs: 3_000,
+      downloadRetryDelayMs: 50,
+      ...deps,
+    },
+  );
+}
+
+export const MB = 1024 * 1024;
+export const GB = 1024 * MB;
