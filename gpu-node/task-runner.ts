@@ -9,6 +9,7 @@ import {
   type ClaimedTask,
   type ModelFile,
   type ProgressReport,
+  type TaskTimings,
 } from "../src/protocol/node.ts";
 import { GatewayHttpError, StaleLeaseError, isGatewayStatus, isTransientGatewayError, type GatewayClient } from "./gateway-client.ts";
 import { setJsonPointer } from "./json-pointer.ts";
@@ -72,6 +73,8 @@ export class TaskRunner {
   readonly task: ClaimedTask;
   private readonly leaseId: string;
   private readonly abortController = new AbortController();
+  /** Where the time went, reported with complete. */
+  private readonly timings: TaskTimings = {};
   private readonly log: Logger;
   private webui!: WebuiClient;
   /** Set when the task must end before sd-webui finishes (cancel, timeout, hard stop). */
@@ -103,8 +106,11 @@ export class TaskRunner {
     this.log.info(`running ${this.task.kind} on ${this.task.model.name} (attempt ${this.task.attempt})`);
     try {
       await this.prepare();
+      this.timings.modelMs = Date.now() - started;
       const payload = await this.resolveInputs();
+      const webuiStarted = Date.now();
       const answer = await this.callWebui(payload);
+      this.timings.webuiMs = Date.now() - webuiStarted;
       await this.finish(answer);
       this.log.info(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return "completed";
@@ -291,6 +297,7 @@ export class TaskRunner {
         parameters: {},
         info: null,
         passthroughResult: { status: answer.status, body: answer.body },
+        timings: this.timings,
       });
       return;
     }
@@ -316,12 +323,14 @@ export class TaskRunner {
       info = parseInfo(parsed.info);
     }
 
+    const uploadStarted = Date.now();
     for (const [index, image] of images.entries()) {
       const bytes = decodeImage(image);
       if (bytes.length === 0) throw new TaskFailure(`sd-webui returned an empty image at index ${index}`, true);
       await gateway.uploadImage(task.id, index, this.leaseId, bytes, sniffImageType(bytes));
     }
-    await gateway.complete(task.id, { leaseId: this.leaseId, imageCount: images.length, parameters, info, passthroughResult: null });
+    this.timings.uploadMs = Date.now() - uploadStarted;
+    await gateway.complete(task.id, { leaseId: this.leaseId, imageCount: images.length, parameters, info, passthroughResult: null, timings: this.timings });
   }
 
   // ---- errors ------------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ export const tasks = sqliteTable(
     error: text("error"),
     /** sd-webui's own error answer, when sd-webui refused the request. */
     webuiError: text("webui_error", { mode: "json" }).$type<{ status: number; body: unknown }>(),
+    /** Where the node's time went (TaskTimings), as the node reported it. */
+    timings: text("timings", { mode: "json" }).$type<Record<string, number>>(),
     attempts: integer("attempts").notNull().default(0),
     nodeId: text("node_id"),
     createdAt: integer("created_at").notNull(),

@@ -21,6 +21,7 @@ export interface TaskEnding {
   parameters?: Record<string, unknown>;
   info?: unknown;
   passthroughResult?: { status: number; body: unknown } | null;
+  timings?: Record<string, number> | null;
 }
 
 export async function recordEnded(db: D1Database, uid: string, ending: TaskEnding): Promise<void> {

@@ -1,18 +1,25 @@
-// Placement (DESIGN §5, model affinity): which checkpoint an idle GPU node serves next.
+// Placement (DESIGN §5, model affinity): which checkpoint a GPU node serves next.
 //
-// Pure: no I/O, no clock (`nowMs` is an argument), no imports. The Fleet Durable Object calls
-// it when a node asks for work, and bench/placement drives the same function in a simulator,
-// so the benchmark measures this code.
+// Pure: no I/O, no clock (`nowMs` is an argument), no imports. The Fleet Durable Object calls it
+// when a node asks for work, and bench/placement drives the same function in a simulator, so the
+// benchmark measures this code.
 //
-// Order of answers for a node that asks:
-//   1. affinity   — its loaded checkpoint has claimable work: keep serving it, unless (after
-//                   the anti-thrash residency) another checkpoint starves or has a backlog that
-//                   dwarfs ours while ours keeps other nodes;
-//   2. min-nodes  — a pool below its minimum node count has work this node may serve;
-//   3. starvation — a checkpoint nobody serves has waited past STARVATION_AGE_MS;
-//   4. backlog    — the checkpoint whose backlog hurts most, per node already on it, net of
-//                   this node's switch cost (load, plus download when not cached);
-//   5. null       — nothing worth a switch: the node keeps what it has loaded and waits.
+// A switch (load, plus download when the file is not on the node's disk) costs 5 s to 2 min
+// against 1–7 s of inference, so nodes stay where they are and move only when the backlog
+// elsewhere pays for the move. How much a checkpoint's waiting work hurts is its *pressure*:
+// the age of its oldest waiting task plus the time the nodes on it need to work through its
+// backlog. A node that asks gets, in this order:
+//
+//   1. affinity   — its loaded checkpoint while that has claimable work, unless (after
+//                   MIN_RESIDENCY_MS) another checkpoint's pressure, with this node on it, exceeds
+//                   what the node leaves behind by STARVATION_GAP_MS and offers enough work to
+//                   pay for the switch many times over ("backlog", or "starvation" when nobody
+//                   serves it), or a checkpoint nobody serves has waited STARVATION_AGE_MS;
+//   2. nothing    — if its pool needs it to stay at minNodes;
+//   3. min-nodes  — a pool below its minimum node count that has work;
+//   4. starvation / backlog — the highest pressure with this node on it, net of its switch cost,
+//                   among checkpoints it may serve where its share of the work is worth a switch;
+//   5. null       — nothing worth a switch: it keeps what it has loaded and waits (long poll).
 
 export interface PlacementNode {
   nodeId: string;
@@ -37,6 +44,8 @@ export interface PlacementQueue {
   loadMs: number; // estimated checkpoint load (switch) time
   downloadMs: number; // extra when the file is not cached on the node
   inferenceMs: number; // estimated time of one task
+  /** OTHER nodes that have the file on disk (cached or loaded). Absent = unknown, taken as 0. */
+  cachedOnNodes?: number;
 }
 
 export type PlacementReason = "affinity" | "backlog" | "starvation" | "min-nodes";
@@ -45,75 +54,88 @@ export type PlacementDecision =
   | { checkpoint: string; switching: boolean; reason: PlacementReason }
   | null; // nothing worth doing now: the node waits (long poll)
 
-/**
- * Anti-thrash: for this long after a node starts serving a checkpoint it does not leave it while
- * it has work. A switch costs 5 s–2 min, so a shorter residency could spend more time loading
- * than serving.
- */
-export const MIN_RESIDENCY_MS = Number(process.env.R ?? 60_000);
+/** Anti-thrash: this long after a node starts serving a checkpoint, it stays while it has work. */
+export const MIN_RESIDENCY_MS = 60_000;
 
 /**
- * A node leaves a checkpoint that still has work only for one whose oldest task has waited at
- * least this much longer than its own oldest (the starvation bound, relative: when the whole
- * fleet is backlogged everyone waits, and the one that waits longest gets a node) ...
+ * A node leaves a checkpoint that still has work only for one whose pressure, with the node on
+ * it, exceeds what it leaves behind by this much: an imbalance smaller than this is not worth
+ * a switch, and the move cannot invite the reverse move (hysteresis).
  */
-export const STARVATION_AGE_MS = Number(process.env.G ?? 60_000);
+export const STARVATION_GAP_MS = 180_000;
 
 /**
- * ... and at least this many of the node's switch costs longer: a switch must buy back much
- * more waiting than it costs, so an uncached or SDXL checkpoint needs a longer wait to pull a
- * node than a cached SD1.5 one, and nodes that have the file are pulled first.
+ * ... and only if the work there, per node once it has joined, is at least this many of its
+ * switch costs: a switch that leaves work behind must be amortised over a real batch.
  */
-export const AGE_GAP_SWITCH_COSTS = Number(process.env.K ?? 10);
+export const LEAVE_MIN_SWITCH_COSTS = 6;
 
 /**
- * A node joins a checkpoint that other nodes already serve only if its expected share of the
- * backlog, after they have worked through its switch, is at least this many switch costs; else
- * those nodes drain it sooner than a switch would help.
+ * The backstop for a rarely used checkpoint: once its oldest task has waited this much longer
+ * than a node's own oldest, with no node on it, the node leaves its work for it even for a
+ * single task (relative, so a fleet that is backlogged everywhere does not start thrashing).
  */
-export const JOIN_MIN_SWITCH_COSTS = Number(process.env.J ?? 1);
-const SKI = Number(process.env.S ?? 0);
-const DL = Number(process.env.D ?? 0);
-const GAPADD = process.env.GA === '1';
+export const STARVATION_AGE_MS = 600_000;
+
+/**
+ * An idle node joins a checkpoint that other nodes already serve only if its share of the work
+ * left once they have worked through its switch is at least this many switch costs; else those
+ * nodes finish it about as soon without a switch.
+ */
+export const JOIN_MIN_SWITCH_COSTS = 1;
+
+/**
+ * An idle node weighs its own switch time this many times against pressure: a switch delays
+ * all the work the node does afterwards, and a node that has the file (or a cheaper checkpoint)
+ * should win over one that must download it.
+ */
+export const SWITCH_COST_WEIGHT = 4;
 
 export function choosePlacement(node: PlacementNode, queues: readonly PlacementQueue[], nowMs: number): PlacementDecision {
   const current = queues.find((q) => q.checkpoint === node.loadedCheckpoint) ?? null;
-  const candidates = queues.filter((q) => q !== current && mayJoin(node, q) && hasClaimableWork(q) && worthJoining(node, q));
+  const candidates = queues.filter((q) => q !== current && mayJoin(node, q) && hasClaimableWork(q));
+  const currentFits = current !== null && nodeFits(node, current);
 
-  if (current !== null && nodeFits(node, current) && hasClaimableWork(current)) {
+  if (currentFits && hasClaimableWork(current)) {
     const justStarted = node.servingSinceMs !== null && nowMs - node.servingSinceMs < MIN_RESIDENCY_MS;
     if (!justStarted && !heldByMinNodes(current)) {
-      const waitedLonger = hurtsMoreByGap(node, current, candidates);
-      if (waitedLonger) return { checkpoint: waitedLonger.checkpoint, switching: true, reason: waitedLonger.nodesServing === 0 ? "starvation" : "backlog" };
+      const starving = longestStarving(candidates, current.oldestWaitingAgeMs);
+      if (starving) return { checkpoint: starving.checkpoint, switching: true, reason: "starvation" };
+      const hurting = hurtingMore(node, current, candidates);
+      if (hurting) return { checkpoint: hurting.checkpoint, switching: true, reason: hurting.nodesServing === 0 ? "starvation" : "backlog" };
     }
     return { checkpoint: current.checkpoint, switching: false, reason: "affinity" };
   }
 
-  // Nothing to claim on the loaded checkpoint (no work, at its cap, or the node no longer fits
-  // it). A node its pool needs to stay at minNodes stays loaded and waits.
-  if (current !== null && nodeFits(node, current) && heldByMinNodes(current)) return null;
+  // Nothing to claim on the loaded checkpoint: no work, at its cap, or the node no longer fits
+  // it. A node its pool needs to stay at minNodes stays loaded and waits.
+  if (currentFits && heldByMinNodes(current)) return null;
 
   const belowMin = candidates
     .filter((q) => q.nodesServing < q.minNodes)
     .sort((a, b) => b.minNodes - b.nodesServing - (a.minNodes - a.nodesServing) || b.oldestWaitingAgeMs - a.oldestWaitingAgeMs)[0];
   if (belowMin) return { checkpoint: belowMin.checkpoint, switching: true, reason: "min-nodes" };
 
-  // The backlog that hurts most: what its oldest task already waited plus the time the backlog
-  // still needs with this node on it, less what this node loses switching. Age keeps growing
-  // while nobody serves a checkpoint, so a rarely used one wins in the end.
   let best: PlacementQueue | null = null;
   let bestScoreMs = -Infinity;
   for (const q of candidates) {
-    if (q.nodesServing === 0 && pressureMs(q, 1) < SKI * switchCostMs(node, q)) continue;
-    if (!node.cachedCheckpoints.includes(q.checkpoint) && pressureMs(q, q.nodesServing + 1) < DL * switchCostMs(node, q)) continue;
-    const scoreMs = pressureMs(q, q.nodesServing + 1) - switchCostMs(node, q);
+    const switchMs = switchCostMs(node, q);
+    if (process.env.X1 && !isCached(node, q) && (q.cachedOnNodes ?? 0) > 0 && q.oldestWaitingAgeMs < Number(process.env.X1) * q.downloadMs) continue;
+    // Somebody has to serve a checkpoint nobody serves; one that others serve is joined only
+    // when this node's share of what is left after its switch pays for the switch.
+    if (q.nodesServing > 0) {
+      const shareMs = (workMs(q) - q.nodesServing * switchMs) / (q.nodesServing + 1);
+      if (shareMs < JOIN_MIN_SWITCH_COSTS * switchMs) continue;
+    }
+    const scoreMs = pressureMs(q, q.nodesServing + 1) - SWITCH_COST_WEIGHT * switchMs;
     if (scoreMs > bestScoreMs) {
       best = q;
       bestScoreMs = scoreMs;
     }
   }
   if (!best) return null;
-  return { checkpoint: best.checkpoint, switching: true, reason: best.nodesServing === 0 && best.oldestWaitingAgeMs >= STARVATION_AGE_MS ? "starvation" : "backlog" };
+  const starved = best.nodesServing === 0 && best.oldestWaitingAgeMs >= STARVATION_GAP_MS;
+  return { checkpoint: best.checkpoint, switching: true, reason: starved ? "starvation" : "backlog" };
 }
 
 function nodeFits(node: PlacementNode, q: PlacementQueue): boolean {
@@ -122,7 +144,7 @@ function nodeFits(node: PlacementNode, q: PlacementQueue): boolean {
 
 /** May this node switch to q: it fits, and neither maxNodes nor the cap is filled by others. */
 function mayJoin(node: PlacementNode, q: PlacementQueue): boolean {
-  // Nodes already on q can run cap tasks at once; one more could only wait for a slot.
+  // Nodes already on q can run `concurrencyCap` tasks at once; one more would only wait.
   return nodeFits(node, q) && (q.maxNodes <= 0 || q.nodesServing < q.maxNodes) && q.nodesServing < q.concurrencyCap;
 }
 
@@ -135,41 +157,52 @@ function heldByMinNodes(q: PlacementQueue): boolean {
   return q.nodesServing < q.minNodes;
 }
 
+function isCached(node: PlacementNode, q: PlacementQueue): boolean {
+  return node.cachedCheckpoints.includes(q.checkpoint);
+}
+
 export function switchCostMs(node: PlacementNode, q: PlacementQueue): number {
-  return q.loadMs + (node.cachedCheckpoints.includes(q.checkpoint) ? 0 : q.downloadMs);
+  return q.loadMs + (isCached(node, q) ? 0 : q.downloadMs);
+}
+
+function workMs(q: PlacementQueue): number {
+  return q.waiting * q.inferenceMs;
 }
 
 /**
- * Somebody has to serve a checkpoint nobody serves. One that others serve is worth joining only
- * when this node's share of what is left after its switch pays for the switch.
+ * How much q's waiting work hurts with `nodes` nodes on it: what its oldest task has already
+ * waited plus the time those nodes need for the backlog. A checkpoint nobody serves is rated as
+ * if one node came, so its age alone makes it grow while it waits.
  */
-function worthJoining(node: PlacementNode, q: PlacementQueue): boolean {
-  if (q.nodesServing === 0) return true;
-  const switchMs = switchCostMs(node, q);
-  const shareMs = (q.waiting * q.inferenceMs - q.nodesServing * switchMs) / (q.nodesServing + 1);
-  return shareMs >= JOIN_MIN_SWITCH_COSTS * switchMs;
+export function pressureMs(q: PlacementQueue, nodes: number): number {
+  return q.oldestWaitingAgeMs + workMs(q) / Math.max(1, nodes);
+}
+
+/** The longest-waiting checkpoint nobody serves whose oldest task is STARVATION_AGE_MS older. */
+function longestStarving(queues: readonly PlacementQueue[], thanAgeMs: number): PlacementQueue | null {
+  let oldest: PlacementQueue | null = null;
+  for (const q of queues) {
+    if (q.nodesServing > 0 || q.oldestWaitingAgeMs - thanAgeMs < STARVATION_AGE_MS) continue;
+    if (!oldest || q.oldestWaitingAgeMs > oldest.oldestWaitingAgeMs) oldest = q;
+  }
+  return oldest;
 }
 
 /**
- * How much a checkpoint's waiting work hurts with `nodes` nodes on it: what its oldest task has
- * already waited plus the time those nodes need to work through the backlog. A checkpoint with
- * no node is rated as if one came, so its age alone makes it grow while nobody serves it.
+ * The checkpoint whose pressure, with this node on it, most exceeds by STARVATION_GAP_MS what
+ * the node leaves behind (its checkpoint with the nodes that stay; rated with one node when it
+ * is alone there), among those where the node's share of the work pays for its switch
+ * LEAVE_MIN_SWITCH_COSTS times. A node without the file leaves that checkpoint to the nodes
+ * that have it.
  */
-function pressureMs(q: PlacementQueue, nodes: number): number {
-  return q.oldestWaitingAgeMs + (q.waiting * q.inferenceMs) / Math.max(1, nodes);
-}
-
-/**
- * The checkpoint whose pressure, with this node on it, still exceeds what the node leaves behind
- * (its checkpoint with the other nodes on it, or with this one if it is alone) by the gap.
- */
-function hurtsMoreByGap(node: PlacementNode, current: PlacementQueue, queues: readonly PlacementQueue[]): PlacementQueue | null {
+function hurtingMore(node: PlacementNode, current: PlacementQueue, queues: readonly PlacementQueue[]): PlacementQueue | null {
   const leftMs = pressureMs(current, current.nodesServing);
   let best: PlacementQueue | null = null;
   let bestExcessMs = 0;
   for (const q of queues) {
-    const gapMs = GAPADD ? STARVATION_AGE_MS + AGE_GAP_SWITCH_COSTS * switchCostMs(node, q) : Math.max(STARVATION_AGE_MS, AGE_GAP_SWITCH_COSTS * switchCostMs(node, q));
-    const excessMs = pressureMs(q, q.nodesServing + 1) - leftMs - gapMs;
+    if (!isCached(node, q) && (q.cachedOnNodes ?? 0) > 0) continue;
+    if (workMs(q) / (q.nodesServing + 1) < LEAVE_MIN_SWITCH_COSTS * switchCostMs(node, q)) continue;
+    const excessMs = pressureMs(q, q.nodesServing + 1) - leftMs - STARVATION_GAP_MS;
     if (excessMs >= 0 && (!best || excessMs > bestExcessMs)) {
       best = q;
       bestExcessMs = excessMs;

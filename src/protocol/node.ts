@@ -160,6 +160,19 @@ export type ProgressAnswer = z.infer<typeof progressAnswerSchema>;
 
 export const imageUploadAnswerSchema = z.object({ key: z.string() });
 
+/** Where a node's time on a task went, in milliseconds. */
+export const taskTimingsSchema = z
+  .object({
+    /** Making sure the checkpoint is on disk and loaded (download, verify, load). */
+    modelMs: z.number().min(0),
+    /** The sd-webui request itself. */
+    webuiMs: z.number().min(0),
+    /** Uploading the images. */
+    uploadMs: z.number().min(0),
+  })
+  .partial();
+export type TaskTimings = z.infer<typeof taskTimingsSchema>;
+
 export const completeRequestSchema = z.object({
   leaseId: z.string(),
   /** Images uploaded with PUT .../images/{index}, indexes 0..imageCount-1. */
@@ -170,6 +183,7 @@ export const completeRequestSchema = z.object({
   info: z.unknown().default(null),
   /** Passthrough tasks: sd-webui's answer as it was (status and JSON body). */
   passthroughResult: z.object({ status: z.number().int(), body: z.unknown() }).nullable().default(null),
+  timings: taskTimingsSchema.default({}),
 });
 export type CompleteRequest = z.input<typeof completeRequestSchema>;
 

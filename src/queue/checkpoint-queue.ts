@@ -156,6 +156,7 @@ export class CheckpointQueue extends DurableObject<Env> {
       parameters: result.parameters ?? {},
       info: result.info ?? null,
       passthroughResult: result.passthroughResult ?? null,
+      timings: result.timings ?? null,
     });
   }
 

@@ -106,7 +106,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const row: TaskRow = {
     uid, taskId, owner, kind: s.kind, checkpoint: model.name, status: "waiting", idempotencyKey: s.idempotencyKey,
     requestHash, priority: s.priority, request: payload, parameters: null, info: null, imageKeys: [], passthroughResult: null,
-    error: null, webuiError: null, attempts: 0, nodeId: null, createdAt: now, startedAt: null, finishedAt: null,
+    error: null, webuiError: null, timings: null, attempts: 0, nodeId: null, createdAt: now, startedAt: null, finishedAt: null,
   };
   try {
     await drizzle(env.DB).insert(tasks).values(row);

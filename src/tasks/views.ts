@@ -27,6 +27,11 @@ export async function resultView(origin: string, config: Config, task: TaskRow) 
     ...(message(task) ? { message: message(task) } : {}),
     checkpoint: task.checkpoint,
     attempts: task.attempts,
+    timings: {
+      ...(task.startedAt ? { queuedMs: task.startedAt - task.createdAt } : {}),
+      ...(task.startedAt && task.finishedAt ? { runMs: task.finishedAt - task.startedAt } : {}),
+      ...(task.timings ?? {}),
+    },
     createdAt: new Date(task.createdAt).toISOString(),
     startedAt: task.startedAt ? new Date(task.startedAt).toISOString() : null,
     finishedAt: task.finishedAt ? new Date(task.finishedAt).toISOString() : null,

@@ -5,7 +5,7 @@ import { PNG } from "pngjs";
 import { callApi, fetchPng, startStack, waitFor, type Stack } from "./support.ts";
 
 interface Submitted { taskId: string; status: string; ossUrl: string[] }
-interface Result { taskId: string; status: string; ossUrl: string[]; info: Record<string, unknown>; parameters: Record<string, unknown>; attempts: number }
+interface Result { taskId: string; status: string; ossUrl: string[]; info: Record<string, unknown>; parameters: Record<string, unknown>; attempts: number; timings: Record<string, number> }
 interface Progress { status: string; progress: number; currentImage: string | null; queuePosition?: number }
 
 let stack: Stack;
@@ -35,6 +35,8 @@ describe("generation through the whole stack", () => {
     expect([png.width, png.height]).toEqual([256, 192]);
     const result = await resultOf(body.taskId);
     expect(result.info).toMatchObject({ seed: 7, prompt: "a red fox" });
+    expect(Object.keys(result.timings).sort()).toEqual(["modelMs", "queuedMs", "runMs", "uploadMs", "webuiMs"]);
+    expect(result.timings.webuiMs).toBeGreaterThanOrEqual(8 * 30);
   });
 
   it("async txt2img returns at once and finishes in the background; the same seed gives the same image", async () => {
