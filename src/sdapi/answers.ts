@@ -37,6 +37,7 @@ function failure(task: TaskRow): WebuiAnswer {
 /** sd-webui's parameter echo as the client would see it: `force_task_id` is the one the client sent, not the node's. */
 function clientParameters(task: TaskRow): Record<string, unknown> {
   if (!task.parameters) return task.request;
+  if (!("force_task_id" in task.parameters)) return task.parameters;
   return { ...task.parameters, force_task_id: task.request.force_task_id ?? null };
 }
 
