@@ -77,7 +77,7 @@ export const models = sqliteTable("models", {
   etag: text("etag"),
   sha256: text("sha256"),
   sizeBytes: integer("size_bytes"),
-  /** Estimated seconds to load into sd-webui and to run one task; placement uses them. */
+  /** Estimated seconds (fractions allowed) to load into sd-webui and to run one task; placement uses them. */
   loadSeconds: integer("load_seconds").notNull().default(8),
   inferenceSeconds: integer("inference_seconds").notNull().default(3),
   registeredAt: integer("registered_at").notNull(),

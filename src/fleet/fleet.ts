@@ -129,6 +129,8 @@ export class Fleet extends DurableObject<Env> {
   }
 
   private remember(summary: QueueSummary): void {
+    const known = this.queues.get(summary.checkpoint);
+    if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return;
     this.queues.set(summary.checkpoint, summary);
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
   }

@@ -120,7 +120,6 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
   let bestScoreMs = -Infinity;
   for (const q of candidates) {
     const switchMs = switchCostMs(node, q);
-    if (process.env.X1 && !isCached(node, q) && (q.cachedOnNodes ?? 0) > 0 && q.oldestWaitingAgeMs < Number(process.env.X1) * q.downloadMs) continue;
     // Somebody has to serve a checkpoint nobody serves; one that others serve is joined only
     // when this node's share of what is left after its switch pays for the switch.
     if (q.nodesServing > 0) {

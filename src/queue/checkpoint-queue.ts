@@ -46,6 +46,7 @@ export class CheckpointQueue extends DurableObject<Env> {
   clock: () => number = () => Date.now();
   private readonly sql: SqlStorage;
   private readonly waiters = new Map<string, Set<() => void>>();
+  private summarySequence = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -75,7 +76,9 @@ export class CheckpointQueue extends DurableObject<Env> {
   /** Sets or replaces the pool's settings (cap, timeout, constraints, cost estimates). */
   async configure(pool: PoolSettings): Promise<QueueSummary> {
     this.sql.exec("INSERT INTO pool (id, settings) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET settings = excluded.settings", JSON.stringify(pool));
-    return this.report();
+    const summary = this.buildSummary();
+    await fleetStub(this.env).reportQueue(summary);
+    return summary;
   }
 
   async enqueue(task: QueuedTask, pool: PoolSettings): Promise<{ queuePosition: number }> {
@@ -86,7 +89,7 @@ export class CheckpointQueue extends DurableObject<Env> {
       task.uid, task.taskId, task.owner, task.priority, seq, this.clock(), JSON.stringify(task.claim),
     );
     const queuePosition = this.position(task.uid);
-    await this.report();
+    this.report();
     return { queuePosition };
   }
 
@@ -115,7 +118,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     );
     await this.scheduleAlarm();
     await recordRunning(this.env.DB, next.uid, { attempts, nodeId, startedAt: now });
-    await this.report();
+    this.report();
     const task: ClaimedTask = { ...(JSON.parse(next.claim) as Omit<ClaimedTask, "attempt">), attempt: attempts };
     return { outcome: "claimed", task, lease };
   }
@@ -239,7 +242,7 @@ export class CheckpointQueue extends DurableObject<Env> {
       );
       await this.scheduleAlarm();
       await recordWaiting(this.env.DB, row.uid, { attempts: row.attempts, error: lastError });
-      await this.report();
+      this.report();
       return { ok: true, status: "waiting" };
     }
     if (next === "cancel") return this.end(row, { status: "cancelled", finishedAt: this.clock(), error: "Cancelled while running" });
@@ -252,7 +255,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     await recordEnded(this.env.DB, row.uid, { attempts: row.attempts, ...ending });
     for (const wake of this.waiters.get(row.uid) ?? []) wake();
     this.waiters.delete(row.uid);
-    await this.report();
+    this.report();
     return { ok: true, status: ending.status };
   }
 
@@ -288,13 +291,22 @@ export class CheckpointQueue extends DurableObject<Env> {
       oldestWaitingAt: counts.oldest,
       leaseHolders,
       reportedAt: this.clock(),
+      sequence: ++this.summarySequence,
     };
   }
 
-  /** Tells Fleet how this queue stands, so waiting nodes wake the moment work arrives. */
-  private async report(): Promise<QueueSummary> {
+  /**
+   * Tells Fleet how this queue stands, so waiting nodes wake the moment work arrives. Not
+   * awaited: callers (a node's claim or complete, a client's submit) need not wait for Fleet;
+   * Fleet keeps the newest summary by `reportedAt` whatever order they arrive in.
+   */
+  private report(): QueueSummary {
     const summary = this.buildSummary();
-    if (summary.checkpoint) await fleetStub(this.env).reportQueue(summary);
+    if (summary.checkpoint) {
+      fleetStub(this.env)
+        .reportQueue(summary)
+        .catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: `queue ${summary.checkpoint}: report to Fleet failed: ${String(error)}` })));
+    }
     return summary;
   }
 }

@@ -35,6 +35,8 @@ export interface QueueSummary extends PoolSettings {
   /** Node ids holding leases now. */
   leaseHolders: string[];
   reportedAt: number;
+  /** Orders summaries built in the same millisecond (reports are not awaited, so may overtake). */
+  sequence: number;
 }
 
 export type ClaimOutcome =

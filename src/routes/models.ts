@@ -41,8 +41,8 @@ const registerSchema = z.object({
   fileName: fileNameSchema.optional().describe("File name on nodes; default <name>.safetensors"),
   ossPath: z.string().min(1).max(512).optional().describe("R2 key of a file already in the bucket (then give sha256); default models/<name>/<fileName>"),
   sha256: sha256Schema.optional(),
-  loadSeconds: z.number().int().min(0).max(3600).optional(),
-  inferenceSeconds: z.number().int().min(0).max(3600).optional(),
+  loadSeconds: z.number().min(0).max(3600).optional().describe("Estimated seconds to load it into sd-webui (placement weighs switches with it)"),
+  inferenceSeconds: z.number().min(0).max(3600).optional().describe("Estimated seconds of one task"),
 });
 
 const updateSchema = registerSchema.omit({ name: true }).partial();

@@ -15,7 +15,7 @@ import {
 } from "../protocol/node";
 import { imageKey } from "../storage/object-keys";
 import { encodeBase64, parseBase64Image } from "../storage/inline-images";
-import { findTaskByUid, type TaskRow } from "../tasks/submit";
+import { taskPlacement } from "../tasks/task-placement";
 import { storePassthroughImages } from "../tasks/passthrough-images";
 import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
@@ -28,19 +28,13 @@ const okSchema = z.object({ ok: z.literal(true) });
 /** Largest output image a node may upload. */
 const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 
-async function liveTask(db: D1Database, uid: string): Promise<TaskRow> {
-  const task = await findTaskByUid(db, uid);
-  if (!task) throw new ApiError("task_not_found", `No task ${uid}`);
-  return task;
-}
-
 function staleLease(uid: string): never {
   throw new ApiError("stale_lease", `The lease is not task ${uid}'s current one (it expired, was retried elsewhere, or the task ended)`);
 }
 
 async function heldLease(c: Context<AppEnv>, uid: string, leaseId: string | undefined) {
   if (!leaseId) throw new ApiError("validation_failed", `Send the lease id in the ${LEASE_HEADER} header`);
-  const task = await liveTask(c.env.DB, uid);
+  const task = await taskPlacement(c.env.DB, uid);
   const check = await queueStub(c.env, task.checkpoint).checkLease(uid, leaseId);
   if (!check.ok) staleLease(uid);
   return { task, check };
@@ -140,7 +134,7 @@ nodeRoutes.openapi(
   async (c) => {
     const uid = c.req.valid("param").taskId;
     const report = c.req.valid("json");
-    const task = await liveTask(c.env.DB, uid);
+    const task = await taskPlacement(c.env.DB, uid);
     const outcome = await queueStub(c.env, task.checkpoint).progress(uid, report.leaseId, report);
     if (!outcome.ok) staleLease(uid);
     return c.json({ cancel: outcome.cancel, leaseExpiresAt: outcome.leaseExpiresAt }, 200);
@@ -199,7 +193,7 @@ nodeRoutes.openapi(
   async (c) => {
     const uid = c.req.valid("param").taskId;
     const { leaseId, ...failure } = c.req.valid("json");
-    const task = await liveTask(c.env.DB, uid);
+    const task = await taskPlacement(c.env.DB, uid);
     const outcome = await queueStub(c.env, task.checkpoint).fail(uid, leaseId, failure);
     if (!outcome.ok) staleLease(uid);
     return c.json({ ok: true as const }, 200);

@@ -1,0 +1,150 @@
+// bench/e2e: the real stack — the Worker in workerd on local D1/R2/Durable Objects, gpu-node
+// agents as processes, each supervising an sd-webui emulator — measured two ways:
+//
+//  1. overhead: one idle node with its checkpoint loaded, sequential sync txt2img requests. The
+//     gateway's overhead per task is what the client waited minus what sd-webui worked (the
+//     node's reported webuiMs); pickup is how long the waiting node took to get newly enqueued
+//     work (submitted → claimed).
+//  2. trace: a placement trace (bench/placement/traces) replayed with time scaled down, printing
+//     the simulator's figures for the real system: makespan, efficiency, switches, waits.
+//
+// It prints figures and asserts nothing. Usage:
+//   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 150] [--scale 0.02] [--requests 60]
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { lowerBound } from "../placement/metrics.ts";
+import { loadTrace, type Trace } from "../placement/trace.ts";
+import { createKey, registerModels, startAgent, startGateway, type RunningAgent } from "../../scripts/local-stack.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    trace: { type: "string", default: "zipf" },
+    nodes: { type: "string", default: "3" },
+    tasks: { type: "string", default: "150" },
+    scale: { type: "string", default: "0.02" },
+    requests: { type: "string", default: "60" },
+    "step-ms": { type: "string", default: "5" },
+  },
+});
+const nodeCount = Number(args.nodes);
+const taskCount = Number(args.tasks);
+const scale = Number(args.scale);
+const stepMs = Number(args["step-ms"]);
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+};
+const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(1)} ms`);
+
+interface Result { status: string; timings: Record<string, number>; createdAt: string; startedAt: string | null; finishedAt: string | null; attempts: number }
+
+const gateway = await startGateway({ vars: { LEASE_MS: "30000", HEARTBEAT_INTERVAL_MS: "2000", CLAIM_WAIT_MS: "20000" }, logLevel: "error" });
+const agents: RunningAgent[] = [];
+try {
+  const userKey = await createKey(gateway.url, "user", "bench user");
+  const nodeKey = await createKey(gateway.url, "node", "bench node");
+  const call = async <T>(route: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<T> => {
+    const res = await fetch(`${gateway.url}${route}`, {
+      method: init.body === undefined ? "GET" : "POST",
+      headers: { authorization: `Bearer ${userKey}`, "content-type": "application/json", ...(init.headers ?? {}) },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    if (!res.ok) throw new Error(`${route} answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+
+  const trace = await loadTrace(path.join(import.meta.dirname, "..", "placement", "traces", `${args.trace}.json`));
+  const used = trace.checkpoints.filter((c) => trace.arrivals.slice(0, taskCount).some((a) => a.checkpoint === c.name));
+  // Checkpoint files are small stand-ins; load and inference estimates are the trace's, scaled.
+  await registerModels(
+    gateway.url,
+    used.map((c) => ({ name: c.name, sizeBytes: 64 * 1024, loadSeconds: (c.loadMs * scale) / 1000, inferenceSeconds: (c.inferenceMs * scale) / 1000 })),
+  );
+  const meanLoadMs = (used.reduce((sum, c) => sum + c.loadMs, 0) / used.length) * scale;
+  const startNodes = async (count: number) => {
+    for (let i = 1; i <= count; i++) {
+      agents.push(startAgent({ gateway: gateway.url, token: nodeKey, nodeId: `bench-${i}`, workDir: mkdtempSync(path.join(os.tmpdir(), `sdgate-bench-${i}-`)), stepMs, loadMs: Math.round(meanLoadMs), logLevel: "info", stdio: "pipe", extraArgs: ["--progress-interval-ms", "200"] }));
+    }
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const nodes = await fetch(`${gateway.url}/nodes`, { headers: { authorization: "Bearer sdgate-dev-admin-token" } }).then((r) => r.json() as Promise<Array<{ status: string }>>);
+      if (nodes.filter((n) => n.status === "idle").length >= count) break;
+      if (Date.now() > deadline) throw new Error("agents did not become idle");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  // ---- 1. overhead ------------------------------------------------------------------------
+  await startNodes(1);
+  const first = used[0]!.name;
+  const body = { stable_diffusion_model: first, prompt: "overhead", steps: 4, width: 64, height: 64 };
+  for (let i = 0; i < 3; i++) await call("/txt2img", { body }); // download, load, warm
+  const overhead: number[] = [];
+  const pickup: number[] = [];
+  const webui: number[] = [];
+  const phases: Record<string, number[]> = { modelMs: [], uploadMs: [], runMs: [] };
+  for (let i = 0; i < Number(args.requests); i++) {
+    const started = performance.now();
+    const answer = await call<{ taskId: string }>("/txt2img", { body: { ...body, seed: i } });
+    const waited = performance.now() - started;
+    const result = await call<Result>(`/tasks/${answer.taskId}/result`);
+    overhead.push(waited - result.timings.webuiMs!);
+    pickup.push(result.timings.queuedMs!);
+    webui.push(result.timings.webuiMs!);
+    for (const [phase, list] of Object.entries(phases)) list.push(result.timings[phase] ?? NaN);
+  }
+  console.log(`\n== overhead: ${overhead.length} sequential sync txt2img on one idle node (checkpoint loaded), sd-webui emulator ~${fmt(percentile(webui, 50))} per image`);
+  console.log(`gateway overhead per task (client wait − sd-webui time): p50 ${fmt(percentile(overhead, 50))}, p95 ${fmt(percentile(overhead, 95))}`);
+  console.log(`  where it goes (p50): on the node before sd-webui ${fmt(percentile(phases.modelMs!, 50))}, uploads ${fmt(percentile(phases.uploadMs!, 50))}, claim → complete ${fmt(percentile(phases.runMs!, 50))}`);
+  console.log(`waiting node picks up new work (submitted → claimed):   p50 ${fmt(percentile(pickup, 50))}, p95 ${fmt(percentile(pickup, 95))}`);
+
+  // ---- 2. trace replay ----------------------------------------------------------------------
+  await startNodes(nodeCount - 1);
+  const arrivals = trace.arrivals.slice(0, taskCount);
+  const specs = new Map(trace.checkpoints.map((c) => [c.name, c]));
+  const t0 = Date.now();
+  const baseAt = arrivals[0]!.atMs;
+  const submitted: Array<{ taskId: string; submittedAt: number }> = [];
+  const loadsBefore = agents.map((a) => a.output().split("loading checkpoint").length - 1);
+  await Promise.all(
+    arrivals.map(async (arrival) => {
+      const dueMs = (arrival.atMs - baseAt) * scale;
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + dueMs - Date.now())));
+      const inferenceMs = (arrival.inferenceMs ?? specs.get(arrival.checkpoint)!.inferenceMs) * scale;
+      const steps = Math.max(1, Math.round(inferenceMs / stepMs));
+      const answer = await call<{ taskId: string }>("/txt2img", { body: { stable_diffusion_model: arrival.checkpoint, prompt: "trace", steps, width: 64, height: 64 }, headers: { "request-type": "async" } });
+      submitted.push({ taskId: answer.taskId, submittedAt: Date.now() });
+    }),
+  );
+  const results: Result[] = [];
+  for (const { taskId } of submitted) {
+    for (;;) {
+      const result = await call<Result>(`/tasks/${taskId}/result`);
+      if (result.status !== "waiting" && result.status !== "running") {
+        results.push(result);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const makespanMs = Math.max(...results.map((r) => Date.parse(r.finishedAt!))) - t0;
+  const waits = results.map((r) => r.timings.queuedMs ?? 0);
+  const switches = agents.reduce((sum, a, i) => sum + (a.output().split("loading checkpoint").length - 1 - (loadsBefore[i] ?? 0)), 0);
+  const scaledTrace: Trace = {
+    ...trace,
+    nodes: trace.nodes.slice(0, nodeCount).map((n) => ({ ...n, loaded: null, cached: [] })),
+    checkpoints: trace.checkpoints.map((c) => ({ ...c, inferenceMs: c.inferenceMs * scale, loadMs: meanLoadMs, downloadMs: 0 })),
+    arrivals: arrivals.map((a) => ({ ...a, atMs: (a.atMs - baseAt) * scale, inferenceMs: a.inferenceMs === undefined ? undefined : a.inferenceMs * scale })),
+  };
+  const bound = lowerBound(scaledTrace).boundMs;
+  const failed = results.filter((r) => r.status !== "succeeded").length;
+  console.log(`\n== trace ${trace.name}: first ${arrivals.length} arrivals on ${nodeCount} nodes, time × ${scale} (cold caches; emulator load ${fmt(meanLoadMs)})`);
+  console.log(`makespan ${fmt(makespanMs)}, lower bound ${fmt(bound)}, efficiency ${(bound / makespanMs).toFixed(2)}, throughput ${(results.length / (makespanMs / 1000)).toFixed(1)} tasks/s`);
+  console.log(`switches (checkpoint loads) ${switches}, wait p50 ${fmt(percentile(waits, 50))}, p95 ${fmt(percentile(waits, 95))}, failed ${failed}`);
+} finally {
+  await Promise.all(agents.map((a) => a.kill()));
+  await gateway.stop();
+}
