@@ -50,8 +50,11 @@ const documentInfo = {
   },
 };
 
-app.doc("/openapi.json", documentInfo);
-app.get("/docs", (c) => c.html(renderDocsPage(app.getOpenAPIDocument(documentInfo) as unknown as Parameters<typeof renderDocsPage>[0])));
+// The document only changes with the code: build it once per isolate.
+let openApiDocument: ReturnType<typeof app.getOpenAPIDocument> | null = null;
+const documentOnce = () => (openApiDocument ??= app.getOpenAPIDocument(documentInfo));
+app.get("/openapi.json", (c) => c.json(documentOnce()));
+app.get("/docs", (c) => c.html(renderDocsPage(documentOnce() as unknown as Parameters<typeof renderDocsPage>[0])));
 app.get("/", (c) => c.redirect("/docs"));
 
 app.notFound((c) => problem(c, "not_found", `No route ${c.req.method} ${new URL(c.req.url).pathname}`));

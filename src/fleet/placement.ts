@@ -7,19 +7,24 @@
 // A switch (load, plus download when the file is not on the node's disk) costs 5 s to 2 min
 // against 1–7 s of inference, so nodes stay where they are and move only when the backlog
 // elsewhere pays for the move. How much a checkpoint's waiting work hurts is its *pressure*:
-// the age of its oldest waiting task plus the time the nodes on it need to work through its
-// backlog. A node that asks gets, in this order:
+// the age of its oldest waiting task plus the time the nodes on it need for its backlog. A node
+// that asks gets, in this order:
 //
-//   1. affinity   — its loaded checkpoint while that has claimable work, unless (after
-//                   MIN_RESIDENCY_MS) another checkpoint's pressure, with this node on it, exceeds
-//                   what the node leaves behind by STARVATION_GAP_MS and offers enough work to
-//                   pay for the switch many times over ("backlog", or "starvation" when nobody
-//                   serves it), or a checkpoint nobody serves has waited STARVATION_AGE_MS;
-//   2. nothing    — if its pool needs it to stay at minNodes;
-//   3. min-nodes  — a pool below its minimum node count that has work;
-//   4. starvation / backlog — the highest pressure with this node on it, net of its switch cost,
-//                   among checkpoints it may serve where its share of the work is worth a switch;
-//   5. null       — nothing worth a switch: it keeps what it has loaded and waits (long poll).
+//   1. affinity    — its loaded checkpoint while that has claimable work (waiting, under its
+//                    cap). It leaves that work, once past MIN_RESIDENCY_MS, only for a checkpoint
+//                    whose pressure with it exceeds what it leaves behind by STARVATION_GAP_MS
+//                    and whose work pays for the switch LEAVE_MIN_SWITCH_COSTS times, or for one
+//                    nobody serves that has waited STARVATION_AGE_MS longer than its own work;
+//   2. null        — when its pool needs it to stay at minNodes;
+//   3. min-nodes   — a pool with work that has fewer than minNodes nodes;
+//   4. backlog / starvation — the highest pressure with this node on it, net of its weighted
+//                    switch cost, among checkpoints it may serve where it would still find work
+//                    once switched (downloads wait while a node that has the file may come);
+//   5. null        — nothing worth a switch: it keeps what it has loaded and waits (long poll).
+//
+// Constraints hold throughout: GPU memory and class, maxNodes (counting nodes already on the
+// pool), and the concurrency cap (no claim at the cap; no join when the nodes already on a pool
+// can fill its cap).
 
 export interface PlacementNode {
   nodeId: string;
@@ -59,35 +64,29 @@ export const MIN_RESIDENCY_MS = 60_000;
 
 /**
  * A node leaves a checkpoint that still has work only for one whose pressure, with the node on
- * it, exceeds what it leaves behind by this much: an imbalance smaller than this is not worth
- * a switch, and the move cannot invite the reverse move (hysteresis).
+ * it, exceeds what it leaves behind by this much: a smaller imbalance is not worth a switch,
+ * and the move cannot invite the reverse move (hysteresis) ...
  */
-export const STARVATION_GAP_MS = 180_000;
+export const STARVATION_GAP_MS = 240_000;
 
 /**
  * ... and only if the work there, per node once it has joined, is at least this many of its
- * switch costs: a switch that leaves work behind must be amortised over a real batch.
+ * switch costs: a switch that leaves work behind must be amortised over a real batch. (A node
+ * without the file does not go at all while another node has it: that node goes first.)
  */
 export const LEAVE_MIN_SWITCH_COSTS = 6;
 
 /**
- * The backstop for a rarely used checkpoint: once its oldest task has waited this much longer
- * than a node's own oldest, with no node on it, the node leaves its work for it even for a
- * single task (relative, so a fleet that is backlogged everywhere does not start thrashing).
+ * The backstop for a rarely used checkpoint that never gathers such a batch: once its oldest
+ * task has waited this much longer than a node's own oldest, with no node on it, the node leaves
+ * its work for it even for a single task. Relative, so a fleet backlogged everywhere (where
+ * everything is old) does not start thrashing.
  */
 export const STARVATION_AGE_MS = 600_000;
 
 /**
- * An idle node joins a checkpoint that other nodes already serve only if its share of the work
- * left once they have worked through its switch is at least this many switch costs; else those
- * nodes finish it about as soon without a switch.
- */
-export const JOIN_MIN_SWITCH_COSTS = 1;
-
-/**
- * An idle node weighs its own switch time this many times against pressure: a switch delays
- * all the work the node does afterwards, and a node that has the file (or a cheaper checkpoint)
- * should win over one that must download it.
+ * An idle node weighs its own switch time this many times against pressure: a switch delays all
+ * the work the node does afterwards, so cached and cheap switches win over downloads.
  */
 export const SWITCH_COST_WEIGHT = 4;
 
@@ -120,12 +119,12 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
   let bestScoreMs = -Infinity;
   for (const q of candidates) {
     const switchMs = switchCostMs(node, q);
-    // Somebody has to serve a checkpoint nobody serves; one that others serve is joined only
-    // when this node's share of what is left after its switch pays for the switch.
-    if (q.nodesServing > 0) {
-      const shareMs = (workMs(q) - q.nodesServing * switchMs) / (q.nodesServing + 1);
-      if (shareMs < JOIN_MIN_SWITCH_COSTS * switchMs) continue;
-    }
+    // Ski rental on downloads: while another node has the file, let it come, until the oldest
+    // task has waited as long as this node's download would take.
+    if (!isCached(node, q) && (q.cachedOnNodes ?? 0) > 0 && q.oldestWaitingAgeMs < q.downloadMs) continue;
+    // Somebody has to serve a checkpoint nobody serves; one that others serve is joined only if
+    // they would not have worked through its backlog by the time this node is ready.
+    if (q.nodesServing > 0 && workMs(q) < q.nodesServing * switchMs) continue;
     const scoreMs = pressureMs(q, q.nodesServing + 1) - SWITCH_COST_WEIGHT * switchMs;
     if (scoreMs > bestScoreMs) {
       best = q;

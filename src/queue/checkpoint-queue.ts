@@ -45,7 +45,7 @@ export class CheckpointQueue extends DurableObject<Env> {
   /** The clock; tests replace it to move time without waiting. */
   clock: () => number = () => Date.now();
   private readonly sql: SqlStorage;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(ending: TaskEnding) => void>>();
   private summarySequence = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -195,19 +195,22 @@ export class CheckpointQueue extends DurableObject<Env> {
     };
   }
 
-  /** Resolves true once the task has ended, or false when `timeoutMs` passes first. */
-  async waitForEnd(uid: string, timeoutMs: number): Promise<boolean> {
-    if (!this.row(uid)) return true;
-    return new Promise<boolean>((resolve) => {
+  /**
+   * Waits for the task to end and answers how it ended (as written to D1), or "not_live" when it
+   * is not in this queue (it had already ended), or "timeout" when `timeoutMs` passes first.
+   */
+  async waitForEnd(uid: string, timeoutMs: number): Promise<TaskEnding | "not_live" | "timeout"> {
+    if (!this.row(uid)) return "not_live";
+    return new Promise((resolve) => {
       const set = this.waiters.get(uid) ?? new Set();
       this.waiters.set(uid, set);
-      const done = () => {
+      const done = (ending: TaskEnding) => {
         clearTimeout(timer);
-        resolve(true);
+        resolve(ending);
       };
       const timer = setTimeout(() => {
         set.delete(done);
-        resolve(false);
+        resolve("timeout");
       }, timeoutMs);
       set.add(done);
     });
@@ -252,8 +255,9 @@ export class CheckpointQueue extends DurableObject<Env> {
   private async end(row: Row, ending: TaskEnding): Promise<EndOutcome> {
     this.sql.exec("DELETE FROM live_tasks WHERE uid = ?", row.uid);
     await this.scheduleAlarm();
-    await recordEnded(this.env.DB, row.uid, { attempts: row.attempts, ...ending });
-    for (const wake of this.waiters.get(row.uid) ?? []) wake();
+    const recorded = { attempts: row.attempts, ...ending };
+    await recordEnded(this.env.DB, row.uid, recorded);
+    for (const wake of this.waiters.get(row.uid) ?? []) wake(recorded);
     this.waiters.delete(row.uid);
     this.report();
     return { ok: true, status: ending.status };

@@ -3,7 +3,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
-import { requireRole } from "../auth/middleware";
+import { forgetKey, requireRole } from "../auth/middleware";
 import { generateToken, hashToken, randomId } from "../auth/tokens";
 import { apiKeys, models, ROLES, tasks } from "../db/schema";
 import { ApiError } from "../errors";
@@ -45,12 +45,13 @@ adminRoutes.openapi(
 
 adminRoutes.openapi(
   createRoute({
-    method: "delete", path: "/keys/{id}", summary: "Revoke an API key at once (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
+    method: "delete", path: "/keys/{id}", summary: "Revoke an API key (admin): refused at once here, everywhere within KEY_MEMO_MS (5 s)", tags: ["admin"], security: bearerSecurity, middleware: admin,
     request: { params: z.object({ id: z.string() }) }, responses: { 200: jsonContent(keySchema, "Revoked"), ...problemResponses },
   }),
   async (c) => {
     const id = c.req.valid("param").id;
     await drizzle(c.env.DB).update(apiKeys).set({ revokedAt: Date.now() }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+    forgetKey(id);
     const row = await drizzle(c.env.DB).select().from(apiKeys).where(eq(apiKeys.id, id)).get();
     if (!row) throw new ApiError("not_found", `No key ${id}`);
     return c.json(keyView(row), 200);

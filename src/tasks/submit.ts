@@ -5,9 +5,8 @@ import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Caller } from "../app-env";
 import { randomId, sha256Hex } from "../auth/tokens";
-import { readKeyOptions } from "../db/key-options";
-import { findPool, listModels, poolSettings, resolveModel, type ModelRow } from "../db/models";
-import { tasks } from "../db/schema";
+import { findPool, listModels, poolSettings, resolveModel, type ModelRow, type PoolRow } from "../db/models";
+import { keyOptions, models, pools, tasks } from "../db/schema";
 import { ApiError } from "../errors";
 import type { ClaimedTask, TaskKind } from "../protocol/node";
 import { queueStub } from "../fleet/stub";
@@ -35,20 +34,54 @@ export const MAX_STORED_REQUEST_BYTES = 512 * 1024;
 /** Fields the gateway consumes; sd-webui never sees them. */
 const GATEWAY_FIELDS = ["stable_diffusion_model", "sd_vae", "save_dir"];
 
-async function chooseModel(db: D1Database, s: Submission, options: Record<string, unknown>): Promise<ModelRow> {
+/** The checkpoint the request itself names (sdgate's field, else sd-webui's override), if any. */
+function requestedCheckpoint(s: Submission): string | null {
   const overrides = (s.body.override_settings ?? {}) as Record<string, unknown>;
-  const alias = s.checkpoint ?? (typeof overrides.sd_model_checkpoint === "string" ? overrides.sd_model_checkpoint : null) ?? (typeof options.sd_model_checkpoint === "string" ? options.sd_model_checkpoint : null);
-  if (alias) {
-    const model = await resolveModel(db, alias);
-    if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(alias)} is registered; GET /models lists them`);
-    return model;
-  }
-  if (s.kind === "extras" || s.kind === "extras_batch") {
+  return s.checkpoint ?? (typeof overrides.sd_model_checkpoint === "string" ? overrides.sd_model_checkpoint : null);
+}
+
+interface Lookups {
+  options: Record<string, unknown>;
+  /** The model whose name is exactly what the request names, with its pool row. */
+  named: { model: ModelRow; pool: PoolRow | null } | null;
+  earlier: TaskRow | null;
+  idTaken: boolean;
+}
+
+/** Everything a submission needs from D1, in one round trip. */
+async function lookUp(db: D1Database, s: Submission, alias: string | null): Promise<Lookups> {
+  const d = drizzle(db);
+  const owner = s.caller.owner;
+  const [optionRows, modelRows, poolRows, earlierRows, idRows] = await d.batch([
+    d.select({ options: keyOptions.options }).from(keyOptions).where(eq(keyOptions.owner, owner)),
+    d.select().from(models).where(eq(models.name, alias ?? "")),
+    d.select().from(pools).where(eq(pools.checkpoint, alias ?? "")),
+    d.select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, s.idempotencyKey ?? ""))),
+    d.select({ uid: tasks.uid }).from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, s.clientTaskId ?? ""))),
+  ]);
+  const model = alias ? modelRows[0] : undefined;
+  return {
+    options: optionRows[0]?.options ?? {},
+    named: model ? { model, pool: poolRows[0] ?? null } : null,
+    earlier: s.idempotencyKey ? (earlierRows[0] ?? null) : null,
+    idTaken: s.clientTaskId !== null && idRows.length > 0,
+  };
+}
+
+/** The request's checkpoint (by exact name, else any sd-webui alias), else the key's default. */
+async function chooseModel(db: D1Database, s: Submission, alias: string | null, found: Lookups): Promise<{ model: ModelRow; pool: PoolRow | null }> {
+  if (found.named) return found.named;
+  const wanted = alias ?? (typeof found.options.sd_model_checkpoint === "string" ? found.options.sd_model_checkpoint : null);
+  let model: ModelRow | null = null;
+  if (wanted) {
+    model = await resolveModel(db, wanted);
+    if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(wanted)} is registered; GET /models lists them`);
+  } else if (s.kind === "extras" || s.kind === "extras_batch") {
     // Upscaling needs no particular checkpoint: any registered one with a file will do.
-    const any = (await listModels(db)).find((m) => m.sha256);
-    if (any) return any;
+    model = (await listModels(db)).find((m) => m.sha256) ?? null;
   }
-  throw new ApiError("no_default_model", "Name a checkpoint in `stable_diffusion_model`, or set `sd_model_checkpoint` with POST /options");
+  if (!model) throw new ApiError("no_default_model", "Name a checkpoint in `stable_diffusion_model`, or set `sd_model_checkpoint` with POST /options");
+  return { model, pool: await findPool(db, model.name) };
 }
 
 /** The body sd-webui gets: key options under request overrides, gateway fields and the checkpoint override removed (the node loads it). */
@@ -80,19 +113,16 @@ export async function findTaskByUid(db: D1Database, uid: string): Promise<TaskRo
 export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskRow; created: boolean; queuePosition: number }> {
   const owner = s.caller.owner;
   const requestHash = await sha256Hex(JSON.stringify({ kind: s.kind, body: s.body, checkpoint: s.checkpoint, passthrough: s.passthrough }));
-  if (s.idempotencyKey) {
-    const earlier = await findByIdempotencyKey(env.DB, owner, s.idempotencyKey);
-    if (earlier) {
-      if (earlier.requestHash !== requestHash) throw new ApiError("idempotency_conflict", `Idempotency-Key ${JSON.stringify(s.idempotencyKey)} was used for a different request (task ${earlier.taskId})`);
-      return { task: earlier, created: false, queuePosition: 0 };
-    }
+  const alias = requestedCheckpoint(s);
+  const found = await lookUp(env.DB, s, alias);
+  if (found.earlier) {
+    if (found.earlier.requestHash !== requestHash) throw new ApiError("idempotency_conflict", `Idempotency-Key ${JSON.stringify(s.idempotencyKey)} was used for a different request (task ${found.earlier.taskId})`);
+    return { task: found.earlier, created: false, queuePosition: 0 };
   }
-  const options = await readKeyOptions(env.DB, owner);
-  const model = await chooseModel(env.DB, s, options);
+  const options = found.options;
+  const { model, pool: poolRow } = await chooseModel(env.DB, s, alias, found);
   if (!model.sha256) throw new ApiError("model_file_missing", `Model ${model.name} is registered but has no uploaded file yet`);
-  if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId))) {
-    throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
-  }
+  if (found.idTaken) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
   const vae = s.vae ?? (typeof options.sd_vae === "string" ? options.sd_vae : null);
   const { payload, inputs, writtenKeys } = await externalizeInlineImages(env.BUCKET, owner, webuiPayload(s.body, options));
   if (JSON.stringify(payload).length > MAX_STORED_REQUEST_BYTES) {
@@ -101,7 +131,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   }
   const uid = randomId("t_", 12);
   const taskId = s.clientTaskId ?? uid;
-  const pool = poolSettings(model, await findPool(env.DB, model.name));
+  const pool = poolSettings(model, poolRow);
   const now = Date.now();
   const row: TaskRow = {
     uid, taskId, owner, kind: s.kind, checkpoint: model.name, status: "waiting", idempotencyKey: s.idempotencyKey,
