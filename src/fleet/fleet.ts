@@ -148,9 +148,12 @@ export class Fleet extends DurableObject<Env> {
 
   private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
     const servingCounts = new Map<string, number>();
+    const cachedCounts = new Map<string, number>();
+    const add = (counts: Map<string, number>, checkpoint: string) => counts.set(checkpoint, (counts.get(checkpoint) ?? 0) + 1);
     for (const other of this.nodes.values()) {
-      if (other.nodeId === node.nodeId || other.status === "lost" || !other.loadedCheckpoint) continue;
-      servingCounts.set(other.loadedCheckpoint, (servingCounts.get(other.loadedCheckpoint) ?? 0) + 1);
+      if (other.nodeId === node.nodeId || other.status === "lost") continue;
+      if (other.loadedCheckpoint) add(servingCounts, other.loadedCheckpoint);
+      for (const checkpoint of new Set([...other.cachedCheckpoints, ...(other.loadedCheckpoint ? [other.loadedCheckpoint] : [])])) add(cachedCounts, checkpoint);
     }
     const now = this.clock();
     const queues = [...this.queues.values()].map((q) => ({
@@ -160,6 +163,7 @@ export class Fleet extends DurableObject<Env> {
       running: q.running,
       concurrencyCap: q.concurrencyCap,
       nodesServing: servingCounts.get(q.checkpoint) ?? 0,
+      cachedOnNodes: cachedCounts.get(q.checkpoint) ?? 0,
       minNodes: q.minNodes,
       maxNodes: q.maxNodes,
       minGpuMemoryMb: q.minGpuMemoryMb,

@@ -1,0 +1,234 @@
+// Writes the shipped placement traces (bench/placement/traces/*.json) from a seeded PRNG, so
+// they are reproducible: `tsx bench/placement/make-traces.ts`.
+//
+// Figures: SD1.5 checkpoints (~2 GB) load in 5–8 s, download in 20–40 s, run a task in 1.5–3 s;
+// SDXL (~6.5 GB) load in 12–30 s, download in 60–100 s, run in 4–7 s (RTX 4090 / L4 class).
+// Each task's inference varies ±20 % around its checkpoint's mean. Eight 24 GB nodes that have
+// been running for a while: each has a checkpoint loaded and a few files cached, drawn by
+// popularity. Arrivals offer more work than the fleet can do (offered load > 1) so tasks queue
+// and placement decides how fast the backlog goes. 5000 tasks (20–45 min of traffic) so that
+// the start (nodes loaded with the wrong checkpoints) and the drain at the end do not dominate.
+import { writeFile, mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { traceSchema, type Trace, type TraceCheckpoint, type TraceNode } from "./trace.ts";
+
+// Options, for checking that a policy change is not fitted to the shipped draws:
+// `--seed-offset N` (other seeds; the shipped traces use 0), `--tasks N` (default 5000),
+// `--out DIR` (default bench/placement/traces).
+const argv = process.argv.slice(2);
+const flag = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const SEED_OFFSET = Number(flag("--seed-offset") ?? 0);
+const TASKS = Number(flag("--tasks") ?? 5000);
+const NODES = 8;
+/** Offered load of the Poisson traces: work arriving per second / the fleet's capacity. */
+const OFFERED_LOAD = 1.15;
+const OUT_DIR = flag("--out") ?? join(dirname(fileURLToPath(import.meta.url)), "traces");
+
+/** mulberry32: small, fast, deterministic. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Rand = () => number;
+const between = (r: Rand, lo: number, hi: number) => lo + (hi - lo) * r();
+const exponential = (r: Rand, mean: number) => -Math.log(1 - r()) * mean;
+const roundTo = (ms: number, step: number) => Math.round(ms / step) * step;
+
+function pickWeighted<T>(r: Rand, items: readonly T[], weights: readonly number[]): T {
+  const total = weights.reduce((a, b) => a + b, 0);
+  let x = r() * total;
+  for (const [i, item] of items.entries()) {
+    x -= weights[i]!;
+    if (x < 0) return item;
+  }
+  return items[items.length - 1]!;
+}
+
+const SD15_NAMES = [
+  "v1-5-pruned-emaonly",
+  "realisticVisionV60B1",
+  "dreamshaper_8",
+  "revAnimated_v122",
+  "majicmixRealistic_v7",
+  "anything-v5",
+  "deliberate_v3",
+  "cyberrealistic_v42",
+];
+const SDXL_NAMES = ["sd_xl_base_1.0", "juggernautXL_v9", "animagineXL_v31", "realvisxlV40"];
+
+function checkpoints(r: Rand, sd15: number, sdxl: number): TraceCheckpoint[] {
+  const make = (name: string, family: "sd15" | "sdxl"): TraceCheckpoint =>
+    family === "sd15"
+      ? {
+          name,
+          family,
+          inferenceMs: roundTo(between(r, 1500, 3000), 10),
+          loadMs: roundTo(between(r, 5000, 8000), 100),
+          downloadMs: roundTo(between(r, 20_000, 40_000), 1000),
+          minNodes: 0,
+          maxNodes: 0,
+          minGpuMemoryMb: 0,
+          gpuClass: null,
+        }
+      : {
+          name,
+          family,
+          inferenceMs: roundTo(between(r, 4000, 7000), 10),
+          loadMs: roundTo(between(r, 12_000, 30_000), 100),
+          downloadMs: roundTo(between(r, 60_000, 100_000), 1000),
+          minNodes: 0,
+          maxNodes: 0,
+          minGpuMemoryMb: 12_288,
+          gpuClass: null,
+        };
+  return [...SD15_NAMES.slice(0, sd15).map((n) => make(n, "sd15")), ...SDXL_NAMES.slice(0, sdxl).map((n) => make(n, "sdxl"))];
+}
+
+/** Popularity weights, shuffled over checkpoints so rank does not follow family. */
+function shuffled<T>(r: Rand, items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+function zipfWeights(n: number, s: number): number[] {
+  return Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s);
+}
+
+function nodes(r: Rand, ckpts: readonly TraceCheckpoint[], weights: readonly number[]): TraceNode[] {
+  return Array.from({ length: NODES }, (_, i) => {
+    const loaded = pickWeighted(r, ckpts, weights).name;
+    const cached = new Set([loaded]);
+    const extra = 1 + Math.floor(r() * 3);
+    while (cached.size < 1 + extra) cached.add(pickWeighted(r, ckpts, weights).name);
+    return {
+      id: `node-${i + 1}`,
+      gpuMemoryMb: 24_576,
+      gpuClass: i < 5 ? "rtx4090" : "l4",
+      loaded,
+      cached: [...cached].sort(),
+    };
+  });
+}
+
+type Arrival = Trace["arrivals"][number];
+
+function arrival(r: Rand, atMs: number, c: TraceCheckpoint): Arrival {
+  return { atMs: Math.round(atMs), checkpoint: c.name, inferenceMs: roundTo(c.inferenceMs * between(r, 0.8, 1.2), 10) };
+}
+
+/** Poisson arrivals offering `offeredLoad` × the fleet's capacity, checkpoints by weight. */
+function poisson(r: Rand, ckpts: readonly TraceCheckpoint[], weights: readonly number[], count: number, offeredLoad: number, nodeCount: number): Arrival[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const meanInferenceMs = ckpts.reduce((sum, c, i) => sum + (c.inferenceMs * weights[i]!) / total, 0);
+  const meanGapMs = meanInferenceMs / (offeredLoad * nodeCount);
+  const out: Arrival[] = [];
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    out.push(arrival(r, t, pickWeighted(r, ckpts, weights)));
+    t += exponential(r, meanGapMs);
+  }
+  return out;
+}
+
+function uniformTrace(): Trace {
+  const r = rng(1 + SEED_OFFSET);
+  const ckpts = checkpoints(r, 6, 2);
+  const weights = ckpts.map(() => 1);
+  return {
+    name: "uniform",
+    description: "8 checkpoints (6 SD1.5, 2 SDXL) equally popular, Poisson arrivals",
+    nodes: nodes(r, ckpts, weights),
+    checkpoints: ckpts,
+    arrivals: poisson(r, ckpts, weights, TASKS, OFFERED_LOAD, NODES),
+  };
+}
+
+function zipfTrace(): Trace {
+  const r = rng(2 + SEED_OFFSET);
+  const ckpts = shuffled(r, checkpoints(r, 8, 4));
+  const weights = zipfWeights(ckpts.length, 1.1);
+  return {
+    name: "zipf",
+    description: "12 checkpoints (8 SD1.5, 4 SDXL) with Zipf(1.1) popularity, Poisson arrivals",
+    nodes: nodes(r, ckpts, weights),
+    checkpoints: ckpts,
+    arrivals: poisson(r, ckpts, weights, TASKS, OFFERED_LOAD, NODES),
+  };
+}
+
+function burstyTrace(): Trace {
+  const r = rng(3 + SEED_OFFSET);
+  const ckpts = shuffled(r, checkpoints(r, 7, 3));
+  const weights = zipfWeights(ckpts.length, 0.8);
+  const nodeCount = NODES;
+  const count = TASKS;
+  // Background: Poisson over all checkpoints at 0.45x capacity. Bursts (a batch job, a
+  // campaign): one checkpoint, picked by popularity, gets 60–250 tasks spread over 10–40 s —
+  // far more than one node can do while it lasts; bursts start as a Poisson process spaced so
+  // that they add 0.6x capacity on average.
+  const background = poisson(r, ckpts, weights, count, 0.45, nodeCount);
+  const totalWeight = weights.reduce((a, b) => a + b, 0);
+  const meanInferenceMs = ckpts.reduce((sum, c, i) => sum + (c.inferenceMs * weights[i]!) / totalWeight, 0);
+  const meanBurstGapMs = (155 * meanInferenceMs) / (0.6 * nodeCount);
+  const bursts: Arrival[] = [];
+  for (let t = exponential(r, meanBurstGapMs); ; t += exponential(r, meanBurstGapMs)) {
+    const c = pickWeighted(r, ckpts, weights);
+    const size = Math.round(between(r, 60, 250));
+    const spanMs = between(r, 10_000, 40_000);
+    for (let i = 0; i < size; i++) bursts.push(arrival(r, t + r() * spanMs, c));
+    if (bursts.length >= count * 0.55) break;
+  }
+  const all = [...background.slice(0, count - bursts.length), ...bursts].sort((a, b) => a.atMs - b.atMs);
+  return {
+    name: "bursty",
+    description: "10 checkpoints (7 SD1.5, 3 SDXL); Poisson background at 0.45x capacity (Zipf(0.8) popularity) plus bursts of 60-250 tasks of one checkpoint within 10-40 s (0.6x capacity on average)",
+    nodes: nodes(r, ckpts, weights),
+    checkpoints: ckpts,
+    arrivals: all,
+  };
+}
+
+/** JSON with one arrival per line: readable diffs, modest size. */
+function serialise(trace: Trace): string {
+  const { arrivals, ...rest } = trace;
+  const head = JSON.stringify(rest, null, 2).replace(/\n}$/, "");
+  const lines = arrivals.map((a) => `    ${JSON.stringify(a)}`).join(",\n");
+  return `${head},\n  "arrivals": [\n${lines}\n  ]\n}\n`;
+}
+
+/** Completes the description with what the draw actually offers. */
+function described(trace: Trace): Trace {
+  const specs = new Map(trace.checkpoints.map((c) => [c.name, c]));
+  const workMs = trace.arrivals.reduce((sum, a) => sum + (a.inferenceMs ?? specs.get(a.checkpoint)!.inferenceMs), 0);
+  const spanMs = trace.arrivals[trace.arrivals.length - 1]!.atMs;
+  const offered = workMs / (trace.nodes.length * spanMs);
+  return {
+    ...trace,
+    description:
+      `${trace.nodes.length} nodes, ${trace.description}; ${trace.arrivals.length} tasks over ${Math.round(spanMs / 1000)} s ` +
+      `offering ${offered.toFixed(2)}x the fleet's capacity`,
+  };
+}
+
+await mkdir(OUT_DIR, { recursive: true });
+for (const trace of [uniformTrace(), zipfTrace(), burstyTrace()]) {
+  const checked = traceSchema.parse(described(trace));
+  const path = join(OUT_DIR, `${trace.name}.json`);
+  await writeFile(path, serialise(checked));
+  console.log(`${path}: ${checked.arrivals.length} arrivals, ${checked.checkpoints.length} checkpoints, ${checked.nodes.length} nodes`);
+}

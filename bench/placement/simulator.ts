@@ -1,0 +1,258 @@
+// Discrete-event simulator of a GPU fleet in virtual time (no timers): nodes that serve one
+// checkpoint at a time, switch costs (load, plus download when the file is not on the node's
+// disk; once downloaded it stays cached), per-checkpoint FIFO queues with concurrency caps, and
+// the arrivals of a trace. A policy answers "what should this idle node serve?"; the simulator
+// does the rest the way sdgate does: the node claims the task at once (the lease covers its
+// download and load), switches if needed, runs it, and asks again.
+//
+// Idle nodes are asked again on every event and, like a long poll, every POLL_INTERVAL_MS.
+import type { Trace, TraceCheckpoint } from "./trace.ts";
+
+/** How often an idle node re-asks when nothing happens (the long poll). */
+export const POLL_INTERVAL_MS = 1_000;
+
+export interface SimTask {
+  id: number;
+  checkpoint: string;
+  arrivalMs: number;
+  inferenceMs: number;
+  /** When a node claimed it (its lease starts; download and load follow), null while waiting. */
+  claimMs: number | null;
+  /** When inference started (after any download and load), null while waiting. */
+  startMs: number | null;
+  endMs: number | null;
+  nodeId: string | null;
+}
+
+export interface SimNode {
+  id: string;
+  gpuMemoryMb: number;
+  gpuClass: string;
+  /** The checkpoint loaded, or being loaded (a switching node counts as serving its target). */
+  loaded: string | null;
+  cached: Set<string>;
+  /** When it started serving `loaded` (set at the claim that switched, as Fleet does). */
+  servingSinceMs: number | null;
+  busyUntilMs: number | null;
+  task: SimTask | null;
+}
+
+export interface SimQueue {
+  spec: TraceCheckpoint;
+  /** FIFO: tasks before `head` have been claimed. */
+  tasks: SimTask[];
+  head: number;
+  running: number;
+}
+
+export interface SimState {
+  nowMs: number;
+  nodes: readonly SimNode[];
+  queues: ReadonlyMap<string, SimQueue>;
+}
+
+export interface SimChoice {
+  checkpoint: string;
+  /** Why, for the report (affinity gives its placement reason). */
+  reason?: string;
+}
+
+export interface SimPolicy {
+  name: string;
+  /** An idle node asks; null = wait. A choice with nothing to claim only switches (pre-warm). */
+  choose(node: SimNode, state: SimState): SimChoice | null;
+}
+
+export interface SimResult {
+  policy: string;
+  tasks: SimTask[];
+  makespanMs: number;
+  switches: number;
+  downloads: number;
+  /** Node time spent downloading and loading. */
+  switchingMs: number;
+  /** Switches by the reason the policy gave. */
+  switchReasons: Record<string, number>;
+}
+
+export function waitingCount(q: SimQueue): number {
+  return q.tasks.length - q.head;
+}
+
+export function oldestWaiting(q: SimQueue): SimTask | undefined {
+  return q.tasks[q.head];
+}
+
+export function capOf(spec: TraceCheckpoint): number {
+  return spec.concurrencyCap ?? Infinity;
+}
+
+export function nodeFits(node: SimNode, spec: TraceCheckpoint): boolean {
+  return node.gpuMemoryMb >= spec.minGpuMemoryMb && (spec.gpuClass === null || spec.gpuClass === node.gpuClass);
+}
+
+export function hasClaimableWork(q: SimQueue): boolean {
+  return waitingCount(q) > 0 && q.running < capOf(q.spec);
+}
+
+export function nodesServing(state: SimState, checkpoint: string, except?: SimNode): number {
+  return state.nodes.filter((n) => n !== except && n.loaded === checkpoint).length;
+}
+
+/** Min-heap of node-free events, ordered by time then insertion. */
+class EventHeap {
+  private items: { atMs: number; seq: number; node: SimNode }[] = [];
+  private seq = 0;
+  get size(): number {
+    return this.items.length;
+  }
+  peekMs(): number {
+    return this.items[0]?.atMs ?? Infinity;
+  }
+  push(atMs: number, node: SimNode): void {
+    const items = this.items;
+    items.push({ atMs, seq: this.seq++, node });
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(i, parent)) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+  pop(): SimNode | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (top === undefined || last === undefined) return undefined;
+    if (items.length > 0) {
+      items[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < items.length && this.less(l, m)) m = l;
+        if (r < items.length && this.less(r, m)) m = r;
+        if (m === i) break;
+        [items[i], items[m]] = [items[m]!, items[i]!];
+        i = m;
+      }
+    }
+    return top.node;
+  }
+  private less(a: number, b: number): boolean {
+    const x = this.items[a]!;
+    const y = this.items[b]!;
+    return x.atMs < y.atMs || (x.atMs === y.atMs && x.seq < y.seq);
+  }
+}
+
+export function simulate(trace: Trace, policy: SimPolicy): SimResult {
+  const queues = new Map<string, SimQueue>(trace.checkpoints.map((spec) => [spec.name, { spec, tasks: [], head: 0, running: 0 }]));
+  const nodes: SimNode[] = trace.nodes.map((n) => ({
+    id: n.id,
+    gpuMemoryMb: n.gpuMemoryMb,
+    gpuClass: n.gpuClass,
+    loaded: n.loaded,
+    cached: new Set(n.loaded ? [...n.cached, n.loaded] : n.cached),
+    servingSinceMs: n.loaded ? 0 : null,
+    busyUntilMs: null,
+    task: null,
+  }));
+  const tasks: SimTask[] = trace.arrivals.map((a, id) => ({
+    id,
+    checkpoint: a.checkpoint,
+    arrivalMs: a.atMs,
+    inferenceMs: a.inferenceMs ?? queues.get(a.checkpoint)!.spec.inferenceMs,
+    claimMs: null,
+    startMs: null,
+    endMs: null,
+    nodeId: null,
+  }));
+  const state: SimState = { nowMs: 0, nodes, queues };
+  const frees = new EventHeap();
+  const result: SimResult = { policy: policy.name, tasks, makespanMs: 0, switches: 0, downloads: 0, switchingMs: 0, switchReasons: {} };
+
+  // A stalled policy (work waiting that it never places) must not loop forever.
+  const totalWorkMs = tasks.reduce((sum, t) => sum + t.inferenceMs, 0);
+  const lastArrivalMs = tasks[tasks.length - 1]?.arrivalMs ?? 0;
+  const giveUpMs = lastArrivalMs + 100 * (totalWorkMs + trace.checkpoints.reduce((s, c) => s + c.loadMs + c.downloadMs, 0));
+
+  let nextArrival = 0;
+  let completed = 0;
+  let nextPollMs = Infinity;
+
+  const place = (node: SimNode, choice: SimChoice): boolean => {
+    const q = queues.get(choice.checkpoint);
+    if (!q) throw new Error(`${policy.name}: unknown checkpoint ${choice.checkpoint}`);
+    if (!nodeFits(node, q.spec)) throw new Error(`${policy.name}: ${node.id} may not serve ${q.spec.name}`);
+    const switching = node.loaded !== q.spec.name;
+    const claim = hasClaimableWork(q);
+    if (!switching && !claim) return false;
+    if (switching && q.spec.maxNodes > 0 && nodesServing(state, q.spec.name, node) >= q.spec.maxNodes) {
+      throw new Error(`${policy.name}: ${node.id} would exceed maxNodes of ${q.spec.name}`);
+    }
+    let readyMs = state.nowMs;
+    if (switching) {
+      const download = !node.cached.has(q.spec.name);
+      const costMs = q.spec.loadMs + (download ? q.spec.downloadMs : 0);
+      result.switches += 1;
+      if (download) result.downloads += 1;
+      result.switchingMs += costMs;
+      const reason = choice.reason ?? "switch";
+      result.switchReasons[reason] = (result.switchReasons[reason] ?? 0) + 1;
+      node.loaded = q.spec.name;
+      node.cached.add(q.spec.name);
+      node.servingSinceMs = state.nowMs;
+      readyMs += costMs;
+    }
+    if (claim) {
+      const task = q.tasks[q.head]!;
+      q.head += 1;
+      q.running += 1;
+      task.claimMs = state.nowMs;
+      task.startMs = readyMs;
+      task.endMs = readyMs + task.inferenceMs;
+      task.nodeId = node.id;
+      node.task = task;
+      readyMs = task.endMs;
+    }
+    node.busyUntilMs = readyMs;
+    frees.push(readyMs, node);
+    return true;
+  };
+
+  while (completed < tasks.length) {
+    const nowMs = Math.min(tasks[nextArrival]?.arrivalMs ?? Infinity, frees.peekMs(), nextPollMs);
+    if (!Number.isFinite(nowMs) || nowMs > giveUpMs) {
+      throw new Error(`${policy.name}: stalled at ${state.nowMs} ms with ${tasks.length - completed} tasks unfinished`);
+    }
+    state.nowMs = nowMs;
+    if (nextPollMs <= nowMs) nextPollMs = Infinity;
+    while (frees.peekMs() <= nowMs) {
+      const node = frees.pop()!;
+      if (node.task) {
+        queues.get(node.task.checkpoint)!.running -= 1;
+        completed += 1;
+        result.makespanMs = Math.max(result.makespanMs, node.task.endMs!);
+        node.task = null;
+      }
+      node.busyUntilMs = null;
+    }
+    while (nextArrival < tasks.length && tasks[nextArrival]!.arrivalMs <= nowMs) {
+      const task = tasks[nextArrival]!;
+      queues.get(task.checkpoint)!.tasks.push(task);
+      nextArrival += 1;
+    }
+    for (const node of nodes) {
+      if (node.busyUntilMs !== null) continue;
+      const choice = policy.choose(node, state);
+      if (choice) place(node, choice);
+    }
+    const idle = nodes.some((n) => n.busyUntilMs === null);
+    const waiting = [...queues.values()].some((q) => waitingCount(q) > 0);
+    if (idle && waiting && nextPollMs === Infinity) nextPollMs = nowMs + POLL_INTERVAL_MS;
+  }
+  return result;
+}
