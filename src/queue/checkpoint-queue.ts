@@ -47,6 +47,8 @@ export class CheckpointQueue extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly waiters = new Map<string, Set<(ending: TaskEnding) => void>>();
   private summarySequence = 0;
+  /** D1 mirror writes, applied one after another in the order of the transitions. */
+  private mirror: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -117,7 +119,7 @@ export class CheckpointQueue extends DurableObject<Env> {
       attempts, lease.id, lease.expiresAt, nodeId, next.uid,
     );
     await this.scheduleAlarm();
-    await recordRunning(this.env.DB, next.uid, { attempts, nodeId, startedAt: now });
+    await this.mirrorToD1(() => recordRunning(this.env.DB, next.uid, { attempts, nodeId, startedAt: now }));
     this.report();
     const task: ClaimedTask = { ...(JSON.parse(next.claim) as Omit<ClaimedTask, "attempt">), attempt: attempts };
     return { outcome: "claimed", task, lease };
@@ -244,7 +246,7 @@ export class CheckpointQueue extends DurableObject<Env> {
         lastError, row.uid,
       );
       await this.scheduleAlarm();
-      await recordWaiting(this.env.DB, row.uid, { attempts: row.attempts, error: lastError });
+      await this.mirrorToD1(() => recordWaiting(this.env.DB, row.uid, { attempts: row.attempts, error: lastError }));
       this.report();
       return { ok: true, status: "waiting" };
     }
@@ -256,11 +258,22 @@ export class CheckpointQueue extends DurableObject<Env> {
     this.sql.exec("DELETE FROM live_tasks WHERE uid = ?", row.uid);
     await this.scheduleAlarm();
     const recorded = { attempts: row.attempts, ...ending };
-    await recordEnded(this.env.DB, row.uid, recorded);
+    const written = this.mirrorToD1(() => recordEnded(this.env.DB, row.uid, recorded));
+    // Sync waiters answer from the ending itself, so they need not wait for D1.
     for (const wake of this.waiters.get(row.uid) ?? []) wake(recorded);
     this.waiters.delete(row.uid);
     this.report();
+    await written;
     return { ok: true, status: ending.status };
+  }
+
+  /** Appends a write to the D1 mirror chain; resolves when it (and every earlier one) is done. */
+  private mirrorToD1(write: () => Promise<void>): Promise<void> {
+    const done = this.mirror.then(write);
+    this.mirror = done.catch((error: unknown) => {
+      console.error(JSON.stringify({ level: "error", message: `D1 mirror write failed: ${String(error).slice(0, 300)}` }));
+    });
+    return done;
   }
 
   private async scheduleAlarm(): Promise<void> {
