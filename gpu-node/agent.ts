@@ -374,7 +374,15 @@ export class GpuNodeAgent {
         }
         await this.supervisor.waitReady(signal);
         if (this.registering) await this.registering;
-        const claim = await this.gateway.claim(this.nodeId, Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS), signal);
+        const claim = await this.gateway.claim(
+          this.nodeId,
+          {
+            waitMs: Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS),
+            loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
+            cachedCheckpoints: this.cache.cachedNames(),
+          },
+          signal,
+        );
         if (failingSince !== null) this.log.info("claiming works again");
         failingSince = null;
         delayMs = BACKOFF_INITIAL_MS;

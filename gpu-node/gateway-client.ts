@@ -9,6 +9,7 @@ import {
   imageUploadAnswerSchema,
   progressAnswerSchema,
   registerResponseSchema,
+  type ClaimRequest,
   type ClaimResponse,
   type CompleteRequest,
   type FailRequest,
@@ -94,9 +95,10 @@ export class GatewayClient {
   }
 
   /** Long poll: null when the Worker had no work for us within waitMs (204). */
-  async claim(nodeId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse | null> {
+  async claim(nodeId: string, request: ClaimRequest & { waitMs: number }, signal?: AbortSignal): Promise<ClaimResponse | null> {
+    const waitMs = request.waitMs;
     const res = await this.request("POST", `/nodes/${encodeURIComponent(nodeId)}/claim`, {
-      body: { waitMs },
+      body: request,
       signal,
       timeoutMs: waitMs + 60_000,
     });

@@ -14,7 +14,9 @@ import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { lowerBound } from "../placement/metrics.ts";
+import { figures, lowerBound } from "../placement/metrics.ts";
+import { makePolicy, POLICY_NAMES } from "../placement/policies.ts";
+import { simulate } from "../placement/simulator.ts";
 import { loadTrace, type Trace } from "../placement/trace.ts";
 import { createKey, registerModels, startAgent, startGateway, type RunningAgent } from "../../scripts/local-stack.ts";
 
@@ -144,7 +146,13 @@ try {
   console.log(`\n== trace ${trace.name}: first ${arrivals.length} arrivals on ${nodeCount} nodes, time × ${scale} (cold caches; emulator load ${fmt(meanLoadMs)})`);
   console.log(`makespan ${fmt(makespanMs)}, lower bound ${fmt(bound)}, efficiency ${(bound / makespanMs).toFixed(2)}, throughput ${(results.length / (makespanMs / 1000)).toFixed(1)} tasks/s`);
   console.log(`switches (checkpoint loads) ${switches}, wait p50 ${fmt(percentile(waits, 50))}, p95 ${fmt(percentile(waits, 95))}, failed ${failed}`);
+  console.log(`the same scaled trace in the simulator (no gateway or agent overheads), for comparison:`);
+  for (const policy of POLICY_NAMES) {
+    const sim = figures(scaledTrace, simulate(scaledTrace, makePolicy(policy, scaledTrace)));
+    console.log(`  ${policy.padEnd(8)} makespan ${fmt(sim.makespanMs)}, efficiency ${sim.efficiency.toFixed(2)}, switches ${sim.switches}, wait p50 ${fmt(sim.p50WaitMs)}, p95 ${fmt(sim.p95WaitMs)}`);
+  }
 } finally {
+  if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) (await import("node:fs")).writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());
   await Promise.all(agents.map((a) => a.kill()));
   await gateway.stop();
 }

@@ -4,7 +4,7 @@
 // the moment a queue reports new work. Soft state: nodes and queues re-report it.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
-import type { Heartbeat, RegisterRequest, WebuiCatalog } from "../protocol/node";
+import type { ClaimRequest, Heartbeat, RegisterRequest, WebuiCatalog } from "../protocol/node";
 import { registerRequestSchema } from "../protocol/node";
 import type { ClaimOutcome, QueueSummary } from "../queue/types";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
@@ -96,17 +96,21 @@ export class Fleet extends DurableObject<Env> {
     const node = this.nodes.get(nodeId);
     if (!node) return { known: false };
     const now = this.clock();
-    const switched = beat.loadedCheckpoint !== node.loadedCheckpoint;
+    // While a node works on the task Fleet gave it, it may still report the checkpoint it is
+    // switching away from: keep the one it was placed on until it asks again.
+    const placedTask = node.currentTaskId !== null && beat.currentTaskId === node.currentTaskId;
+    const loaded = placedTask ? node.loadedCheckpoint : (beat.loadedCheckpoint ?? node.loadedCheckpoint);
+    const switched = loaded !== node.loadedCheckpoint;
     const restartWebui = node.restartRequested && beat.status === "idle";
     this.save({
       ...node,
       gpuClass: beat.gpuClass,
       gpuMemoryMb: beat.gpuMemoryMb,
-      loadedCheckpoint: beat.loadedCheckpoint ?? node.loadedCheckpoint,
+      loadedCheckpoint: loaded,
       cachedCheckpoints: beat.cachedCheckpoints,
       status: beat.status,
-      currentTaskId: beat.currentTaskId,
-      servingSince: switched && beat.loadedCheckpoint ? now : node.servingSince,
+      currentTaskId: placedTask ? node.currentTaskId : beat.currentTaskId,
+      servingSince: switched && loaded ? now : node.servingSince,
       lastSeenAt: now,
       restartRequested: node.restartRequested && !restartWebui,
       catalog: beat.catalog ?? node.catalog,
@@ -187,8 +191,21 @@ export class Fleet extends DurableObject<Env> {
    * An idle node asks for work: place it, claim from that checkpoint's queue, or wait until a
    * queue reports work or `waitMs` passes.
    */
-  async claim(nodeId: string, waitMs: number): Promise<FleetClaim> {
+  async claim(nodeId: string, waitMs: number, state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints"> = {}): Promise<FleetClaim> {
     const deadline = this.clock() + waitMs;
+    const asking = this.nodes.get(nodeId);
+    if (asking && asking.status !== "lost") {
+      // The node says what it has as it asks: fresher than any heartbeat, and what placement goes by.
+      const loaded = state.loadedCheckpoint === undefined ? asking.loadedCheckpoint : state.loadedCheckpoint;
+      this.save({
+        ...asking,
+        status: asking.status === "draining" ? "draining" : "idle",
+        currentTaskId: null,
+        loadedCheckpoint: loaded,
+        cachedCheckpoints: state.cachedCheckpoints ?? asking.cachedCheckpoints,
+        servingSince: loaded !== asking.loadedCheckpoint ? (loaded ? this.clock() : null) : asking.servingSince,
+      });
+    }
     for (;;) {
       const node = this.nodes.get(nodeId);
       if (!node || node.status === "lost") return { outcome: "unknown_node" };

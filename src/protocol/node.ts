@@ -81,7 +81,11 @@ export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
 export const claimRequestSchema = z.object({
   /** How long the Worker may hold the request open waiting for work (capped by the Worker). */
   waitMs: z.number().int().min(0).max(60_000).default(20_000),
+  /** What the node has loaded and cached as it asks: fresher than its last heartbeat, and what placement decides by. */
+  loadedCheckpoint: z.string().nullable().optional(),
+  cachedCheckpoints: z.array(z.string()).optional(),
 });
+export type ClaimRequest = z.input<typeof claimRequestSchema>;
 
 export const taskKindSchema = z.enum(["txt2img", "img2img", "extras", "extras_batch", "passthrough"]);
 export type TaskKind = z.infer<typeof taskKindSchema>;

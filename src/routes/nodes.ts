@@ -77,8 +77,9 @@ nodeRoutes.openapi(
   }),
   async (c) => {
     const { nodeId } = c.req.valid("param");
-    const waitMs = Math.min((await c.req.json().catch(() => ({})) as { waitMs?: number }).waitMs ?? c.get("config").claimWaitMs, c.get("config").claimWaitMs);
-    const outcome = await fleetStub(c.env).claim(nodeId, Math.max(0, waitMs));
+    const request = claimRequestSchema.parse(await c.req.json().catch(() => ({})));
+    const waitMs = Math.min(request.waitMs, c.get("config").claimWaitMs);
+    const outcome = await fleetStub(c.env).claim(nodeId, waitMs, request);
     if (outcome.outcome === "unknown_node") throw new ApiError("node_unknown", "Register again: POST /nodes/register");
     if (outcome.outcome !== "claimed") return c.body(null, 204);
     return c.json({ task: outcome.task, lease: outcome.lease }, 200);

@@ -1,0 +1,86 @@
+// Fleet through the Worker: placement by what a node says it has loaded, heartbeats that lag a
+// switch, lost nodes whose leases are released, and pools' node limits.
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Fleet } from "../../src/fleet/fleet";
+import { ADMIN, call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
+
+const fleet = () => env.FLEET.get(env.FLEET.idFromName("fleet"));
+const nodes = async () => json<Array<{ nodeId: string; status: string; loadedCheckpoint: string | null }>>(await call("/nodes", { token: ADMIN }), 200);
+const beat = (loadedCheckpoint: string | null, currentTaskId: string | null) => ({ status: "busy", currentTaskId, loadedCheckpoint, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24000 });
+
+describe("fleet", () => {
+  it("keeps a node on the checkpoint it has loaded while that has work (affinity)", async () => {
+    await createModel("fl-a");
+    await createModel("fl-b");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "fl-node-1", null);
+    await submit(user, { stable_diffusion_model: "fl-a" });
+    await submit(user, { stable_diffusion_model: "fl-b" });
+    await submit(user, { stable_diffusion_model: "fl-b" });
+    // The node says, as it asks, that it has fl-b loaded: it gets fl-b's work first.
+    const first = await json<{ task: { model: { name: string } } }>(await call("/nodes/fl-node-1/claim", { token: node, body: { waitMs: 500, loadedCheckpoint: "fl-b", cachedCheckpoints: ["fl-b"] } }), 200);
+    expect(first.task.model.name).toBe("fl-b");
+    await finishTask(node, first as never);
+    const second = await json<{ task: { model: { name: string } } }>(await call("/nodes/fl-node-1/claim", { token: node, body: { waitMs: 500, loadedCheckpoint: "fl-b", cachedCheckpoints: ["fl-b"] } }), 200);
+    expect(second.task.model.name).toBe("fl-b");
+    await finishTask(node, second as never);
+    const third = await claim(node, "fl-node-1");
+    expect(third!.task.model.name).toBe("fl-a");
+    await finishTask(node, third!);
+  });
+
+  it("does not let a heartbeat sent mid-switch undo where the node was placed", async () => {
+    await createModel("fl-c");
+    await createModel("fl-d");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "fl-node-2", "fl-c");
+    await submit(user, { stable_diffusion_model: "fl-d" });
+    const claimed = (await claim(node, "fl-node-2"))!;
+    expect(claimed.task.model.name).toBe("fl-d");
+    // Still loading fl-d, the agent reports its old checkpoint with the new task.
+    await json(await call("/nodes/fl-node-2/heartbeat", { token: node, body: beat("fl-c", claimed.task.id) }), 200);
+    expect((await nodes()).find((n) => n.nodeId === "fl-node-2")!.loadedCheckpoint).toBe("fl-d");
+    await finishTask(node, claimed);
+  });
+
+  it("marks a silent node lost after two heartbeat intervals and re-queues its task at once", async () => {
+    await createModel("fl-e");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "fl-node-3", "fl-e");
+    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "fl-e" }), 202);
+    await claim(node, "fl-node-3");
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const base = f.clock;
+      f.clock = () => base() + 60_000;
+    });
+    await runDurableObjectAlarm(fleet());
+    expect((await nodes()).find((n) => n.nodeId === "fl-node-3")!.status).toBe("lost");
+    const result = await json<{ status: string; attempts: number }>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(result).toMatchObject({ status: "waiting", attempts: 1 });
+    expect((await call("/nodes/fl-node-3/claim", { token: node, body: { waitMs: 0 } })).status).toBe(404);
+    await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" });
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      f.clock = () => Date.now();
+    });
+  });
+
+  it("never puts more nodes on a pool than its maximum", async () => {
+    await createModel("fl-max");
+    await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-max"], maxNodes: 1 } }), 200);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "fl-max-1", null);
+    await registerNode(node, "fl-max-2", null);
+    for (let i = 0; i < 4; i++) await submit(user, { stable_diffusion_model: "fl-max" });
+    const first = (await claim(node, "fl-max-1"))!;
+    expect(first.task.model.name).toBe("fl-max");
+    expect(await claim(node, "fl-max-2", 300)).toBeNull();
+    const list = await json<{ functions: Array<{ model: string; nodes: string[] }> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200);
+    expect(list.functions.find((f) => f.model === "fl-max")!.nodes).toEqual(["fl-max-1"]);
+  });
+});
