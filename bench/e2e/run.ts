@@ -9,7 +9,7 @@
 //     the simulator's figures for the real system: makespan, efficiency, switches, waits.
 //
 // It prints figures and asserts nothing. Usage:
-//   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 150] [--scale 0.02] [--requests 60]
+//   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 120] [--scale 0.1] [--requests 60] [--step-ms 5]
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -24,8 +24,8 @@ const { values: args } = parseArgs({
   options: {
     trace: { type: "string", default: "zipf" },
     nodes: { type: "string", default: "3" },
-    tasks: { type: "string", default: "150" },
-    scale: { type: "string", default: "0.02" },
+    tasks: { type: "string", default: "120" },
+    scale: { type: "string", default: "0.1" },
     requests: { type: "string", default: "60" },
     "step-ms": { type: "string", default: "5" },
   },

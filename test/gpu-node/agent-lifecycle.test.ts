@@ -1,21 +1,12 @@
 // The agent's life with the Worker: registration with sd-webui's catalog, heartbeats, re-register
 // after the Worker forgets the node, a refused token, and the two kinds of stop.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startEmulator } from "../../gpu-node/emulator/server.ts";
 import { createLogger } from "../../gpu-node/logger.ts";
-import { agentFor, modelBytes, removeTempDirs, tempDir } from "./support/fixtures.ts";
+import { agentFor, agentTestTeardown, modelBytes, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
-const cleanups: (() => Promise<void>)[] = [];
-
-const gateways: TestGateway[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  // Every request the agents made was well-formed.
-  for (const gateway of gateways.splice(0)) expect(gateway.protocolErrors).toEqual([]);
-  await removeTempDirs();
-});
+const { cleanups, gateways } = agentTestTeardown();
 
 async function setup(nodeId: string, gatewayOptions: Parameters<typeof TestGateway.start>[0] = {}) {
   const modelsDir = await tempDir("life-models");

@@ -3,10 +3,10 @@
 // out first, never the loaded one).
 import fs from "node:fs/promises";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { startEmulator } from "../../gpu-node/emulator/server.ts";
-import { GB, agentFor, exists, fileSha256, modelBytes, removeTempDirs, sha256, tempDir } from "./support/fixtures.ts";
+import { GB, agentFor, agentTestTeardown, exists, fileSha256, modelBytes, sha256, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const KB = 1024;
@@ -19,16 +19,7 @@ interface Setup {
   agent: GpuNodeAgent;
 }
 
-const cleanups: (() => Promise<void>)[] = [];
-
-const gateways: TestGateway[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  // Every request the agents made was well-formed.
-  for (const gateway of gateways.splice(0)) expect(gateway.protocolErrors).toEqual([]);
-  await removeTempDirs();
-});
+const { cleanups, gateways } = agentTestTeardown();
 
 async function setup(options: { cacheBudgetBytes?: number; prepare?: (gateway: TestGateway, modelsDir: string) => Promise<void> | void } = {}): Promise<Setup> {
   const modelsDir = await tempDir("cache-models");

@@ -4,22 +4,13 @@ import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { WebuiStartError, WebuiSupervisor } from "../../gpu-node/webui-supervisor.ts";
-import { REPO_ROOT, agentFor, emulatorCommand, modelBytes, removeTempDirs, tempDir, testLogger } from "./support/fixtures.ts";
+import { REPO_ROOT, agentFor, agentTestTeardown, emulatorCommand, modelBytes, tempDir, testLogger } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
-const cleanups: (() => Promise<void>)[] = [];
-
-const gateways: TestGateway[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  // Every request the agents made was well-formed.
-  for (const gateway of gateways.splice(0)) expect(gateway.protocolErrors).toEqual([]);
-  await removeTempDirs();
-});
+const { cleanups, gateways } = agentTestTeardown();
 
 function nodeCommand(script: string): string {
   return `"${process.execPath}" -e "${script}" --`;

@@ -1,11 +1,12 @@
-// Shared helpers for the agent tests: temp folders, model bytes, PNGs, and agents wired to a test
-// gateway with fast timings. Set SDGATE_TEST_LOG=1 to see the agents' logs.
+// Shared helpers for the agent tests: their common teardown, temp folders, model bytes, PNGs, and
+// agents wired to a test gateway with fast timings. Set SDGATE_TEST_LOG=1 to see the agents' logs.
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
+import { afterEach, expect } from "vitest";
 import { GpuNodeAgent, type GpuNodeAgentDeps } from "../../../gpu-node/agent.ts";
 import type { AgentConfigInput } from "../../../gpu-node/config.ts";
 import { createLogger, silentLogger, type Logger } from "../../../gpu-node/logger.ts";
@@ -33,6 +34,23 @@ export async function tempDir(prefix: string): Promise<string> {
 
 export async function removeTempDirs(): Promise<void> {
   await Promise.all(tempDirs.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
+}
+
+/**
+ * The agent tests' common teardown: registers an afterEach that runs `cleanups` (last pushed
+ * first), checks every gateway in `gateways` saw only well-formed requests, and removes the temp
+ * folders. Call once at a test file's top level; push to the arrays it returns.
+ */
+export function agentTestTeardown(): { cleanups: (() => Promise<void>)[]; gateways: TestGateway[] } {
+  const cleanups: (() => Promise<void>)[] = [];
+  const gateways: TestGateway[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    // Every request the agents made was well-formed.
+    for (const gateway of gateways.splice(0)) expect(gateway.protocolErrors).toEqual([]);
+    await removeTempDirs();
+  });
+  return { cleanups, gateways };
 }
 
 /** Deterministic pseudo-random bytes standing in for a checkpoint file. */
