@@ -1,19 +1,17 @@
 // End to end: a real Worker in workerd, real gpu-node agents, each supervising an sd-webui
 // emulator. What a client sees: images that decode, progress that moves, tasks that end.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { PNG } from "pngjs";
-import { callApi, fetchPng, startStack, waitFor, type Stack } from "./support.ts";
+import { callApi, fetchPng, waitFor, useStack, type Stack } from "./support.ts";
 
 interface Submitted { taskId: string; status: string; ossUrl: string[] }
 interface Result { taskId: string; status: string; ossUrl: string[]; info: Record<string, unknown>; parameters: Record<string, unknown>; attempts: number; timings: Record<string, number> }
 interface Progress { status: string; progress: number; currentImage: string | null; queuePosition?: number }
 
+const stackOf = useStack(1);
 let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack(1);
-}, 120_000);
-afterAll(async () => {
-  await stack?.stop();
+beforeAll(() => {
+  stack = stackOf();
 });
 
 function solidPng(width: number, height: number, rgb: [number, number, number]): string {

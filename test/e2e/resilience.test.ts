@@ -3,18 +3,16 @@
 // once, with an image that decodes.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callApi, childPids, fetchPng, nodeStatus, startStack, waitFor, type Stack } from "./support.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { callApi, childPids, fetchPng, nodeStatus, waitFor, useStack, type Stack } from "./support.ts";
 
 interface Submitted { taskId: string; status: string; ossUrl: string[] }
 interface Result { status: string; ossUrl: string[]; attempts: number; images: string[] }
 
+const stackOf = useStack(1);
 let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack(1);
-}, 120_000);
-afterAll(async () => {
-  await stack?.stop();
+beforeAll(() => {
+  stack = stackOf();
 });
 
 const result = async (taskId: string) => (await callApi<Result>(stack, `/tasks/${taskId}/result`)).body;

@@ -4,6 +4,7 @@ import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
+import { afterAll, beforeAll } from "vitest";
 import { createKey, type DemoModel, registerModels, startAgent, startGateway, type Gateway, type RunningAgent } from "../../scripts/local-stack.ts";
 
 /** Short leases and heartbeats so a dead agent is noticed within seconds. */
@@ -42,6 +43,21 @@ export async function startStack(agentCount: number): Promise<Stack> {
       await Promise.all(agents.map((a) => a.kill()));
       await gateway.stop();
     },
+  };
+}
+
+/** One stack for the whole test file: started before its first test, stopped after its last. */
+export function useStack(agentCount: number): () => Stack {
+  let stack: Stack | undefined;
+  beforeAll(async () => {
+    stack = await startStack(agentCount);
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  return () => {
+    if (!stack) throw new Error("the stack did not start");
+    return stack;
   };
 }
 
