@@ -424,15 +424,15 @@ export class GpuNodeAgent {
       },
       claim,
     );
+    // No extra heartbeat around a task: the claim told Fleet the node is busy, and the next claim
+    // tells it what the node has loaded; extra beats would only queue behind claims at Fleet.
     this.current = runner;
-    this.heartbeat.beatNow();
     try {
       if (this.lifetime.signal.aborted) runner.abortNow("the node is shutting down");
       await runner.run();
     } finally {
       this.current = null;
       this.tasksRun++;
-      this.heartbeat.beatNow();
     }
   }
 }
