@@ -47,6 +47,8 @@ export class CheckpointQueue extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly waiters = new Map<string, Set<(ending: TaskEnding) => void>>();
   private summarySequence = 0;
+  /** The alarm time last set (undefined: not known since this object started). */
+  private alarmAt: number | null | undefined = undefined;
   /** D1 mirror writes, applied one after another in the order of the transitions. */
   private mirror: Promise<void> = Promise.resolve();
 
@@ -146,7 +148,8 @@ export class CheckpointQueue extends DurableObject<Env> {
     };
     const leaseExpiresAt = leaseDeadline(now, this.settings.leaseMs);
     this.sql.exec("UPDATE live_tasks SET lease_expires_at = ?, progress = ? WHERE uid = ?", leaseExpiresAt, JSON.stringify(progress), uid);
-    await this.scheduleAlarm();
+    // The deadline only moved later: the alarm already set fires no later than needed, finds
+    // nothing expired and sets itself for the new earliest deadline.
     return { ok: true, cancel: row.cancel_requested === 1, leaseExpiresAt };
   }
 
@@ -230,6 +233,7 @@ export class CheckpointQueue extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    this.alarmAt = undefined; // it has fired: nothing is scheduled now
     const now = this.clock();
     const expired = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND lease_expires_at <= ?", now).toArray();
     for (const row of expired) await this.loseLease(row, null);
@@ -282,6 +286,8 @@ export class CheckpointQueue extends DurableObject<Env> {
       .toArray()
       .map((r) => r.d);
     const at = nextAlarmAt(deadlines);
+    if (at === this.alarmAt) return;
+    this.alarmAt = at;
     if (at === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
   }
