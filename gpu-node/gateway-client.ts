@@ -6,7 +6,6 @@ import {
   LEASE_HEADER,
   claimResponseSchema,
   heartbeatResponseSchema,
-  imageUploadAnswerSchema,
   progressAnswerSchema,
   registerResponseSchema,
   type ClaimRequest,
@@ -68,6 +67,7 @@ export interface GatewayClientOptions {
 interface RequestOptions {
   body?: unknown;
   rawBody?: Uint8Array;
+  formBody?: FormData;
   contentType?: string;
   headers?: Record<string, string>;
   signal?: AbortSignal;
@@ -146,15 +146,14 @@ export class GatewayClient {
     return progressAnswerSchema.parse(await readJson(res));
   }
 
-  async uploadImage(taskId: string, index: number, leaseId: string, bytes: Uint8Array, contentType: string): Promise<string> {
-    return this.retryTransient(`image ${index}`, undefined, async () => {
-      const res = await this.request("PUT", `/nodes/tasks/${encodeURIComponent(taskId)}/images/${index}`, {
-        rawBody: bytes,
-        contentType,
-        headers: { [LEASE_HEADER]: leaseId },
-        timeoutMs: 120_000,
-      });
-      return imageUploadAnswerSchema.parse(await readJson(res)).key;
+  /** Images and completion in one request (multipart `result` + `image` files). */
+  async deliver(taskId: string, body: CompleteRequest, images: ReadonlyArray<{ bytes: Uint8Array; contentType: string }>): Promise<void> {
+    await this.retryTransient("result", undefined, async () => {
+      const form = new FormData();
+      form.append("result", JSON.stringify(body));
+      images.forEach((image, index) => form.append("image", new Blob([image.bytes as Uint8Array<ArrayBuffer>], { type: image.contentType }), `${index}`));
+      const res = await this.request("POST", `/nodes/tasks/${encodeURIComponent(taskId)}/result`, { formBody: form, timeoutMs: 120_000 });
+      await res.body?.cancel();
     });
   }
 
@@ -192,7 +191,9 @@ export class GatewayClient {
       ...options.headers,
     };
     let body: BodyInit | undefined;
-    if (options.rawBody) {
+    if (options.formBody) {
+      body = options.formBody; // fetch sets the multipart Content-Type with its boundary
+    } else if (options.rawBody) {
       body = options.rawBody as unknown as BodyInit;
       headers["Content-Type"] = options.contentType ?? "application/octet-stream";
     } else if (options.body !== undefined) {

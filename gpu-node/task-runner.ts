@@ -323,14 +323,12 @@ export class TaskRunner {
       info = parseInfo(parsed.info);
     }
 
-    const uploadStarted = Date.now();
-    for (const [index, image] of images.entries()) {
+    const files = images.map((image, index) => {
       const bytes = decodeImage(image);
       if (bytes.length === 0) throw new TaskFailure(`sd-webui returned an empty image at index ${index}`, true);
-      await gateway.uploadImage(task.id, index, this.leaseId, bytes, sniffImageType(bytes));
-    }
-    this.timings.uploadMs = Date.now() - uploadStarted;
-    await gateway.complete(task.id, { leaseId: this.leaseId, imageCount: images.length, parameters, info, passthroughResult: null, timings: this.timings });
+      return { bytes, contentType: sniffImageType(bytes) };
+    });
+    await gateway.deliver(task.id, { leaseId: this.leaseId, imageCount: files.length, parameters, info, passthroughResult: null, timings: this.timings }, files);
   }
 
   // ---- errors ------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ try {
   const overhead: number[] = [];
   const pickup: number[] = [];
   const webui: number[] = [];
-  const phases: Record<string, number[]> = { modelMs: [], uploadMs: [], runMs: [] };
+  const phases: Record<string, number[]> = { modelMs: [], runMs: [] };
   for (let i = 0; i < Number(args.requests); i++) {
     const started = performance.now();
     const answer = await call<{ taskId: string }>("/txt2img", { body: { ...body, seed: i } });
@@ -100,7 +100,7 @@ try {
   }
   console.log(`\n== overhead: ${overhead.length} sequential sync txt2img on one idle node (checkpoint loaded), sd-webui emulator ~${fmt(percentile(webui, 50))} per image`);
   console.log(`gateway overhead per task (client wait − sd-webui time): p50 ${fmt(percentile(overhead, 50))}, p95 ${fmt(percentile(overhead, 95))}`);
-  console.log(`  where it goes (p50): on the node before sd-webui ${fmt(percentile(phases.modelMs!, 50))}, uploads ${fmt(percentile(phases.uploadMs!, 50))}, claim → complete ${fmt(percentile(phases.runMs!, 50))}`);
+  console.log(`  where it goes (p50): on the node before sd-webui ${fmt(percentile(phases.modelMs!, 50))}, claim → complete ${fmt(percentile(phases.runMs!, 50))}`);
   console.log(`waiting node picks up new work (submitted → claimed):   p50 ${fmt(percentile(pickup, 50))}, p95 ${fmt(percentile(pickup, 95))}`);
 
   // ---- 2. trace replay ----------------------------------------------------------------------

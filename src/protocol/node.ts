@@ -9,7 +9,9 @@
 //   GET    /nodes/tasks/{taskId}/inputs/{key}           input object of a held task (header Lease-Id)
 //   POST   /nodes/tasks/{taskId}/progress               ProgressReport   → ProgressAnswer
 //   PUT    /nodes/tasks/{taskId}/images/{index}         PNG body (header Lease-Id) → ImageUploadAnswer
-//   POST   /nodes/tasks/{taskId}/complete               CompleteRequest  → {ok:true}
+//   POST   /nodes/tasks/{taskId}/complete               CompleteRequest  → {ok:true} (images uploaded before)
+//   POST   /nodes/tasks/{taskId}/result                 multipart: `result` (CompleteRequest JSON) + `image` files
+//                                                        → {ok:true}: images and completion in one request
 //   POST   /nodes/tasks/{taskId}/fail                   FailRequest      → {ok:true}
 //
 // Every call about a task carries the lease id from its claim. A lease that is no longer the
@@ -171,8 +173,6 @@ export const taskTimingsSchema = z
     modelMs: z.number().min(0),
     /** The sd-webui request itself. */
     webuiMs: z.number().min(0),
-    /** Uploading the images. */
-    uploadMs: z.number().min(0),
   })
   .partial();
 export type TaskTimings = z.infer<typeof taskTimingsSchema>;

@@ -15,7 +15,7 @@ import {
 } from "../protocol/node";
 import { imageKey } from "../storage/object-keys";
 import { encodeBase64, parseBase64Image } from "../storage/inline-images";
-import { taskPlacement } from "../tasks/task-placement";
+import { taskPlacement, type TaskPlacement } from "../tasks/task-placement";
 import { storePassthroughImages } from "../tasks/passthrough-images";
 import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
@@ -24,6 +24,7 @@ const security: Array<Record<string, string[]>> = [{ bearer: [] }];
 const nodeIdParam = z.object({ nodeId: z.string().min(1).max(128) });
 const taskParam = z.object({ taskId: z.string().min(1) });
 const okSchema = z.object({ ok: z.literal(true) });
+type CompleteBody = z.output<typeof completeRequestSchema>;
 
 /** Largest output image a node may upload. */
 const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
@@ -174,16 +175,56 @@ nodeRoutes.openapi(
     const heads = await Promise.all(uploaded.map((key) => c.env.BUCKET.head(key)));
     const missing = uploaded.filter((_, i) => !heads[i]);
     if (missing.length > 0) throw new ApiError("validation_failed", `Upload these images before completing: ${missing.join(", ")}`);
-    let passthroughResult = body.passthroughResult;
-    let imageKeys = uploaded;
-    if (task.kind === "passthrough" && passthroughResult) {
-      ({ result: passthroughResult, imageKeys } = await storePassthroughImages(c.env.BUCKET, check.owner, check.taskId, passthroughResult));
-    }
-    const outcome = await queueStub(c.env, task.checkpoint).complete(uid, body.leaseId, { ...body, passthroughResult, imageKeys });
-    if (!outcome.ok) staleLease(uid);
+    await recordCompletion(c, uid, task, check, body, uploaded);
     return c.json({ ok: true as const }, 200);
   },
 );
+
+/** Passthrough images to R2, then the queue records the task's end (fenced by the lease). */
+async function recordCompletion(c: Context<AppEnv>, uid: string, task: TaskPlacement, check: { owner: string; taskId: string }, body: CompleteBody, imageKeys: string[]): Promise<void> {
+  let passthroughResult = body.passthroughResult;
+  let keys = imageKeys;
+  if (task.kind === "passthrough" && passthroughResult) {
+    ({ result: passthroughResult, imageKeys: keys } = await storePassthroughImages(c.env.BUCKET, check.owner, check.taskId, passthroughResult));
+  }
+  const outcome = await queueStub(c.env, task.checkpoint).complete(uid, body.leaseId, { ...body, passthroughResult, imageKeys: keys });
+  if (!outcome.ok) staleLease(uid);
+}
+
+/**
+ * Images and completion in one request (multipart/form-data: a `result` field holding the
+ * complete body as JSON, then one `image` file per image in order), saving a node a round trip
+ * per image on every task.
+ */
+nodeRoutes.post("/nodes/tasks/:taskId/result", requireRole("node"), bodyLimit({ maxSize: MAX_IMAGE_BYTES * 4, onError: () => { throw new ApiError("payload_too_large", `A result is limited to ${MAX_IMAGE_BYTES * 4} bytes; upload images one by one with PUT .../images/{n}`); } }), async (c) => {
+  const uid = c.req.param("taskId");
+  if (!(c.req.header("content-type") ?? "").startsWith("multipart/form-data")) throw new ApiError("unsupported_media_type", "Send multipart/form-data with a `result` field and `image` files");
+  const form = await c.req.formData();
+  const result = form.get("result");
+  if (typeof result !== "string") throw new ApiError("validation_failed", "result: the complete body as a JSON string is required", [{ path: "result", message: "required" }]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(result);
+  } catch {
+    throw new ApiError("malformed_json", "result: not valid JSON");
+  }
+  const body = completeRequestSchema.parse(parsed);
+  const files = form.getAll("image").filter((f): f is File => typeof f !== "string");
+  if (files.length !== body.imageCount) throw new ApiError("validation_failed", `imageCount is ${body.imageCount} but ${files.length} image files came`);
+  const { task, check } = await heldLease(c, uid, body.leaseId);
+  const keys = await Promise.all(
+    files.map(async (file, index) => {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const kind = parseBase64Image(encodeBase64(bytes.subarray(0, 12)));
+      if (!kind) throw new ApiError("unsupported_media_type", `image ${index}: send PNG, JPEG or WEBP`);
+      const key = imageKey(check.owner, check.taskId, index);
+      await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });
+      return key;
+    }),
+  );
+  await recordCompletion(c, uid, task, check, body, keys);
+  return c.json({ ok: true as const }, 200);
+});
 
 nodeRoutes.openapi(
   createRoute({

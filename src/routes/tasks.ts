@@ -34,7 +34,7 @@ const resultSchema = z
     message: z.string().optional(),
     checkpoint: z.string(),
     attempts: z.number().int(),
-    timings: z.record(z.string(), z.number()).describe("queuedMs (submitted → claimed), runMs (claimed → ended), and the node's modelMs, webuiMs, uploadMs"),
+    timings: z.record(z.string(), z.number()).describe("queuedMs (submitted → claimed), runMs (claimed → ended), and the node's modelMs and webuiMs"),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),

@@ -1,5 +1,5 @@
 // A task from submission to result, driven through the node protocol as a gpu-node would.
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, claim, createKey, createModel, finishTask, json, largePngBase64, registerNode, submit, TINY_PNG } from "./helpers";
 
@@ -45,6 +45,28 @@ describe("task life", () => {
     expect(new Uint8Array(await image.arrayBuffer())).toEqual(TINY_PNG);
     const done = await json<{ progress: number; status: string }>(await call(`/tasks/${submitted.taskId}/progress`, { token: user }), 200);
     expect(done).toMatchObject({ status: "succeeded", progress: 1 });
+  });
+
+  it("takes images and completion in one multipart request, fenced by the lease", async () => {
+    await createModel("life-multi");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "node-life-multi", "life-multi");
+    const submitted = await json<Submitted>(await submit(user, { stable_diffusion_model: "life-multi" }), 202);
+    const claimed = (await claim(node, "node-life-multi"))!;
+    const deliver = (leaseId: string, images: number) => {
+      const form = new FormData();
+      form.append("result", JSON.stringify({ leaseId, imageCount: images, info: { seed: 5 } }));
+      for (let i = 0; i < images; i++) form.append("image", new Blob([TINY_PNG], { type: "image/png" }), `${i}.png`);
+      return exports.default.fetch(`http://sdgate.test/nodes/tasks/${claimed.task.id}/result`, { method: "POST", headers: { authorization: `Bearer ${node}` }, body: form });
+    };
+    expect((await deliver("lease_not_it", 1)).status).toBe(409);
+    expect((await deliver(claimed.lease.id, 2)).status).toBe(200);
+    const result = await json<Result>(await call(`/tasks/${submitted.taskId}/result`, { token: user }), 200);
+    expect(result).toMatchObject({ status: "succeeded", info: { seed: 5 } });
+    expect(result.images).toHaveLength(2);
+    const image = new URL(result.ossUrl[1]!);
+    expect(new Uint8Array(await (await call(image.pathname + image.search)).arrayBuffer())).toEqual(TINY_PNG);
   });
 
   it("sync submit waits for the node and answers {taskId,status,ossUrl}", async () => {

@@ -280,6 +280,7 @@ export class TestGateway {
       if (method === "POST" && parts[3] === "progress") return this.progress(req, res, task);
       if (method === "PUT" && parts[3] === "images" && parts.length === 5) return this.image(req, res, task, Number(parts[4]));
       if (method === "POST" && parts[3] === "complete") return this.complete(req, res, task);
+      if (method === "POST" && parts[3] === "result") return this.result(req, res, task);
       if (method === "POST" && parts[3] === "fail") return this.fail(req, res, task);
     }
     if (parts.length === 2 && method === "DELETE") {
@@ -418,6 +419,27 @@ export class TestGateway {
       if (!task.images.has(index)) this.protocolError(`complete says ${body.imageCount} images but image ${index} was not uploaded`);
     }
     task.complete = body;
+    this.finish(task, task.cancelRequested ? "cancelled" : "succeeded");
+    sendJson(res, 200, { ok: true });
+  }
+
+  /** Images and completion in one multipart request, as the Worker's POST .../result takes them. */
+  private async result(req: http.IncomingMessage, res: http.ServerResponse, task: TaskRecord): Promise<void> {
+    const bytes = await readAll(req);
+    const form = await new Request("http://test-gateway/result", { method: "POST", headers: { "content-type": String(req.headers["content-type"] ?? "") }, body: new Uint8Array(bytes) }).formData();
+    const raw = form.get("result");
+    if (typeof raw !== "string") this.protocolError("result without a `result` field");
+    const parsed = completeRequestSchema.safeParse(JSON.parse(raw));
+    if (!parsed.success) this.protocolError(`result: ${parsed.error.message}`);
+    this.checkLease(task, parsed.data.leaseId);
+    const files = form.getAll("image").filter((f): f is File => typeof f !== "string");
+    if (files.length !== parsed.data.imageCount) this.protocolError(`result says ${parsed.data.imageCount} images but carries ${files.length}`);
+    for (const [index, file] of files.entries()) {
+      const image = Buffer.from(await file.arrayBuffer());
+      if (image.length === 0) this.protocolError(`result image ${index} is empty`);
+      task.images.set(index, { bytes: image, contentType: file.type });
+    }
+    task.complete = parsed.data;
     this.finish(task, task.cancelRequested ? "cancelled" : "succeeded");
     sendJson(res, 200, { ok: true });
   }
