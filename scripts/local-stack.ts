@@ -146,6 +146,8 @@ export interface RunningAgent {
   stop(hard?: boolean): Promise<number | null>;
   /** SIGKILL the agent and everything it started, as a crashed machine would. */
   kill(): Promise<number | null>;
+  /** The same, synchronously (for exit handlers). */
+  killNow(): void;
 }
 
 /** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
@@ -195,6 +197,18 @@ export function startAgent(options: AgentOptions): RunningAgent {
       // already gone
     }
   };
+  /** SIGKILL the agent's group and the sd-webui it started (its own group; the agent records its pid). */
+  const killNow = () => {
+    const webuiPid = webuiPidOf(modelsDir);
+    signalGroup("SIGKILL");
+    if (webuiPid > 0) {
+      try {
+        process.kill(-webuiPid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  };
   return {
     nodeId: options.nodeId,
     modelsDir,
@@ -206,17 +220,9 @@ export function startAgent(options: AgentOptions): RunningAgent {
       if (hard) setTimeout(() => child.kill("SIGTERM"), 600).unref();
       return exited;
     },
+    killNow,
     kill: async () => {
-      // sd-webui runs in its own process group; the agent records its pid beside the models.
-      const webuiPid = webuiPidOf(modelsDir);
-      signalGroup("SIGKILL");
-      if (webuiPid > 0) {
-        try {
-          process.kill(-webuiPid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
+      killNow();
       return exited;
     },
   };

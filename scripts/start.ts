@@ -57,9 +57,10 @@ async function shutdown(): Promise<void> {
   await gateway.stop();
   process.exit(0);
 }
-// The agent runs in its own process group: never leave it behind, however this process ends.
+// The agent and its sd-webui run in process groups of their own: never leave them behind,
+// however this process ends.
 process.on("exit", () => {
-  if (agent.process.exitCode === null && agent.process.signalCode === null) process.kill(-agent.process.pid!, "SIGKILL");
+  if (agent.process.exitCode === null && agent.process.signalCode === null) agent.killNow();
 });
 process.on("SIGINT", () => void shutdown());
 process.on("SIGTERM", () => void shutdown());
