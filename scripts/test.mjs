@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: every suite, one after the other — the Worker in workerd (vitest-pool-workers),
+// `npm test`: the type check, then every suite, one after the other — the Worker in workerd (vitest-pool-workers),
 // then the Node suites (unit, gpu-node, end to end) — and one closing line `N passed, N failed`
 // summed from vitest's JSON reports. Exits non-zero when anything failed or did not run.
 // Extra arguments are passed to both vitest runs (e.g. a file filter).
@@ -22,6 +22,17 @@ const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETC
 let passed = 0;
 let failed = 0;
 let broken = false;
+
+// Types first: strict TypeScript over the Worker and over the Node side (agent, emulator, benches, tests).
+const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
+for (const project of ["tsconfig.json", "tsconfig.node.json"]) {
+  const check = spawnSync(process.execPath, [tsc, "-p", project], { cwd: root, stdio: "inherit" });
+  if (check.status !== 0) {
+    console.error(`type check of ${project} failed`);
+    broken = true;
+  }
+}
+
 for (const suite of suites) {
   const outputFile = path.join(resultsDir, `${suite.name}.json`);
   const run = spawnSync(
