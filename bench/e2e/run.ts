@@ -8,7 +8,7 @@
 //  2. trace: a placement trace (bench/placement/traces) replayed with time scaled down, printing
 //     the simulator's figures for the real system: makespan, efficiency, switches, waits.
 //
-// It prints figures and asserts nothing. Usage:
+// It prints figures and asserts nothing; SDGATE_BENCH_LOGS=DIR keeps each agent's log there. Usage:
 //   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 120] [--scale 0.1] [--requests 60] [--step-ms 5]
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
