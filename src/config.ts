@@ -32,7 +32,18 @@ export interface Config {
   syncWaitMs: number;
 }
 
+/** Bindings do not change for the life of an isolate: parse each env object once. */
+const parsedConfigs = new WeakMap<Env, Config>();
+
 export function readConfig(env: Env): Config {
+  const known = parsedConfigs.get(env);
+  if (known) return known;
+  const config = parseConfig(env);
+  parsedConfigs.set(env, config);
+  return config;
+}
+
+function parseConfig(env: Env): Config {
   const parsed = configSchema.safeParse(env);
   if (!parsed.success) {
     throw new ApiError("misconfigured", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));

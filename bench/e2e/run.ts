@@ -14,7 +14,7 @@ import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { figures, lowerBound } from "../placement/metrics.ts";
+import { figures, lowerBound, percentile } from "../placement/metrics.ts";
 import { makePolicy, POLICY_NAMES } from "../placement/policies.ts";
 import { simulate } from "../placement/simulator.ts";
 import { loadTrace, type Trace } from "../placement/trace.ts";
@@ -35,10 +35,8 @@ const taskCount = Number(args.tasks);
 const scale = Number(args.scale);
 const stepMs = Number(args["step-ms"]);
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-};
+/** Nearest-rank percentile of unsorted values (the placement bench's, after sorting). */
+const percentileOf = (values: readonly number[], p: number) => percentile([...values].sort((a, b) => a - b), p);
 const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(1)} ms`);
 
 interface Result { status: string; timings: Record<string, number>; createdAt: string; startedAt: string | null; finishedAt: string | null; attempts: number }
@@ -98,10 +96,10 @@ try {
     webui.push(result.timings.webuiMs!);
     for (const [phase, list] of Object.entries(phases)) list.push(result.timings[phase] ?? NaN);
   }
-  console.log(`\n== overhead: ${overhead.length} sequential sync txt2img on one idle node (checkpoint loaded), sd-webui emulator ~${fmt(percentile(webui, 50))} per image`);
-  console.log(`gateway overhead per task (client wait − sd-webui time): p50 ${fmt(percentile(overhead, 50))}, p95 ${fmt(percentile(overhead, 95))}`);
-  console.log(`  where it goes (p50): on the node before sd-webui ${fmt(percentile(phases.modelMs!, 50))}, claim → complete ${fmt(percentile(phases.runMs!, 50))}`);
-  console.log(`waiting node picks up new work (submitted → claimed):   p50 ${fmt(percentile(pickup, 50))}, p95 ${fmt(percentile(pickup, 95))}`);
+  console.log(`\n== overhead: ${overhead.length} sequential sync txt2img on one idle node (checkpoint loaded), sd-webui emulator ~${fmt(percentileOf(webui, 50))} per image`);
+  console.log(`gateway overhead per task (client wait − sd-webui time): p50 ${fmt(percentileOf(overhead, 50))}, p95 ${fmt(percentileOf(overhead, 95))}`);
+  console.log(`  where it goes (p50): on the node before sd-webui ${fmt(percentileOf(phases.modelMs!, 50))}, claim → complete ${fmt(percentileOf(phases.runMs!, 50))}`);
+  console.log(`waiting node picks up new work (submitted → claimed):   p50 ${fmt(percentileOf(pickup, 50))}, p95 ${fmt(percentileOf(pickup, 95))}`);
 
   // ---- 2. trace replay ----------------------------------------------------------------------
   await startNodes(nodeCount - 1);
@@ -145,7 +143,7 @@ try {
   const failed = results.filter((r) => r.status !== "succeeded").length;
   console.log(`\n== trace ${trace.name}: first ${arrivals.length} arrivals on ${nodeCount} nodes, time × ${scale} (cold caches; emulator load ${fmt(meanLoadMs)})`);
   console.log(`makespan ${fmt(makespanMs)}, lower bound ${fmt(bound)}, efficiency ${(bound / makespanMs).toFixed(2)}, throughput ${(results.length / (makespanMs / 1000)).toFixed(1)} tasks/s`);
-  console.log(`switches (checkpoint loads) ${switches}, wait p50 ${fmt(percentile(waits, 50))}, p95 ${fmt(percentile(waits, 95))}, failed ${failed}`);
+  console.log(`switches (checkpoint loads) ${switches}, wait p50 ${fmt(percentileOf(waits, 50))}, p95 ${fmt(percentileOf(waits, 95))}, failed ${failed}`);
   console.log(`the same scaled trace in the simulator (no gateway or agent overheads), for comparison:`);
   for (const policy of POLICY_NAMES) {
     const sim = figures(scaledTrace, simulate(scaledTrace, makePolicy(policy, scaledTrace)));

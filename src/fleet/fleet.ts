@@ -4,8 +4,7 @@
 // the moment a queue reports new work. Soft state: nodes and queues re-report it.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
-import type { ClaimRequest, Heartbeat, RegisterRequest, WebuiCatalog } from "../protocol/node";
-import { registerRequestSchema } from "../protocol/node";
+import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { ClaimOutcome, QueueSummary } from "../queue/types";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
 import { mergeCatalogs } from "./catalog";
@@ -66,8 +65,8 @@ export class Fleet extends DurableObject<Env> {
     return readConfig(this.env).heartbeatIntervalMs;
   }
 
-  async register(request: RegisterRequest): Promise<{ webuiExtraArgs: string }> {
-    const r = registerRequestSchema.parse(request);
+  /** `r` is the register body as the Worker validated it (defaults filled). */
+  async register(r: RegisterBody): Promise<{ webuiExtraArgs: string }> {
     const now = this.clock();
     const previous = this.nodes.get(r.nodeId);
     if (previous && previous.status !== "lost") await this.releaseLeases(previous.nodeId);
@@ -137,11 +136,6 @@ export class Fleet extends DurableObject<Env> {
     if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return;
     this.queues.set(summary.checkpoint, summary);
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
-  }
-
-  async forgetQueue(checkpoint: string): Promise<void> {
-    this.queues.delete(checkpoint);
-    this.ctx.storage.sql.exec("DELETE FROM queues WHERE checkpoint = ?", checkpoint);
   }
 
   private wakeAll(): void {

@@ -55,6 +55,7 @@ export const registerRequestSchema = z.object({
   ...nodeStateFields,
 });
 export type RegisterRequest = z.input<typeof registerRequestSchema>;
+export type RegisterBody = z.output<typeof registerRequestSchema>;
 
 export const registerResponseSchema = z.object({
   nodeId: z.string(),

@@ -4,6 +4,7 @@
 // lease expiry. Every transition is mirrored to the task's D1 row.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
+import { DEFAULT_POOL } from "../db/models";
 import { recordEnded, recordRunning, recordWaiting, type TaskEnding } from "../db/task-records";
 import type { ClaimedTask } from "../protocol/node";
 import { randomId } from "../auth/tokens";
@@ -31,6 +32,9 @@ interface Row extends Record<string, SqlStorageValue> {
   progress: string | null;
   last_error: string | null;
 }
+
+const { env: _env, ...poolDefaults } = DEFAULT_POOL;
+const UNCONFIGURED_POOL: PoolSettings = { checkpoint: "", ...poolDefaults, loadMs: 0, downloadMs: 0, inferenceMs: 0 };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS live_tasks (
@@ -63,9 +67,10 @@ export class CheckpointQueue extends DurableObject<Env> {
     return { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts };
   }
 
-  private pool(): PoolSettings | null {
+  /** The pool's settings; a queue that was never configured (nor enqueued to) runs with the defaults. */
+  private pool(): PoolSettings {
     const row = this.sql.exec<{ settings: string }>("SELECT settings FROM pool WHERE id = 1").toArray()[0];
-    return row ? (JSON.parse(row.settings) as PoolSettings) : null;
+    return row ? (JSON.parse(row.settings) as PoolSettings) : UNCONFIGURED_POOL;
   }
 
   private row(uid: string): Row | null {
@@ -113,7 +118,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     const running = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM live_tasks WHERE status = 'running'").one().n;
     const next = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting' ORDER BY priority DESC, seq LIMIT 1").toArray()[0];
     if (!next) return { outcome: "empty", summary: this.buildSummary() };
-    if (pool && running >= pool.concurrencyCap) return { outcome: "at_capacity", summary: this.buildSummary() };
+    if (running >= pool.concurrencyCap) return { outcome: "at_capacity", summary: this.buildSummary() };
     const lease = { id: randomId("lease_"), expiresAt: leaseDeadline(now, leaseMs), leaseMs };
     const attempts = next.attempts + 1;
     this.sql.exec(
@@ -228,10 +233,6 @@ export class CheckpointQueue extends DurableObject<Env> {
     return rows.length;
   }
 
-  async summary(): Promise<QueueSummary> {
-    return this.buildSummary();
-  }
-
   override async alarm(): Promise<void> {
     this.alarmAt = undefined; // it has fired: nothing is scheduled now
     const now = this.clock();
@@ -303,12 +304,8 @@ export class CheckpointQueue extends DurableObject<Env> {
       .exec<{ node_id: string }>("SELECT DISTINCT node_id FROM live_tasks WHERE status = 'running' AND node_id IS NOT NULL")
       .toArray()
       .map((r) => r.node_id);
-    const defaults: PoolSettings = {
-      checkpoint: "", concurrencyCap: 1, timeoutSeconds: 600, extraArgs: "", minGpuMemoryMb: 0, gpuClass: null,
-      minNodes: 0, maxNodes: 0, loadMs: 8000, downloadMs: 0, inferenceMs: 3000,
-    };
     return {
-      ...(pool ?? defaults),
+      ...pool,
       waiting: counts.waiting ?? 0,
       running: counts.running ?? 0,
       oldestWaitingAt: counts.oldest,

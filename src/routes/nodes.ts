@@ -14,7 +14,7 @@ import {
   imageUploadAnswerSchema, LEASE_HEADER, progressAnswerSchema, progressReportSchema, registerRequestSchema, registerResponseSchema,
 } from "../protocol/node";
 import { imageKey } from "../storage/object-keys";
-import { encodeBase64, parseBase64Image } from "../storage/inline-images";
+import { imageTypeOf } from "../storage/inline-images";
 import { taskPlacement, type TaskPlacement } from "../tasks/task-placement";
 import { storePassthroughImages } from "../tasks/passthrough-images";
 import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
@@ -78,7 +78,8 @@ nodeRoutes.openapi(
   }),
   async (c) => {
     const { nodeId } = c.req.valid("param");
-    const request = claimRequestSchema.parse(await c.req.json().catch(() => ({})));
+    // The body is optional: without one, the defaults apply.
+    const request = claimRequestSchema.parse(c.req.valid("json") ?? {});
     const waitMs = Math.min(request.waitMs, c.get("config").claimWaitMs);
     const outcome = await fleetStub(c.env).claim(nodeId, waitMs, request);
     if (outcome.outcome === "unknown_node") throw new ApiError("node_unknown", "Register again: POST /nodes/register");
@@ -152,8 +153,7 @@ nodeRoutes.put(
     const index = Number(c.req.param("index"));
     const { check } = await heldLease(c, uid, c.req.header(LEASE_HEADER));
     const bytes = new Uint8Array(await c.req.arrayBuffer());
-    const head = encodeBase64(bytes.subarray(0, 12));
-    const kind = parseBase64Image(head);
+    const kind = imageTypeOf(bytes);
     if (!kind) throw new ApiError("unsupported_media_type", "Upload a PNG, JPEG or WEBP image");
     const key = imageKey(check.owner, check.taskId, index);
     await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });
@@ -215,7 +215,7 @@ nodeRoutes.post("/nodes/tasks/:taskId/result", requireRole("node"), bodyLimit({ 
   const keys = await Promise.all(
     files.map(async (file, index) => {
       const bytes = new Uint8Array(await file.arrayBuffer());
-      const kind = parseBase64Image(encodeBase64(bytes.subarray(0, 12)));
+      const kind = imageTypeOf(bytes);
       if (!kind) throw new ApiError("unsupported_media_type", `image ${index}: send PNG, JPEG or WEBP`);
       const key = imageKey(check.owner, check.taskId, index);
       await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });

@@ -6,7 +6,7 @@ import type { AppEnv } from "../app-env";
 import { requireRole } from "../auth/middleware";
 import { randomId } from "../auth/tokens";
 import { ApiError } from "../errors";
-import { decodeBase64, encodeBase64, parseBase64Image } from "../storage/inline-images";
+import { decodeBase64, imageTypeOf, parseBase64Image } from "../storage/inline-images";
 import { inputKey } from "../storage/object-keys";
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
@@ -31,7 +31,7 @@ uploadRoutes.post(
     }
     if (bytes.byteLength === 0) throw new ApiError("validation_failed", "The image is empty");
     if (bytes.byteLength > MAX_UPLOAD_BYTES) throw new ApiError("payload_too_large", `Uploads are limited to ${MAX_UPLOAD_BYTES} bytes`);
-    const kind = parseBase64Image(encodeBase64(bytes.subarray(0, 12)));
+    const kind = imageTypeOf(bytes);
     if (!kind) throw new ApiError("unsupported_media_type", "Upload a PNG, JPEG, WEBP or GIF image");
     const key = inputKey(c.get("caller").owner, randomId("up_"), kind.extension);
     await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });

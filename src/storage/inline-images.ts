@@ -23,6 +23,11 @@ export function parseBase64Image(value: string): { base64: string; extension: st
   return signature ? { base64, extension: signature.extension, contentType: signature.contentType } : null;
 }
 
+/** The image type of raw bytes (PNG, JPEG, WEBP, GIF), or null when they are not one. */
+export function imageTypeOf(bytes: Uint8Array): { extension: string; contentType: string } | null {
+  return parseBase64Image(encodeBase64(bytes.subarray(0, 12)));
+}
+
 export function decodeBase64(base64: string): Uint8Array {
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(base64.replace(/\s+/g, ""))) throw new ApiError("validation_failed", "An image is not valid base64");
   let binary: string;

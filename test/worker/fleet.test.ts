@@ -1,7 +1,7 @@
 // Fleet through the Worker: placement by what a node says it has loaded, heartbeats that lag a
 // switch, lost nodes whose leases are released, and pools' node limits.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Fleet } from "../../src/fleet/fleet";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
@@ -67,6 +67,13 @@ describe("fleet", () => {
     await runInDurableObject(fleet(), (f: Fleet) => {
       f.clock = () => Date.now();
     });
+  });
+
+  it("takes a claim without a body (defaults apply)", async () => {
+    const node = await createKey("node");
+    await registerNode(node, "fl-nobody", null);
+    const res = await exports.default.fetch("http://sdgate.test/nodes/fl-nobody/claim", { method: "POST", headers: { authorization: `Bearer ${node}` } });
+    expect(res.status).toBe(204);
   });
 
   it("never puts more nodes on a pool than its maximum", async () => {
