@@ -65,13 +65,14 @@ try {
   );
   const meanLoadMs = (used.reduce((sum, c) => sum + c.loadMs, 0) / used.length) * scale;
   const startNodes = async (count: number) => {
-    for (let i = 1; i <= count; i++) {
-      agents.push(startAgent({ gateway: gateway.url, token: nodeKey, nodeId: `bench-${i}`, workDir: mkdtempSync(path.join(os.tmpdir(), `sdgate-bench-${i}-`)), stepMs, loadMs: Math.round(meanLoadMs), logLevel: "info", stdio: "pipe", extraArgs: ["--progress-interval-ms", "200"] }));
+    for (let added = 0; added < count; added++) {
+      const nodeId = `bench-${agents.length + 1}`;
+      agents.push(startAgent({ gateway: gateway.url, token: nodeKey, nodeId, workDir: mkdtempSync(path.join(os.tmpdir(), `sdgate-${nodeId}-`)), stepMs, loadMs: Math.round(meanLoadMs), logLevel: "info", stdio: "pipe", extraArgs: ["--progress-interval-ms", "200"] }));
     }
     const deadline = Date.now() + 60_000;
     for (;;) {
       const nodes = await fetch(`${gateway.url}/nodes`, { headers: { authorization: "Bearer sdgate-dev-admin-token" } }).then((r) => r.json() as Promise<Array<{ status: string }>>);
-      if (nodes.filter((n) => n.status === "idle").length >= count) break;
+      if (nodes.filter((n) => n.status === "idle").length >= agents.length) break;
       if (Date.now() > deadline) throw new Error("agents did not become idle");
       await new Promise((r) => setTimeout(r, 200));
     }
