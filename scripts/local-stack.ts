@@ -1,18 +1,24 @@
-// The whole system on one machine: the Worker in workerd (wrangler's unstable_startWorker) on
-// local D1/R2/Durable Objects with migrations applied, and gpu-node agents as child processes,
-// each supervising an sd-webui emulator exactly as it would a real sd-webui. Used by `npm start`,
-// the end-to-end tests and bench/e2e.
+// The whole system on one machine: the Worker in workerd on local D1/R2/Durable Objects with
+// migrations applied, and gpu-node agents as child processes, each supervising an sd-webui
+// emulator exactly as it would a real sd-webui. Used by `npm start`, the end-to-end tests and
+// bench/e2e. The Worker runs as `wrangler deploy` would upload it: wrangler bundles it and Miniflare
+// runs the bundle with the bindings wrangler reads from wrangler.toml — without the live-reload
+// proxy `wrangler dev` puts in front of every request (that is `npm run dev`).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { unstable_startWorker } from "wrangler";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
 export const DEV_ADMIN_TOKEN = "sdgate-dev-admin-token";
 const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 const wranglerBin = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+const WRANGLER_CONFIG = path.join(ROOT, "wrangler.toml");
+/** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
+const tsxCommand = (script: string) => [process.execPath, "--import", import.meta.resolve("tsx"), path.join(ROOT, script)];
 
 export interface GatewayOptions {
   /** 0 picks a free port. */
@@ -21,7 +27,8 @@ export interface GatewayOptions {
   persistDir?: string;
   /** Overrides of wrangler.toml [vars], e.g. a short LEASE_MS for tests. */
   vars?: Record<string, string>;
-  logLevel?: "none" | "error" | "warn" | "info" | "log" | "debug";
+  /** Miniflare's own messages at this level and above; the Worker's console output is always shown unless "none". */
+  logLevel?: "none" | "error" | "warn" | "info" | "debug";
 }
 
 export interface Gateway {
@@ -30,40 +37,84 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** `wrangler d1 migrations apply --local` against the persistence folder the Worker will use. */
-export function applyMigrations(persistDir: string): void {
-  const run = spawnSync(process.execPath, [wranglerBin, "d1", "migrations", "apply", "sdgate", "--local", "--persist-to", persistDir], {
-    cwd: ROOT,
-    env: { ...process.env, ...WRANGLER_ENV, CI: "true" },
-    encoding: "utf8",
-  });
-  if (run.status !== 0) throw new Error(`applying D1 migrations failed:\n${run.stdout}\n${run.stderr}`);
+function wrangler(args: string[], extraEnv: Record<string, string> = {}): void {
+  const run = spawnSync(process.execPath, [wranglerBin, ...args], { cwd: ROOT, env: { ...process.env, ...WRANGLER_ENV, ...extraEnv }, encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`wrangler ${args.slice(0, 2).join(" ")} failed:\n${run.stdout}\n${run.stderr}`);
 }
 
-export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
-  Object.assign(process.env, WRANGLER_ENV);
-  const persistDir = options.persistDir ?? mkdtempSync(path.join(os.tmpdir(), "sdgate-state-"));
-  applyMigrations(persistDir);
-  const envFile = path.join(persistDir, "vars.env");
-  writeFileSync(envFile, Object.entries(options.vars ?? {}).map(([k, v]) => `${k}=${v}`).join("\n"));
-  const worker = await unstable_startWorker({
-    config: path.join(ROOT, "wrangler.toml"),
-    envFiles: [envFile],
-    dev: {
-      persist: persistDir,
-      server: { hostname: "127.0.0.1", port: options.port ?? 0 },
-      inspector: false,
-      watch: false,
-      liveReload: false,
-      logLevel: options.logLevel ?? "warn",
-    },
+/** `wrangler d1 migrations apply --local` against the persistence folder the Worker will use. */
+export function applyMigrations(persistDir: string): void {
+  wrangler(["d1", "migrations", "apply", "sdgate", "--local", "--persist-to", persistDir], { CI: "true" });
+}
+
+/** The Worker bundled as `wrangler deploy` would upload it (dry run, nothing is sent). */
+function bundleWorker(outDir: string): string {
+  wrangler(["deploy", "--dry-run", "--outdir", outDir]);
+  return path.join(outDir, "index.js");
+}
+
+const LOG_LEVELS = { none: LogLevel.NONE, error: LogLevel.ERROR, warn: LogLevel.WARN, info: LogLevel.INFO, debug: LogLevel.DEBUG } as const;
+
+/** The Worker served by Miniflare in this process (scripts/gateway-process.ts runs it); see startGateway. */
+export async function serveWorker(options: GatewayOptions & { persistDir: string }): Promise<{ url: string; dispose(): Promise<void> }> {
+  applyMigrations(options.persistDir);
+  const bundleDir = mkdtempSync(path.join(os.tmpdir(), "sdgate-bundle-"));
+  const scriptPath = bundleWorker(bundleDir);
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_CONFIG);
+  const level = options.logLevel ?? "warn";
+  // The same folders `wrangler dev --persist-to` and `wrangler d1 ... --local` use.
+  const state = path.join(options.persistDir, "v3");
+  const miniflare = new Miniflare({
+    ...workerOptions,
+    name: "sdgate",
+    modules: true,
+    modulesRoot: bundleDir,
+    scriptPath,
+    bindings: { ...workerOptions.bindings, ...(options.vars ?? {}) },
+    host: "127.0.0.1",
+    port: options.port ?? 0,
+    log: new Log(LOG_LEVELS[level]),
+    ...(level === "none" ? { handleRuntimeStdio: () => undefined } : {}),
+    d1Persist: path.join(state, "d1"),
+    r2Persist: path.join(state, "r2"),
+    durableObjectsPersist: path.join(state, "do"),
   });
-  const url = (await worker.url).origin;
+  const url = (await miniflare.ready).origin;
+  return {
+    url,
+    dispose: async () => {
+      await miniflare.dispose();
+      rmSync(bundleDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts the Worker in a process of its own (scripts/gateway-process.ts), as a server is: the
+ * caller's event loop — a test runner, a benchmark's client — does not share its work.
+ */
+export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
+  const persistDir = options.persistDir ?? mkdtempSync(path.join(os.tmpdir(), "sdgate-state-"));
+  const [node, ...args] = tsxCommand("scripts/gateway-process.ts");
+  const child = spawn(node!, [...args, JSON.stringify({ ...options, persistDir })], {
+    cwd: ROOT,
+    env: { ...process.env, ...WRANGLER_ENV },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once("message", (message) => resolve((message as { url: string }).url));
+    void exited.then((code) => reject(new Error(`the Worker did not start (exit code ${code}); its output is above`)));
+  });
+  const killNow = () => child.kill("SIGKILL");
+  process.on("exit", killNow);
   return {
     url,
     persistDir,
     stop: async () => {
-      await worker.dispose();
+      child.kill("SIGTERM");
+      await exited;
+      process.off("exit", killNow);
       if (!options.persistDir) rmSync(persistDir, { recursive: true, force: true });
     },
   };
@@ -150,7 +201,6 @@ export interface RunningAgent {
   killNow(): void;
 }
 
-/** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
 /** The pid of the sd-webui an agent started, from the record the agent keeps beside the models. */
 function webuiPidOf(modelsDir: string): number {
   try {
@@ -160,7 +210,6 @@ function webuiPidOf(modelsDir: string): number {
   }
 }
 
-const tsxCommand = (script: string) => [process.execPath, "--import", import.meta.resolve("tsx"), path.join(ROOT, script)];
 
 /** Starts a gpu-node agent that supervises an sd-webui emulator (the same code path as a real sd-webui). */
 export function startAgent(options: AgentOptions): RunningAgent {
