@@ -1,15 +1,8 @@
-// The D1 side of task transitions: CheckpointQueue calls these so the row follows every change.
+// The D1 side of task transitions: what CheckpointQueue writes so a task's row follows every
+// change (through its outbox, src/queue/d1-outbox.ts).
 import { eq } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { tasks } from "./schema";
-
-export async function recordRunning(db: D1Database, uid: string, fields: { attempts: number; nodeId: string; startedAt: number }): Promise<void> {
-  await drizzle(db).update(tasks).set({ status: "running", ...fields }).where(eq(tasks.uid, uid));
-}
-
-export async function recordWaiting(db: D1Database, uid: string, fields: { attempts: number; error: string | null }): Promise<void> {
-  await drizzle(db).update(tasks).set({ status: "waiting", nodeId: null, startedAt: null, ...fields }).where(eq(tasks.uid, uid));
-}
 
 export interface TaskEnding {
   status: "succeeded" | "failed" | "cancelled";
@@ -24,6 +17,25 @@ export interface TaskEnding {
   timings?: Record<string, number> | null;
 }
 
-export async function recordEnded(db: D1Database, uid: string, ending: TaskEnding): Promise<void> {
-  await drizzle(db).update(tasks).set(ending).where(eq(tasks.uid, uid));
+/** One transition of one task, as the queue records it. */
+export type TaskRecord =
+  | { uid: string; kind: "created"; row: typeof tasks.$inferInsert }
+  | { uid: string; kind: "running"; attempts: number; nodeId: string; startedAt: number }
+  | { uid: string; kind: "waiting"; attempts: number; error: string | null }
+  | { uid: string; kind: "ended"; ending: TaskEnding };
+
+/** The statement that brings the task's row to `record`. */
+export function taskRecordQuery(d: DrizzleD1Database, record: TaskRecord) {
+  const where = eq(tasks.uid, record.uid);
+  switch (record.kind) {
+    case "created":
+      // Applied again after an ambiguous failure, it must not fail for good.
+      return d.insert(tasks).values(record.row).onConflictDoNothing({ target: tasks.uid });
+    case "running":
+      return d.update(tasks).set({ status: "running", attempts: record.attempts, nodeId: record.nodeId, startedAt: record.startedAt }).where(where);
+    case "waiting":
+      return d.update(tasks).set({ status: "waiting", nodeId: null, startedAt: null, attempts: record.attempts, error: record.error }).where(where);
+    case "ended":
+      return d.update(tasks).set(record.ending).where(where);
+  }
 }

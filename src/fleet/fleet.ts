@@ -4,8 +4,8 @@
 // the moment a queue reports new work. Soft state: nodes and queues re-report it.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
-import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
-import type { ClaimOutcome, QueueSummary } from "../queue/types";
+import type { ClaimedTask, ClaimRequest, Heartbeat, Lease, RegisterBody, WebuiCatalog } from "../protocol/node";
+import type { QueueSummary } from "../queue/types";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
 import { mergeCatalogs } from "./catalog";
 import { queueStub } from "./stub";
@@ -28,7 +28,7 @@ export interface NodeRecord {
   catalog: WebuiCatalog;
 }
 
-export type FleetClaim = Extract<ClaimOutcome, { outcome: "claimed" }> | { outcome: "none" } | { outcome: "unknown_node" };
+export type FleetClaim = { outcome: "claimed"; task: ClaimedTask; lease: Lease } | { outcome: "none" } | { outcome: "unknown_node" };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -127,6 +127,10 @@ export class Fleet extends DurableObject<Env> {
 
   /** A queue's state changed: remember it and wake waiting claims if it has work. */
   async reportQueue(summary: QueueSummary): Promise<void> {
+    this.noteQueue(summary);
+  }
+
+  private noteQueue(summary: QueueSummary): void {
     this.remember(summary);
     if (summary.waiting > 0 && summary.running < summary.concurrencyCap) this.wakeAll();
   }
@@ -209,6 +213,7 @@ export class Fleet extends DurableObject<Env> {
       if (decision) {
         const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId);
         if (outcome.outcome === "claimed") {
+          this.noteQueue(outcome.summary);
           const current = this.nodes.get(nodeId) ?? node;
           const switching = current.loadedCheckpoint !== decision.checkpoint;
           this.save({
@@ -218,7 +223,7 @@ export class Fleet extends DurableObject<Env> {
             loadedCheckpoint: decision.checkpoint,
             servingSince: switching ? this.clock() : current.servingSince,
           });
-          return outcome;
+          return { outcome: "claimed", task: outcome.task, lease: outcome.lease };
         }
         // Our view of that queue was stale: refresh it and decide again straight away.
         this.remember(outcome.summary);

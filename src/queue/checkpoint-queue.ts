@@ -1,13 +1,15 @@
 // CheckpointQueue: one Durable Object per checkpoint (idFromName(checkpoint)), the source of truth
 // for its live work: waiting tasks in priority/FIFO order, leases held by nodes under the pool's
 // concurrency cap, progress of running tasks, and waiters of sync requests. One alarm drives
-// lease expiry. Every transition is mirrored to the task's D1 row.
+// lease expiry. Every transition is mirrored to the task's D1 row through an outbox
+// (./d1-outbox.ts), so none waits on D1 and none is lost when D1 fails.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
 import { DEFAULT_POOL } from "../db/models";
-import { recordEnded, recordRunning, recordWaiting, type TaskEnding } from "../db/task-records";
+import type { TaskEnding } from "../db/task-records";
 import type { ClaimedTask } from "../protocol/node";
-import { randomId } from "../auth/tokens";
+import { D1Outbox, OUTBOX_SCHEMA } from "./d1-outbox";
+import { newLeaseId } from "./lease-id";
 import { afterLostLease, exhaustedReason, leaseDeadline, nextAlarmAt } from "./lease-policy";
 import type {
   CancelOutcome, ClaimOutcome, EndOutcome, LeaseCheck, LiveStatus, NodeCompletion, NodeFailure,
@@ -43,7 +45,16 @@ CREATE TABLE IF NOT EXISTS live_tasks (
   lease_id TEXT, lease_expires_at INTEGER, node_id TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
   claim TEXT NOT NULL, progress TEXT, last_error TEXT);
 CREATE INDEX IF NOT EXISTS live_tasks_order ON live_tasks(status, priority DESC, seq);
-CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);`;
+CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);${OUTBOX_SCHEMA}`;
+
+/** After D1 refused the outbox, the alarm tries again this much later. */
+const OUTBOX_RETRY_MS = 5_000;
+/**
+ * Records go to D1 this long after the first of them, together: a task's creation and claim
+ * usually share one batch, and D1 work stays off the moments a node or client is waiting.
+ * Readers who need the row current drain at once (`settle`).
+ */
+const OUTBOX_DELAY_MS = 10;
 
 export class CheckpointQueue extends DurableObject<Env> {
   /** The clock; tests replace it to move time without waiting. */
@@ -51,15 +62,20 @@ export class CheckpointQueue extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly waiters = new Map<string, Set<(ending: TaskEnding) => void>>();
   private summarySequence = 0;
-  /** The alarm time last set (undefined: not known since this object started). */
+  /** D1 as the outbox writes to it; tests put a failing one in its place. */
+  d1: () => D1Database = () => this.env.DB;
+  private readonly outbox: D1Outbox;
+  private drainTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The alarm time last set (null: none; undefined: not known since this object started). */
   private alarmAt: number | null | undefined = undefined;
-  /** D1 mirror writes, applied one after another in the order of the transitions. */
-  private mirror: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
+    this.outbox = new D1Outbox(this.sql, () => this.d1());
+    // Records a previous incarnation could not deliver go out as soon as it is running.
+    if (this.outbox.pending > 0) void ctx.blockConcurrencyWhile(() => this.alarmBy(this.clock()));
   }
 
   private get settings(): { leaseMs: number; maxAttempts: number } {
@@ -97,6 +113,10 @@ export class CheckpointQueue extends DurableObject<Env> {
       "INSERT INTO live_tasks (uid, task_id, owner, priority, seq, enqueued_at, status, attempts, claim) VALUES (?, ?, ?, ?, ?, ?, 'waiting', 0, ?)",
       task.uid, task.taskId, task.owner, task.priority, seq, this.clock(), JSON.stringify(task.claim),
     );
+    if (task.row) {
+      this.outbox.add({ uid: task.uid, kind: "created", row: task.row });
+      this.drainOutbox();
+    }
     const queuePosition = this.position(task.uid);
     this.report();
     return { queuePosition };
@@ -119,24 +139,26 @@ export class CheckpointQueue extends DurableObject<Env> {
     const next = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting' ORDER BY priority DESC, seq LIMIT 1").toArray()[0];
     if (!next) return { outcome: "empty", summary: this.buildSummary() };
     if (running >= pool.concurrencyCap) return { outcome: "at_capacity", summary: this.buildSummary() };
-    const lease = { id: randomId("lease_"), expiresAt: leaseDeadline(now, leaseMs), leaseMs };
+    const claim = JSON.parse(next.claim) as Omit<ClaimedTask, "attempt">;
+    const lease = { id: newLeaseId(claim.model.name), expiresAt: leaseDeadline(now, leaseMs), leaseMs };
     const attempts = next.attempts + 1;
     this.sql.exec(
       "UPDATE live_tasks SET status = 'running', attempts = ?, lease_id = ?, lease_expires_at = ?, node_id = ?, progress = NULL WHERE uid = ?",
       attempts, lease.id, lease.expiresAt, nodeId, next.uid,
     );
-    await this.scheduleAlarm();
-    await this.mirrorToD1(() => recordRunning(this.env.DB, next.uid, { attempts, nodeId, startedAt: now }));
-    this.report();
-    const task: ClaimedTask = { ...(JSON.parse(next.claim) as Omit<ClaimedTask, "attempt">), attempt: attempts };
-    return { outcome: "claimed", task, lease };
+    this.outbox.add({ uid: next.uid, kind: "running", attempts, nodeId, startedAt: now });
+    this.drainOutbox();
+    await this.alarmBy(lease.expiresAt);
+    const task: ClaimedTask = { ...claim, attempt: attempts };
+    // Fleet asked: it takes the queue's new state from the answer rather than from a report.
+    return { outcome: "claimed", task, lease, summary: this.buildSummary() };
   }
 
   async checkLease(uid: string, leaseId: string): Promise<LeaseCheck> {
     const row = this.heldRow(uid, leaseId);
     if (!row) return { ok: false, reason: "stale_lease" };
     const claim = JSON.parse(row.claim) as Omit<ClaimedTask, "attempt">;
-    return { ok: true, owner: row.owner, taskId: row.task_id, inputKeys: claim.inputs.map((input) => input.key) };
+    return { ok: true, owner: row.owner, taskId: row.task_id, kind: claim.kind, inputKeys: claim.inputs.map((input) => input.key) };
   }
 
   async progress(uid: string, leaseId: string, report: NodeProgressReport): Promise<ProgressOutcome> {
@@ -183,16 +205,22 @@ export class CheckpointQueue extends DurableObject<Env> {
 
   async cancel(uid: string): Promise<CancelOutcome> {
     const row = this.row(uid);
-    if (!row) return "not_live";
+    if (!row) {
+      await this.settle(uid); // it has ended: the client reads the row next
+      return "not_live";
+    }
     if (row.status === "waiting") {
       await this.end(row, { status: "cancelled", finishedAt: this.clock(), error: "Cancelled before it ran" });
+      await this.settle(uid); // the client reads the row next
       return "cancelled";
     }
     this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE uid = ?", uid);
     return "cancel_requested";
   }
 
+  /** The task's live state (null once it has ended), answered once its D1 row shows that state. */
   async status(uid: string): Promise<LiveStatus | null> {
+    await this.settle(uid);
     const row = this.row(uid);
     if (!row) return null;
     if (row.status === "waiting") return { state: "waiting", queuePosition: this.position(uid), attempts: row.attempts };
@@ -210,7 +238,10 @@ export class CheckpointQueue extends DurableObject<Env> {
    * is not in this queue (it had already ended), or "timeout" when `timeoutMs` passes first.
    */
   async waitForEnd(uid: string, timeoutMs: number): Promise<TaskEnding | "not_live" | "timeout"> {
-    if (!this.row(uid)) return "not_live";
+    if (!this.row(uid)) {
+      await this.settle(uid);
+      return "not_live";
+    }
     return new Promise((resolve) => {
       const set = this.waiters.get(uid) ?? new Set();
       this.waiters.set(uid, set);
@@ -234,11 +265,18 @@ export class CheckpointQueue extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.alarmAt = undefined; // it has fired: nothing is scheduled now
+    this.alarmAt = null; // it has fired: nothing is scheduled now
     const now = this.clock();
     const expired = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND lease_expires_at <= ?", now).toArray();
     for (const row of expired) await this.loseLease(row, null);
-    await this.scheduleAlarm();
+    await this.outbox.drain().catch(() => undefined);
+    const deadlines = this.sql
+      .exec<{ d: number }>("SELECT lease_expires_at AS d FROM live_tasks WHERE status = 'running' AND lease_expires_at IS NOT NULL")
+      .toArray()
+      .map((r) => r.d);
+    if (this.outbox.pending > 0) deadlines.push(this.clock() + OUTBOX_RETRY_MS);
+    const next = nextAlarmAt(deadlines);
+    if (next !== null) await this.alarmBy(next);
   }
 
   private async loseLease(row: Row, error: string | null): Promise<EndOutcome> {
@@ -250,8 +288,8 @@ export class CheckpointQueue extends DurableObject<Env> {
         "UPDATE live_tasks SET status = 'waiting', lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ? WHERE uid = ?",
         lastError, row.uid,
       );
-      await this.scheduleAlarm();
-      await this.mirrorToD1(() => recordWaiting(this.env.DB, row.uid, { attempts: row.attempts, error: lastError }));
+      this.outbox.add({ uid: row.uid, kind: "waiting", attempts: row.attempts, error: lastError });
+      this.drainOutbox();
       this.report();
       return { ok: true, status: "waiting" };
     }
@@ -260,37 +298,44 @@ export class CheckpointQueue extends DurableObject<Env> {
   }
 
   private async end(row: Row, ending: TaskEnding): Promise<EndOutcome> {
-    this.sql.exec("DELETE FROM live_tasks WHERE uid = ?", row.uid);
-    await this.scheduleAlarm();
     const recorded = { attempts: row.attempts, ...ending };
-    const written = this.mirrorToD1(() => recordEnded(this.env.DB, row.uid, recorded));
+    this.sql.exec("DELETE FROM live_tasks WHERE uid = ?", row.uid);
+    this.outbox.add({ uid: row.uid, kind: "ended", ending: recorded });
     // Sync waiters answer from the ending itself, so they need not wait for D1.
     for (const wake of this.waiters.get(row.uid) ?? []) wake(recorded);
     this.waiters.delete(row.uid);
     this.report();
-    await written;
+    this.drainOutbox();
     return { ok: true, status: ending.status };
   }
 
-  /** Appends a write to the D1 mirror chain; resolves when it (and every earlier one) is done. */
-  private mirrorToD1(write: () => Promise<void>): Promise<void> {
-    const done = this.mirror.then(write);
-    this.mirror = done.catch((error: unknown) => {
-      console.error(JSON.stringify({ level: "error", message: `D1 mirror write failed: ${String(error).slice(0, 300)}` }));
-    });
-    return done;
+  /** Sends the outbox to D1 shortly, in the background; when D1 fails, the alarm tries again. */
+  private drainOutbox(): void {
+    this.drainTimer ??= setTimeout(() => {
+      this.drainTimer = null;
+      this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));
+    }, OUTBOX_DELAY_MS);
   }
 
-  private async scheduleAlarm(): Promise<void> {
-    const deadlines = this.sql
-      .exec<{ d: number }>("SELECT lease_expires_at AS d FROM live_tasks WHERE status = 'running' AND lease_expires_at IS NOT NULL")
-      .toArray()
-      .map((r) => r.d);
-    const at = nextAlarmAt(deadlines);
-    if (at === this.alarmAt) return;
+  /** Waits until the task's records are in D1 — unless D1 fails: then they go out later. */
+  private async settle(uid: string): Promise<void> {
+    if (!this.outbox.holds(uid)) return;
+    await this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));
+  }
+
+  private async outboxFailed(error: unknown): Promise<void> {
+    console.error(JSON.stringify({ level: "error", message: `D1 refused the queue's records (${this.outbox.pending} pending, retried in ${OUTBOX_RETRY_MS} ms): ${String(error).slice(0, 300)}` }));
+    await this.alarmBy(this.clock() + OUTBOX_RETRY_MS);
+  }
+
+  /**
+   * Makes sure the alarm fires by `at`. It is only ever moved earlier: an alarm that fires with
+   * nothing due is cheap (it sets the next one), a storage write on every claim and end is not.
+   */
+  private async alarmBy(at: number): Promise<void> {
+    if (this.alarmAt != null && this.alarmAt <= at) return;
     this.alarmAt = at;
-    if (at === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(at);
+    await this.ctx.storage.setAlarm(at);
   }
 
   private buildSummary(): QueueSummary {

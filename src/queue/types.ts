@@ -1,6 +1,7 @@
 // What the Worker, CheckpointQueue and Fleet pass to each other over RPC. Expected outcomes are
 // plain values (`stale_lease`, `at_capacity`): custom error fields do not survive RPC.
-import type { ClaimedTask, CompleteRequest, FailRequest, Lease, ProgressReport } from "../protocol/node";
+import type { TaskRecord } from "../db/task-records";
+import type { ClaimedTask, CompleteRequest, FailRequest, Lease, ProgressReport, TaskKind } from "../protocol/node";
 
 /** A pool's settings as the queue and placement need them. */
 export interface PoolSettings {
@@ -25,6 +26,8 @@ export interface QueuedTask {
   priority: number;
   /** The claim answer minus the attempt number, fixed at submission. */
   claim: Omit<ClaimedTask, "attempt">;
+  /** The task's D1 row when the queue is to write it (see Submission.sync); null when it is already in D1. */
+  row: Extract<TaskRecord, { kind: "created" }>["row"] | null;
 }
 
 export interface QueueSummary extends PoolSettings {
@@ -40,7 +43,7 @@ export interface QueueSummary extends PoolSettings {
 }
 
 export type ClaimOutcome =
-  | { outcome: "claimed"; task: ClaimedTask; lease: Lease }
+  | { outcome: "claimed"; task: ClaimedTask; lease: Lease; summary: QueueSummary }
   | { outcome: "empty"; summary: QueueSummary }
   | { outcome: "at_capacity"; summary: QueueSummary };
 
@@ -57,7 +60,7 @@ export type LiveStatus =
   | { state: "waiting"; queuePosition: number; attempts: number }
   | { state: "running"; progress: TaskProgress | null; attempts: number; nodeId: string; cancelRequested: boolean };
 
-export type LeaseCheck = { ok: true; owner: string; taskId: string; inputKeys: string[] } | { ok: false; reason: "stale_lease" };
+export type LeaseCheck = { ok: true; owner: string; taskId: string; kind: TaskKind; inputKeys: string[] } | { ok: false; reason: "stale_lease" };
 
 export type ProgressOutcome = { ok: true; cancel: boolean; leaseExpiresAt: number } | { ok: false; reason: "stale_lease" };
 

@@ -15,7 +15,8 @@ import {
 } from "../protocol/node";
 import { imageKey } from "../storage/object-keys";
 import { imageTypeOf } from "../storage/inline-images";
-import { taskPlacement, type TaskPlacement } from "../tasks/task-placement";
+import { checkpointOfLease } from "../queue/lease-id";
+import type { LeaseCheck } from "../queue/types";
 import { storePassthroughImages } from "../tasks/passthrough-images";
 import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
@@ -33,12 +34,19 @@ function staleLease(uid: string): never {
   throw new ApiError("stale_lease", `The lease is not task ${uid}'s current one (it expired, was retried elsewhere, or the task ended)`);
 }
 
+/** The queue that granted the lease (it names it: see src/queue/lease-id.ts). */
+function leaseQueue(env: Env, uid: string, leaseId: string) {
+  const checkpoint = checkpointOfLease(leaseId);
+  if (!checkpoint) staleLease(uid);
+  return queueStub(env, checkpoint);
+}
+
 async function heldLease(c: Context<AppEnv>, uid: string, leaseId: string | undefined) {
   if (!leaseId) throw new ApiError("validation_failed", `Send the lease id in the ${LEASE_HEADER} header`);
-  const task = await taskPlacement(c.env.DB, uid);
-  const check = await queueStub(c.env, task.checkpoint).checkLease(uid, leaseId);
+  const queue = leaseQueue(c.env, uid, leaseId);
+  const check = await queue.checkLease(uid, leaseId);
   if (!check.ok) staleLease(uid);
-  return { task, check };
+  return { queue, check };
 }
 
 export const nodeRoutes = openApiApp();
@@ -137,8 +145,7 @@ nodeRoutes.openapi(
   async (c) => {
     const uid = c.req.valid("param").taskId;
     const report = c.req.valid("json");
-    const task = await taskPlacement(c.env.DB, uid);
-    const outcome = await queueStub(c.env, task.checkpoint).progress(uid, report.leaseId, report);
+    const outcome = await leaseQueue(c.env, uid, report.leaseId).progress(uid, report.leaseId, report);
     if (!outcome.ok) staleLease(uid);
     return c.json({ cancel: outcome.cancel, leaseExpiresAt: outcome.leaseExpiresAt }, 200);
   },
@@ -170,24 +177,24 @@ nodeRoutes.openapi(
   async (c) => {
     const uid = c.req.valid("param").taskId;
     const body = c.req.valid("json");
-    const { task, check } = await heldLease(c, uid, body.leaseId);
+    const { queue, check } = await heldLease(c, uid, body.leaseId);
     const uploaded = Array.from({ length: body.imageCount }, (_, i) => imageKey(check.owner, check.taskId, i));
     const heads = await Promise.all(uploaded.map((key) => c.env.BUCKET.head(key)));
     const missing = uploaded.filter((_, i) => !heads[i]);
     if (missing.length > 0) throw new ApiError("validation_failed", `Upload these images before completing: ${missing.join(", ")}`);
-    await recordCompletion(c, uid, task, check, body, uploaded);
+    await recordCompletion(c, queue, uid, check, body, uploaded);
     return c.json({ ok: true as const }, 200);
   },
 );
 
 /** Passthrough images to R2, then the queue records the task's end (fenced by the lease). */
-async function recordCompletion(c: Context<AppEnv>, uid: string, task: TaskPlacement, check: { owner: string; taskId: string }, body: CompleteBody, imageKeys: string[]): Promise<void> {
+async function recordCompletion(c: Context<AppEnv>, queue: ReturnType<typeof queueStub>, uid: string, check: Extract<LeaseCheck, { ok: true }>, body: CompleteBody, imageKeys: string[]): Promise<void> {
   let passthroughResult = body.passthroughResult;
   let keys = imageKeys;
-  if (task.kind === "passthrough" && passthroughResult) {
+  if (check.kind === "passthrough" && passthroughResult) {
     ({ result: passthroughResult, imageKeys: keys } = await storePassthroughImages(c.env.BUCKET, check.owner, check.taskId, passthroughResult));
   }
-  const outcome = await queueStub(c.env, task.checkpoint).complete(uid, body.leaseId, { ...body, passthroughResult, imageKeys: keys });
+  const outcome = await queue.complete(uid, body.leaseId, { ...body, passthroughResult, imageKeys: keys });
   if (!outcome.ok) staleLease(uid);
 }
 
@@ -211,7 +218,7 @@ nodeRoutes.post("/nodes/tasks/:taskId/result", requireRole("node"), bodyLimit({ 
   const body = completeRequestSchema.parse(parsed);
   const files = form.getAll("image").filter((f): f is File => typeof f !== "string");
   if (files.length !== body.imageCount) throw new ApiError("validation_failed", `imageCount is ${body.imageCount} but ${files.length} image files came`);
-  const { task, check } = await heldLease(c, uid, body.leaseId);
+  const { queue, check } = await heldLease(c, uid, body.leaseId);
   const keys = await Promise.all(
     files.map(async (file, index) => {
       const bytes = new Uint8Array(await file.arrayBuffer());
@@ -222,7 +229,7 @@ nodeRoutes.post("/nodes/tasks/:taskId/result", requireRole("node"), bodyLimit({ 
       return key;
     }),
   );
-  await recordCompletion(c, uid, task, check, body, keys);
+  await recordCompletion(c, queue, uid, check, body, keys);
   return c.json({ ok: true as const }, 200);
 });
 
@@ -235,8 +242,7 @@ nodeRoutes.openapi(
   async (c) => {
     const uid = c.req.valid("param").taskId;
     const { leaseId, ...failure } = c.req.valid("json");
-    const task = await taskPlacement(c.env.DB, uid);
-    const outcome = await queueStub(c.env, task.checkpoint).fail(uid, leaseId, failure);
+    const outcome = await leaseQueue(c.env, uid, leaseId).fail(uid, leaseId, failure);
     if (!outcome.ok) staleLease(uid);
     return c.json({ ok: true as const }, 200);
   },

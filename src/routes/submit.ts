@@ -60,6 +60,7 @@ async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<
     idempotencyKey: headers["idempotency-key"] ?? null,
     priority: headers["task-priority"] ?? 0,
     passthrough: null,
+    sync: headers["request-type"] !== "async",
   });
   const origin = new URL(c.req.url).origin;
   const config = c.get("config");

@@ -10,6 +10,7 @@ import { TASK_STATUSES, tasks } from "../db/schema";
 import { ApiError } from "../errors";
 import { queueStub } from "../fleet/stub";
 import { findTask, findTaskByUid, type TaskRow } from "../tasks/submit";
+import type { LiveStatus } from "../queue/types";
 import { liveStatus, progressView, resultView } from "../tasks/views";
 import { isLive } from "./submit";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
@@ -20,6 +21,18 @@ async function ownTask(db: D1Database, owner: string, taskId: string): Promise<T
   const task = await findTask(db, owner, taskId);
   if (!task) throw new ApiError("task_not_found", `You have no task ${JSON.stringify(taskId)}`);
   return task;
+}
+
+/**
+ * The caller's task as it stands. D1 follows the queue a moment behind, so a row that still
+ * looks live is checked with its queue, which first brings the row up to date; when the two
+ * disagree (the task was claimed, retried or ended meanwhile), the row is read again.
+ */
+async function currentTask(env: Env, owner: string, taskId: string): Promise<{ task: TaskRow; live: LiveStatus | null }> {
+  const task = await ownTask(env.DB, owner, taskId);
+  const live = await liveStatus(env, task);
+  if (!isLive(task) || (live?.state === task.status && live.attempts === task.attempts)) return { task, live };
+  return { task: (await findTaskByUid(env.DB, task.uid)) ?? task, live };
 }
 
 const resultSchema = z
@@ -86,7 +99,7 @@ taskRoutes.openapi(
     responses: { 200: jsonContent(resultSchema, "The task as it stands"), ...problemResponses },
   }),
   async (c) => {
-    const task = await ownTask(c.env.DB, c.get("caller").owner, c.req.valid("param").taskId);
+    const { task } = await currentTask(c.env, c.get("caller").owner, c.req.valid("param").taskId);
     return c.json(await resultView(new URL(c.req.url).origin, c.get("config"), task), 200);
   },
 );
@@ -98,10 +111,7 @@ taskRoutes.openapi(
     responses: { 200: jsonContent(progressSchema, "Progress"), ...problemResponses },
   }),
   async (c) => {
-    let task = await ownTask(c.env.DB, c.get("caller").owner, c.req.valid("param").taskId);
-    const live = await liveStatus(c.env, task);
-    // The task ended between the two reads: answer from its final row.
-    if (!live && isLive(task)) task = (await findTaskByUid(c.env.DB, task.uid)) ?? task;
+    const { task, live } = await currentTask(c.env, c.get("caller").owner, c.req.valid("param").taskId);
     return c.json(progressView(task, live), 200);
   },
 );

@@ -61,6 +61,7 @@ export async function runSdapiTask(c: Context<AppEnv>, t: SdapiTask): Promise<Re
     idempotencyKey: recorded ? (headers["idempotency-key"] ?? null) : null,
     priority: headers["task-priority"] ?? 0,
     passthrough: t.passthrough,
+    sync: !asynchronous,
   };
   let task: TaskRow;
   try {

@@ -4,6 +4,7 @@
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { tasks } from "../db/schema";
+import { queueStub } from "../fleet/stub";
 import { isInputKey } from "../storage/object-keys";
 import type { TaskRow } from "./submit";
 
@@ -23,6 +24,8 @@ export async function discardTask(env: Env, task: TaskRow, submittedBody: unknow
   if (task.status === "waiting" || task.status === "running") throw new Error(`discardTask: task ${task.uid} is still ${task.status}`);
   const uploadedBefore = inputKeysIn(submittedBody, new Set());
   const written = [...inputKeysIn(task.request, new Set())].filter((key) => !uploadedBefore.has(key));
+  // Its queue may still be writing the row (see Submission.sync): let it finish, then delete.
+  await queueStub(env, task.checkpoint).status(task.uid);
   await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, task.uid));
   const objects = [...task.imageKeys, ...written];
   if (objects.length > 0) await env.BUCKET.delete(objects);

@@ -26,6 +26,8 @@ export interface Submission {
   idempotencyKey: string | null;
   priority: number;
   passthrough: ClaimedTask["passthrough"];
+  /** The caller waits for the task's end before it answers (a sync request). */
+  sync: boolean;
 }
 
 /** Largest request kept in D1 and the queue once inline images are in R2 (D1 rows stay well under their limit). */
@@ -48,23 +50,22 @@ interface Lookups {
   idTaken: boolean;
 }
 
-/** Everything a submission needs from D1, in one round trip. */
+/** Everything a submission needs from D1, in one round trip (and no query it does not need). */
 async function lookUp(db: D1Database, s: Submission, alias: string | null): Promise<Lookups> {
   const d = drizzle(db);
   const owner = s.caller.owner;
-  const [optionRows, modelRows, poolRows, earlierRows, idRows] = await d.batch([
+  const [optionRows, modelRows, earlierRows, idRows] = await d.batch([
     d.select({ options: keyOptions.options }).from(keyOptions).where(eq(keyOptions.owner, owner)),
-    d.select().from(models).where(eq(models.name, alias ?? "")),
-    d.select().from(pools).where(eq(pools.checkpoint, alias ?? "")),
-    d.select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, s.idempotencyKey ?? ""))),
-    d.select({ uid: tasks.uid }).from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, s.clientTaskId ?? ""))),
+    d.select().from(models).leftJoin(pools, eq(pools.checkpoint, models.name)).where(eq(models.name, alias ?? "")),
+    d.select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, s.idempotencyKey ?? ""))).limit(s.idempotencyKey ? 1 : 0),
+    d.select({ uid: tasks.uid }).from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, s.clientTaskId ?? ""))).limit(s.clientTaskId ? 1 : 0),
   ]);
-  const model = alias ? modelRows[0] : undefined;
+  const named = alias ? modelRows[0] : undefined;
   return {
     options: optionRows[0]?.options ?? {},
-    named: model ? { model, pool: poolRows[0] ?? null } : null,
-    earlier: s.idempotencyKey ? (earlierRows[0] ?? null) : null,
-    idTaken: s.clientTaskId !== null && idRows.length > 0,
+    named: named ? { model: named.models, pool: named.pools } : null,
+    earlier: earlierRows[0] ?? null,
+    idTaken: idRows.length > 0,
   };
 }
 
@@ -138,17 +139,23 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     requestHash, priority: s.priority, request: payload, parameters: null, info: null, imageKeys: [], passthroughResult: null,
     error: null, webuiError: null, timings: null, attempts: 0, nodeId: null, createdAt: now, startedAt: null, finishedAt: null,
   };
-  try {
-    await drizzle(env.DB).insert(tasks).values(row);
-  } catch (error) {
-    await env.BUCKET.delete(writtenKeys);
-    // Lost a race with an identical id or idempotency key: answer as if we had seen it first.
-    if (s.idempotencyKey) {
-      const earlier = await findByIdempotencyKey(env.DB, owner, s.idempotencyKey);
-      if (earlier) return { task: earlier, created: false, queuePosition: 0 };
+  // Nobody can ask about a sync task with a generated id before it is answered, and it has no
+  // unique key to race for: its queue writes the row, behind the task, keeping this D1 write
+  // off the request's path. Every other task is in D1 before it is queued.
+  const writeBehind = s.sync && !s.clientTaskId && !s.idempotencyKey;
+  if (!writeBehind) {
+    try {
+      await drizzle(env.DB).insert(tasks).values(row);
+    } catch (error) {
+      await env.BUCKET.delete(writtenKeys);
+      // Lost a race with an identical id or idempotency key: answer as if we had seen it first.
+      if (s.idempotencyKey) {
+        const earlier = await findByIdempotencyKey(env.DB, owner, s.idempotencyKey);
+        if (earlier) return { task: earlier, created: false, queuePosition: 0 };
+      }
+      if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId))) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
+      throw error;
     }
-    if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId))) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
-    throw error;
   }
   try {
     const claim: Omit<ClaimedTask, "attempt"> = {
@@ -161,10 +168,10 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       passthrough: s.passthrough,
       timeoutSeconds: pool.timeoutSeconds,
     };
-    const { queuePosition } = await queueStub(env, model.name).enqueue({ uid, taskId, owner, priority: s.priority, claim }, pool);
+    const { queuePosition } = await queueStub(env, model.name).enqueue({ uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null }, pool);
     return { task: row, created: true, queuePosition };
   } catch (error) {
-    await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, uid));
+    if (!writeBehind) await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, uid));
     await env.BUCKET.delete(writtenKeys);
     throw error;
   }
