@@ -57,7 +57,7 @@ export class GpuNodeAgent {
   private readonly supervisor: WebuiSupervisor;
   private readonly cache: ModelCache;
   private readonly heartbeat: Heartbeat;
-  private readonly checkpoint: CheckpointState = { loaded: null, defaultVae: "Automatic" };
+  private readonly checkpoint: CheckpointState = { loaded: null, vae: null, generation: -1, defaultVae: "Automatic" };
   private defaultVaeKnown = false;
   private gpu: GpuInfo = UNKNOWN_GPU;
   private catalog: WebuiCatalog = {};
@@ -332,6 +332,7 @@ export class GpuNodeAgent {
   /** After every sd-webui (re)start: which checkpoint it loaded, its catalog for the next heartbeat. */
   private async onWebuiReady(): Promise<void> {
     const client = this.supervisor.client;
+    const generation = this.supervisor.generation;
     try {
       const options = await client.getOptions();
       if (!this.defaultVaeKnown) {
@@ -340,6 +341,8 @@ export class GpuNodeAgent {
       }
       const entry = this.cache.entryForFile(checkpointFileName(options.sd_model_checkpoint) ?? "");
       this.checkpoint.loaded = entry ? { name: entry.name, fileName: entry.fileName, sha256: entry.sha256 } : null;
+      this.checkpoint.vae = options.sd_vae ?? null;
+      this.checkpoint.generation = generation;
     } catch (error) {
       this.log.warn(`cannot read sd-webui's options: ${errorMessage(error)}`);
       this.checkpoint.loaded = null;

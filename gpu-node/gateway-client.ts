@@ -1,6 +1,7 @@
 // The agent's side of the node protocol (src/protocol/node.ts): typed calls to the Worker under
 // /nodes, answers validated with the shared zod schemas. Every request carries the node token as
 // `Authorization: Bearer`; the token never appears in an error message.
+import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   LEASE_HEADER,
@@ -67,7 +68,6 @@ export interface GatewayClientOptions {
 interface RequestOptions {
   body?: unknown;
   rawBody?: Uint8Array;
-  formBody?: FormData;
   contentType?: string;
   headers?: Record<string, string>;
   signal?: AbortSignal;
@@ -148,11 +148,12 @@ export class GatewayClient {
 
   /** Images and completion in one request (multipart `result` + `image` files). */
   async deliver(taskId: string, body: CompleteRequest, images: ReadonlyArray<{ bytes: Uint8Array; contentType: string }>): Promise<void> {
+    const { contentType, bytes } = multipartBody([
+      { name: "result", bytes: Buffer.from(JSON.stringify(body)) },
+      ...images.map((image, index) => ({ name: "image", fileName: `${index}`, contentType: image.contentType, bytes: image.bytes })),
+    ]);
     await this.retryTransient("result", undefined, async () => {
-      const form = new FormData();
-      form.append("result", JSON.stringify(body));
-      images.forEach((image, index) => form.append("image", new Blob([image.bytes as Uint8Array<ArrayBuffer>], { type: image.contentType }), `${index}`));
-      const res = await this.request("POST", `/nodes/tasks/${encodeURIComponent(taskId)}/result`, { formBody: form, timeoutMs: 120_000 });
+      const res = await this.request("POST", `/nodes/tasks/${encodeURIComponent(taskId)}/result`, { rawBody: bytes, contentType, timeoutMs: 120_000 });
       await res.body?.cancel();
     });
   }
@@ -191,9 +192,7 @@ export class GatewayClient {
       ...options.headers,
     };
     let body: BodyInit | undefined;
-    if (options.formBody) {
-      body = options.formBody; // fetch sets the multipart Content-Type with its boundary
-    } else if (options.rawBody) {
+    if (options.rawBody) {
       body = options.rawBody as unknown as BodyInit;
       headers["Content-Type"] = options.contentType ?? "application/octet-stream";
     } else if (options.body !== undefined) {
@@ -240,4 +239,20 @@ async function readJson(res: Response): Promise<unknown> {
   } catch {
     throw new GatewayNetworkError(`${res.url}: answer is not JSON (${text.slice(0, 100)})`);
   }
+}
+
+/**
+ * A multipart/form-data body in one buffer: sent with a Content-Length in a single write, where a
+ * FormData is streamed in chunks.
+ */
+function multipartBody(parts: ReadonlyArray<{ name: string; fileName?: string; contentType?: string; bytes: Uint8Array }>): { contentType: string; bytes: Buffer } {
+  const boundary = `sdgate-${randomBytes(12).toString("hex")}`;
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    const disposition = `form-data; name="${part.name}"${part.fileName === undefined ? "" : `; filename="${part.fileName}"`}`;
+    const type = part.contentType === undefined ? "" : `Content-Type: ${part.contentType}\r\n`;
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${type}\r\n`), Buffer.from(part.bytes), Buffer.from("\r\n"));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { contentType: `multipart/form-data; boundary=${boundary}`, bytes: Buffer.concat(chunks) };
 }

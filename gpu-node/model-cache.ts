@@ -65,6 +65,8 @@ export interface EnsureOptions {
 
 export class ModelCache {
   private entries = new Map<string, CacheEntry>();
+  /** The index write in progress (writes never overlap). */
+  private saving: Promise<void> = Promise.resolve();
   private readonly log: Logger;
 
   constructor(private readonly options: ModelCacheOptions) {
@@ -131,7 +133,7 @@ export class ModelCache {
     const entry = this.entries.get(model.fileName);
     const onDisk = await fileSize(target);
     if (entry && entry.sha256 === model.sha256 && onDisk === entry.sizeBytes) {
-      await this.touch(entry, model.name);
+      this.touch(entry, model.name);
       return { path: target, downloaded: false };
     }
     if (onDisk !== null && !entry) {
@@ -144,7 +146,7 @@ export class ModelCache {
         );
       }
       this.log.info(`adopting ${model.fileName} already in the models folder as ${model.name}`);
-      await this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: onDisk, lastUsedAt: 0 }, model.name);
+      this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: onDisk, lastUsedAt: 0 }, model.name);
       return { path: target, downloaded: false };
     }
 
@@ -155,9 +157,10 @@ export class ModelCache {
     return { path: target, downloaded: true };
   }
 
-  private async touch(entry: CacheEntry, name: string): Promise<void> {
+  /** Marks a file used now. The index is written behind the task: the time of use only orders evictions. */
+  private touch(entry: CacheEntry, name: string): void {
     this.entries.set(entry.fileName, { ...entry, name, lastUsedAt: Date.now() });
-    await this.save();
+    this.save().catch((error: unknown) => this.log.warn(`cannot write ${CACHE_INDEX_FILE}: ${errorMessage(error)}`));
   }
 
   /** Evicts least recently used files until the model fits the budget. */
@@ -212,7 +215,7 @@ export class ModelCache {
         }
         const sizeBytes = (await fileSize(partPath)) ?? 0;
         await fs.rename(partPath, this.pathFor(model.fileName));
-        await this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes, lastUsedAt: 0 }, model.name);
+        this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes, lastUsedAt: 0 }, model.name);
         this.log.info(`model ${model.name} downloaded and verified (${formatBytes(sizeBytes)})`);
         return;
       } catch (error) {
@@ -294,11 +297,15 @@ export class ModelCache {
     return path.join(this.options.dir, CACHE_INDEX_FILE);
   }
 
-  private async save(): Promise<void> {
-    const tmp = `${this.indexPath()}.${process.pid}.tmp`;
-    const body = JSON.stringify({ version: 1, entries: [...this.entries.values()] }, null, 2);
-    await fs.writeFile(tmp, body);
-    await fs.rename(tmp, this.indexPath());
+  /** Writes the index (entries as they are when the write starts), one write at a time. */
+  private save(): Promise<void> {
+    const write = async () => {
+      const tmp = `${this.indexPath()}.${process.pid}.tmp`;
+      await fs.writeFile(tmp, JSON.stringify({ version: 1, entries: [...this.entries.values()] }, null, 2));
+      await fs.rename(tmp, this.indexPath());
+    };
+    this.saving = this.saving.then(write, write);
+    return this.saving;
   }
 }
 

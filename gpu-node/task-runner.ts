@@ -27,6 +27,10 @@ const UNSTARTED_ABANDON_MS = 10_000;
 export interface CheckpointState {
   /** The checkpoint sd-webui has loaded, when it is one of ours. */
   loaded: { name: string; fileName: string; sha256: string } | null;
+  /** sd-webui's sd_vae as last read or set. */
+  vae: string | null;
+  /** The sd-webui run (WebuiSupervisor.generation) `loaded` and `vae` were read or set in; they say nothing about another. */
+  generation: number;
   /** sd_vae to go back to when a task names none. */
   defaultVae: string;
 }
@@ -167,8 +171,13 @@ export class TaskRunner {
 
   private async loadCheckpoint(model: ModelFile): Promise<void> {
     const { checkpoint } = this.deps;
-    const options = await this.webui.getOptions();
+    const generation = this.deps.supervisor.generation;
     const wantedVae = this.task.vae ?? checkpoint.defaultVae;
+    // The agent is sd-webui's only client: what it loaded into this very sd-webui run is still
+    // loaded, so the common case (same checkpoint, same VAE) costs no call at all.
+    const known = checkpoint.generation === generation;
+    if (known && checkpoint.loaded?.fileName === model.fileName && checkpoint.loaded.sha256 === model.sha256 && checkpoint.vae === wantedVae) return;
+    const options = await this.webui.getOptions();
     const change: Record<string, unknown> = {};
     const loadedFile = checkpointFileName(options.sd_model_checkpoint);
     const alreadyLoaded = loadedFile === model.fileName && (checkpoint.loaded === null || checkpoint.loaded.sha256 === model.sha256);
@@ -184,16 +193,16 @@ export class TaskRunner {
       change.sd_model_checkpoint = entry.title;
     }
     if ((options.sd_vae ?? null) !== wantedVae) change.sd_vae = wantedVae;
-    if (Object.keys(change).length === 0) {
-      checkpoint.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
-      return;
+    if (Object.keys(change).length > 0) {
+      if (change.sd_model_checkpoint) this.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
+      // Unknown until sd-webui has taken the change.
+      checkpoint.generation = -1;
+      if (change.sd_model_checkpoint) checkpoint.loaded = null;
+      await this.webui.setOptions(change, this.signal);
     }
-    if (change.sd_model_checkpoint) {
-      this.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
-      checkpoint.loaded = null;
-    }
-    await this.webui.setOptions(change, this.signal);
     checkpoint.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
+    checkpoint.vae = wantedVae;
+    checkpoint.generation = generation;
   }
 
   // ---- phase 2: input images ---------------------------------------------------------------------
@@ -243,7 +252,7 @@ export class TaskRunner {
       this.ourJobActive = poller.active;
       await this.enforceStop(poller);
       return fields;
-    }, true);
+    }, false);
     try {
       const answer = await this.webui.run(method, path, body, this.signal);
       if (this.stopReason) throw this.stopReason;

@@ -96,6 +96,8 @@ export interface WebuiSupervisorEvents {
 
 export class WebuiSupervisor extends EventEmitter<WebuiSupervisorEvents> {
   private state: State = "new";
+  /** Counts the times sd-webui became ready: anything learnt about it holds for one generation only. */
+  generation = 0;
   private child: RunningChild | null = null;
   private tail: string[] = [];
   private extraArgs = "";
@@ -269,6 +271,7 @@ export class WebuiSupervisor extends EventEmitter<WebuiSupervisorEvents> {
   private markReady(): void {
     if (this.isStopped()) return;
     this.state = "ready";
+    this.generation += 1;
     this.emit("ready");
   }
 
