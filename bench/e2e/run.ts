@@ -9,7 +9,7 @@
 //     the simulator's figures for the real system: makespan, efficiency, switches, waits.
 //
 // It prints figures and asserts nothing; SDGATE_BENCH_LOGS=DIR keeps each agent's log there. Usage:
-//   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 120] [--scale 0.1] [--requests 60] [--step-ms 5]
+//   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 120] [--scale 0.1] [--requests 200] [--step-ms 5]
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -26,7 +26,7 @@ const { values: args } = parseArgs({
     nodes: { type: "string", default: "3" },
     tasks: { type: "string", default: "120" },
     scale: { type: "string", default: "0.1" },
-    requests: { type: "string", default: "60" },
+    requests: { type: "string", default: "200" },
     "step-ms": { type: "string", default: "5" },
   },
 });

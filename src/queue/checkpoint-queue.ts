@@ -54,7 +54,7 @@ const OUTBOX_RETRY_MS = 5_000;
  * usually share one batch, and D1 work stays off the moments a node or client is waiting.
  * Readers who need the row current drain at once (`settle`).
  */
-const OUTBOX_DELAY_MS = 10;
+const OUTBOX_DELAY_MS = 25;
 
 export class CheckpointQueue extends DurableObject<Env> {
   /** The clock; tests replace it to move time without waiting. */
@@ -64,6 +64,8 @@ export class CheckpointQueue extends DurableObject<Env> {
   private summarySequence = 0;
   /** D1 as the outbox writes to it; tests put a failing one in its place. */
   d1: () => D1Database = () => this.env.DB;
+  /** How long records wait to go to D1 together; tests lengthen it. */
+  outboxDelayMs = OUTBOX_DELAY_MS;
   private readonly outbox: D1Outbox;
   private drainTimer: ReturnType<typeof setTimeout> | null = null;
   /** The alarm time last set (null: none; undefined: not known since this object started). */
@@ -242,7 +244,7 @@ export class CheckpointQueue extends DurableObject<Env> {
       await this.settle(uid);
       return "not_live";
     }
-    return new Promise((resolve) => {
+    const ending = await new Promise<TaskEnding | "timeout">((resolve) => {
       const set = this.waiters.get(uid) ?? new Set();
       this.waiters.set(uid, set);
       const done = (ending: TaskEnding) => {
@@ -255,6 +257,10 @@ export class CheckpointQueue extends DurableObject<Env> {
       }, timeoutMs);
       set.add(done);
     });
+    // A row the queue writes (see Submission.sync) exists before anyone hears of its task; a
+    // task that ran faster than the outbox's delay waits for that one write.
+    if (this.outbox.holdsCreation(uid)) await this.settle(uid);
+    return ending;
   }
 
   /** The node is gone (deregistered or lost): its leases are not waited out. */
@@ -314,7 +320,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     this.drainTimer ??= setTimeout(() => {
       this.drainTimer = null;
       this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));
-    }, OUTBOX_DELAY_MS);
+    }, this.outboxDelayMs);
   }
 
   /** Waits until the task's records are in D1 — unless D1 fails: then they go out later. */

@@ -75,4 +75,18 @@ describe("D1 outbox", () => {
     expect(done).toMatchObject({ status: "succeeded", attempts: 1 });
     expect(done.images).toHaveLength(1);
   });
+
+  it("a sync task can be read the moment it is answered, however fast it ran", async () => {
+    const model = "outbox-fast";
+    const { user, node } = await setup(model);
+    // Records wait far longer than the task takes: its row is still in the outbox when it ends.
+    await runInDurableObject(queueOf(model), (queue: CheckpointQueue) => {
+      queue.outboxDelayMs = 60_000;
+    });
+    const answering = call("/txt2img", { token: user, body: { stable_diffusion_model: model, prompt: "quick" } });
+    await finishTask(node, (await claim(node, `${model}-n1`))!);
+    const answer = await json<{ taskId: string; status: string }>(await answering, 200);
+    const read = await json<Result>(await call(`/tasks/${answer.taskId}/result`, { token: user }), 200);
+    expect(read).toMatchObject({ status: "succeeded", attempts: 1 });
+  });
 });
