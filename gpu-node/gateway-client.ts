@@ -103,7 +103,7 @@ export class GatewayClient {
       timeoutMs: waitMs + 60_000,
     });
     if (res.status === 204) {
-      await finish(res);
+      await readToEnd(res);
       return null;
     }
     return claimResponseSchema.parse(await readJson(res));
@@ -111,7 +111,7 @@ export class GatewayClient {
 
   async deregister(nodeId: string, signal?: AbortSignal): Promise<void> {
     const res = await this.request("DELETE", `/nodes/${encodeURIComponent(nodeId)}`, { signal, timeoutMs: 10_000 });
-    await finish(res);
+    await readToEnd(res);
   }
 
   /**
@@ -154,21 +154,21 @@ export class GatewayClient {
     ]);
     await this.retryTransient("result", undefined, async () => {
       const res = await this.request("POST", `/nodes/tasks/${encodeURIComponent(taskId)}/result`, { rawBody: bytes, contentType, timeoutMs: 120_000 });
-      await finish(res);
+      await readToEnd(res);
     });
   }
 
   async complete(taskId: string, body: CompleteRequest): Promise<void> {
     await this.retryTransient("complete", undefined, async () => {
       const res = await this.request("POST", `/nodes/tasks/${encodeURIComponent(taskId)}/complete`, { body });
-      await finish(res);
+      await readToEnd(res);
     });
   }
 
   async fail(taskId: string, body: FailRequest): Promise<void> {
     await this.retryTransient("fail", undefined, async () => {
       const res = await this.request("POST", `/nodes/tasks/${encodeURIComponent(taskId)}/fail`, { body });
-      await finish(res);
+      await readToEnd(res);
     });
   }
 
@@ -261,6 +261,6 @@ function multipartBody(parts: ReadonlyArray<{ name: string; fileName?: string; c
  * Reads a small answer to its end so the keep-alive connection is reused; cancelling the body
  * would close it, and the next call would pay for a new connection.
  */
-async function finish(res: Response): Promise<void> {
+async function readToEnd(res: Response): Promise<void> {
   await res.arrayBuffer();
 }

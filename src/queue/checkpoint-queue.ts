@@ -6,7 +6,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
 import { DEFAULT_POOL } from "../db/models";
-import type { TaskEnding } from "../db/task-records";
+import type { TaskEnding, TaskRecord } from "../db/task-records";
 import type { ClaimedTask } from "../protocol/node";
 import { D1Outbox, OUTBOX_SCHEMA } from "./d1-outbox";
 import { newLeaseId } from "./lease-id";
@@ -116,8 +116,7 @@ export class CheckpointQueue extends DurableObject<Env> {
       task.uid, task.taskId, task.owner, task.priority, seq, this.clock(), JSON.stringify(task.claim),
     );
     if (task.row) {
-      this.outbox.add({ uid: task.uid, kind: "created", row: task.row });
-      this.drainOutbox();
+      this.mirror({ uid: task.uid, kind: "created", row: task.row });
     }
     const queuePosition = this.position(task.uid);
     this.report();
@@ -148,8 +147,7 @@ export class CheckpointQueue extends DurableObject<Env> {
       "UPDATE live_tasks SET status = 'running', attempts = ?, lease_id = ?, lease_expires_at = ?, node_id = ?, progress = NULL WHERE uid = ?",
       attempts, lease.id, lease.expiresAt, nodeId, next.uid,
     );
-    this.outbox.add({ uid: next.uid, kind: "running", attempts, nodeId, startedAt: now });
-    this.drainOutbox();
+    this.mirror({ uid: next.uid, kind: "running", attempts, nodeId, startedAt: now });
     await this.alarmBy(lease.expiresAt);
     const task: ClaimedTask = { ...claim, attempt: attempts };
     // Fleet asked: it takes the queue's new state from the answer rather than from a report.
@@ -259,7 +257,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     });
     // A row the queue writes (see Submission.sync) exists before anyone hears of its task; a
     // task that ran faster than the outbox's delay waits for that one write.
-    if (this.outbox.holdsCreation(uid)) await this.settle(uid);
+    if (this.outbox.holds(uid, "created")) await this.settle(uid);
     return ending;
   }
 
@@ -275,12 +273,11 @@ export class CheckpointQueue extends DurableObject<Env> {
     const now = this.clock();
     const expired = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND lease_expires_at <= ?", now).toArray();
     for (const row of expired) await this.loseLease(row, null);
-    await this.outbox.drain().catch(() => undefined);
+    await this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));
     const deadlines = this.sql
       .exec<{ d: number }>("SELECT lease_expires_at AS d FROM live_tasks WHERE status = 'running' AND lease_expires_at IS NOT NULL")
       .toArray()
       .map((r) => r.d);
-    if (this.outbox.pending > 0) deadlines.push(this.clock() + OUTBOX_RETRY_MS);
     const next = nextAlarmAt(deadlines);
     if (next !== null) await this.alarmBy(next);
   }
@@ -294,8 +291,7 @@ export class CheckpointQueue extends DurableObject<Env> {
         "UPDATE live_tasks SET status = 'waiting', lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ? WHERE uid = ?",
         lastError, row.uid,
       );
-      this.outbox.add({ uid: row.uid, kind: "waiting", attempts: row.attempts, error: lastError });
-      this.drainOutbox();
+      this.mirror({ uid: row.uid, kind: "waiting", attempts: row.attempts, error: lastError });
       this.report();
       return { ok: true, status: "waiting" };
     }
@@ -306,17 +302,20 @@ export class CheckpointQueue extends DurableObject<Env> {
   private async end(row: Row, ending: TaskEnding): Promise<EndOutcome> {
     const recorded = { attempts: row.attempts, ...ending };
     this.sql.exec("DELETE FROM live_tasks WHERE uid = ?", row.uid);
-    this.outbox.add({ uid: row.uid, kind: "ended", ending: recorded });
+    this.mirror({ uid: row.uid, kind: "ended", ending: recorded });
     // Sync waiters answer from the ending itself, so they need not wait for D1.
     for (const wake of this.waiters.get(row.uid) ?? []) wake(recorded);
     this.waiters.delete(row.uid);
     this.report();
-    this.drainOutbox();
     return { ok: true, status: ending.status };
   }
 
-  /** Sends the outbox to D1 shortly, in the background; when D1 fails, the alarm tries again. */
-  private drainOutbox(): void {
+  /**
+   * Records a transition for D1, in the same step as the change it mirrors, and sends the outbox
+   * to D1 shortly, in the background; when D1 fails, the alarm tries again.
+   */
+  private mirror(record: TaskRecord): void {
+    this.outbox.add(record);
     this.drainTimer ??= setTimeout(() => {
       this.drainTimer = null;
       this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));

@@ -31,14 +31,12 @@ export class D1Outbox {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM d1_outbox").one().n;
   }
 
-  /** Whether this task's row has yet to be written to D1. */
-  holdsCreation(uid: string): boolean {
-    return this.sql.exec("SELECT 1 FROM d1_outbox WHERE uid = ? AND json_extract(record, '$.kind') = 'created' LIMIT 1", uid).toArray().length > 0;
-  }
-
-  /** Whether a record of this task has not reached D1 yet. */
-  holds(uid: string): boolean {
-    return this.sql.exec("SELECT 1 FROM d1_outbox WHERE uid = ? LIMIT 1", uid).toArray().length > 0;
+  /** Whether a record of this task (of this kind, when given) has not reached D1 yet. */
+  holds(uid: string, kind?: TaskRecord["kind"]): boolean {
+    const query = kind
+      ? this.sql.exec("SELECT 1 FROM d1_outbox WHERE uid = ? AND json_extract(record, '$.kind') = ? LIMIT 1", uid, kind)
+      : this.sql.exec("SELECT 1 FROM d1_outbox WHERE uid = ? LIMIT 1", uid);
+    return query.toArray().length > 0;
   }
 
   /**

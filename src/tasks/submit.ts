@@ -50,22 +50,22 @@ interface Lookups {
   idTaken: boolean;
 }
 
-/** Everything a submission needs from D1, in one round trip (and no query it does not need). */
+/** Everything a submission needs from D1, in one round trip. */
 async function lookUp(db: D1Database, s: Submission, alias: string | null): Promise<Lookups> {
   const d = drizzle(db);
   const owner = s.caller.owner;
   const [optionRows, modelRows, earlierRows, idRows] = await d.batch([
     d.select({ options: keyOptions.options }).from(keyOptions).where(eq(keyOptions.owner, owner)),
     d.select().from(models).leftJoin(pools, eq(pools.checkpoint, models.name)).where(eq(models.name, alias ?? "")),
-    d.select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, s.idempotencyKey ?? ""))).limit(s.idempotencyKey ? 1 : 0),
-    d.select({ uid: tasks.uid }).from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, s.clientTaskId ?? ""))).limit(s.clientTaskId ? 1 : 0),
+    d.select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, s.idempotencyKey ?? ""))),
+    d.select({ uid: tasks.uid }).from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, s.clientTaskId ?? ""))),
   ]);
   const named = alias ? modelRows[0] : undefined;
   return {
     options: optionRows[0]?.options ?? {},
     named: named ? { model: named.models, pool: named.pools } : null,
-    earlier: earlierRows[0] ?? null,
-    idTaken: idRows.length > 0,
+    earlier: s.idempotencyKey ? (earlierRows[0] ?? null) : null,
+    idTaken: s.clientTaskId !== null && idRows.length > 0,
   };
 }
 
