@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { callApi, childPids, fetchPng, nodeStatus, waitFor, useStack, type Stack } from "./support.ts";
+import { callApi, emulatorPids, fetchPng, nodeStatus, waitFor, useStack, type Stack } from "./support.ts";
 
 interface Submitted { taskId: string; status: string; ossUrl: string[] }
 interface Result { status: string; ossUrl: string[]; attempts: number; images: string[] }
@@ -32,7 +32,7 @@ describe("resilience", () => {
 
   it("an sd-webui crash fails the running task as retryable; sd-webui restarts and the retry succeeds", async () => {
     const [agent] = stack.agents;
-    const emulators = childPids(agent!.process.pid!);
+    const emulators = emulatorPids(agent!.process.pid!);
     expect(emulators.length).toBe(1);
     const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", steps: 150, width: 64, height: 64 }, headers: { "request-type": "async" } });
     await waitFor(() => running(body.taskId), 30_000, "the task to run", agent);
@@ -41,7 +41,7 @@ describe("resilience", () => {
     const done = await result(body.taskId);
     expect(done.attempts).toBe(2);
     expect((await fetchPng(done.ossUrl[0]!)).width).toBe(64);
-    const restarted = childPids(agent!.process.pid!);
+    const restarted = emulatorPids(agent!.process.pid!);
     expect(restarted.length).toBe(1);
     expect(restarted[0]).not.toBe(emulators[0]);
   });

@@ -1,6 +1,6 @@
 // The end-to-end suites' shared steps: a real Worker (workerd) with real agents and emulators.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
@@ -92,11 +92,19 @@ export async function fetchPng(url: string): Promise<PNG> {
   return PNG.sync.read(Buffer.from(await res.arrayBuffer()));
 }
 
-/** Pids of the processes a pid started (the agent's sd-webui emulator). */
-export function childPids(pid: number): number[] {
+/** The sd-webui emulators an agent process started; any other child it has at that moment is not counted. */
+export function emulatorPids(agentPid: number): number[] {
+  let children: number[];
   try {
-    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+    children = execFileSync("pgrep", ["-P", String(agentPid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
   } catch {
     return [];
   }
+  return children.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("emulator/main.ts");
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
