@@ -71,15 +71,19 @@ export async function serveWorker(options: GatewayOptions & { persistDir: string
     modulesRoot: bundleDir,
     scriptPath,
     bindings: { ...workerOptions.bindings, ...(options.vars ?? {}) },
+    // Clients reach the Worker itself, as on Cloudflare, not through Miniflare's entry worker
+    // (dev conveniences such as pretty error pages, which cost about a millisecond per request).
     host: "127.0.0.1",
-    port: options.port ?? 0,
+    port: 0,
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: options.port ?? 0 }],
     log: new Log(LOG_LEVELS[level]),
     ...(level === "none" ? { handleRuntimeStdio: () => undefined } : {}),
     d1Persist: path.join(state, "d1"),
     r2Persist: path.join(state, "r2"),
     durableObjectsPersist: path.join(state, "do"),
   });
-  const url = (await miniflare.ready).origin;
+  await miniflare.ready;
+  const url = (await miniflare.unsafeGetDirectURL()).origin;
   return {
     url,
     dispose: async () => {
