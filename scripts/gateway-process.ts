@@ -13,6 +13,10 @@ async function stop(): Promise<void> {
   await worker.dispose();
   process.exit(0);
 }
+// wrangler and Miniflare, once imported, answer SIGTERM and SIGINT with an immediate exit, which
+// would leave the bundle's temporary folder behind: a stop here disposes of everything first.
+process.removeAllListeners("SIGTERM");
+process.removeAllListeners("SIGINT");
 process.on("SIGTERM", () => void stop());
 process.on("SIGINT", () => void stop());
 process.on("disconnect", () => void stop());
