@@ -178,8 +178,11 @@ export interface AgentOptions {
   gateway: string;
   token: string;
   nodeId: string;
-  /** The agent's own folder: the emulator's models folder (the checkpoint cache) lives in it. */
-  workDir: string;
+  /**
+   * The agent's own folder: the emulator's models folder (the checkpoint cache) lives in it.
+   * Without one, a temporary folder is used and removed once the agent has exited.
+   */
+  workDir?: string;
   stepMs?: number;
   loadMs?: number;
   gpuClass?: string;
@@ -217,7 +220,8 @@ function webuiPidOf(modelsDir: string): number {
 
 /** Starts a gpu-node agent that supervises an sd-webui emulator (the same code path as a real sd-webui). */
 export function startAgent(options: AgentOptions): RunningAgent {
-  const modelsDir = path.join(options.workDir, "models", "Stable-diffusion");
+  const workDir = options.workDir ?? mkdtempSync(path.join(os.tmpdir(), `sdgate-${options.nodeId}-`));
+  const modelsDir = path.join(workDir, "models", "Stable-diffusion");
   mkdirSync(modelsDir, { recursive: true });
   const webuiCmd = [...tsxCommand("gpu-node/emulator/main.ts"), "--port", "{port}", "--models-dir", "{models_dir}", "--step-ms", String(options.stepMs ?? 40), "--load-ms", String(options.loadMs ?? 500)]
     .map((w) => (w.includes(" ") ? `"${w}"` : w))
@@ -229,7 +233,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
       "--gateway", options.gateway,
       "--node-id", options.nodeId,
       "--webui-cmd", webuiCmd,
-      "--webui-dir", options.workDir,
+      "--webui-dir", workDir,
       "--webui-port", "0",
       "--models-dir", modelsDir,
       "--gpu-class", options.gpuClass ?? "emulator",
@@ -242,7 +246,10 @@ export function startAgent(options: AgentOptions): RunningAgent {
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code))).then((code) => {
+    if (!options.workDir) rmSync(workDir, { recursive: true, force: true });
+    return code;
+  });
   const signalGroup = (signal: NodeJS.Signals) => {
     try {
       process.kill(-child.pid!, signal);

@@ -1,7 +1,7 @@
 // An sd-webui client nobody here wrote — the npm package `stable-diffusion-api`, unmodified —
 // pointed at sdgate (Basic auth with the API key as password, a base URL with a path prefix),
 // and the same calls against the emulator directly: the answers have the same shapes.
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { StableDiffusionApi } from "stable-diffusion-api";
@@ -14,11 +14,13 @@ let stack: Stack;
 let emulator: RunningEmulator;
 let viaGateway: StableDiffusionApi;
 let direct: StableDiffusionApi;
+let directDir: string;
 
 beforeAll(async () => {
   stack = await startStack(1);
   viaGateway = new StableDiffusionApi({ baseUrl: `${stack.gateway.url}/team-a`, timeout: 60_000 }).setAuth("anyone", stack.userKey);
-  const modelsDir = path.join(mkdtempSync(path.join(os.tmpdir(), "sdgate-direct-")), "Stable-diffusion");
+  directDir = mkdtempSync(path.join(os.tmpdir(), "sdgate-direct-"));
+  const modelsDir = path.join(directDir, "Stable-diffusion");
   mkdirSync(modelsDir, { recursive: true });
   for (const model of E2E_MODELS) writeFileSync(path.join(modelsDir, `${model.name}.safetensors`), demoCheckpointBytes(model));
   emulator = await startEmulator({ modelsDir, stepMs: 30, loadMs: 200 });
@@ -27,6 +29,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator?.close();
   await stack?.stop();
+  if (directDir) rmSync(directDir, { recursive: true, force: true });
 });
 
 /** The structure of a JSON value: keys and value types, not the values. */

@@ -1,8 +1,6 @@
 // The end-to-end suites' shared steps: a real Worker (workerd) with real agents and emulators.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll } from "vitest";
 import { createKey, type DemoModel, registerModels, startAgent, startGateway, type Gateway, type RunningAgent } from "../../scripts/local-stack.ts";
@@ -31,7 +29,7 @@ export async function startStack(agentCount: number): Promise<Stack> {
   const nodeKey = await createKey(gateway.url, "node", "e2e node");
   const agents: RunningAgent[] = [];
   const addAgent = async (nodeId: string, options: { stepMs?: number } = {}) => {
-    const agent = startAgent({ gateway: gateway.url, token: nodeKey, nodeId, workDir: mkdtempSync(path.join(os.tmpdir(), `sdgate-${nodeId}-`)), stepMs: options.stepMs ?? 30, loadMs: 200, logLevel: "info", stdio: "pipe" });
+    const agent = startAgent({ gateway: gateway.url, token: nodeKey, nodeId, stepMs: options.stepMs ?? 30, loadMs: 200, logLevel: "info", stdio: "pipe" });
     agents.push(agent);
     await waitFor(async () => (await nodeStatus(gateway.url, nodeId)) === "idle", 30_000, `${nodeId} to register`, agent);
     return agent;
