@@ -8,9 +8,14 @@
 //  2. trace: a placement trace (bench/placement/traces) replayed with time scaled down, printing
 //     the simulator's figures for the real system: makespan, efficiency, switches, waits.
 //
+// Local D1, R2 and Durable Objects are SQLite files and blobs that workerd syncs to disk on every
+// write; on a virtual machine's disk that costs milliseconds that vary from run to run and that
+// the hosted services do not have. The run's state (theirs, and the agents' model caches) goes
+// to memory (/dev/shm) unless --state-dir says otherwise.
+//
 // It prints figures and asserts nothing; SDGATE_BENCH_LOGS=DIR keeps each agent's log there. Usage:
-//   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 120] [--scale 0.1] [--requests 200] [--step-ms 5]
-import { mkdtempSync } from "node:fs";
+//   npm run bench:e2e -- [--trace zipf] [--nodes 3] [--tasks 120] [--scale 0.1] [--requests 200] [--step-ms 5] [--state-dir DIR]
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -28,6 +33,7 @@ const { values: args } = parseArgs({
     scale: { type: "string", default: "0.1" },
     requests: { type: "string", default: "200" },
     "step-ms": { type: "string", default: "5" },
+    "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir() },
   },
 });
 const nodeCount = Number(args.nodes);
@@ -41,7 +47,9 @@ const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${m
 
 interface Result { status: string; timings: Record<string, number>; createdAt: string; startedAt: string | null; finishedAt: string | null; attempts: number }
 
-const gateway = await startGateway({ vars: { LEASE_MS: "30000", HEARTBEAT_INTERVAL_MS: "2000", CLAIM_WAIT_MS: "20000" }, logLevel: "error" });
+const stateRoot = mkdtempSync(path.join(args["state-dir"], "sdgate-bench-"));
+console.log(`state (local D1, R2, Durable Objects; the agents' model caches) in ${stateRoot}`);
+const gateway = await startGateway({ persistDir: path.join(stateRoot, "gateway"), vars: { LEASE_MS: "30000", HEARTBEAT_INTERVAL_MS: "2000", CLAIM_WAIT_MS: "20000" }, logLevel: "error" });
 const agents: RunningAgent[] = [];
 try {
   const userKey = await createKey(gateway.url, "user", "bench user");
@@ -67,7 +75,7 @@ try {
   const startNodes = async (count: number) => {
     for (let added = 0; added < count; added++) {
       const nodeId = `bench-${agents.length + 1}`;
-      agents.push(startAgent({ gateway: gateway.url, token: nodeKey, nodeId, workDir: mkdtempSync(path.join(os.tmpdir(), `sdgate-${nodeId}-`)), stepMs, loadMs: Math.round(meanLoadMs), logLevel: "info", stdio: "pipe", extraArgs: ["--progress-interval-ms", "200"] }));
+      agents.push(startAgent({ gateway: gateway.url, token: nodeKey, nodeId, workDir: path.join(stateRoot, nodeId), stepMs, loadMs: Math.round(meanLoadMs), logLevel: "info", stdio: "pipe", extraArgs: ["--progress-interval-ms", "200"] }));
     }
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -151,7 +159,8 @@ try {
     console.log(`  ${policy.padEnd(8)} makespan ${fmt(sim.makespanMs)}, efficiency ${sim.efficiency.toFixed(2)}, switches ${sim.switches}, wait p50 ${fmt(sim.p50WaitMs)}, p95 ${fmt(sim.p95WaitMs)}`);
   }
 } finally {
-  if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) (await import("node:fs")).writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());
+  if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());
   await Promise.all(agents.map((a) => a.kill()));
   await gateway.stop();
+  rmSync(stateRoot, { recursive: true, force: true });
 }
