@@ -1,13 +1,14 @@
 // GpuNodeAgent: one GPU node. Registers with the Worker, keeps a heartbeat, long-polls for work
 // and runs one task at a time against sd-webui (started and supervised here, or attached to).
 // Several agents can run in one process (tests, the end-to-end harness); main.ts is CLI glue.
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ZodError } from "zod";
 import type { ClaimResponse, RegisterResponse, WebuiCatalog } from "../src/protocol/node.ts";
 import { agentConfigSchema, type AgentConfig, type AgentConfigInput } from "./config.ts";
-import { GatewayClient, GatewayHttpError, isGatewayStatus, isTransientGatewayError } from "./gateway-client.ts";
+import { GatewayClient, GatewayHttpError, isGatewayStatus, isNodeReplaced, isTransientGatewayError } from "./gateway-client.ts";
 import { UNKNOWN_GPU, detectGpu, type GpuInfo } from "./gpu-info.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { createLogger, errorMessage, type Logger } from "./logger.ts";
@@ -63,6 +64,10 @@ export class GpuNodeAgent {
   private catalog: WebuiCatalog = {};
   private registration: RegisterResponse | null = null;
   private registering: Promise<void> | null = null;
+  /** This process, as the Worker tells it apart from another agent registered under the same node id. */
+  private readonly instanceId = randomBytes(12).toString("base64url");
+  /** Another agent process registered under our node id: we stop, and leave its registration alone. */
+  private replaced = false;
   private restartRequested = false;
   private current: TaskRunner | null = null;
   private loop: Promise<void> | null = null;
@@ -121,6 +126,7 @@ export class GpuNodeAgent {
       logger: this.log.child("heartbeat"),
       snapshot: () => this.snapshot(),
       onUnknownNode: () => void this.reRegister().catch(() => undefined),
+      onReplaced: () => this.onReplaced(),
       onRestartRequested: () => {
         if (!this.restartRequested) this.log.info("the gateway asked for an sd-webui restart; restarting when idle");
         this.restartRequested = true;
@@ -250,9 +256,9 @@ export class GpuNodeAgent {
 
   private async runShutdown(options: { deregister: boolean }): Promise<void> {
     await this.heartbeat.stop();
-    if (options.deregister && this.registration) {
+    if (options.deregister && this.registration && !this.replaced) {
       try {
-        await this.gateway.deregister(this.nodeId);
+        await this.gateway.deregister(this.nodeId, this.instanceId);
         this.log.info("deregistered");
       } catch (error) {
         this.log.warn(`deregister failed: ${errorMessage(error)}`);
@@ -268,6 +274,12 @@ export class GpuNodeAgent {
     this.fatalError = error;
     this.log.error(`stopping: ${error.message}`);
     await this.stop({ drain: true });
+  }
+
+  private onReplaced(): void {
+    if (this.replaced) return;
+    this.replaced = true;
+    void this.failFatally(new Error(`another agent process registered as node ${this.nodeId}; give each agent its own --node-id`));
   }
 
   // ---- registration ------------------------------------------------------------------------------
@@ -288,6 +300,7 @@ export class GpuNodeAgent {
       try {
         const answer = await this.gateway.register({
           nodeId: this.nodeId,
+          instanceId: this.instanceId,
           agentVersion: AGENT_VERSION,
           catalog: this.catalog,
           loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
@@ -360,6 +373,7 @@ export class GpuNodeAgent {
       cachedCheckpoints: this.cache.cachedNames(),
       gpuClass: this.gpu.gpuClass,
       gpuMemoryMb: this.gpu.gpuMemoryMb,
+      instanceId: this.instanceId,
     };
   }
 
@@ -383,6 +397,7 @@ export class GpuNodeAgent {
             waitMs: Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS),
             loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
             cachedCheckpoints: this.cache.cachedNames(),
+            instanceId: this.instanceId,
           },
           signal,
         );
@@ -396,6 +411,10 @@ export class GpuNodeAgent {
         if (isGatewayStatus(error, 404)) {
           await this.reRegister().catch(() => undefined);
           continue;
+        }
+        if (isNodeReplaced(error)) {
+          this.onReplaced();
+          break;
         }
         if (error instanceof GatewayHttpError && (error.status === 401 || error.status === 403)) {
           void this.failFatally(new Error(`the gateway refused the node token: ${error.message}`));

@@ -50,6 +50,11 @@ export function isGatewayStatus(error: unknown, status: number): boolean {
   return error instanceof GatewayHttpError && error.status === status;
 }
 
+/** 409 node_replaced: another agent process registered under this node id after us. */
+export function isNodeReplaced(error: unknown): boolean {
+  return error instanceof GatewayHttpError && error.status === 409 && error.code === "node_replaced";
+}
+
 /** Errors worth retrying: the network, 5xx and 429. */
 export function isTransientGatewayError(error: unknown): boolean {
   if (error instanceof GatewayNetworkError) return true;
@@ -109,8 +114,8 @@ export class GatewayClient {
     return claimResponseSchema.parse(await readJson(res));
   }
 
-  async deregister(nodeId: string, signal?: AbortSignal): Promise<void> {
-    const res = await this.request("DELETE", `/nodes/${encodeURIComponent(nodeId)}`, { signal, timeoutMs: 10_000 });
+  async deregister(nodeId: string, instanceId: string, signal?: AbortSignal): Promise<void> {
+    const res = await this.request("DELETE", `/nodes/${encodeURIComponent(nodeId)}?instanceId=${encodeURIComponent(instanceId)}`, { signal, timeoutMs: 10_000 });
     await readToEnd(res);
   }
 

@@ -1,9 +1,10 @@
 // The heartbeat, on its own timer beside the work loop: tells the Worker what the node has
 // (loaded checkpoint, cached files, GPU), what it is doing, and — once after each sd-webui
-// start — sd-webui's catalog. A 404 means the Worker forgot the node (re-register); the answer
-// may ask for an sd-webui restart.
+// start — sd-webui's catalog. A 404 means the Worker forgot the node (re-register), a 409
+// node_replaced that another agent process registered under its id; the answer may ask for an
+// sd-webui restart.
 import type { Heartbeat as HeartbeatBody, WebuiCatalog } from "../src/protocol/node.ts";
-import { isGatewayStatus, type GatewayClient } from "./gateway-client.ts";
+import { isGatewayStatus, isNodeReplaced, type GatewayClient } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 
 export interface HeartbeatOptions {
@@ -13,6 +14,7 @@ export interface HeartbeatOptions {
   /** The node's state now (without the catalog). */
   snapshot: () => Omit<HeartbeatBody, "catalog">;
   onUnknownNode: () => void;
+  onReplaced: () => void;
   onRestartRequested: () => void;
 }
 
@@ -84,6 +86,10 @@ export class Heartbeat {
     } catch (error) {
       if (isGatewayStatus(error, 404)) {
         this.options.onUnknownNode();
+        return;
+      }
+      if (isNodeReplaced(error)) {
+        this.options.onReplaced();
         return;
       }
       if (!this.failing) this.options.logger.warn(`heartbeat failed: ${errorMessage(error)}`);

@@ -17,6 +17,7 @@ export const ERRORS = {
   image_not_found: { status: 404, title: "No such image" },
   task_id_conflict: { status: 409, title: "A task with this id already exists" },
   idempotency_conflict: { status: 409, title: "This Idempotency-Key was used for another request" },
+  node_replaced: { status: 409, title: "Another agent process registered under this node id" },
   task_finished: { status: 409, title: "The task has already ended" },
   stale_lease: { status: 409, title: "The lease is no longer the task's current one" },
   model_exists: { status: 409, title: "A model with this name already exists" },

@@ -14,6 +14,8 @@ export type NodeState = "idle" | "busy" | "draining" | "lost";
 
 export interface NodeRecord {
   nodeId: string;
+  /** The agent process that registered last (null: an agent that does not send one, or a record from before agents did). */
+  instanceId: string | null;
   agentVersion: string;
   gpuClass: string;
   gpuMemoryMb: number;
@@ -28,7 +30,13 @@ export interface NodeRecord {
   catalog: WebuiCatalog;
 }
 
-export type FleetClaim = { outcome: "claimed"; task: ClaimedTask; lease: Lease } | { outcome: "none" } | { outcome: "unknown_node" };
+export type FleetClaim = { outcome: "claimed"; task: ClaimedTask; lease: Lease } | { outcome: "none" } | { outcome: "unknown_node" } | { outcome: "replaced" };
+export type HeartbeatOutcome = { outcome: "noted"; restartWebui: boolean } | { outcome: "unknown_node" } | { outcome: "replaced" };
+
+/** Another agent process registered the node id after the one asking (which says who it is). */
+function replacedBy(node: NodeRecord, instanceId: string | undefined): boolean {
+  return instanceId !== undefined && Boolean(node.instanceId) && node.instanceId !== instanceId;
+}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -72,6 +80,7 @@ export class Fleet extends DurableObject<Env> {
     if (previous && previous.status !== "lost") await this.releaseLeases(previous.nodeId);
     this.save({
       nodeId: r.nodeId,
+      instanceId: r.instanceId ?? null,
       agentVersion: r.agentVersion,
       gpuClass: r.gpuClass,
       gpuMemoryMb: r.gpuMemoryMb,
@@ -86,14 +95,17 @@ export class Fleet extends DurableObject<Env> {
       catalog: r.catalog,
     });
     await this.scheduleAlarm();
+    // A claim the replaced process left waiting ends now (node_replaced) instead of at its timeout.
+    if (previous) this.wakeAll();
     const args = new Set<string>();
     for (const q of this.queues.values()) for (const arg of q.extraArgs.split(/\s+/).filter(Boolean)) args.add(arg);
     return { webuiExtraArgs: [...args].join(" ") };
   }
 
-  async heartbeat(nodeId: string, beat: Heartbeat): Promise<{ known: false } | { known: true; restartWebui: boolean }> {
+  async heartbeat(nodeId: string, beat: Heartbeat): Promise<HeartbeatOutcome> {
     const node = this.nodes.get(nodeId);
-    if (!node) return { known: false };
+    if (!node) return { outcome: "unknown_node" };
+    if (replacedBy(node, beat.instanceId)) return { outcome: "replaced" };
     const now = this.clock();
     // While a node works on the task Fleet gave it, it may still report the checkpoint it is
     // switching away from: keep the one it was placed on until it asks again.
@@ -114,15 +126,17 @@ export class Fleet extends DurableObject<Env> {
       restartRequested: node.restartRequested && !restartWebui,
       catalog: beat.catalog ?? node.catalog,
     });
-    return { known: true, restartWebui };
+    return { outcome: "noted", restartWebui };
   }
 
-  async deregister(nodeId: string): Promise<boolean> {
-    if (!this.nodes.has(nodeId)) return false;
+  async deregister(nodeId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced"> {
+    const node = this.nodes.get(nodeId);
+    if (!node) return "unknown_node";
+    if (replacedBy(node, instanceId)) return "replaced";
     await this.releaseLeases(nodeId);
     this.nodes.delete(nodeId);
     this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", nodeId);
-    return true;
+    return "gone";
   }
 
   /** A queue's state changed: remember it and wake waiting claims if it has work. */
@@ -189,9 +203,10 @@ export class Fleet extends DurableObject<Env> {
    * An idle node asks for work: place it, claim from that checkpoint's queue, or wait until a
    * queue reports work or `waitMs` passes.
    */
-  async claim(nodeId: string, waitMs: number, state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints"> = {}): Promise<FleetClaim> {
+  async claim(nodeId: string, waitMs: number, state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "instanceId"> = {}): Promise<FleetClaim> {
     const deadline = this.clock() + waitMs;
     const asking = this.nodes.get(nodeId);
+    if (asking && replacedBy(asking, state.instanceId)) return { outcome: "replaced" };
     if (asking && asking.status !== "lost") {
       // The node says what it has as it asks: fresher than any heartbeat, and what placement goes by.
       const loaded = state.loadedCheckpoint === undefined ? asking.loadedCheckpoint : state.loadedCheckpoint;
@@ -207,6 +222,7 @@ export class Fleet extends DurableObject<Env> {
     for (;;) {
       const node = this.nodes.get(nodeId);
       if (!node || node.status === "lost") return { outcome: "unknown_node" };
+      if (replacedBy(node, state.instanceId)) return { outcome: "replaced" };
       if (node.status === "draining") return { outcome: "none" };
       const { self, queues } = this.placementView(node);
       const decision = choosePlacement(self, queues, this.clock());

@@ -38,6 +38,13 @@ export const webuiCatalogSchema = z
   .partial();
 export type WebuiCatalog = z.infer<typeof webuiCatalogSchema>;
 
+/**
+ * The agent process's own id, new at every start. A later registration of the node id by another
+ * process fences this one out: its heartbeats, claims and deregistration get 409 node_replaced.
+ * Optional for agents that predate it.
+ */
+export const instanceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "8–64 letters, digits, _ or -").optional();
+
 const nodeStateFields = {
   /** Registered model name of the checkpoint loaded in sd-webui, or null. */
   loadedCheckpoint: z.string().nullable(),
@@ -52,6 +59,7 @@ export const registerRequestSchema = z.object({
   nodeId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/),
   agentVersion: z.string().max(64).default("unknown"),
   catalog: webuiCatalogSchema.default({}),
+  instanceId: instanceIdSchema,
   ...nodeStateFields,
 });
 export type RegisterRequest = z.input<typeof registerRequestSchema>;
@@ -71,6 +79,7 @@ export const heartbeatSchema = z.object({
   status: nodeStatusSchema,
   currentTaskId: z.string().nullable(),
   catalog: webuiCatalogSchema.optional(),
+  instanceId: instanceIdSchema,
   ...nodeStateFields,
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
@@ -87,6 +96,7 @@ export const claimRequestSchema = z.object({
   /** What the node has loaded and cached as it asks: fresher than its last heartbeat, and what placement decides by. */
   loadedCheckpoint: z.string().nullable().optional(),
   cachedCheckpoints: z.array(z.string()).optional(),
+  instanceId: instanceIdSchema,
 });
 export type ClaimRequest = z.input<typeof claimRequestSchema>;
 

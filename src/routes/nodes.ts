@@ -11,7 +11,7 @@ import { ApiError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import {
   claimRequestSchema, claimResponseSchema, completeRequestSchema, failRequestSchema, heartbeatResponseSchema, heartbeatSchema,
-  imageUploadAnswerSchema, LEASE_HEADER, progressAnswerSchema, progressReportSchema, registerRequestSchema, registerResponseSchema,
+  imageUploadAnswerSchema, instanceIdSchema, LEASE_HEADER, progressAnswerSchema, progressReportSchema, registerRequestSchema, registerResponseSchema,
 } from "../protocol/node";
 import { imageKey } from "../storage/object-keys";
 import { imageTypeOf } from "../storage/inline-images";
@@ -32,6 +32,10 @@ const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 
 function staleLease(uid: string): never {
   throw new ApiError("stale_lease", `The lease is not task ${uid}'s current one (it expired, was retried elsewhere, or the task ended)`);
+}
+
+function replaced(nodeId: string): never {
+  throw new ApiError("node_replaced", `Another agent process registered as node ${nodeId} after this one; give each agent its own node id`);
 }
 
 /** The queue that granted the lease (it names it: see src/queue/lease-id.ts). */
@@ -72,8 +76,10 @@ nodeRoutes.openapi(
     responses: { 200: jsonContent(heartbeatResponseSchema, "Noted"), ...problemResponses },
   }),
   async (c) => {
-    const answer = await fleetStub(c.env).heartbeat(c.req.valid("param").nodeId, c.req.valid("json"));
-    if (!answer.known) throw new ApiError("node_unknown", "Register again: POST /nodes/register");
+    const { nodeId } = c.req.valid("param");
+    const answer = await fleetStub(c.env).heartbeat(nodeId, c.req.valid("json"));
+    if (answer.outcome === "unknown_node") throw new ApiError("node_unknown", "Register again: POST /nodes/register");
+    if (answer.outcome === "replaced") replaced(nodeId);
     return c.json({ restartWebui: answer.restartWebui }, 200);
   },
 );
@@ -91,6 +97,7 @@ nodeRoutes.openapi(
     const waitMs = Math.min(request.waitMs, c.get("config").claimWaitMs);
     const outcome = await fleetStub(c.env).claim(nodeId, waitMs, request);
     if (outcome.outcome === "unknown_node") throw new ApiError("node_unknown", "Register again: POST /nodes/register");
+    if (outcome.outcome === "replaced") replaced(nodeId);
     if (outcome.outcome !== "claimed") return c.body(null, 204);
     return c.json({ task: outcome.task, lease: outcome.lease }, 200);
   },
@@ -99,11 +106,14 @@ nodeRoutes.openapi(
 nodeRoutes.openapi(
   createRoute({
     method: "delete", path: "/nodes/{nodeId}", summary: "A node leaves the fleet (after draining)", tags: ["nodes"], security, middleware: node,
-    request: { params: nodeIdParam },
+    request: { params: nodeIdParam, query: z.object({ instanceId: instanceIdSchema }) },
     responses: { 200: jsonContent(okSchema, "Gone"), ...problemResponses },
   }),
   async (c) => {
-    if (!(await fleetStub(c.env).deregister(c.req.valid("param").nodeId))) throw new ApiError("node_unknown");
+    const { nodeId } = c.req.valid("param");
+    const outcome = await fleetStub(c.env).deregister(nodeId, c.req.valid("query").instanceId);
+    if (outcome === "unknown_node") throw new ApiError("node_unknown");
+    if (outcome === "replaced") replaced(nodeId);
     return c.json({ ok: true as const }, 200);
   },
 );

@@ -62,4 +62,16 @@ describe("resilience", () => {
     const listed = await callApi<{ tasks: Array<{ taskId: string }> }>(stack, "/tasks?limit=100");
     expect(listed.body.tasks.filter((t) => t.taskId === body.taskId)).toHaveLength(1);
   });
+
+  it("a second agent started under a node id in use: the first stops with a clear error, the second keeps the id", async () => {
+    const first = await stack.addAgent("e2e-twin");
+    const second = await stack.addAgent("e2e-twin");
+    const exitCode = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r("still running"), 30_000))]);
+    expect(exitCode, first.output().slice(-2000)).toBe(1);
+    expect(first.output()).toContain("another agent process registered as node e2e-twin");
+    // The first did not deregister the id on its way out: the second holds it, heartbeat after heartbeat.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await nodeStatus(stack.gateway.url, "e2e-twin")).toBe("idle");
+    expect(second.process.exitCode).toBeNull();
+  });
 });

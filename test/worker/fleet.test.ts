@@ -90,4 +90,33 @@ describe("fleet", () => {
     const list = await json<{ functions: Array<{ model: string; nodes: string[] }> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200);
     expect(list.functions.find((f) => f.model === "fl-max")!.nodes).toEqual(["fl-max-1"]);
   });
+
+  it("fences out an agent process once another registers under its node id", async () => {
+    await createModel("fl-twin");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    const register = (instanceId: string) =>
+      call("/nodes/register", { token: node, body: { nodeId: "fl-twin-1", instanceId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24_000 } });
+    await json(await register("first-process"), 200);
+    // The first process is waiting for work when the second registers: its claim ends at once.
+    const waiting = call("/nodes/fl-twin-1/claim", { token: node, body: { waitMs: 5000, instanceId: "first-process" } });
+    await json(await register("second-process"), 200);
+    const fenced = await waiting;
+    expect(fenced.status).toBe(409);
+    expect(fenced.headers.get("content-type")).toContain("application/problem+json");
+    expect((await json<{ code: string }>(fenced)).code).toBe("node_replaced");
+    const heartbeat = (instanceId: string) => call("/nodes/fl-twin-1/heartbeat", { token: node, body: { ...beat(null, null), status: "idle", instanceId } });
+    expect((await json<{ code: string }>(await heartbeat("first-process"), 409)).code).toBe("node_replaced");
+    // The first process leaving does not take the second's registration with it.
+    expect((await json<{ code: string }>(await call("/nodes/fl-twin-1?instanceId=first-process", { method: "DELETE", token: node }), 409)).code).toBe("node_replaced");
+    await json(await heartbeat("second-process"), 200);
+    await submit(user, { stable_diffusion_model: "fl-twin" });
+    const claimed = await json<{ task: { model: { name: string } } }>(await call("/nodes/fl-twin-1/claim", { token: node, body: { waitMs: 1000, instanceId: "second-process" } }), 200);
+    expect(claimed.task.model.name).toBe("fl-twin");
+    await finishTask(node, claimed as never);
+    // An agent that does not say which process it is keeps working as before.
+    await json(await call("/nodes/fl-twin-1/heartbeat", { token: node, body: { ...beat(null, null), status: "idle" } }), 200);
+    await json(await call("/nodes/fl-twin-1?instanceId=second-process", { method: "DELETE", token: node }), 200);
+    expect((await nodes()).some((n) => n.nodeId === "fl-twin-1")).toBe(false);
+  });
 });
