@@ -22,6 +22,7 @@ export const ERRORS = {
   stale_lease: { status: 409, title: "The lease is no longer the task's current one" },
   model_exists: { status: 409, title: "A model with this name already exists" },
   model_file_missing: { status: 409, title: "The model has no file yet" },
+  model_in_use: { status: 409, title: "Tasks waiting or running use this model" },
   invalid_signature: { status: 403, title: "The signed URL is not valid" },
   url_expired: { status: 410, title: "The signed URL has expired" },
   payload_too_large: { status: 413, title: "The body is too large" },

@@ -265,6 +265,12 @@ export class Fleet extends DurableObject<Env> {
     return [...this.nodes.values()].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
   }
 
+  /** The checkpoint was deleted: placement and listings stop counting its queue. */
+  async forgetQueue(checkpoint: string): Promise<void> {
+    this.queues.delete(checkpoint);
+    this.ctx.storage.sql.exec("DELETE FROM queues WHERE checkpoint = ?", checkpoint);
+  }
+
   async listQueues(): Promise<QueueSummary[]> {
     return [...this.queues.values()];
   }

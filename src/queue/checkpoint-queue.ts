@@ -218,6 +218,25 @@ export class CheckpointQueue extends DurableObject<Env> {
     return "cancel_requested";
   }
 
+  /** How the queue stands now (waiting and running counts, lease holders). */
+  async summary(): Promise<QueueSummary> {
+    return this.buildSummary();
+  }
+
+  /**
+   * The checkpoint is going away: waiting tasks end cancelled with `reason`, running ones are
+   * asked to cancel (their nodes hear it at their next progress report), and the queue stops
+   * reporting to Fleet until a task is enqueued again.
+   */
+  async retire(reason: string): Promise<{ cancelled: number; cancelling: number }> {
+    // Without settings the queue's summaries name no checkpoint and are not reported (see report).
+    this.sql.exec("DELETE FROM pool");
+    const waiting = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting'").toArray();
+    for (const row of waiting) await this.end(row, { status: "cancelled", finishedAt: this.clock(), error: reason });
+    const cancelling = this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE status = 'running'").rowsWritten;
+    return { cancelled: waiting.length, cancelling };
+  }
+
   /** The task's live state (null once it has ended), answered once its D1 row shows that state. */
   async status(uid: string): Promise<LiveStatus | null> {
     await this.settle(uid);

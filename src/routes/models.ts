@@ -9,7 +9,7 @@ import { requireRole } from "../auth/middleware";
 import { checkpointTitle, findModel, listModels, type ModelRow } from "../db/models";
 import { models, pools } from "../db/schema";
 import { ApiError } from "../errors";
-import { fleetStub } from "../fleet/stub";
+import { fleetStub, queueStub } from "../fleet/stub";
 import type { NodeRecord } from "../fleet/fleet";
 import { modelKey } from "../storage/object-keys";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
@@ -152,14 +152,33 @@ modelRoutes.openapi(
 modelRoutes.openapi(
   createRoute({
     method: "delete", path: "/models/{name}", summary: "Delete a model and its file (admin)", tags: ["models"], security: bearerSecurity, middleware: admin,
-    request: { params: nameParam }, responses: { 200: jsonContent(z.object({ name: z.string(), deleted: z.literal(true) }), "Deleted"), ...problemResponses },
+    request: {
+      params: nameParam,
+      query: z.object({
+        force: z.enum(["true", "false"]).default("false").describe("true: cancel the tasks that wait for or run on this model; otherwise they make the delete fail with 409 model_in_use"),
+      }),
+    },
+    responses: {
+      200: jsonContent(z.object({ name: z.string(), deleted: z.literal(true), cancelledTasks: z.number().int().describe("Tasks cancelled (or asked to cancel, when running) because of the delete") }), "Deleted"),
+      ...problemResponses,
+    },
   }),
   async (c) => {
     const model = await existingModel(c.env.DB, c.req.valid("param").name);
+    const queue = queueStub(c.env, model.name);
+    if (c.req.valid("query").force !== "true") {
+      const { waiting, running } = await queue.summary();
+      if (waiting + running > 0) {
+        throw new ApiError("model_in_use", `${waiting} waiting and ${running} running tasks use ${model.name}; DELETE /models/${model.name}?force=true cancels them`);
+      }
+    }
+    const db = drizzle(c.env.DB);
+    await db.batch([db.delete(pools).where(eq(pools.checkpoint, model.name)), db.delete(models).where(eq(models.name, model.name))]);
     await c.env.BUCKET.delete(model.ossPath);
-    await drizzle(c.env.DB).delete(pools).where(eq(pools.checkpoint, model.name));
-    await drizzle(c.env.DB).delete(models).where(eq(models.name, model.name));
-    return c.json({ name: model.name, deleted: true as const }, 200);
+    // After the rows are gone no new task can name the model; whatever is still queued ends here.
+    const { cancelled, cancelling } = await queue.retire(`Model ${model.name} was deleted`);
+    await fleetStub(c.env).forgetQueue(model.name);
+    return c.json({ name: model.name, deleted: true as const, cancelledTasks: cancelled + cancelling }, 200);
   },
 );
 

@@ -30,6 +30,40 @@ describe("models", () => {
     expect(await env.BUCKET.head("models/m-crud/m-crud.safetensors")).toBeNull();
   });
 
+  it("will not delete a model that tasks still use unless told to cancel them", async () => {
+    await createModel("m-busy");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "m-busy-node", "m-busy");
+    const first = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "m-busy" }), 202);
+    const second = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "m-busy" }), 202);
+    const running = (await claim(node, "m-busy-node"))!;
+    expect(running.task.id).toBe(first.taskId);
+    const refused = await call("/models/m-busy", { method: "DELETE", token: ADMIN });
+    expect(refused.headers.get("content-type")).toContain("application/problem+json");
+    const problem = await json<{ code: string; detail: string }>(refused, 409);
+    expect(problem.code).toBe("model_in_use");
+    expect(problem.detail).toContain("1 waiting and 1 running");
+    // Nothing changed: the model is there and its tasks carry on.
+    await json(await call("/models/m-busy", { token: ADMIN }), 200);
+    expect((await json<{ status: string }>(await call(`/tasks/${second.taskId}/progress`, { token: user }), 200)).status).toBe("waiting");
+
+    const deleted = await json<{ cancelledTasks: number }>(await call("/models/m-busy?force=true", { method: "DELETE", token: ADMIN }), 200);
+    expect(deleted.cancelledTasks).toBe(2);
+    expect((await call("/models/m-busy", { token: ADMIN })).status).toBe(404);
+    const ended = await json<{ status: string; message: string }>(await call(`/tasks/${second.taskId}/result`, { token: user }), 200);
+    expect(ended).toMatchObject({ status: "cancelled", message: "Model m-busy was deleted" });
+    // The running one is told to stop at its next progress report, and ends cancelled.
+    const answer = await json<{ cancel: boolean }>(await call(`/nodes/tasks/${running.task.id}/progress`, { token: node, body: { leaseId: running.lease.id, progress: 0.5 } }), 200);
+    expect(answer.cancel).toBe(true);
+    await json(await call(`/nodes/tasks/${running.task.id}/fail`, { token: node, body: { leaseId: running.lease.id, error: "interrupted", retryable: false } }), 200);
+    expect((await json<{ status: string }>(await call(`/tasks/${first.taskId}/result`, { token: user }), 200)).status).toBe("cancelled");
+    // Placement and metrics no longer count the checkpoint.
+    const metrics = await (await call("/metrics", { token: ADMIN })).text();
+    expect(metrics).not.toContain('checkpoint="m-busy"');
+    expect(await claim(node, "m-busy-node", 200)).toBeNull();
+  });
+
   it("refuses a file whose declared sha256 does not match, keeping nothing", async () => {
     await json(await call("/models", { token: ADMIN, body: { name: "m-bad-sha" } }), 201);
     const res = await call("/models/m-bad-sha/file", { method: "PUT", token: ADMIN, body: new TextEncoder().encode("x"), headers: { "x-sha256": "0".repeat(64) } });
