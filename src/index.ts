@@ -15,6 +15,7 @@ import { sdapiRoutes } from "./routes/sdapi";
 import { submitRoutes } from "./routes/submit";
 import { taskRoutes } from "./routes/tasks";
 import { uploadRoutes } from "./routes/uploads";
+import { webhookRoutes } from "./routes/webhooks";
 
 export { CheckpointQueue } from "./queue/checkpoint-queue";
 export { Fleet } from "./fleet/fleet";
@@ -31,6 +32,7 @@ app.route("/", submitRoutes);
 app.route("/", taskRoutes);
 app.route("/", modelRoutes);
 app.route("/", uploadRoutes);
+app.route("/", webhookRoutes);
 app.route("/", imageRoutes);
 app.route("/", optionRoutes);
 app.route("/", poolRoutes);

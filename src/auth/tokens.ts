@@ -3,10 +3,21 @@ import type { Role } from "../db/schema";
 
 const TOKEN_PREFIX_BY_ROLE: Record<Role, string> = { admin: "sdg_admin_", user: "sdg_user_", node: "sdg_node_" };
 
-export function base64url(bytes: Uint8Array): string {
+export function base64(bytes: Uint8Array): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return btoa(binary);
+}
+
+export function base64url(bytes: Uint8Array): string {
+  return base64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** HMAC-SHA256 of `message` under `key` (a string is taken as its UTF-8 bytes). */
+export async function hmacSha256(key: string | Uint8Array, message: string): Promise<Uint8Array> {
+  const raw = typeof key === "string" ? new TextEncoder().encode(key) : key;
+  const cryptoKey = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", cryptoKey, new TextEncoder().encode(message)));
 }
 
 export function randomId(prefix: string, bytes = 12): string {

@@ -2,13 +2,15 @@
 // for its live work: waiting tasks in priority/FIFO order, leases held by nodes under the pool's
 // concurrency cap, progress of running tasks, and waiters of sync requests. One alarm drives
 // lease expiry. Every transition is mirrored to the task's D1 row through an outbox
-// (./d1-outbox.ts), so none waits on D1 and none is lost when D1 fails.
+// (./d1-outbox.ts), so none waits on D1 and none is lost when D1 fails. A task's end is posted
+// to its webhook, if it has one, through a second outbox (./webhook-outbox.ts).
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
 import { DEFAULT_POOL } from "../db/models";
 import type { TaskEnding, TaskRecord } from "../db/task-records";
 import type { ClaimedTask } from "../protocol/node";
 import { D1Outbox, OUTBOX_SCHEMA } from "./d1-outbox";
+import { WEBHOOK_SCHEMA, WEBHOOK_TIMEOUT_MS, WebhookOutbox } from "./webhook-outbox";
 import { newLeaseId } from "./lease-id";
 import { afterLostLease, exhaustedReason, leaseDeadline, nextAlarmAt } from "./lease-policy";
 import type {
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS live_tasks (
   lease_id TEXT, lease_expires_at INTEGER, node_id TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
   claim TEXT NOT NULL, progress TEXT, last_error TEXT);
 CREATE INDEX IF NOT EXISTS live_tasks_order ON live_tasks(status, priority DESC, seq);
-CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);${OUTBOX_SCHEMA}`;
+CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);${OUTBOX_SCHEMA}${WEBHOOK_SCHEMA}`;
 
 /** After D1 refused the outbox, the alarm tries again this much later. */
 const OUTBOX_RETRY_MS = 5_000;
@@ -67,6 +69,7 @@ export class CheckpointQueue extends DurableObject<Env> {
   /** How long records wait to go to D1 together; tests lengthen it. */
   outboxDelayMs = OUTBOX_DELAY_MS;
   private readonly outbox: D1Outbox;
+  private readonly webhooks: WebhookOutbox;
   private drainTimer: ReturnType<typeof setTimeout> | null = null;
   /** The alarm time last set (null: none; undefined: not known since this object started). */
   private alarmAt: number | null | undefined = undefined;
@@ -76,8 +79,9 @@ export class CheckpointQueue extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
     this.outbox = new D1Outbox(this.sql, () => this.d1());
-    // Records a previous incarnation could not deliver go out as soon as it is running.
-    if (this.outbox.pending > 0) void ctx.blockConcurrencyWhile(() => this.alarmBy(this.clock()));
+    this.webhooks = new WebhookOutbox(this.sql, () => readConfig(this.env), () => this.clock());
+    // What a previous incarnation could not deliver goes out as soon as it is running.
+    if (this.outbox.pending > 0 || this.webhooks.nextDueAt() !== null) void ctx.blockConcurrencyWhile(() => this.alarmBy(this.clock()));
   }
 
   private get settings(): { leaseMs: number; maxAttempts: number } {
@@ -118,6 +122,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     if (task.row) {
       this.mirror({ uid: task.uid, kind: "created", row: task.row });
     }
+    if (task.webhook) this.webhooks.register(task.uid, task.webhook);
     const queuePosition = this.position(task.uid);
     this.report();
     return { queuePosition };
@@ -293,6 +298,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     const expired = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND lease_expires_at <= ?", now).toArray();
     for (const row of expired) await this.loseLease(row, null);
     await this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));
+    await this.sendWebhooks();
     const deadlines = this.sql
       .exec<{ d: number }>("SELECT lease_expires_at AS d FROM live_tasks WHERE status = 'running' AND lease_expires_at IS NOT NULL")
       .toArray()
@@ -326,7 +332,19 @@ export class CheckpointQueue extends DurableObject<Env> {
     for (const wake of this.waiters.get(row.uid) ?? []) wake(recorded);
     this.waiters.delete(row.uid);
     this.report();
+    if (this.webhooks.ended(row.uid, { taskId: row.task_id, ending: recorded })) {
+      // Sent now, in the background; the alarm is the fallback should this object stop first.
+      await this.alarmBy(this.clock() + WEBHOOK_TIMEOUT_MS);
+      void this.sendWebhooks();
+    }
     return { ok: true, status: ending.status };
+  }
+
+  /** Attempts the webhook deliveries that are due; the alarm wakes for the next retry. */
+  private async sendWebhooks(): Promise<void> {
+    await this.webhooks.deliverDue().catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: `webhook deliveries failed: ${String(error).slice(0, 300)}` })));
+    const next = this.webhooks.nextDueAt();
+    if (next !== null) await this.alarmBy(next);
   }
 
   /**

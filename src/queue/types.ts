@@ -1,6 +1,7 @@
 // What the Worker, CheckpointQueue and Fleet pass to each other over RPC. Expected outcomes are
 // plain values (`stale_lease`, `at_capacity`): custom error fields do not survive RPC.
 import type { TaskRecord } from "../db/task-records";
+import type { WebhookTarget } from "./webhook-outbox";
 import type { ClaimedTask, CompleteRequest, FailRequest, Lease, ProgressReport, TaskKind } from "../protocol/node";
 
 /** A pool's settings as the queue and placement need them. */
@@ -28,6 +29,8 @@ export interface QueuedTask {
   claim: Omit<ClaimedTask, "attempt">;
   /** The task's D1 row when the queue is to write it (see Submission.sync); null when it is already in D1. */
   row: Extract<TaskRecord, { kind: "created" }>["row"] | null;
+  /** Where to post the task's end (src/tasks/webhooks.ts), if anywhere. */
+  webhook: WebhookTarget | null;
 }
 
 export interface QueueSummary extends PoolSettings {

@@ -12,6 +12,7 @@ import type { TaskKind } from "../protocol/node";
 import { extrasSingleRequestSchema, img2imgRequestSchema, txt2imgRequestSchema } from "../protocol/sdwebui";
 import { findTaskByUid, submitTask, type TaskRow } from "../tasks/submit";
 import { submitView } from "../tasks/views";
+import { requestedWebhook, WEBHOOK_URL_HEADER, webhookUrlSchema } from "../tasks/webhooks";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 /** Largest submission body: room for a few inline images in base64. */
@@ -29,6 +30,7 @@ export const submitHeadersSchema = z.object({
   taskid: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, "taskId may hold letters, digits and . _ : - (1–128)").optional().describe("Client-chosen task id, unique per key"),
   "idempotency-key": z.string().min(1).max(256).optional().describe("Retries with the same key return the same task"),
   "task-priority": z.coerce.number().int().min(-10).max(10).optional().describe("Higher runs first among waiting tasks (default 0)"),
+  [WEBHOOK_URL_HEADER]: webhookUrlSchema.optional(),
 });
 export type SubmitHeaders = z.infer<typeof submitHeadersSchema>;
 
@@ -61,6 +63,7 @@ async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<
     priority: headers["task-priority"] ?? 0,
     passthrough: null,
     sync: headers["request-type"] !== "async",
+    webhook: requestedWebhook(headers[WEBHOOK_URL_HEADER], c.req.url),
   });
   const origin = new URL(c.req.url).origin;
   const config = c.get("config");

@@ -9,6 +9,7 @@ import { isLive, submitHeadersSchema, waitForTask } from "../routes/submit";
 import { discardTask } from "../tasks/discard";
 import { findTask, submitTask, type Submission, type TaskRow } from "../tasks/submit";
 import { submitView } from "../tasks/views";
+import { requestedWebhook, WEBHOOK_URL_HEADER } from "../tasks/webhooks";
 import { answerResponse, taskAnswer } from "./answers";
 import { SdapiError, zodValidationItems } from "./errors";
 
@@ -62,6 +63,7 @@ export async function runSdapiTask(c: Context<AppEnv>, t: SdapiTask): Promise<Re
     priority: headers["task-priority"] ?? 0,
     passthrough: t.passthrough,
     sync: !asynchronous,
+    webhook: recorded ? requestedWebhook(headers[WEBHOOK_URL_HEADER], c.req.url) : null,
   };
   let task: TaskRow;
   try {

@@ -1,12 +1,10 @@
 // Signed, expiring image URLs served and verified by the Worker itself: HMAC-SHA256 over the
 // object key and the expiry. (Local R2 has no S3 endpoint; aws4fetch presigning is the
 // production alternative.)
-import { base64url, timingSafeEqual } from "../auth/tokens";
+import { base64url, hmacSha256, timingSafeEqual } from "../auth/tokens";
 
 async function hmac(secret: string, message: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const signature = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(message));
-  return base64url(new Uint8Array(signature));
+  return base64url(await hmacSha256(secret, message));
 }
 
 /** `images/<owner>/<file>` → `<origin>/images/<owner>/<file>?exp=<unix s>&sig=<hmac>` */

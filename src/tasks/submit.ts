@@ -11,6 +11,7 @@ import { ApiError } from "../errors";
 import type { ClaimedTask, TaskKind } from "../protocol/node";
 import { queueStub } from "../fleet/stub";
 import { externalizeInlineImages } from "../storage/inline-images";
+import type { RequestedWebhook } from "./webhooks";
 
 export type TaskRow = typeof tasks.$inferSelect;
 
@@ -28,6 +29,8 @@ export interface Submission {
   passthrough: ClaimedTask["passthrough"];
   /** The caller waits for the task's end before it answers (a sync request). */
   sync: boolean;
+  /** Where to post the task's end (see ./webhooks.ts), if anywhere. */
+  webhook: RequestedWebhook | null;
 }
 
 /** Largest request kept in D1 and the queue once inline images are in R2 (D1 rows stay well under their limit). */
@@ -168,7 +171,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       passthrough: s.passthrough,
       timeoutSeconds: pool.timeoutSeconds,
     };
-    const { queuePosition } = await queueStub(env, model.name).enqueue({ uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null }, pool);
+    const { queuePosition } = await queueStub(env, model.name).enqueue({ uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null, webhook: s.webhook ? { ...s.webhook, owner } : null }, pool);
     return { task: row, created: true, queuePosition };
   } catch (error) {
     if (!writeBehind) await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, uid));

@@ -1,5 +1,8 @@
 // End to end: a real Worker in workerd, real gpu-node agents, each supervising an sd-webui
 // emulator. What a client sees: images that decode, progress that moves, tasks that end.
+import { createHmac, timingSafeEqual } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PNG } from "pngjs";
 import { callApi, fetchPng, waitFor, useStack, type Stack } from "./support.ts";
@@ -94,5 +97,41 @@ describe("generation through the whole stack", () => {
     const started = Date.now();
     await waitFor(async () => (await resultOf(body.taskId)).status === "cancelled", 10_000, "the task to be cancelled", stack.agents[0]);
     expect(Date.now() - started).toBeLessThan(400 * 30);
+  });
+
+  it("posts a signed task.ended event to the task's webhook, retrying until the receiver takes it", async () => {
+    const received: Array<{ headers: http.IncomingHttpHeaders; body: string; answered: number }> = [];
+    const receiver = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        const answered = received.length === 0 ? 503 : 204; // the first delivery fails
+        received.push({ headers: req.headers, body, answered });
+        res.writeHead(answered).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/sd`;
+      const { status, body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", prompt: "hooked", steps: 4, width: 64, height: 64 }, headers: { "request-type": "async", "webhook-url": url } });
+      expect(status).toBe(202);
+      await waitFor(async () => received.some((r) => r.answered === 204), 30_000, "the webhook's second delivery", stack.agents[0]);
+      expect(received.map((r) => r.answered)).toEqual([503, 204]);
+      const { secret } = (await callApi<{ secret: string }>(stack, "/webhooks/secret")).body;
+      for (const { headers, body: raw } of received) {
+        // Verified as a Standard Webhooks receiver does: HMAC-SHA256("<id>.<timestamp>.<body>") under the secret's bytes.
+        const expected = createHmac("sha256", Buffer.from(secret.slice("whsec_".length), "base64")).update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${raw}`).digest();
+        const [version, signature] = String(headers["webhook-signature"]).split(",");
+        expect(version).toBe("v1");
+        expect(timingSafeEqual(Buffer.from(signature!, "base64"), expected)).toBe(true);
+        expect(Math.abs(Date.now() / 1000 - Number(headers["webhook-timestamp"]))).toBeLessThan(60);
+      }
+      expect(received[0]!.headers["webhook-id"]).toBe(received[1]!.headers["webhook-id"]);
+      const event = JSON.parse(received[1]!.body) as { type: string; taskId: string; status: string; ossUrl: string[] };
+      expect(event).toMatchObject({ type: "task.ended", taskId: body.taskId, status: "succeeded" });
+      expect((await fetchPng(event.ossUrl[0]!)).width).toBe(64);
+    } finally {
+      receiver.close();
+    }
   });
 });

@@ -53,6 +53,15 @@ describe("bad submissions", () => {
     await nothingStored();
   });
 
+  it("refuses a webhook URL that is not http(s), on both APIs", async () => {
+    const headers = { "request-type": "async", "webhook-url": "ftp://example.com/hook" };
+    const body = await json<Problem>(await call("/txt2img", { token: user, body: { stable_diffusion_model: "bad-model" }, headers }), 422);
+    expect(body.errors!.map((e) => e.path)).toEqual(["webhook-url"]);
+    const sdapi = await json<{ detail: Array<{ loc: string[] }> }>(await call("/sdapi/v1/txt2img", { token: user, body: { stable_diffusion_model: "bad-model" }, headers }), 422);
+    expect(sdapi.detail[0]!.loc).toEqual(["header", "webhook-url"]);
+    await nothingStored();
+  });
+
   it("names a missing upload key", async () => {
     const res = await json<Problem>(await call("/img2img", { token: user, body: { stable_diffusion_model: "bad-model", init_images: ["inputs/someone/missing.png"] } }), 403);
     expect(res.code).toBe("forbidden");

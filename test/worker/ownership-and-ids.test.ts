@@ -78,6 +78,18 @@ describe("isolation between keys", () => {
   });
 });
 
+describe("webhook secrets", () => {
+  it("gives each key its own, always the same, and none to node keys", async () => {
+    const [a, b, node] = [await createKey("user"), await createKey("user"), await createKey("node")];
+    const secretOf = async (token: string) => (await json<{ secret: string }>(await call("/webhooks/secret", { token }), 200)).secret;
+    const first = await secretOf(a);
+    expect(first).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(await secretOf(a)).toBe(first);
+    expect(await secretOf(b)).not.toBe(first);
+    expect((await json<{ code: string }>(await call("/webhooks/secret", { token: node }), 403)).code).toBe("forbidden");
+  });
+});
+
 describe("signed image URLs", () => {
   it("serve the image when valid, refuse a tampered one, and expire", async () => {
     await createModel("sig-a");
