@@ -1,22 +1,19 @@
 // The whole system on one machine: the Worker in workerd on local D1/R2/Durable Objects with
 // migrations applied, and gpu-node agents as child processes, each supervising an sd-webui
 // emulator exactly as it would a real sd-webui. Used by `npm start`, the end-to-end tests and
-// bench/e2e. The Worker runs as `wrangler deploy` would upload it: wrangler bundles it and Miniflare
-// runs the bundle with the bindings wrangler reads from wrangler.toml — without the live-reload
-// proxy `wrangler dev` puts in front of every request (that is `npm run dev`).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+// bench/e2e. The Worker runs in a process of its own (scripts/gateway-process.ts), as
+// `wrangler deploy` would upload it. Nothing here imports wrangler or Miniflare: once imported,
+// they answer SIGINT and SIGTERM with an immediate exit, which would cut short the graceful
+// stop of `npm start`.
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Log, LogLevel, Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
 export const DEV_ADMIN_TOKEN = "sdgate-dev-admin-token";
-const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
-const wranglerBin = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-const WRANGLER_CONFIG = path.join(ROOT, "wrangler.toml");
+export const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 /** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
 const tsxCommand = (script: string) => [process.execPath, "--import", import.meta.resolve("tsx"), path.join(ROOT, script)];
 
@@ -37,62 +34,6 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-function wrangler(args: string[], extraEnv: Record<string, string> = {}): void {
-  const run = spawnSync(process.execPath, [wranglerBin, ...args], { cwd: ROOT, env: { ...process.env, ...WRANGLER_ENV, ...extraEnv }, encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`wrangler ${args.slice(0, 2).join(" ")} failed:\n${run.stdout}\n${run.stderr}`);
-}
-
-/** `wrangler d1 migrations apply --local` against the persistence folder the Worker will use. */
-export function applyMigrations(persistDir: string): void {
-  wrangler(["d1", "migrations", "apply", "sdgate", "--local", "--persist-to", persistDir], { CI: "true" });
-}
-
-/** The Worker bundled as `wrangler deploy` would upload it (dry run, nothing is sent). */
-function bundleWorker(outDir: string): string {
-  wrangler(["deploy", "--dry-run", "--outdir", outDir]);
-  return path.join(outDir, "index.js");
-}
-
-const LOG_LEVELS = { none: LogLevel.NONE, error: LogLevel.ERROR, warn: LogLevel.WARN, info: LogLevel.INFO, debug: LogLevel.DEBUG } as const;
-
-/** The Worker served by Miniflare in this process (scripts/gateway-process.ts runs it); see startGateway. */
-export async function serveWorker(options: GatewayOptions & { persistDir: string }): Promise<{ url: string; dispose(): Promise<void> }> {
-  applyMigrations(options.persistDir);
-  const bundleDir = mkdtempSync(path.join(os.tmpdir(), "sdgate-bundle-"));
-  const scriptPath = bundleWorker(bundleDir);
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_CONFIG);
-  const level = options.logLevel ?? "warn";
-  // The same folders `wrangler dev --persist-to` and `wrangler d1 ... --local` use.
-  const state = path.join(options.persistDir, "v3");
-  const miniflare = new Miniflare({
-    ...workerOptions,
-    name: "sdgate",
-    modules: true,
-    modulesRoot: bundleDir,
-    scriptPath,
-    bindings: { ...workerOptions.bindings, ...(options.vars ?? {}) },
-    // Clients reach the Worker itself, as on Cloudflare, not through Miniflare's entry worker
-    // (dev conveniences such as pretty error pages, which cost about a millisecond per request).
-    host: "127.0.0.1",
-    port: 0,
-    unsafeDirectSockets: [{ host: "127.0.0.1", port: options.port ?? 0 }],
-    log: new Log(LOG_LEVELS[level]),
-    ...(level === "none" ? { handleRuntimeStdio: () => undefined } : {}),
-    d1Persist: path.join(state, "d1"),
-    r2Persist: path.join(state, "r2"),
-    durableObjectsPersist: path.join(state, "do"),
-  });
-  await miniflare.ready;
-  const url = (await miniflare.unsafeGetDirectURL()).origin;
-  return {
-    url,
-    dispose: async () => {
-      await miniflare.dispose();
-      rmSync(bundleDir, { recursive: true, force: true });
-    },
-  };
-}
-
 /**
  * Starts the Worker in a process of its own (scripts/gateway-process.ts), as a server is: the
  * caller's event loop — a test runner, a benchmark's client — does not share its work.
@@ -104,13 +45,23 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     cwd: ROOT,
     env: { ...process.env, ...WRANGLER_ENV },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // A group of its own (with the workerd it starts): a Ctrl-C meant for the caller does not cut
+    // the Worker away from under it — `npm start` first lets its agent drain and deregister.
+    detached: true,
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     child.once("message", (message) => resolve((message as { url: string }).url));
     void exited.then((code) => reject(new Error(`the Worker did not start (exit code ${code}); its output is above`)));
   });
-  const killNow = () => child.kill("SIGKILL");
+  /** The caller is exiting without stop(): take the process and its workerd down with it. */
+  const killNow = () => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
   process.on("exit", killNow);
   return {
     url,
