@@ -236,9 +236,10 @@ export class CheckpointQueue extends DurableObject<Env> {
   async retire(reason: string): Promise<{ cancelled: number; cancelling: number }> {
     // Without settings the queue's summaries name no checkpoint and are not reported (see report).
     this.sql.exec("DELETE FROM pool");
-    const waiting = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting'").toArray();
-    for (const row of waiting) await this.end(row, { status: "cancelled", finishedAt: this.clock(), error: reason });
     const cancelling = this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE status = 'running'").rowsWritten;
+    const waiting = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting'").toArray();
+    // Each end() changes its row before its first await: all of them end in this one step.
+    await Promise.all(waiting.map((row) => this.end(row, { status: "cancelled", finishedAt: this.clock(), error: reason })));
     return { cancelled: waiting.length, cancelling };
   }
 
