@@ -269,17 +269,18 @@ export class GpuNodeAgent {
     this.resolveClosed();
   }
 
-  private async failFatally(error: Error): Promise<void> {
+  private async failFatally(error: Error, options: { drain: boolean } = { drain: true }): Promise<void> {
     if (this.fatalError || this.stopping) return;
     this.fatalError = error;
     this.log.error(`stopping: ${error.message}`);
-    await this.stop({ drain: true });
+    await this.stop(options);
   }
 
   private onReplaced(): void {
     if (this.replaced) return;
     this.replaced = true;
-    void this.failFatally(new Error(`another agent process registered as node ${this.nodeId}; give each agent its own --node-id`));
+    // The new registration released our leases: a task still running here can only be refused.
+    void this.failFatally(new Error(`another agent process registered as node ${this.nodeId}; give each agent its own --node-id`), { drain: false });
   }
 
   // ---- registration ------------------------------------------------------------------------------

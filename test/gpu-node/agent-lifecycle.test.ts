@@ -95,4 +95,21 @@ describe("gpu-node agent lifecycle", () => {
     expect(task.status).toBe("waiting");
     expect(gateway.node("hard-stop-node").deregistered).toBe(true);
   });
+
+  it("stops at once when another process takes its node id: interrupts its task and leaves the id alone", async () => {
+    const { gateway, agent } = await setup("replaced-node");
+    await agent.start();
+    const registered = gateway.node("replaced-node").registrations[0]!;
+    expect(registered.instanceId).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
+    const id = gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "long", steps: 4000, width: 64, height: 64 } });
+    await gateway.waitFor("the task to make progress", () => gateway.task(id).progress.some((report) => report.progress > 0));
+
+    gateway.replaceNode("replaced-node");
+    await agent.closed; // its next heartbeat hears it; a drain would take the task's 80 s
+
+    expect(agent.fatalError?.message).toContain("another agent process registered as node replaced-node");
+    expect(gateway.task(id).failures[0]?.retryable).toBe(true);
+    expect(gateway.node("replaced-node").deregistered).toBe(false);
+    expect(gateway.node("replaced-node").heartbeats.every((beat) => beat.instanceId === registered.instanceId)).toBe(true);
+  });
 });

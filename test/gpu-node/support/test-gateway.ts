@@ -68,6 +68,8 @@ export interface NodeRecord {
   deregistered: boolean;
   restartWebui: boolean;
   claims: number;
+  /** Another process registered under this id: heartbeats and claims get 409 node_replaced. */
+  replaced: boolean;
 }
 
 export interface ModelRequest {
@@ -229,6 +231,11 @@ export class TestGateway {
     this.nodes.delete(nodeId);
   }
 
+  /** As if another agent process had registered under this node id. */
+  replaceNode(nodeId: string): void {
+    this.mustNode(nodeId).replaced = true;
+  }
+
   task(id: string): TaskRecord {
     return this.mustTask(id);
   }
@@ -302,9 +309,11 @@ export class TestGateway {
       deregistered: false,
       restartWebui: false,
       claims: 0,
+      replaced: false,
     };
     node.registrations.push(body);
     node.deregistered = false;
+    node.replaced = false;
     this.nodes.set(body.nodeId, node);
     sendJson(res, 200, {
       nodeId: body.nodeId,
@@ -318,6 +327,7 @@ export class TestGateway {
   private async heartbeat(req: http.IncomingMessage, res: http.ServerResponse, nodeId: string): Promise<void> {
     const body = await this.readBody(req, heartbeatSchema, "heartbeat");
     const node = this.mustNode(nodeId);
+    if (node.replaced) throw new HttpProblem(409, "node_replaced", "another process registered this node id");
     node.heartbeats.push(body);
     const restartWebui = node.restartWebui;
     node.restartWebui = false;
@@ -327,6 +337,7 @@ export class TestGateway {
   private async claim(req: http.IncomingMessage, res: http.ServerResponse, nodeId: string): Promise<void> {
     const body = await this.readBody(req, claimRequestSchema, "claim");
     const node = this.mustNode(nodeId);
+    if (node.replaced) throw new HttpProblem(409, "node_replaced", "another process registered this node id");
     node.claims++;
     const task = this.nextWaiting();
     if (task) return sendJson(res, 200, this.lease(task, nodeId));
