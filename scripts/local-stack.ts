@@ -17,6 +17,15 @@ export const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETC
 /** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
 const tsxCommand = (script: string) => [process.execPath, "--import", import.meta.resolve("tsx"), path.join(ROOT, script)];
 
+/** Signals every process in the group `pid` leads; a group that is already gone is fine. */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 export interface GatewayOptions {
   /** 0 picks a free port. */
   port?: number;
@@ -55,13 +64,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     void exited.then((code) => reject(new Error(`the Worker did not start (exit code ${code}); its output is above`)));
   });
   /** The caller is exiting without stop(): take the process and its workerd down with it. */
-  const killNow = () => {
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  };
+  const killNow = () => signalGroup(child.pid!, "SIGKILL");
   process.on("exit", killNow);
   return {
     url,
@@ -168,7 +171,6 @@ function webuiPidOf(modelsDir: string): number {
   }
 }
 
-
 /** Starts a gpu-node agent that supervises an sd-webui emulator (the same code path as a real sd-webui). */
 export function startAgent(options: AgentOptions): RunningAgent {
   const workDir = options.workDir ?? mkdtempSync(path.join(os.tmpdir(), `sdgate-${options.nodeId}-`));
@@ -201,24 +203,11 @@ export function startAgent(options: AgentOptions): RunningAgent {
     if (!options.workDir) rmSync(workDir, { recursive: true, force: true });
     return code;
   });
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // already gone
-    }
-  };
   /** SIGKILL the agent's group and the sd-webui it started (its own group; the agent records its pid). */
   const killNow = () => {
     const webuiPid = webuiPidOf(modelsDir);
-    signalGroup("SIGKILL");
-    if (webuiPid > 0) {
-      try {
-        process.kill(-webuiPid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    signalGroup(child.pid!, "SIGKILL");
+    if (webuiPid > 0) signalGroup(webuiPid, "SIGKILL");
   };
   return {
     nodeId: options.nodeId,
