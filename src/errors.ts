@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
+import { logLine } from "./log";
 
 export const ERRORS = {
   bad_request: { status: 400, title: "Bad request" },
@@ -86,6 +87,6 @@ export function handleError(err: Error, c: Context): Response {
   }
   if (err instanceof SyntaxError) return problem(c, "malformed_json", err.message);
   // Messages can embed whole queries and their parameters: keep the log line short.
-  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId" as never), message: err.message.slice(0, 500), stack: err.stack?.split("\n").slice(1, 6).join("\n") }));
+  logLine("error", err.message.slice(0, 500), { requestId: c.get("requestId" as never), stack: err.stack?.split("\n").slice(1, 6).join("\n") });
   return problem(c, "internal", "Something went wrong on our side; the request id is in the Request-Id header.");
 }

@@ -7,6 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
 import { DEFAULT_POOL } from "../db/models";
+import { logLine } from "../log";
 import type { TaskEnding, TaskRecord } from "../db/task-records";
 import type { ClaimedTask } from "../protocol/node";
 import { D1Outbox, OUTBOX_SCHEMA } from "./d1-outbox";
@@ -343,7 +344,7 @@ export class CheckpointQueue extends DurableObject<Env> {
 
   /** Attempts the webhook deliveries that are due; the alarm wakes for the next retry. */
   private async sendWebhooks(): Promise<void> {
-    await this.webhooks.deliverDue().catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: `webhook deliveries failed: ${String(error).slice(0, 300)}` })));
+    await this.webhooks.deliverDue().catch((error: unknown) => logLine("error", `webhook deliveries failed: ${String(error).slice(0, 300)}`));
     const next = this.webhooks.nextDueAt();
     if (next !== null) await this.alarmBy(next);
   }
@@ -367,7 +368,7 @@ export class CheckpointQueue extends DurableObject<Env> {
   }
 
   private async outboxFailed(error: unknown): Promise<void> {
-    console.error(JSON.stringify({ level: "error", message: `D1 refused the queue's records (${this.outbox.pending} pending, retried in ${OUTBOX_RETRY_MS} ms): ${String(error).slice(0, 300)}` }));
+    logLine("error", `D1 refused the queue's records (${this.outbox.pending} pending, retried in ${OUTBOX_RETRY_MS} ms): ${String(error).slice(0, 300)}`);
     await this.alarmBy(this.clock() + OUTBOX_RETRY_MS);
   }
 
@@ -413,7 +414,7 @@ export class CheckpointQueue extends DurableObject<Env> {
     if (summary.checkpoint) {
       fleetStub(this.env)
         .reportQueue(summary)
-        .catch((error: unknown) => console.error(JSON.stringify({ level: "error", message: `queue ${summary.checkpoint}: report to Fleet failed: ${String(error)}` })));
+        .catch((error: unknown) => logLine("error", `queue ${summary.checkpoint}: report to Fleet failed: ${String(error)}`));
     }
     return summary;
   }

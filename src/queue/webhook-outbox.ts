@@ -4,6 +4,7 @@
 // 2xx, retried with growing delays (the queue's alarm wakes for the next one), and given up
 // after the last with a log line. A queue that restarts finds its pending deliveries here.
 import type { Config } from "../config";
+import { logLine } from "../log";
 import { taskEndedEvent, signWebhook, webhookSecret, type TaskEnded } from "../tasks/webhooks";
 
 export const WEBHOOK_SCHEMA = `
@@ -116,7 +117,7 @@ export class WebhookOutbox {
     const delay = WEBHOOK_RETRY_DELAYS_MS[attempts - 1];
     if (delay === undefined) {
       this.sql.exec("DELETE FROM webhook_deliveries WHERE id = ?", delivery.id);
-      console.error(JSON.stringify({ level: "warn", message: `webhook ${delivery.id} to ${new URL(delivery.url).host} given up after ${attempts} attempts (last: ${failure})` }));
+      logLine("warn", `webhook ${delivery.id} to ${new URL(delivery.url).host} given up after ${attempts} attempts (last: ${failure})`);
       return;
     }
     this.sql.exec("UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?", attempts, this.clock() + delay, failure, delivery.id);
