@@ -52,6 +52,7 @@ export function isLive(task: TaskRow): boolean {
 }
 
 async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<string, unknown>, headers: SubmitHeaders) {
+  const origin = new URL(c.req.url).origin;
   const { task } = await submitTask(c.env, {
     caller: c.get("caller"),
     kind,
@@ -63,9 +64,8 @@ async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<
     priority: headers["task-priority"] ?? 0,
     passthrough: null,
     sync: headers["request-type"] !== "async",
-    webhook: requestedWebhook(headers[WEBHOOK_URL_HEADER], c.req.url),
+    webhook: requestedWebhook(headers[WEBHOOK_URL_HEADER], origin),
   });
-  const origin = new URL(c.req.url).origin;
   const config = c.get("config");
   if (headers["request-type"] === "async") return c.json(await submitView(origin, config, task), 202);
   const ended = await waitForTask(c.env, task, config.syncWaitMs);

@@ -48,6 +48,7 @@ export async function runSdapiTask(c: Context<AppEnv>, t: SdapiTask): Promise<Re
   const headers = readHeaders(c);
   const caller = c.get("caller");
   const config = c.get("config");
+  const origin = new URL(c.req.url).origin;
   const asynchronous = headers["request-type"] === "async";
   const recorded = t.record || asynchronous;
   const headerTaskId = recorded ? (headers.taskid ?? null) : null;
@@ -63,7 +64,7 @@ export async function runSdapiTask(c: Context<AppEnv>, t: SdapiTask): Promise<Re
     priority: headers["task-priority"] ?? 0,
     passthrough: t.passthrough,
     sync: !asynchronous,
-    webhook: recorded ? requestedWebhook(headers[WEBHOOK_URL_HEADER], c.req.url) : null,
+    webhook: recorded ? requestedWebhook(headers[WEBHOOK_URL_HEADER], origin) : null,
   };
   let task: TaskRow;
   try {
@@ -74,7 +75,7 @@ export async function runSdapiTask(c: Context<AppEnv>, t: SdapiTask): Promise<Re
     ({ task } = await submitTask(c.env, { ...submission, clientTaskId: null }));
   }
   if (asynchronous) {
-    return c.json(await submitView(new URL(c.req.url).origin, config, task), 202, { [TASK_ID_HEADER]: task.taskId });
+    return c.json(await submitView(origin, config, task), 202, { [TASK_ID_HEADER]: task.taskId });
   }
   const startedAt = Date.now();
   const ended = await waitForTask(c.env, task, config.syncWaitMs);

@@ -24,8 +24,8 @@ export interface RequestedWebhook {
   origin: string;
 }
 
-export function requestedWebhook(url: string | undefined, requestUrl: string): RequestedWebhook | null {
-  return url ? { url, origin: new URL(requestUrl).origin } : null;
+export function requestedWebhook(url: string | undefined, origin: string): RequestedWebhook | null {
+  return url ? { url, origin } : null;
 }
 
 /** The facts of an ending the event reports; signed image URLs are made fresh at each delivery. */
