@@ -20,6 +20,7 @@ import {
   type RegisterRequest,
   type RegisterResponse,
 } from "../src/protocol/node.ts";
+import { NODE_REPLACED, STALE_LEASE } from "../src/protocol/node-errors.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 
 /** The Worker answered with an HTTP error. */
@@ -36,7 +37,7 @@ export class GatewayHttpError extends Error {
   }
 }
 
-/** 409: the lease is not the task's current one any more; the task is not ours. */
+/** 409 stale_lease: the lease is not the task's current one any more; the task is not ours. */
 export class StaleLeaseError extends GatewayHttpError {
   override name = "StaleLeaseError";
 }
@@ -52,7 +53,7 @@ export function isGatewayStatus(error: unknown, status: number): boolean {
 
 /** 409 node_replaced: another agent process registered under this node id after us. */
 export function isNodeReplaced(error: unknown): boolean {
-  return error instanceof GatewayHttpError && error.status === 409 && error.code === "node_replaced";
+  return error instanceof GatewayHttpError && error.status === 409 && error.code === NODE_REPLACED;
 }
 
 /** Errors worth retrying: the network, 5xx and 429. */
@@ -232,7 +233,7 @@ export class GatewayClient {
     } catch {
       // not JSON: keep the text
     }
-    const ErrorClass = res.status === 409 ? StaleLeaseError : GatewayHttpError;
+    const ErrorClass = res.status === 409 && code === STALE_LEASE ? StaleLeaseError : GatewayHttpError;
     throw new ErrorClass(method, path, res.status, code, detail);
   }
 }

@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 import { logLine } from "./log";
+import { NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "./protocol/node-errors";
 
 export const ERRORS = {
   bad_request: { status: 400, title: "Bad request" },
@@ -14,13 +15,13 @@ export const ERRORS = {
   not_found: { status: 404, title: "Not found" },
   task_not_found: { status: 404, title: "No such task" },
   model_not_found: { status: 404, title: "No such model" },
-  node_unknown: { status: 404, title: "This node is not registered" },
+  [NODE_UNKNOWN]: { status: 404, title: "This node is not registered" },
   image_not_found: { status: 404, title: "No such image" },
   task_id_conflict: { status: 409, title: "A task with this id already exists" },
   idempotency_conflict: { status: 409, title: "This Idempotency-Key was used for another request" },
-  node_replaced: { status: 409, title: "Another agent process registered under this node id" },
+  [NODE_REPLACED]: { status: 409, title: "Another agent process registered under this node id" },
   task_finished: { status: 409, title: "The task has already ended" },
-  stale_lease: { status: 409, title: "The lease is no longer the task's current one" },
+  [STALE_LEASE]: { status: 409, title: "The lease is no longer the task's current one" },
   model_exists: { status: 409, title: "A model with this name already exists" },
   model_file_missing: { status: 409, title: "The model has no file yet" },
   model_in_use: { status: 409, title: "Tasks waiting or running use this model" },

@@ -13,6 +13,7 @@ import {
   claimRequestSchema, claimResponseSchema, completeRequestSchema, failRequestSchema, heartbeatResponseSchema, heartbeatSchema,
   imageUploadAnswerSchema, instanceIdSchema, LEASE_HEADER, progressAnswerSchema, progressReportSchema, registerRequestSchema, registerResponseSchema,
 } from "../protocol/node";
+import { NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "../protocol/node-errors";
 import { imageKey } from "../storage/object-keys";
 import { imageTypeOf } from "../storage/inline-images";
 import { checkpointOfLease } from "../queue/lease-id";
@@ -31,11 +32,11 @@ type CompleteBody = z.output<typeof completeRequestSchema>;
 const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 
 function staleLease(uid: string): never {
-  throw new ApiError("stale_lease", `The lease is not task ${uid}'s current one (it expired, was retried elsewhere, or the task ended)`);
+  throw new ApiError(STALE_LEASE, `The lease is not task ${uid}'s current one (it expired, was retried elsewhere, or the task ended)`);
 }
 
 function replaced(nodeId: string): never {
-  throw new ApiError("node_replaced", `Another agent process registered as node ${nodeId} after this one; give each agent its own node id`);
+  throw new ApiError(NODE_REPLACED, `Another agent process registered as node ${nodeId} after this one; give each agent its own node id`);
 }
 
 /** The queue that granted the lease (it names it: see src/queue/lease-id.ts). */
@@ -78,7 +79,7 @@ nodeRoutes.openapi(
   async (c) => {
     const { nodeId } = c.req.valid("param");
     const answer = await fleetStub(c.env).heartbeat(nodeId, c.req.valid("json"));
-    if (answer.outcome === "unknown_node") throw new ApiError("node_unknown", "Register again: POST /nodes/register");
+    if (answer.outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN, "Register again: POST /nodes/register");
     if (answer.outcome === "replaced") replaced(nodeId);
     return c.json({ restartWebui: answer.restartWebui }, 200);
   },
@@ -96,7 +97,7 @@ nodeRoutes.openapi(
     const request = claimRequestSchema.parse(c.req.valid("json") ?? {});
     const waitMs = Math.min(request.waitMs, c.get("config").claimWaitMs);
     const outcome = await fleetStub(c.env).claim(nodeId, waitMs, request);
-    if (outcome.outcome === "unknown_node") throw new ApiError("node_unknown", "Register again: POST /nodes/register");
+    if (outcome.outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN, "Register again: POST /nodes/register");
     if (outcome.outcome === "replaced") replaced(nodeId);
     if (outcome.outcome !== "claimed") return c.body(null, 204);
     return c.json({ task: outcome.task, lease: outcome.lease }, 200);
@@ -112,7 +113,7 @@ nodeRoutes.openapi(
   async (c) => {
     const { nodeId } = c.req.valid("param");
     const outcome = await fleetStub(c.env).deregister(nodeId, c.req.valid("query").instanceId);
-    if (outcome === "unknown_node") throw new ApiError("node_unknown");
+    if (outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN);
     if (outcome === "replaced") replaced(nodeId);
     return c.json({ ok: true as const }, 200);
   },
