@@ -7,7 +7,8 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv, Caller } from "../app-env";
 import { apiKeys, type Role } from "../db/schema";
 import { ApiError } from "../errors";
-import { hashToken, timingSafeEqual } from "./tokens";
+import { timingSafeEqual } from "../crypto";
+import { hashToken } from "./tokens";
 
 export function tokenFromHeaders(headers: Headers): string | null {
   const authorization = headers.get("authorization");

@@ -1,7 +1,7 @@
 // A lease id names the queue that granted it, so a node's calls about its task go straight to
 // that queue with no lookup. Nothing is trusted from it: the queue checks the whole id against
 // the task's current lease, so an altered id only reaches a queue that refuses it.
-import { randomId } from "../auth/tokens";
+import { randomId } from "../crypto";
 
 const SEPARATOR = "@"; // in neither random ids nor checkpoint names
 

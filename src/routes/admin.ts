@@ -4,7 +4,8 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { forgetKey, requireRole } from "../auth/middleware";
-import { generateToken, hashToken, randomId } from "../auth/tokens";
+import { generateToken, hashToken, tokenPrefix } from "../auth/tokens";
+import { randomId } from "../crypto";
 import { apiKeys, models, ROLES, tasks } from "../db/schema";
 import { ApiError } from "../errors";
 import { fleetStub } from "../fleet/stub";
@@ -32,7 +33,7 @@ adminRoutes.openapi(
   async (c) => {
     const { name, role } = c.req.valid("json");
     const token = generateToken(role);
-    const row = { id: randomId("key_", 9), name, role, tokenHash: await hashToken(token), tokenPrefix: token.slice(0, 14), createdAt: Date.now(), revokedAt: null };
+    const row = { id: randomId("key_", 9), name, role, tokenHash: await hashToken(token), tokenPrefix: tokenPrefix(token), createdAt: Date.now(), revokedAt: null };
     await drizzle(c.env.DB).insert(apiKeys).values(row);
     return c.json({ ...keyView(row), token }, 201);
   },

@@ -5,7 +5,7 @@ import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { sha256Hex } from "../auth/tokens";
+import { sha256Hex } from "../crypto";
 import { DEFAULT_POOL, findPool, listModels, poolSettings, type ModelRow, type PoolRow } from "../db/models";
 import { pools } from "../db/schema";
 import { fleetStub, queueStub } from "../fleet/stub";

@@ -5,8 +5,8 @@ import { and, desc, eq, lt, or } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { base64url } from "../auth/tokens";
 import { TASK_STATUSES, tasks } from "../db/schema";
+import { base64url, decodeBase64 } from "../crypto";
 import { ApiError } from "../errors";
 import { queueStub } from "../fleet/stub";
 import { findTask, findTaskByUid, type TaskRow } from "../tasks/submit";
@@ -80,7 +80,9 @@ function encodeCursor(task: TaskRow): string {
 
 function decodeCursor(cursor: string): { createdAt: number; uid: string } {
   try {
-    const text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    const bytes = decodeBase64(cursor);
+    if (!bytes) throw new Error("bad cursor");
+    const text = new TextDecoder().decode(bytes);
     const [createdAt, uid] = [text.slice(0, text.indexOf(":")), text.slice(text.indexOf(":") + 1)];
     if (!/^\d+$/.test(createdAt) || !uid) throw new Error("bad cursor");
     return { createdAt: Number(createdAt), uid };

@@ -4,9 +4,9 @@ import { bodyLimit } from "hono/body-limit";
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import { requireRole } from "../auth/middleware";
-import { randomId } from "../auth/tokens";
+import { randomId } from "../crypto";
 import { ApiError } from "../errors";
-import { decodeBase64, imageTypeOf, parseBase64Image } from "../storage/inline-images";
+import { decodeImageBase64, imageTypeOf, parseBase64Image } from "../storage/inline-images";
 import { inputKey } from "../storage/object-keys";
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
@@ -25,7 +25,7 @@ uploadRoutes.post(
       if (typeof body.image !== "string") throw new ApiError("validation_failed", "image: a base64 image is required", [{ path: "image", message: "required" }]);
       const parsed = parseBase64Image(body.image);
       if (!parsed) throw new ApiError("unsupported_media_type", "image: not a base64 PNG, JPEG, WEBP or GIF");
-      bytes = decodeBase64(parsed.base64);
+      bytes = decodeImageBase64(parsed.base64);
     } else {
       bytes = new Uint8Array(await c.req.arrayBuffer());
     }

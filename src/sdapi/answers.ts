@@ -3,7 +3,7 @@
 // and sd-webui's own error answer when the node failed the task with one.
 import type { TaskRow } from "../tasks/submit";
 import { replayPassthroughResult, type StoredPassthroughResult } from "../tasks/passthrough-images";
-import { encodeBase64 } from "../storage/inline-images";
+import { encodeBase64 } from "../crypto";
 import { webuiErrorBody } from "./errors";
 
 export interface WebuiAnswer {

@@ -3,7 +3,7 @@
 // stay small. Keys of earlier uploads are checked to belong to the caller. The node receives the
 // keys and a JSON pointer for each (see InputRef in the node protocol).
 import type { InputRef } from "../protocol/node";
-import { randomId } from "../auth/tokens";
+import { decodeBase64, encodeBase64, randomId } from "../crypto";
 import { ApiError } from "../errors";
 import { inputKey, isInputKey, ownerOfKey } from "./object-keys";
 
@@ -28,25 +28,11 @@ export function imageTypeOf(bytes: Uint8Array): { extension: string; contentType
   return parseBase64Image(encodeBase64(bytes.subarray(0, 12)));
 }
 
-export function decodeBase64(base64: string): Uint8Array {
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(base64.replace(/\s+/g, ""))) throw new ApiError("validation_failed", "An image is not valid base64");
-  let binary: string;
-  try {
-    binary = atob(base64.replace(/\s+/g, "").replaceAll("-", "+").replaceAll("_", "/"));
-  } catch {
-    throw new ApiError("validation_failed", "An image is not valid base64");
-  }
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+/** The bytes of a base64 image in a request; a 422 when it is not base64. */
+export function decodeImageBase64(base64: string): Uint8Array {
+  const bytes = decodeBase64(base64);
+  if (!bytes) throw new ApiError("validation_failed", "An image is not valid base64");
   return bytes;
-}
-
-export function encodeBase64(data: ArrayBuffer | Uint8Array): string {
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  const CHUNK = 0x8000;
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += CHUNK) binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
-  return btoa(binary);
 }
 
 interface Found {
@@ -91,7 +77,7 @@ export async function externalizeInlineImages(bucket: R2Bucket, owner: string, p
     const image = parseBase64Image(found.value);
     if (!image) continue;
     const key = inputKey(owner, randomId("in_"), image.extension);
-    pending.push({ found, key, bytes: decodeBase64(image.base64), contentType: image.contentType });
+    pending.push({ found, key, bytes: decodeImageBase64(image.base64), contentType: image.contentType });
   }
   const referenced = inputs.map((ref) => ref.key);
   const heads = await Promise.all(referenced.map((key) => bucket.head(key)));

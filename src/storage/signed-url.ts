@@ -1,7 +1,7 @@
 // Signed, expiring image URLs served and verified by the Worker itself: HMAC-SHA256 over the
 // object key and the expiry. (Local R2 has no S3 endpoint; aws4fetch presigning is the
 // production alternative.)
-import { base64url, hmacSha256, timingSafeEqual } from "../auth/tokens";
+import { base64url, hmacSha256, timingSafeEqual } from "../crypto";
 
 async function hmac(secret: string, message: string): Promise<string> {
   return base64url(await hmacSha256(secret, message));

@@ -1,7 +1,8 @@
 // Passthrough answers (any sd-webui route run on a node) can carry base64 images; they go to R2
 // like every other output so D1 rows stay small, and come back inline when the answer is replayed.
 import type { InputRef } from "../protocol/node";
-import { decodeBase64, encodeBase64, parseBase64Image } from "../storage/inline-images";
+import { encodeBase64 } from "../crypto";
+import { decodeImageBase64, parseBase64Image } from "../storage/inline-images";
 import { imageKey } from "../storage/object-keys";
 
 export interface StoredPassthroughResult {
@@ -39,7 +40,7 @@ export async function storePassthroughImages(
   for (const [n, slot] of imageSlots(body).entries()) {
     const parsed = parseBase64Image(slot.value)!;
     const key = imageKey(owner, taskId, n);
-    await bucket.put(key, decodeBase64(parsed.base64), { httpMetadata: { contentType: parsed.contentType } });
+    await bucket.put(key, decodeImageBase64(parsed.base64), { httpMetadata: { contentType: parsed.contentType } });
     slot.set(key);
     images.push({ pointer: slot.pointer, key });
   }

@@ -4,7 +4,7 @@
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Caller } from "../app-env";
-import { randomId, sha256Hex } from "../auth/tokens";
+import { randomId, sha256Hex } from "../crypto";
 import { findPool, listModels, poolSettings, resolveModel, type ModelRow, type PoolRow } from "../db/models";
 import { keyOptions, models, pools, tasks } from "../db/schema";
 import { ApiError } from "../errors";

@@ -4,8 +4,8 @@
 // `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`. Each key has its
 // own secret (`whsec_<base64>`, GET /webhooks/secret), derived from SIGNING_SECRET.
 import { z } from "zod";
-import { base64, hmacSha256 } from "../auth/tokens";
 import type { Config } from "../config";
+import { decodeBase64, encodeBase64, hmacSha256 } from "../crypto";
 import type { TaskEnding } from "../db/task-records";
 import { signedUrls } from "./views";
 
@@ -35,13 +35,13 @@ export interface TaskEnded {
 }
 
 export async function webhookSecret(signingSecret: string, owner: string): Promise<string> {
-  return `whsec_${base64(await hmacSha256(signingSecret, `webhook-secret\n${owner}`))}`;
+  return `whsec_${encodeBase64(await hmacSha256(signingSecret, `webhook-secret\n${owner}`))}`;
 }
 
 /** The `webhook-signature` header value for one delivery. */
 export async function signWebhook(secret: string, id: string, timestampSeconds: number, body: string): Promise<string> {
-  const key = Uint8Array.from(atob(secret.slice("whsec_".length)), (ch) => ch.charCodeAt(0));
-  return `v1,${base64(await hmacSha256(key, `${id}.${timestampSeconds}.${body}`))}`;
+  const key = decodeBase64(secret.slice("whsec_".length))!;
+  return `v1,${encodeBase64(await hmacSha256(key, `${id}.${timestampSeconds}.${body}`))}`;
 }
 
 /** The body of a `task.ended` event: GET /tasks/{taskId}/result has the rest. */
