@@ -1,11 +1,10 @@
 // Who is calling: the API key from `Authorization: Bearer`, the original `Token` header, or HTTP
 // Basic with the key as password (A1111 clients). Keys are looked up by hash; the ADMIN_TOKEN
 // secret is the first admin.
-import { and, eq, isNull } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, Caller } from "../app-env";
-import { apiKeys, type Role } from "../db/schema";
+import { findActiveKey } from "../db/keys";
+import type { Role } from "../db/schema";
 import { ApiError } from "../errors";
 import { timingSafeEqual } from "../crypto";
 import { hashToken } from "./tokens";
@@ -48,11 +47,7 @@ async function identify(env: Env, adminToken: string, token: string): Promise<Ca
   const hash = await hashToken(token);
   const known = knownKeys.get(hash);
   if (known && known.until > Date.now()) return known.caller;
-  const row = await drizzle(env.DB)
-    .select({ id: apiKeys.id, role: apiKeys.role })
-    .from(apiKeys)
-    .where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt)))
-    .get();
+  const row = await findActiveKey(env.DB, hash);
   if (!row) {
     knownKeys.delete(hash);
     return null;

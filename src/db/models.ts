@@ -1,26 +1,9 @@
-// Models and their pools: lookups, sd-webui-style aliases, and the settings a queue runs with.
-import { eq } from "drizzle-orm";
+// Models in D1: lookups (by name or any sd-webui alias), registration, changes and deletion.
+import { eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { PoolSettings } from "../queue/types";
 import { models, pools } from "./schema";
 
 export type ModelRow = typeof models.$inferSelect;
-export type PoolRow = typeof pools.$inferSelect;
-
-/** A pool without a row runs with these. */
-export const DEFAULT_POOL = {
-  concurrencyCap: 10,
-  timeoutSeconds: 600,
-  extraArgs: "",
-  env: {} as Record<string, string>,
-  minGpuMemoryMb: 0,
-  gpuClass: null as string | null,
-  minNodes: 0,
-  maxNodes: 0,
-};
-
-/** Assumed download speed of a node pulling a checkpoint from R2, for switch-cost estimates. */
-const ASSUMED_DOWNLOAD_BYTES_PER_MS = 100_000;
 
 export async function listModels(db: D1Database): Promise<ModelRow[]> {
   return drizzle(db).select().from(models).orderBy(models.name).all();
@@ -57,23 +40,20 @@ export async function resolveModel(db: D1Database, alias: string): Promise<Model
   return (await findModel(db, alias)) ?? matchModel(await listModels(db), alias);
 }
 
-export async function findPool(db: D1Database, checkpoint: string): Promise<PoolRow | null> {
-  return (await drizzle(db).select().from(pools).where(eq(pools.checkpoint, checkpoint)).get()) ?? null;
+export async function insertModel(db: D1Database, row: ModelRow): Promise<void> {
+  await drizzle(db).insert(models).values(row);
 }
 
-export function poolSettings(model: ModelRow, pool: PoolRow | null): PoolSettings {
-  const p = pool ?? DEFAULT_POOL;
-  return {
-    checkpoint: model.name,
-    concurrencyCap: p.concurrencyCap,
-    timeoutSeconds: p.timeoutSeconds,
-    extraArgs: p.extraArgs,
-    minGpuMemoryMb: p.minGpuMemoryMb,
-    gpuClass: p.gpuClass,
-    minNodes: p.minNodes,
-    maxNodes: p.maxNodes,
-    loadMs: model.loadSeconds * 1000,
-    downloadMs: Math.round((model.sizeBytes ?? 0) / ASSUMED_DOWNLOAD_BYTES_PER_MS),
-    inferenceMs: model.inferenceSeconds * 1000,
-  };
+export async function updateModel(db: D1Database, name: string, changes: Partial<ModelRow>): Promise<void> {
+  await drizzle(db).update(models).set(changes).where(eq(models.name, name));
+}
+
+/** Deletes the model's row and its pool's, together. */
+export async function deleteModel(db: D1Database, name: string): Promise<void> {
+  const d = drizzle(db);
+  await d.batch([d.delete(pools).where(eq(pools.checkpoint, name)), d.delete(models).where(eq(models.name, name))]);
+}
+
+export async function countModels(db: D1Database): Promise<number> {
+  return (await drizzle(db).select({ n: sql<number>`count(*)` }).from(models).get())?.n ?? 0;
 }

@@ -1,7 +1,7 @@
 // The D1 side of task transitions: what CheckpointQueue writes so a task's row follows every
 // change (through its outbox, src/queue/d1-outbox.ts).
 import { eq } from "drizzle-orm";
-import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import { tasks } from "./schema";
 
 export interface TaskEnding {
@@ -24,8 +24,16 @@ export type TaskRecord =
   | { uid: string; kind: "waiting"; attempts: number; error: string | null }
   | { uid: string; kind: "ended"; ending: TaskEnding };
 
+/** Applies the records to D1 in order, in one batch: all of them or none. */
+export async function applyTaskRecords(db: D1Database, records: readonly TaskRecord[]): Promise<void> {
+  const d = drizzle(db);
+  const [first, ...rest] = records.map((record) => taskRecordQuery(d, record));
+  if (!first) return;
+  await d.batch([first, ...rest]);
+}
+
 /** The statement that brings the task's row to `record`. */
-export function taskRecordQuery(d: DrizzleD1Database, record: TaskRecord) {
+function taskRecordQuery(d: DrizzleD1Database, record: TaskRecord) {
   const where = eq(tasks.uid, record.uid);
   switch (record.kind) {
     case "created":

@@ -4,34 +4,12 @@
 // the moment a queue reports new work. Soft state: nodes and queues re-report it.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
-import type { ClaimedTask, ClaimRequest, Heartbeat, Lease, RegisterBody, WebuiCatalog } from "../protocol/node";
+import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { QueueSummary } from "../queue/types";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
 import { mergeCatalogs } from "./catalog";
 import { queueStub } from "./stub";
-
-export type NodeState = "idle" | "busy" | "draining" | "lost";
-
-export interface NodeRecord {
-  nodeId: string;
-  /** The agent process that registered last (null: an agent that does not send one, or a record from before agents did). */
-  instanceId: string | null;
-  agentVersion: string;
-  gpuClass: string;
-  gpuMemoryMb: number;
-  loadedCheckpoint: string | null;
-  cachedCheckpoints: string[];
-  status: NodeState;
-  currentTaskId: string | null;
-  servingSince: number | null;
-  registeredAt: number;
-  lastSeenAt: number;
-  restartRequested: boolean;
-  catalog: WebuiCatalog;
-}
-
-export type FleetClaim = { outcome: "claimed"; task: ClaimedTask; lease: Lease } | { outcome: "none" } | { outcome: "unknown_node" } | { outcome: "replaced" };
-export type HeartbeatOutcome = { outcome: "noted"; restartWebui: boolean } | { outcome: "unknown_node" } | { outcome: "replaced" };
+import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord } from "./types";
 
 /** Another agent process registered the node id after the one asking (which says who it is). */
 function replacedBy(node: NodeRecord, instanceId: string | undefined): boolean {
@@ -45,7 +23,7 @@ CREATE TABLE IF NOT EXISTS queues (checkpoint TEXT PRIMARY KEY, data TEXT NOT NU
 /** Lost after this many missed heartbeat intervals. */
 const MISSED_HEARTBEATS_BEFORE_LOST = 2;
 
-export class Fleet extends DurableObject<Env> {
+export class Fleet extends DurableObject<Env> implements FleetRpc {
   clock: () => number = () => Date.now();
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly queues = new Map<string, QueueSummary>();

@@ -6,17 +6,17 @@
 // to its webhook, if it has one, through a second outbox (./webhook-outbox.ts).
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
-import { DEFAULT_POOL } from "../db/models";
 import { logLine } from "../log";
 import type { TaskEnding, TaskRecord } from "../db/task-records";
+import { UNCONFIGURED_POOL, type PoolSettings } from "../pools/settings";
 import type { ClaimedTask } from "../protocol/node";
 import { D1Outbox, OUTBOX_SCHEMA } from "./d1-outbox";
 import { WEBHOOK_SCHEMA, WEBHOOK_TIMEOUT_MS, WebhookOutbox } from "./webhook-outbox";
 import { newLeaseId } from "./lease-id";
 import { afterLostLease, exhaustedReason, leaseDeadline, nextAlarmAt } from "./lease-policy";
 import type {
-  CancelOutcome, ClaimOutcome, EndOutcome, LeaseCheck, LiveStatus, NodeCompletion, NodeFailure,
-  NodeProgressReport, PoolSettings, ProgressOutcome, QueuedTask, QueueSummary, TaskProgress,
+  CancelOutcome, CheckpointQueueRpc, ClaimOutcome, EndOutcome, LeaseCheck, LiveStatus, NodeCompletion, NodeFailure,
+  NodeProgressReport, ProgressOutcome, QueuedTask, QueueSummary, TaskProgress,
 } from "./types";
 import { fleetStub } from "../fleet/stub";
 
@@ -38,9 +38,6 @@ interface Row extends Record<string, SqlStorageValue> {
   last_error: string | null;
 }
 
-const { env: _env, ...poolDefaults } = DEFAULT_POOL;
-const UNCONFIGURED_POOL: PoolSettings = { checkpoint: "", ...poolDefaults, loadMs: 0, downloadMs: 0, inferenceMs: 0 };
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS live_tasks (
   uid TEXT PRIMARY KEY, task_id TEXT NOT NULL, owner TEXT NOT NULL, priority INTEGER NOT NULL,
@@ -59,7 +56,7 @@ const OUTBOX_RETRY_MS = 5_000;
  */
 const OUTBOX_DELAY_MS = 25;
 
-export class CheckpointQueue extends DurableObject<Env> {
+export class CheckpointQueue extends DurableObject<Env> implements CheckpointQueueRpc {
   /** The clock; tests replace it to move time without waiting. */
   clock: () => number = () => Date.now();
   private readonly sql: SqlStorage;

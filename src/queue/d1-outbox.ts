@@ -3,9 +3,7 @@
 // to D1 in order, several per D1 batch. Nobody has to wait for D1 for a transition to count: if
 // D1 fails, the records stay and the queue's alarm drains them again. The task's D1 row is never
 // left behind the queue for good, and never goes back in time.
-import { drizzle } from "drizzle-orm/d1";
-import type { TaskRecord } from "../db/task-records";
-import { taskRecordQuery } from "../db/task-records";
+import { applyTaskRecords, type TaskRecord } from "../db/task-records";
 
 export const OUTBOX_SCHEMA = `
 CREATE TABLE IF NOT EXISTS d1_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT NOT NULL, record TEXT NOT NULL);`;
@@ -52,9 +50,7 @@ export class D1Outbox {
     for (;;) {
       const rows = this.sql.exec<{ seq: number; record: string }>("SELECT seq, record FROM d1_outbox ORDER BY seq LIMIT ?", BATCH_SIZE).toArray();
       if (rows.length === 0) return;
-      const d = drizzle(this.db());
-      const [first, ...rest] = rows.map((row) => taskRecordQuery(d, JSON.parse(row.record) as TaskRecord));
-      await d.batch([first!, ...rest]);
+      await applyTaskRecords(this.db(), rows.map((row) => JSON.parse(row.record) as TaskRecord));
       this.sql.exec("DELETE FROM d1_outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
     }
   }

@@ -1,23 +1,16 @@
-// What the Worker, CheckpointQueue and Fleet pass to each other over RPC. Expected outcomes are
-// plain values (`stale_lease`, `at_capacity`): custom error fields do not survive RPC.
-import type { TaskRecord } from "../db/task-records";
-import type { WebhookTarget } from "./webhook-outbox";
+// What the Worker, CheckpointQueue and Fleet pass to each other over RPC, and the queue's RPC
+// methods (what its stub offers, without importing the Durable Object class). Expected outcomes
+// are plain values (`stale_lease`, `at_capacity`): custom error fields do not survive RPC.
+import type { TaskEnding, TaskRecord } from "../db/task-records";
+import type { PoolSettings } from "../pools/settings";
 import type { ClaimedTask, CompleteRequest, FailRequest, Lease, ProgressReport, TaskKind } from "../protocol/node";
 
-/** A pool's settings as the queue and placement need them. */
-export interface PoolSettings {
-  checkpoint: string;
-  concurrencyCap: number;
-  timeoutSeconds: number;
-  /** Extra sd-webui command-line arguments nodes start sd-webui with. */
-  extraArgs: string;
-  minGpuMemoryMb: number;
-  gpuClass: string | null;
-  minNodes: number;
-  maxNodes: number;
-  loadMs: number;
-  downloadMs: number;
-  inferenceMs: number;
+/** Where a task's end is posted (src/tasks/webhooks.ts signs it). */
+export interface WebhookTarget {
+  url: string;
+  /** The Worker's origin as the client called it: image URLs in the event point there. */
+  origin: string;
+  owner: string;
 }
 
 export interface QueuedTask {
@@ -74,3 +67,20 @@ export type CancelOutcome = "cancelled" | "cancel_requested" | "not_live";
 export type NodeProgressReport = ProgressReport;
 export type NodeCompletion = Omit<CompleteRequest, "leaseId"> & { imageKeys: string[] };
 export type NodeFailure = Omit<FailRequest, "leaseId">;
+
+/** CheckpointQueue's RPC methods (src/queue/checkpoint-queue.ts documents each). */
+export interface CheckpointQueueRpc {
+  configure(pool: PoolSettings): Promise<QueueSummary>;
+  enqueue(task: QueuedTask, pool: PoolSettings): Promise<{ queuePosition: number }>;
+  claim(nodeId: string): Promise<ClaimOutcome>;
+  checkLease(uid: string, leaseId: string): Promise<LeaseCheck>;
+  progress(uid: string, leaseId: string, report: NodeProgressReport): Promise<ProgressOutcome>;
+  complete(uid: string, leaseId: string, result: NodeCompletion): Promise<EndOutcome>;
+  fail(uid: string, leaseId: string, failure: NodeFailure): Promise<EndOutcome>;
+  cancel(uid: string): Promise<CancelOutcome>;
+  summary(): Promise<QueueSummary>;
+  retire(reason: string): Promise<{ cancelled: number; cancelling: number }>;
+  status(uid: string): Promise<LiveStatus | null>;
+  waitForEnd(uid: string, timeoutMs: number): Promise<TaskEnding | "not_live" | "timeout">;
+  releaseNode(nodeId: string): Promise<number>;
+}

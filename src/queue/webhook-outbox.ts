@@ -6,6 +6,7 @@
 import type { Config } from "../config";
 import { logLine } from "../log";
 import { taskEndedEvent, signWebhook, webhookSecret, type TaskEnded } from "../tasks/webhooks";
+import type { WebhookTarget } from "./types";
 
 export const WEBHOOK_SCHEMA = `
 CREATE TABLE IF NOT EXISTS webhooks (uid TEXT PRIMARY KEY, url TEXT NOT NULL, origin TEXT NOT NULL, owner TEXT NOT NULL);
@@ -17,13 +18,6 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 export const WEBHOOK_RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 600_000, 1_200_000, 2_400_000];
 /** A receiver that has not answered by then counts as failed. */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
-
-export interface WebhookTarget {
-  url: string;
-  /** The Worker's origin as the client called it: image URLs in the event point there. */
-  origin: string;
-  owner: string;
-}
 
 interface Delivery extends Record<string, SqlStorageValue> {
   id: string;

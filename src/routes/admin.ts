@@ -1,12 +1,13 @@
 // Admin: API keys (create, list, revoke), POST /restart, GET /nodes, GET /metrics (Prometheus).
 import { createRoute } from "@hono/zod-openapi";
-import { and, eq, isNull, sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { forgetKey, requireRole } from "../auth/middleware";
 import { generateToken, hashToken, tokenPrefix } from "../auth/tokens";
 import { randomId } from "../crypto";
-import { apiKeys, models, ROLES, tasks } from "../db/schema";
+import { insertKey, listKeys, revokeKey, type ApiKeyRow } from "../db/keys";
+import { countModels } from "../db/models";
+import { ROLES } from "../db/schema";
+import { countTasksByStatus } from "../db/tasks";
 import { ApiError } from "../errors";
 import { fleetStub } from "../fleet/stub";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
@@ -15,7 +16,7 @@ const admin = [requireRole("admin")];
 
 const keySchema = z.object({ id: z.string(), name: z.string(), role: z.enum(ROLES), tokenPrefix: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() });
 
-function keyView(row: typeof apiKeys.$inferSelect) {
+function keyView(row: ApiKeyRow) {
   return {
     id: row.id, name: row.name, role: row.role, tokenPrefix: row.tokenPrefix,
     createdAt: new Date(row.createdAt).toISOString(), revokedAt: row.revokedAt ? new Date(row.revokedAt).toISOString() : null,
@@ -33,15 +34,15 @@ adminRoutes.openapi(
   async (c) => {
     const { name, role } = c.req.valid("json");
     const token = generateToken(role);
-    const row = { id: randomId("key_", 9), name, role, tokenHash: await hashToken(token), tokenPrefix: tokenPrefix(token), createdAt: Date.now(), revokedAt: null };
-    await drizzle(c.env.DB).insert(apiKeys).values(row);
+    const row: ApiKeyRow = { id: randomId("key_", 9), name, role, tokenHash: await hashToken(token), tokenPrefix: tokenPrefix(token), createdAt: Date.now(), revokedAt: null };
+    await insertKey(c.env.DB, row);
     return c.json({ ...keyView(row), token }, 201);
   },
 );
 
 adminRoutes.openapi(
   createRoute({ method: "get", path: "/keys", summary: "API keys, without their tokens (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin, responses: { 200: jsonContent(z.array(keySchema), "Keys"), ...problemResponses } }),
-  async (c) => c.json((await drizzle(c.env.DB).select().from(apiKeys).orderBy(apiKeys.createdAt).all()).map(keyView), 200),
+  async (c) => c.json((await listKeys(c.env.DB)).map(keyView), 200),
 );
 
 adminRoutes.openapi(
@@ -51,9 +52,8 @@ adminRoutes.openapi(
   }),
   async (c) => {
     const id = c.req.valid("param").id;
-    await drizzle(c.env.DB).update(apiKeys).set({ revokedAt: Date.now() }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+    const row = await revokeKey(c.env.DB, id);
     forgetKey(id);
-    const row = await drizzle(c.env.DB).select().from(apiKeys).where(eq(apiKeys.id, id)).get();
     if (!row) throw new ApiError("not_found", `No key ${id}`);
     return c.json(keyView(row), 200);
   },
@@ -95,18 +95,17 @@ function metricLine(name: string, labels: Record<string, string>, value: number)
 }
 
 adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
-  const db = drizzle(c.env.DB);
   const fleet = fleetStub(c.env);
   const [byStatus, modelCount, queues, nodes] = await Promise.all([
-    db.select({ status: tasks.status, n: sql<number>`count(*)` }).from(tasks).groupBy(tasks.status).all(),
-    db.select({ n: sql<number>`count(*)` }).from(models).get(),
+    countTasksByStatus(c.env.DB),
+    countModels(c.env.DB),
     fleet.listQueues(),
     fleet.listNodes(),
   ]);
   const lines = [
     "# HELP sdgate_tasks Tasks by status.", "# TYPE sdgate_tasks gauge",
     ...byStatus.map((r) => metricLine("sdgate_tasks", { status: r.status }, r.n)),
-    "# HELP sdgate_models Registered models.", "# TYPE sdgate_models gauge", metricLine("sdgate_models", {}, modelCount?.n ?? 0),
+    "# HELP sdgate_models Registered models.", "# TYPE sdgate_models gauge", metricLine("sdgate_models", {}, modelCount),
     "# HELP sdgate_queue_waiting Tasks waiting per checkpoint.", "# TYPE sdgate_queue_waiting gauge",
     ...queues.map((q) => metricLine("sdgate_queue_waiting", { checkpoint: q.checkpoint }, q.waiting)),
     "# HELP sdgate_queue_running Tasks running per checkpoint.", "# TYPE sdgate_queue_running gauge",

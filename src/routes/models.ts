@@ -2,15 +2,12 @@
 // in one PUT for small files, or as an R2 multipart upload (start, parts, complete) for
 // checkpoints far larger than one request body.
 import { createRoute } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { checkpointTitle, findModel, listModels, type ModelRow } from "../db/models";
-import { models, pools } from "../db/schema";
+import { checkpointTitle, deleteModel, findModel, insertModel, listModels, updateModel, type ModelRow } from "../db/models";
 import { ApiError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
-import type { NodeRecord } from "../fleet/fleet";
+import type { NodeRecord } from "../fleet/types";
 import { modelKey } from "../storage/object-keys";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
@@ -74,7 +71,7 @@ async function existingModel(db: D1Database, name: string): Promise<ModelRow> {
 
 async function recordFile(db: D1Database, model: ModelRow, object: R2Object, sha256: string): Promise<ModelRow> {
   const changes = { sha256, sizeBytes: object.size, etag: object.etag, updatedAt: Date.now() };
-  await drizzle(db).update(models).set(changes).where(eq(models.name, model.name));
+  await updateModel(db, model.name, changes);
   return { ...model, ...changes };
 }
 
@@ -119,7 +116,7 @@ modelRoutes.openapi(
       name: body.name, type: body.type, fileName, ossPath, etag: object?.etag ?? null, sha256: object ? body.sha256! : null,
       sizeBytes: object?.size ?? null, loadSeconds: body.loadSeconds ?? 8, inferenceSeconds: body.inferenceSeconds ?? 3, registeredAt: now, updatedAt: now,
     };
-    await drizzle(c.env.DB).insert(models).values(row);
+    await insertModel(c.env.DB, row);
     return c.json(modelView(row, []), 201);
   },
 );
@@ -144,7 +141,7 @@ modelRoutes.openapi(
       if (!body.sha256) throw new ApiError("validation_failed", "sha256: required with ossPath", [{ path: "sha256", message: "required with ossPath" }]);
       Object.assign(changes, { ossPath: body.ossPath, sha256: body.sha256, sizeBytes: object.size, etag: object.etag });
     } else if (body.sha256) changes.sha256 = body.sha256;
-    await drizzle(c.env.DB).update(models).set(changes).where(eq(models.name, model.name));
+    await updateModel(c.env.DB, model.name, changes);
     return c.json(modelView({ ...model, ...changes }, await fleetStub(c.env).listNodes()), 200);
   },
 );
@@ -172,8 +169,7 @@ modelRoutes.openapi(
         throw new ApiError("model_in_use", `${waiting} waiting and ${running} running tasks use ${model.name}; DELETE /models/${model.name}?force=true cancels them`);
       }
     }
-    const db = drizzle(c.env.DB);
-    await db.batch([db.delete(pools).where(eq(pools.checkpoint, model.name)), db.delete(models).where(eq(models.name, model.name))]);
+    await deleteModel(c.env.DB, model.name);
     await c.env.BUCKET.delete(model.ossPath);
     // After the rows are gone no new task can name the model; whatever is still queued ends here.
     const { cancelled, cancelling } = await queue.retire(`Model ${model.name} was deleted`);

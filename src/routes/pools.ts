@@ -1,14 +1,13 @@
 // Pools: per-checkpoint settings, exposed as the original solution's "functions" API
 // (functionName = sd_<sha256(model name)>).
 import { createRoute } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
 import { sha256Hex } from "../crypto";
-import { DEFAULT_POOL, findPool, listModels, poolSettings, type ModelRow, type PoolRow } from "../db/models";
-import { pools } from "../db/schema";
+import { listModels, type ModelRow } from "../db/models";
+import { deletePool, findPool, listPools, savePool, type PoolRow } from "../db/pools";
 import { fleetStub, queueStub } from "../fleet/stub";
+import { defaultPoolRow, poolSettings } from "../pools/settings";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 export async function functionName(model: string): Promise<string> {
@@ -34,7 +33,7 @@ const batchUpdateSchema = z
 type BatchUpdate = z.infer<typeof batchUpdateSchema>;
 
 function applyUpdate(model: ModelRow, current: PoolRow | null, update: BatchUpdate): PoolRow {
-  const base = current ?? { checkpoint: model.name, ...DEFAULT_POOL, updatedAt: 0 };
+  const base = current ?? defaultPoolRow(model.name);
   return {
     checkpoint: model.name,
     concurrencyCap: update.concurrencyCap ?? base.concurrencyCap,
@@ -59,7 +58,7 @@ poolRoutes.openapi(
   async (c) => {
     const fleet = fleetStub(c.env);
     const [allModels, queues, nodes, poolRows] = await Promise.all([
-      listModels(c.env.DB), fleet.listQueues(), fleet.listNodes(), drizzle(c.env.DB).select().from(pools).all(),
+      listModels(c.env.DB), fleet.listQueues(), fleet.listNodes(), listPools(c.env.DB),
     ]);
     const functions = await Promise.all(
       allModels.map(async (model) => {
@@ -116,7 +115,7 @@ poolRoutes.openapi(
         errors.push(`${name}: minNodes ${row.minNodes} is above maxNodes ${row.maxNodes}`);
         continue;
       }
-      await drizzle(c.env.DB).insert(pools).values(row).onConflictDoUpdate({ target: pools.checkpoint, set: row });
+      await savePool(c.env.DB, row);
       await queueStub(c.env, name).configure(poolSettings(model, row));
     }
     const body = { status: failFuncList.length === 0 ? "success" : "fail", failFuncList, errMsg: errors.join("; ") };
@@ -144,7 +143,7 @@ poolRoutes.openapi(
         fails.push({ functionName: name, errMsg: "no such function" });
         continue;
       }
-      await drizzle(c.env.DB).delete(pools).where(eq(pools.checkpoint, model.name));
+      await deletePool(c.env.DB, model.name);
       await queueStub(c.env, model.name).configure(poolSettings(model, null));
     }
     return c.json({ status: fails.length === 0 ? "success" : "fail", fails }, fails.length === 0 ? 200 : 500);

@@ -15,17 +15,18 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { requireRole } from "../auth/middleware";
 import { listModels } from "../db/models";
+import { currentJob } from "../db/tasks";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { SdapiError, sdapiErrorHandler, zodValidationItems } from "../sdapi/errors";
 import { CATALOG_LISTS, catalogList, sdModelItem } from "../sdapi/lists";
 import { optionsView, setOptions } from "../sdapi/options";
-import { currentJob, progressAnswer } from "../sdapi/progress";
+import { progressAnswer } from "../sdapi/progress";
 import { runSdapiTask } from "../sdapi/run-task";
 import {
   extrasBatchResponseSchema, extrasSingleResponseSchema, generationResponseSchema, normalizeExtrasBatch, optionsSchema, progressResponseSchema,
   sdapiExtrasBatchSchema, sdapiExtrasSingleSchema, sdapiImg2imgSchema, sdapiTxt2imgSchema, sdModelItemSchema, validationErrorSchema, webuiErrorSchema,
 } from "../sdapi/schemas";
-import { liveStatus } from "../tasks/views";
+import { liveStatus } from "../tasks/live-status";
 import { submissionBodyLimit } from "./submit";
 
 const SURFACE_PATHS = ["/sdapi/v1/*", "/controlnet/*"] as const;

@@ -7,12 +7,13 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { requireRole } from "../auth/middleware";
 import { ApiError } from "../errors";
-import { queueStub } from "../fleet/stub";
 import type { TaskKind } from "../protocol/node";
 import { extrasSingleRequestSchema, img2imgRequestSchema, txt2imgRequestSchema } from "../protocol/sdwebui";
-import { findTaskByUid, submitTask, type TaskRow } from "../tasks/submit";
+import { submitHeadersSchema, type SubmitHeaders } from "../tasks/submit-headers";
+import { submitTask } from "../tasks/submit";
 import { submitView } from "../tasks/views";
-import { requestedWebhook, WEBHOOK_URL_HEADER, webhookUrlSchema } from "../tasks/webhooks";
+import { isLive, waitForTask } from "../tasks/wait";
+import { requestedWebhook, WEBHOOK_URL_HEADER } from "../tasks/webhooks";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 /** Largest submission body: room for a few inline images in base64. */
@@ -25,31 +26,9 @@ export const submissionBodyLimit = bodyLimit({
   },
 });
 
-export const submitHeadersSchema = z.object({
-  "request-type": z.enum(["sync", "async"]).optional().describe("sync (default) waits for the result; async answers 202 at once"),
-  taskid: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, "taskId may hold letters, digits and . _ : - (1–128)").optional().describe("Client-chosen task id, unique per key"),
-  "idempotency-key": z.string().min(1).max(256).optional().describe("Retries with the same key return the same task"),
-  "task-priority": z.coerce.number().int().min(-10).max(10).optional().describe("Higher runs first among waiting tasks (default 0)"),
-  [WEBHOOK_URL_HEADER]: webhookUrlSchema.optional(),
-});
-export type SubmitHeaders = z.infer<typeof submitHeadersSchema>;
-
 const submitResponseSchema = z
   .object({ taskId: z.string(), status: z.string(), ossUrl: z.array(z.string()), message: z.string().optional() })
   .openapi("SubmitTaskResponse");
-
-/** Waits (up to SYNC_WAIT_MS) for a task to end; returns its row as it then stands. */
-export async function waitForTask(env: Env, task: TaskRow, timeoutMs: number): Promise<TaskRow> {
-  if (task.status !== "waiting" && task.status !== "running") return task;
-  const ending = await queueStub(env, task.checkpoint).waitForEnd(task.uid, timeoutMs);
-  // The queue hands over what it wrote to D1, saving a read on every sync request.
-  if (typeof ending === "object") return { ...task, ...ending };
-  return (await findTaskByUid(env.DB, task.uid)) ?? task;
-}
-
-export function isLive(task: TaskRow): boolean {
-  return task.status === "waiting" || task.status === "running";
-}
 
 async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<string, unknown>, headers: SubmitHeaders) {
   const origin = new URL(c.req.url).origin;

@@ -1,18 +1,17 @@
 // The caller's tasks: result, progress, cancellation and a cursor-paged listing. A key only ever
 // sees its own tasks: every lookup is by (owner, taskId).
 import { createRoute } from "@hono/zod-openapi";
-import { and, desc, eq, lt, or } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { TASK_STATUSES, tasks } from "../db/schema";
+import { TASK_STATUSES } from "../db/schema";
+import { findTask, findTaskByUid, listTasks, type TaskRow } from "../db/tasks";
 import { base64url, decodeBase64 } from "../crypto";
 import { ApiError } from "../errors";
 import { queueStub } from "../fleet/stub";
-import { findTask, findTaskByUid, type TaskRow } from "../tasks/submit";
 import type { LiveStatus } from "../queue/types";
-import { liveStatus, progressView, resultView } from "../tasks/views";
-import { isLive } from "./submit";
+import { liveStatus } from "../tasks/live-status";
+import { progressView, resultView } from "../tasks/views";
+import { isLive } from "../tasks/wait";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 const taskIdParam = z.object({ taskId: z.string().min(1).max(128) });
@@ -157,13 +156,7 @@ taskRoutes.openapi(
   async (c) => {
     const { limit, cursor, status } = c.req.valid("query");
     const owner = c.get("caller").owner;
-    const conditions = [eq(tasks.owner, owner)];
-    if (status) conditions.push(eq(tasks.status, status));
-    if (cursor) {
-      const at = decodeCursor(cursor);
-      conditions.push(or(lt(tasks.createdAt, at.createdAt), and(eq(tasks.createdAt, at.createdAt), lt(tasks.uid, at.uid)))!);
-    }
-    const rows = await drizzle(c.env.DB).select().from(tasks).where(and(...conditions)).orderBy(desc(tasks.createdAt), desc(tasks.uid)).limit(limit + 1).all();
+    const rows = await listTasks(c.env.DB, owner, { limit: limit + 1, status, before: cursor ? decodeCursor(cursor) : undefined });
     const page = rows.slice(0, limit);
     return c.json(
       {

@@ -2,11 +2,8 @@
 // the caller's own current job — its most recent running task, else its most recent waiting one
 // (generations and upscales; passthrough calls are not jobs). Progress is sd-webui's §2.5 shape,
 // built from the live progress the node reports.
-import { and, desc, eq, ne } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import { tasks } from "../db/schema";
+import type { TaskRow } from "../db/tasks";
 import type { LiveStatus } from "../queue/types";
-import type { TaskRow } from "../tasks/submit";
 
 export interface WebuiProgress {
   progress: number;
@@ -41,15 +38,6 @@ export function jobTimestamp(epochMs: number): string {
 function rawBase64(image: string | null): string | null {
   if (!image) return null;
   return image.startsWith("data:") ? image.slice(image.indexOf(",") + 1) : image;
-}
-
-/** The caller's current job: most recent running task, else most recent waiting one. */
-export async function currentJob(db: D1Database, owner: string): Promise<TaskRow | null> {
-  const orm = drizzle(db);
-  const mine = (status: "running" | "waiting") => and(eq(tasks.owner, owner), eq(tasks.status, status), ne(tasks.kind, "passthrough"));
-  const running = await orm.select().from(tasks).where(mine("running")).orderBy(desc(tasks.startedAt), desc(tasks.createdAt)).limit(1).get();
-  if (running) return running;
-  return (await orm.select().from(tasks).where(mine("waiting")).orderBy(desc(tasks.createdAt)).limit(1).get()) ?? null;
 }
 
 export function progressAnswer(task: TaskRow | null, live: LiveStatus | null, skipCurrentImage: boolean): WebuiProgress {

@@ -1,12 +1,9 @@
 // Forgetting an ended task as if it had never been recorded (an sd-webui passthrough call made
 // without `Task-Flag: true`): its D1 row, its output images, and the input objects its submission
 // wrote to R2. Inputs the caller uploaded beforehand (keys in the submitted body) stay.
-import { eq } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import { tasks } from "../db/schema";
+import { deleteTask, type TaskRow } from "../db/tasks";
 import { queueStub } from "../fleet/stub";
 import { isInputKey } from "../storage/object-keys";
-import type { TaskRow } from "./submit";
 
 function inputKeysIn(value: unknown, out: Set<string>): Set<string> {
   if (typeof value === "string") {
@@ -26,7 +23,7 @@ export async function discardTask(env: Env, task: TaskRow, submittedBody: unknow
   const written = [...inputKeysIn(task.request, new Set())].filter((key) => !uploadedBefore.has(key));
   // Its queue may still be writing the row (see Submission.sync): let it finish, then delete.
   await queueStub(env, task.checkpoint).status(task.uid);
-  await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, task.uid));
+  await deleteTask(env.DB, task.uid);
   const objects = [...task.imageKeys, ...written];
   if (objects.length > 0) await env.BUCKET.delete(objects);
 }

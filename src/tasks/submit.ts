@@ -1,19 +1,18 @@
 // Turning a client request into a task: resolve the checkpoint (request, else the key's
 // options), honour Idempotency-Key and client-chosen ids, move inline images to R2, store the
 // D1 row `waiting`, hand it to the checkpoint's queue. Anything written is undone on failure.
-import { and, eq } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import type { Caller } from "../app-env";
 import { randomId, sha256Hex } from "../crypto";
-import { findPool, listModels, poolSettings, resolveModel, type ModelRow, type PoolRow } from "../db/models";
-import { keyOptions, models, pools, tasks } from "../db/schema";
+import { listModels, resolveModel, type ModelRow } from "../db/models";
+import { findPool, type PoolRow } from "../db/pools";
+import { lookUpSubmission, type SubmissionLookups } from "../db/submission-lookups";
+import { deleteTask, findTask, findTaskByIdempotencyKey, insertTask, type TaskRow } from "../db/tasks";
 import { ApiError } from "../errors";
 import type { ClaimedTask, TaskKind } from "../protocol/node";
 import { queueStub } from "../fleet/stub";
+import { poolSettings } from "../pools/settings";
 import { externalizeInlineImages } from "../storage/inline-images";
 import type { RequestedWebhook } from "./webhooks";
-
-export type TaskRow = typeof tasks.$inferSelect;
 
 export interface Submission {
   caller: Caller;
@@ -45,35 +44,8 @@ function requestedCheckpoint(s: Submission): string | null {
   return s.checkpoint ?? (typeof overrides.sd_model_checkpoint === "string" ? overrides.sd_model_checkpoint : null);
 }
 
-interface Lookups {
-  options: Record<string, unknown>;
-  /** The model whose name is exactly what the request names, with its pool row. */
-  named: { model: ModelRow; pool: PoolRow | null } | null;
-  earlier: TaskRow | null;
-  idTaken: boolean;
-}
-
-/** Everything a submission needs from D1, in one round trip. */
-async function lookUp(db: D1Database, s: Submission, alias: string | null): Promise<Lookups> {
-  const d = drizzle(db);
-  const owner = s.caller.owner;
-  const [optionRows, modelRows, earlierRows, idRows] = await d.batch([
-    d.select({ options: keyOptions.options }).from(keyOptions).where(eq(keyOptions.owner, owner)),
-    d.select().from(models).leftJoin(pools, eq(pools.checkpoint, models.name)).where(eq(models.name, alias ?? "")),
-    d.select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, s.idempotencyKey ?? ""))),
-    d.select({ uid: tasks.uid }).from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, s.clientTaskId ?? ""))),
-  ]);
-  const named = alias ? modelRows[0] : undefined;
-  return {
-    options: optionRows[0]?.options ?? {},
-    named: named ? { model: named.models, pool: named.pools } : null,
-    earlier: s.idempotencyKey ? (earlierRows[0] ?? null) : null,
-    idTaken: s.clientTaskId !== null && idRows.length > 0,
-  };
-}
-
 /** The request's checkpoint (by exact name, else any sd-webui alias), else the key's default. */
-async function chooseModel(db: D1Database, s: Submission, alias: string | null, found: Lookups): Promise<{ model: ModelRow; pool: PoolRow | null }> {
+async function chooseModel(db: D1Database, s: Submission, alias: string | null, found: SubmissionLookups): Promise<{ model: ModelRow; pool: PoolRow | null }> {
   if (found.named) return found.named;
   const wanted = alias ?? (typeof found.options.sd_model_checkpoint === "string" ? found.options.sd_model_checkpoint : null);
   let model: ModelRow | null = null;
@@ -102,23 +74,11 @@ function webuiPayload(body: Record<string, unknown>, options: Record<string, unk
   return payload;
 }
 
-async function findByIdempotencyKey(db: D1Database, owner: string, key: string): Promise<TaskRow | null> {
-  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, key))).get()) ?? null;
-}
-
-export async function findTask(db: D1Database, owner: string, taskId: string): Promise<TaskRow | null> {
-  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, taskId))).get()) ?? null;
-}
-
-export async function findTaskByUid(db: D1Database, uid: string): Promise<TaskRow | null> {
-  return (await drizzle(db).select().from(tasks).where(eq(tasks.uid, uid)).get()) ?? null;
-}
-
 export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskRow; created: boolean; queuePosition: number }> {
   const owner = s.caller.owner;
   const requestHash = await sha256Hex(JSON.stringify({ kind: s.kind, body: s.body, checkpoint: s.checkpoint, passthrough: s.passthrough }));
   const alias = requestedCheckpoint(s);
-  const found = await lookUp(env.DB, s, alias);
+  const found = await lookUpSubmission(env.DB, owner, { checkpoint: alias, idempotencyKey: s.idempotencyKey, clientTaskId: s.clientTaskId });
   if (found.earlier) {
     if (found.earlier.requestHash !== requestHash) throw new ApiError("idempotency_conflict", `Idempotency-Key ${JSON.stringify(s.idempotencyKey)} was used for a different request (task ${found.earlier.taskId})`);
     return { task: found.earlier, created: false, queuePosition: 0 };
@@ -148,12 +108,12 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const writeBehind = s.sync && !s.clientTaskId && !s.idempotencyKey;
   if (!writeBehind) {
     try {
-      await drizzle(env.DB).insert(tasks).values(row);
+      await insertTask(env.DB, row);
     } catch (error) {
       await env.BUCKET.delete(writtenKeys);
       // Lost a race with an identical id or idempotency key: answer as if we had seen it first.
       if (s.idempotencyKey) {
-        const earlier = await findByIdempotencyKey(env.DB, owner, s.idempotencyKey);
+        const earlier = await findTaskByIdempotencyKey(env.DB, owner, s.idempotencyKey);
         if (earlier) return { task: earlier, created: false, queuePosition: 0 };
       }
       if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId))) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
@@ -174,7 +134,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     const { queuePosition } = await queueStub(env, model.name).enqueue({ uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null, webhook: s.webhook ? { ...s.webhook, owner } : null }, pool);
     return { task: row, created: true, queuePosition };
   } catch (error) {
-    if (!writeBehind) await drizzle(env.DB).delete(tasks).where(eq(tasks.uid, uid));
+    if (!writeBehind) await deleteTask(env.DB, uid);
     await env.BUCKET.delete(writtenKeys);
     throw error;
   }

@@ -1,10 +1,9 @@
 // What clients read about a task: its result (fresh signed URLs on every read) and its progress
-// (live from the queue while it waits or runs, final once it has ended).
+// (the live state its queue reported while it waits or runs, final once it has ended).
 import type { Config } from "../config";
-import { queueStub } from "../fleet/stub";
+import type { TaskRow } from "../db/tasks";
 import type { LiveStatus } from "../queue/types";
 import { signImageUrl } from "../storage/signed-url";
-import type { TaskRow } from "./submit";
 
 export function signedUrls(origin: string, config: Config, keys: readonly string[]): Promise<string[]> {
   return Promise.all(keys.map((key) => signImageUrl(origin, key, config.signingSecret, config.signedUrlTtlSeconds)));
@@ -46,11 +45,6 @@ export async function submitView(origin: string, config: Config, task: TaskRow) 
     ossUrl: await signedUrls(origin, config, task.imageKeys),
     ...(message(task) ? { message: message(task) } : {}),
   };
-}
-
-export function liveStatus(env: Env, task: TaskRow): Promise<LiveStatus | null> {
-  if (task.status !== "waiting" && task.status !== "running") return Promise.resolve(null);
-  return queueStub(env, task.checkpoint).status(task.uid);
 }
 
 export function progressView(task: TaskRow, live: LiveStatus | null) {

@@ -1,0 +1,55 @@
+// Task rows in D1: lookups, the owner's listing, the caller's current job, and the writes a
+// submission makes (the queue's own writes are in ./task-records.ts).
+import { and, desc, eq, lt, ne, or, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { tasks, type TaskStatus } from "./schema";
+
+export type TaskRow = typeof tasks.$inferSelect;
+
+export async function findTask(db: D1Database, owner: string, taskId: string): Promise<TaskRow | null> {
+  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, taskId))).get()) ?? null;
+}
+
+export async function findTaskByUid(db: D1Database, uid: string): Promise<TaskRow | null> {
+  return (await drizzle(db).select().from(tasks).where(eq(tasks.uid, uid)).get()) ?? null;
+}
+
+export async function findTaskByIdempotencyKey(db: D1Database, owner: string, key: string): Promise<TaskRow | null> {
+  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, key))).get()) ?? null;
+}
+
+export async function insertTask(db: D1Database, row: TaskRow): Promise<void> {
+  await drizzle(db).insert(tasks).values(row);
+}
+
+export async function deleteTask(db: D1Database, uid: string): Promise<void> {
+  await drizzle(db).delete(tasks).where(eq(tasks.uid, uid));
+}
+
+/** The owner's tasks newest first, from just after `before` (a task's createdAt and uid). */
+export async function listTasks(
+  db: D1Database,
+  owner: string,
+  page: { limit: number; status?: TaskStatus; before?: { createdAt: number; uid: string } },
+): Promise<TaskRow[]> {
+  const conditions = [eq(tasks.owner, owner)];
+  if (page.status) conditions.push(eq(tasks.status, page.status));
+  if (page.before) {
+    const at = page.before;
+    conditions.push(or(lt(tasks.createdAt, at.createdAt), and(eq(tasks.createdAt, at.createdAt), lt(tasks.uid, at.uid)))!);
+  }
+  return drizzle(db).select().from(tasks).where(and(...conditions)).orderBy(desc(tasks.createdAt), desc(tasks.uid)).limit(page.limit).all();
+}
+
+/** The caller's current job: most recent running task, else most recent waiting one (passthrough calls are not jobs). */
+export async function currentJob(db: D1Database, owner: string): Promise<TaskRow | null> {
+  const orm = drizzle(db);
+  const mine = (status: "running" | "waiting") => and(eq(tasks.owner, owner), eq(tasks.status, status), ne(tasks.kind, "passthrough"));
+  const running = await orm.select().from(tasks).where(mine("running")).orderBy(desc(tasks.startedAt), desc(tasks.createdAt)).limit(1).get();
+  if (running) return running;
+  return (await orm.select().from(tasks).where(mine("waiting")).orderBy(desc(tasks.createdAt)).limit(1).get()) ?? null;
+}
+
+export async function countTasksByStatus(db: D1Database): Promise<Array<{ status: TaskStatus; n: number }>> {
+  return drizzle(db).select({ status: tasks.status, n: sql<number>`count(*)` }).from(tasks).groupBy(tasks.status).all();
+}

@@ -1,0 +1,41 @@
+// What Fleet keeps about each node and answers over RPC, and its RPC methods (what its stub
+// offers, without importing the Durable Object class).
+import type { ClaimedTask, ClaimRequest, Heartbeat, Lease, RegisterBody, WebuiCatalog } from "../protocol/node";
+import type { QueueSummary } from "../queue/types";
+
+export type NodeState = "idle" | "busy" | "draining" | "lost";
+
+export interface NodeRecord {
+  nodeId: string;
+  /** The agent process that registered last (null: an agent that does not send one, or a record from before agents did). */
+  instanceId: string | null;
+  agentVersion: string;
+  gpuClass: string;
+  gpuMemoryMb: number;
+  loadedCheckpoint: string | null;
+  cachedCheckpoints: string[];
+  status: NodeState;
+  currentTaskId: string | null;
+  servingSince: number | null;
+  registeredAt: number;
+  lastSeenAt: number;
+  restartRequested: boolean;
+  catalog: WebuiCatalog;
+}
+
+export type FleetClaim = { outcome: "claimed"; task: ClaimedTask; lease: Lease } | { outcome: "none" } | { outcome: "unknown_node" } | { outcome: "replaced" };
+export type HeartbeatOutcome = { outcome: "noted"; restartWebui: boolean } | { outcome: "unknown_node" } | { outcome: "replaced" };
+
+/** Fleet's RPC methods (src/fleet/fleet.ts documents each). */
+export interface FleetRpc {
+  register(r: RegisterBody): Promise<{ webuiExtraArgs: string }>;
+  heartbeat(nodeId: string, beat: Heartbeat): Promise<HeartbeatOutcome>;
+  deregister(nodeId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced">;
+  reportQueue(summary: QueueSummary): Promise<void>;
+  claim(nodeId: string, waitMs: number, state?: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "instanceId">): Promise<FleetClaim>;
+  listNodes(): Promise<NodeRecord[]>;
+  forgetQueue(checkpoint: string): Promise<void>;
+  listQueues(): Promise<QueueSummary[]>;
+  catalog(): Promise<WebuiCatalog>;
+  requestRestart(): Promise<number>;
+}
