@@ -4,10 +4,12 @@
 // the moment a queue reports new work. Soft state: nodes and queues re-report it.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
+import { migrateSqlStorage } from "../sql-storage-migrations";
 import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { QueueSummary } from "../queue/types";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
 import { mergeCatalogs } from "./catalog";
+import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
 import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord } from "./types";
 
@@ -15,10 +17,6 @@ import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord } from "./types
 function replacedBy(node: NodeRecord, instanceId: string | undefined): boolean {
   return instanceId !== undefined && Boolean(node.instanceId) && node.instanceId !== instanceId;
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS queues (checkpoint TEXT PRIMARY KEY, data TEXT NOT NULL);`;
 
 /** Lost after this many missed heartbeat intervals. */
 const MISSED_HEARTBEATS_BEFORE_LOST = 2;
@@ -31,7 +29,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(SCHEMA);
+    migrateSqlStorage(ctx.storage, FLEET_STORAGE_STEPS);
     for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM nodes")) {
       const node = JSON.parse(row.data) as NodeRecord;
       this.nodes.set(node.nodeId, node);

@@ -10,10 +10,12 @@ import { logLine } from "../log";
 import type { TaskEnding, TaskRecord } from "../db/task-records";
 import { UNCONFIGURED_POOL, type PoolSettings } from "../pools/settings";
 import type { ClaimedTask } from "../protocol/node";
-import { D1Outbox, OUTBOX_SCHEMA } from "./d1-outbox";
-import { WEBHOOK_SCHEMA, WEBHOOK_TIMEOUT_MS, WebhookOutbox } from "./webhook-outbox";
+import { migrateSqlStorage } from "../sql-storage-migrations";
+import { D1Outbox } from "./d1-outbox";
+import { WEBHOOK_TIMEOUT_MS, WebhookOutbox } from "./webhook-outbox";
 import { newLeaseId } from "./lease-id";
 import { afterLostLease, exhaustedReason, leaseDeadline, nextAlarmAt } from "./lease-policy";
+import { QUEUE_STORAGE_STEPS } from "./storage-schema";
 import type {
   CancelOutcome, CheckpointQueueRpc, ClaimOutcome, EndOutcome, LeaseCheck, LiveStatus, NodeCompletion, NodeFailure,
   NodeProgressReport, ProgressOutcome, QueuedTask, QueueSummary, TaskProgress,
@@ -37,15 +39,6 @@ interface Row extends Record<string, SqlStorageValue> {
   progress: string | null;
   last_error: string | null;
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS live_tasks (
-  uid TEXT PRIMARY KEY, task_id TEXT NOT NULL, owner TEXT NOT NULL, priority INTEGER NOT NULL,
-  seq INTEGER NOT NULL, enqueued_at INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
-  lease_id TEXT, lease_expires_at INTEGER, node_id TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
-  claim TEXT NOT NULL, progress TEXT, last_error TEXT);
-CREATE INDEX IF NOT EXISTS live_tasks_order ON live_tasks(status, priority DESC, seq);
-CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);${OUTBOX_SCHEMA}${WEBHOOK_SCHEMA}`;
 
 /** After D1 refused the outbox, the alarm tries again this much later. */
 const OUTBOX_RETRY_MS = 5_000;
@@ -75,7 +68,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(SCHEMA);
+    migrateSqlStorage(ctx.storage, QUEUE_STORAGE_STEPS);
     this.outbox = new D1Outbox(this.sql, () => this.d1());
     this.webhooks = new WebhookOutbox(this.sql, () => readConfig(this.env), () => this.clock());
     // What a previous incarnation could not deliver goes out as soon as it is running.

@@ -5,9 +5,6 @@
 // left behind the queue for good, and never goes back in time.
 import { applyTaskRecords, type TaskRecord } from "../db/task-records";
 
-export const OUTBOX_SCHEMA = `
-CREATE TABLE IF NOT EXISTS d1_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT NOT NULL, record TEXT NOT NULL);`;
-
 /** Most records applied in one D1 batch. */
 const BATCH_SIZE = 50;
 

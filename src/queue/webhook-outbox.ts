@@ -8,12 +8,6 @@ import { logLine } from "../log";
 import { taskEndedEvent, signWebhook, webhookSecret, type TaskEnded } from "../tasks/webhooks";
 import type { WebhookTarget } from "./types";
 
-export const WEBHOOK_SCHEMA = `
-CREATE TABLE IF NOT EXISTS webhooks (uid TEXT PRIMARY KEY, url TEXT NOT NULL, origin TEXT NOT NULL, owner TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-  id TEXT PRIMARY KEY, url TEXT NOT NULL, origin TEXT NOT NULL, owner TEXT NOT NULL, event TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT);`;
-
 /** Waits after the 1st, 2nd, … failed attempt; after the last, the delivery is given up (8 attempts over ~1 h 15 min). */
 export const WEBHOOK_RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 600_000, 1_200_000, 2_400_000];
 /** A receiver that has not answered by then counts as failed. */

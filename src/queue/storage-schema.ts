@@ -1,0 +1,20 @@
+// CheckpointQueue's SQLite tables, as upgrade steps (see src/sql-storage-migrations.ts): live
+// tasks and the pool's settings (./checkpoint-queue.ts), the D1 outbox (./d1-outbox.ts) and
+// webhook deliveries (./webhook-outbox.ts). Append a step to change them; never edit one.
+import type { StorageSteps } from "../sql-storage-migrations";
+
+export const QUEUE_STORAGE_STEPS: StorageSteps = [
+  `
+CREATE TABLE IF NOT EXISTS live_tasks (
+  uid TEXT PRIMARY KEY, task_id TEXT NOT NULL, owner TEXT NOT NULL, priority INTEGER NOT NULL,
+  seq INTEGER NOT NULL, enqueued_at INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+  lease_id TEXT, lease_expires_at INTEGER, node_id TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
+  claim TEXT NOT NULL, progress TEXT, last_error TEXT);
+CREATE INDEX IF NOT EXISTS live_tasks_order ON live_tasks(status, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS pool (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS d1_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhooks (uid TEXT PRIMARY KEY, url TEXT NOT NULL, origin TEXT NOT NULL, owner TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id TEXT PRIMARY KEY, url TEXT NOT NULL, origin TEXT NOT NULL, owner TEXT NOT NULL, event TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT);`,
+];
