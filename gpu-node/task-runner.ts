@@ -15,8 +15,8 @@ import { GatewayHttpError, StaleLeaseError, isGatewayStatus, isTransientGatewayE
 import { setJsonPointer } from "./json-pointer.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 import { ModelCacheError, type ModelCache } from "./model-cache.ts";
-import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui-client.ts";
-import type { WebuiExit, WebuiSupervisor } from "./webui-supervisor.ts";
+import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui/client.ts";
+import type { WebuiExit, WebuiSupervisor } from "./webui/supervisor.ts";
 
 /** After an interrupt (cancel, timeout) sd-webui normally answers within a step; give up waiting after this. */
 const INTERRUPT_GRACE_MS = 30_000;

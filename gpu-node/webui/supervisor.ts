@@ -8,9 +8,9 @@ import { rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { splitCommandLine } from "./command-line.ts";
-import { errorMessage, type Logger } from "./logger.ts";
-import { WebuiClient } from "./webui-client.ts";
+import { splitCommandLine } from "../command-line.ts";
+import { errorMessage, type Logger } from "../logger.ts";
+import { WebuiClient } from "./client.ts";
 
 const OUTPUT_TAIL_LINES = 40;
 const READY_POLL_MS = 500;
