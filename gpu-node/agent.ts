@@ -15,7 +15,8 @@ import { createLogger, errorMessage, type Logger } from "./logger.ts";
 import { ModelCache } from "./model-cache.ts";
 import type { ProgressOutput } from "./progress-bar.ts";
 import { TaskRunner, checkpointFileName, type CheckpointState } from "./task-runner.ts";
-import { WebuiStoppedError, WebuiSupervisor } from "./webui/supervisor.ts";
+import { WebuiStoppedError } from "./webui/health.ts";
+import { WebuiSupervisor } from "./webui/supervisor.ts";
 
 export const AGENT_VERSION = readAgentVersion();
 /** In the models folder: the pid of the sd-webui the agent started (see WebuiSupervisor.reapLeftover). */
