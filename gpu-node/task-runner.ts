@@ -7,7 +7,6 @@ import {
   WEBUI_PATH_BY_KIND,
   type ClaimResponse,
   type ClaimedTask,
-  type ModelFile,
   type TaskTimings,
 } from "../src/protocol/node.ts";
 import { GatewayHttpError, StaleLeaseError, isGatewayStatus, isTransientGatewayError, type GatewayClient } from "./gateway-client.ts";
@@ -15,6 +14,7 @@ import { setJsonPointer } from "./json-pointer.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 import { ModelCacheError, type ModelCache } from "./model-cache.ts";
 import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui/client.ts";
+import { CheckpointNotListedError, type LoadedModel } from "./webui/loaded-model.ts";
 import { GenerationPoller, type ReportFields } from "./webui/progress.ts";
 import type { WebuiExit, WebuiSupervisor } from "./webui/supervisor.ts";
 
@@ -22,18 +22,6 @@ import type { WebuiExit, WebuiSupervisor } from "./webui/supervisor.ts";
 const INTERRUPT_GRACE_MS = 30_000;
 /** A cancelled or timed-out request that never becomes active in sd-webui is abandoned after this. */
 const UNSTARTED_ABANDON_MS = 10_000;
-
-/** What the agent knows about sd-webui's checkpoint, shared by the runner, heartbeat and agent. */
-export interface CheckpointState {
-  /** The checkpoint sd-webui has loaded, when it is one of ours. */
-  loaded: { name: string; fileName: string; sha256: string } | null;
-  /** sd-webui's sd_vae as last read or set. */
-  vae: string | null;
-  /** The sd-webui run (WebuiSupervisor.generation) `loaded` and `vae` were read or set in; they say nothing about another. */
-  generation: number;
-  /** sd_vae to go back to when a task names none. */
-  defaultVae: string;
-}
 
 /** The task ends failed with this message. */
 export class TaskFailure extends Error {
@@ -58,7 +46,7 @@ export interface TaskRunnerDeps {
   gateway: GatewayClient;
   supervisor: WebuiSupervisor;
   cache: ModelCache;
-  checkpoint: CheckpointState;
+  loadedModel: LoadedModel;
   logger: Logger;
   progressIntervalMs: number;
 }
@@ -140,7 +128,7 @@ export class TaskRunner {
   // ---- phase 1: sd-webui up, checkpoint on disk and loaded --------------------------------------
 
   private async prepare(): Promise<void> {
-    const { supervisor, cache, checkpoint } = this.deps;
+    const { supervisor, cache, loadedModel } = this.deps;
     const model = this.task.model;
     let phase: ReportFields = { progress: 0, state: { job: "waiting for sd-webui" } };
     const reporting = this.startReporting(async () => phase);
@@ -149,7 +137,7 @@ export class TaskRunner {
       this.webui = supervisor.client;
 
       phase = { progress: 0, state: { job: "downloading model" }, textinfo: `checking ${model.name}` };
-      const protect = checkpoint.loaded ? [checkpoint.loaded.fileName] : [];
+      const protect = loadedModel.checkpoint ? [loadedModel.checkpoint.fileName] : [];
       const { downloaded } = await cache.ensure(model, {
         signal: this.signal,
         protect,
@@ -158,49 +146,13 @@ export class TaskRunner {
           phase = { progress: 0, state: { job: "downloading model" }, textinfo: `downloading ${model.name}: ${percent}%` };
         },
       });
-      if (downloaded && checkpoint.loaded?.fileName === model.fileName) checkpoint.loaded = null;
+      if (downloaded) loadedModel.fileReplaced(model.fileName);
 
       phase = { progress: 0, state: { job: "loading model" }, textinfo: `loading ${model.name}` };
-      await this.loadCheckpoint(model);
+      await loadedModel.load(this.webui, supervisor.generation, model, this.task.vae ?? null, { signal: this.signal, log: this.log });
     } finally {
       await reporting.stop();
     }
-  }
-
-  private async loadCheckpoint(model: ModelFile): Promise<void> {
-    const { checkpoint } = this.deps;
-    const generation = this.deps.supervisor.generation;
-    const wantedVae = this.task.vae ?? checkpoint.defaultVae;
-    // The agent is sd-webui's only client: what it loaded into this very sd-webui run is still
-    // loaded, so the common case (same checkpoint, same VAE) costs no call at all.
-    const known = checkpoint.generation === generation;
-    if (known && checkpoint.loaded?.fileName === model.fileName && checkpoint.loaded.sha256 === model.sha256 && checkpoint.vae === wantedVae) return;
-    const options = await this.webui.getOptions();
-    const change: Record<string, unknown> = {};
-    const loadedFile = checkpointFileName(options.sd_model_checkpoint);
-    const alreadyLoaded = loadedFile === model.fileName && (checkpoint.loaded === null || checkpoint.loaded.sha256 === model.sha256);
-    if (!alreadyLoaded) {
-      await this.webui.refreshCheckpoints();
-      const entry = (await this.webui.sdModels()).find((candidate) => baseName(candidate.filename) === model.fileName);
-      if (!entry) {
-        throw new TaskFailure(
-          `sd-webui does not list ${model.fileName} after refresh-checkpoints; is ${this.deps.cache.dir} its checkpoint folder?`,
-          true,
-        );
-      }
-      change.sd_model_checkpoint = entry.title;
-    }
-    if ((options.sd_vae ?? null) !== wantedVae) change.sd_vae = wantedVae;
-    if (Object.keys(change).length > 0) {
-      if (change.sd_model_checkpoint) this.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
-      // Unknown until sd-webui has taken the change.
-      checkpoint.generation = -1;
-      if (change.sd_model_checkpoint) checkpoint.loaded = null;
-      await this.webui.setOptions(change, this.signal);
-    }
-    checkpoint.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
-    checkpoint.vae = wantedVae;
-    checkpoint.generation = generation;
   }
 
   // ---- phase 2: input images ---------------------------------------------------------------------
@@ -368,6 +320,7 @@ export class TaskRunner {
   private toFailure(error: unknown): TaskFailure {
     if (error instanceof TaskFailure) return error;
     if (error instanceof ModelCacheError) return new TaskFailure(error.message, error.retryable);
+    if (error instanceof CheckpointNotListedError) return new TaskFailure(error.message, true);
     if (error instanceof WebuiConnectionError) {
       this.deps.supervisor.markUnhealthy();
       return new TaskFailure(`lost the connection to sd-webui: ${error.message}`, true);
@@ -462,14 +415,4 @@ export function sniffImageType(bytes: Uint8Array): string {
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return "image/jpeg";
   if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[2] === 0x46 && bytes[3] === 0x46 && bytes[8] === 0x57 && bytes[9] === 0x45) return "image/webp";
   return "image/png";
-}
-
-function baseName(filePath: string): string {
-  return filePath.split(/[\\/]/).pop() ?? filePath;
-}
-
-/** "sub/v1-5.safetensors [6ce0161689]" → "v1-5.safetensors". */
-export function checkpointFileName(title: string | null | undefined): string | null {
-  if (!title) return null;
-  return baseName(title.replace(/\s*\[[0-9a-fA-F]+\]\s*$/, ""));
 }
