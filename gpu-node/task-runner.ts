@@ -3,18 +3,13 @@
 // then complete — or fail with sd-webui's own message. A 409 from the Worker at any point means
 // the task is no longer ours: it is dropped without another word to the Worker.
 import { z } from "zod";
-import {
-  WEBUI_PATH_BY_KIND,
-  type ClaimResponse,
-  type ClaimedTask,
-  type TaskTimings,
-} from "../src/protocol/node.ts";
+import type { ClaimResponse, ClaimedTask, TaskTimings } from "../src/protocol/node.ts";
 import { GatewayHttpError, StaleLeaseError, isGatewayStatus, isTransientGatewayError, type GatewayClient } from "./gateway-client.ts";
-import { setJsonPointer } from "./json-pointer.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 import { ModelCacheError, type ModelCache } from "./model-cache.ts";
 import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui/client.ts";
 import { CheckpointNotListedError, type LoadedModel } from "./webui/loaded-model.ts";
+import { InvalidTaskError, buildWebuiRequest, type InputImage, type WebuiRequest } from "./webui/payload.ts";
 import { GenerationPoller, type ReportFields } from "./webui/progress.ts";
 import type { WebuiExit, WebuiSupervisor } from "./webui/supervisor.ts";
 
@@ -97,9 +92,9 @@ export class TaskRunner {
     try {
       await this.prepare();
       this.timings.modelMs = Date.now() - started;
-      const payload = await this.resolveInputs();
+      const request = buildWebuiRequest(this.task, await this.fetchInputs());
       const webuiStarted = Date.now();
-      const answer = await this.callWebui(payload);
+      const answer = await this.callWebui(request);
       this.timings.webuiMs = Date.now() - webuiStarted;
       await this.finish(answer);
       this.log.info(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -149,7 +144,7 @@ export class TaskRunner {
       if (downloaded) loadedModel.fileReplaced(model.fileName);
 
       phase = { progress: 0, state: { job: "loading model" }, textinfo: `loading ${model.name}` };
-      await loadedModel.load(this.webui, supervisor.generation, model, this.task.vae ?? null, { signal: this.signal, log: this.log });
+      await loadedModel.load(this.webui, supervisor.generation, model, this.task.vae, { signal: this.signal, log: this.log });
     } finally {
       await reporting.stop();
     }
@@ -157,41 +152,24 @@ export class TaskRunner {
 
   // ---- phase 2: input images ---------------------------------------------------------------------
 
-  private async resolveInputs(): Promise<Record<string, unknown>> {
-    const payload = structuredClone(this.task.payload);
+  private async fetchInputs(): Promise<InputImage[]> {
+    const images: InputImage[] = [];
     for (const input of this.task.inputs) {
-      let bytes: Buffer;
       try {
-        bytes = await this.deps.gateway.taskInput(this.task.id, input.key, this.leaseId, this.signal);
+        images.push({ ...input, bytes: await this.deps.gateway.taskInput(this.task.id, input.key, this.leaseId, this.signal) });
       } catch (error) {
         if (isGatewayStatus(error, 404)) throw new TaskFailure(`input image ${input.key} is not available`, false);
         throw error;
       }
-      try {
-        setJsonPointer(payload, input.pointer, bytes.toString("base64"));
-      } catch (error) {
-        throw new TaskFailure(`cannot place input ${input.key}: ${errorMessage(error)}`, false);
-      }
     }
-    return payload;
+    return images;
   }
 
   // ---- phase 3: the sd-webui call ----------------------------------------------------------------
 
-  private async callWebui(payload: Record<string, unknown>): Promise<WebuiResponse> {
+  private async callWebui(request: WebuiRequest): Promise<WebuiResponse> {
     const task = this.task;
-    const generation = task.kind === "txt2img" || task.kind === "img2img";
-    let method: string;
-    let path: string;
-    if (task.kind === "passthrough") {
-      if (!task.passthrough) throw new TaskFailure("passthrough task without a method and path", false);
-      ({ method, path } = task.passthrough);
-    } else {
-      method = "POST";
-      path = WEBUI_PATH_BY_KIND[task.kind];
-    }
-    const body = generation ? { ...payload, force_task_id: task.id } : payload;
-
+    const generation = request.isGeneration;
     this.onCancel = () => this.requestStop(new TaskFailure("cancelled", false), generation);
     const timeoutMs = task.timeoutSeconds * 1000;
     const timer = setTimeout(() => this.requestStop(new TaskFailure(`timed out after ${task.timeoutSeconds} s`, false), generation), timeoutMs);
@@ -204,7 +182,7 @@ export class TaskRunner {
       return fields;
     }, false);
     try {
-      const answer = await this.webui.run(method, path, body, this.signal);
+      const answer = await this.webui.run(request.method, request.path, request.body, this.signal);
       if (this.stopReason) throw this.stopReason;
       return answer;
     } finally {
@@ -321,6 +299,7 @@ export class TaskRunner {
     if (error instanceof TaskFailure) return error;
     if (error instanceof ModelCacheError) return new TaskFailure(error.message, error.retryable);
     if (error instanceof CheckpointNotListedError) return new TaskFailure(error.message, true);
+    if (error instanceof InvalidTaskError) return new TaskFailure(error.message, false);
     if (error instanceof WebuiConnectionError) {
       this.deps.supervisor.markUnhealthy();
       return new TaskFailure(`lost the connection to sd-webui: ${error.message}`, true);
