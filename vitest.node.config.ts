@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/unit/**/*.test.ts", "test/gpu-node/**/*.test.ts", "test/e2e/**/*.test.ts"],
+    include: ["test/unit/**/*.test.ts", "test/gpu-node/**/*.test.ts", "test/emulator/**/*.test.ts", "test/e2e/**/*.test.ts"],
     environment: "node",
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -14,8 +14,10 @@ import { Heartbeat } from "./heartbeat.ts";
 import { createLogger, errorMessage, type Logger } from "./logger.ts";
 import { ModelCache } from "./model-cache.ts";
 import type { ProgressOutput } from "./progress-bar.ts";
-import { TaskRunner, checkpointFileName, type CheckpointState } from "./task-runner.ts";
-import { WebuiStoppedError, WebuiSupervisor } from "./webui-supervisor.ts";
+import { TaskRunner } from "./task-runner.ts";
+import { WebuiStoppedError } from "./webui/health.ts";
+import { LoadedModel } from "./webui/loaded-model.ts";
+import { WebuiSupervisor } from "./webui/supervisor.ts";
 
 export const AGENT_VERSION = readAgentVersion();
 /** In the models folder: the pid of the sd-webui the agent started (see WebuiSupervisor.reapLeftover). */
@@ -58,8 +60,7 @@ export class GpuNodeAgent {
   private readonly supervisor: WebuiSupervisor;
   private readonly cache: ModelCache;
   private readonly heartbeat: Heartbeat;
-  private readonly checkpoint: CheckpointState = { loaded: null, vae: null, generation: -1, defaultVae: "Automatic" };
-  private defaultVaeKnown = false;
+  private readonly loadedModel: LoadedModel;
   private gpu: GpuInfo = UNKNOWN_GPU;
   private catalog: WebuiCatalog = {};
   private registration: RegisterResponse | null = null;
@@ -112,6 +113,7 @@ export class GpuNodeAgent {
           echoOutput: deps.echoWebuiOutput ?? true,
           killGraceMs: deps.webuiKillGraceMs,
         });
+    this.loadedModel = new LoadedModel(this.config.modelsDir);
     this.cache = new ModelCache({
       dir: this.config.modelsDir,
       budgetBytes: Math.floor(this.config.cacheBudgetGb * 1024 ** 3),
@@ -304,7 +306,7 @@ export class GpuNodeAgent {
           instanceId: this.instanceId,
           agentVersion: AGENT_VERSION,
           catalog: this.catalog,
-          loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
+          loadedCheckpoint: this.loadedModel.checkpointName,
           cachedCheckpoints: this.cache.cachedNames(),
           gpuClass: this.gpu.gpuClass,
           gpuMemoryMb: this.gpu.gpuMemoryMb,
@@ -348,18 +350,10 @@ export class GpuNodeAgent {
     const client = this.supervisor.client;
     const generation = this.supervisor.generation;
     try {
-      const options = await client.getOptions();
-      if (!this.defaultVaeKnown) {
-        this.checkpoint.defaultVae = options.sd_vae ?? "Automatic";
-        this.defaultVaeKnown = true;
-      }
-      const entry = this.cache.entryForFile(checkpointFileName(options.sd_model_checkpoint) ?? "");
-      this.checkpoint.loaded = entry ? { name: entry.name, fileName: entry.fileName, sha256: entry.sha256 } : null;
-      this.checkpoint.vae = options.sd_vae ?? null;
-      this.checkpoint.generation = generation;
+      await this.loadedModel.readFrom(client, generation, (fileName) => this.cache.entryForFile(fileName));
     } catch (error) {
       this.log.warn(`cannot read sd-webui's options: ${errorMessage(error)}`);
-      this.checkpoint.loaded = null;
+      this.loadedModel.forget();
     }
     this.catalog = await client.catalog();
     this.heartbeat.sendCatalog(this.catalog);
@@ -370,7 +364,7 @@ export class GpuNodeAgent {
     return {
       status: this.state === "draining" || this.state === "stopping" ? ("draining" as const) : this.current ? ("busy" as const) : ("idle" as const),
       currentTaskId: this.current?.task.id ?? null,
-      loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
+      loadedCheckpoint: this.loadedModel.checkpointName,
       cachedCheckpoints: this.cache.cachedNames(),
       gpuClass: this.gpu.gpuClass,
       gpuMemoryMb: this.gpu.gpuMemoryMb,
@@ -396,7 +390,7 @@ export class GpuNodeAgent {
           this.nodeId,
           {
             waitMs: Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS),
-            loadedCheckpoint: this.checkpoint.loaded?.name ?? null,
+            loadedCheckpoint: this.loadedModel.checkpointName,
             cachedCheckpoints: this.cache.cachedNames(),
             instanceId: this.instanceId,
           },
@@ -441,7 +435,7 @@ export class GpuNodeAgent {
         gateway: this.gateway,
         supervisor: this.supervisor,
         cache: this.cache,
-        checkpoint: this.checkpoint,
+        loadedModel: this.loadedModel,
         logger: this.log,
         progressIntervalMs: this.config.progressIntervalMs,
       },

@@ -3,37 +3,20 @@
 // then complete — or fail with sd-webui's own message. A 409 from the Worker at any point means
 // the task is no longer ours: it is dropped without another word to the Worker.
 import { z } from "zod";
-import {
-  WEBUI_PATH_BY_KIND,
-  type ClaimResponse,
-  type ClaimedTask,
-  type ModelFile,
-  type ProgressReport,
-  type TaskTimings,
-} from "../src/protocol/node.ts";
+import type { ClaimResponse, ClaimedTask, TaskTimings } from "../src/protocol/node.ts";
 import { GatewayHttpError, StaleLeaseError, isGatewayStatus, isTransientGatewayError, type GatewayClient } from "./gateway-client.ts";
-import { setJsonPointer } from "./json-pointer.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 import { ModelCacheError, type ModelCache } from "./model-cache.ts";
-import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui-client.ts";
-import type { WebuiExit, WebuiSupervisor } from "./webui-supervisor.ts";
+import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui/client.ts";
+import { CheckpointNotListedError, type LoadedModel } from "./webui/loaded-model.ts";
+import { InvalidTaskError, buildWebuiRequest, type InputImage, type WebuiRequest } from "./webui/payload.ts";
+import { GenerationPoller, type ReportFields } from "./webui/progress.ts";
+import type { WebuiExit, WebuiSupervisor } from "./webui/supervisor.ts";
 
 /** After an interrupt (cancel, timeout) sd-webui normally answers within a step; give up waiting after this. */
 const INTERRUPT_GRACE_MS = 30_000;
 /** A cancelled or timed-out request that never becomes active in sd-webui is abandoned after this. */
 const UNSTARTED_ABANDON_MS = 10_000;
-
-/** What the agent knows about sd-webui's checkpoint, shared by the runner, heartbeat and agent. */
-export interface CheckpointState {
-  /** The checkpoint sd-webui has loaded, when it is one of ours. */
-  loaded: { name: string; fileName: string; sha256: string } | null;
-  /** sd-webui's sd_vae as last read or set. */
-  vae: string | null;
-  /** The sd-webui run (WebuiSupervisor.generation) `loaded` and `vae` were read or set in; they say nothing about another. */
-  generation: number;
-  /** sd_vae to go back to when a task names none. */
-  defaultVae: string;
-}
 
 /** The task ends failed with this message. */
 export class TaskFailure extends Error {
@@ -58,12 +41,10 @@ export interface TaskRunnerDeps {
   gateway: GatewayClient;
   supervisor: WebuiSupervisor;
   cache: ModelCache;
-  checkpoint: CheckpointState;
+  loadedModel: LoadedModel;
   logger: Logger;
   progressIntervalMs: number;
 }
-
-type ReportFields = Omit<ProgressReport, "leaseId">;
 
 const generationAnswerSchema = z.looseObject({
   images: z.array(z.string()).nullish(),
@@ -111,9 +92,9 @@ export class TaskRunner {
     try {
       await this.prepare();
       this.timings.modelMs = Date.now() - started;
-      const payload = await this.resolveInputs();
+      const request = buildWebuiRequest(this.task, await this.fetchInputs());
       const webuiStarted = Date.now();
-      const answer = await this.callWebui(payload);
+      const answer = await this.callWebui(request);
       this.timings.webuiMs = Date.now() - webuiStarted;
       await this.finish(answer);
       this.log.info(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -142,7 +123,7 @@ export class TaskRunner {
   // ---- phase 1: sd-webui up, checkpoint on disk and loaded --------------------------------------
 
   private async prepare(): Promise<void> {
-    const { supervisor, cache, checkpoint } = this.deps;
+    const { supervisor, cache, loadedModel } = this.deps;
     const model = this.task.model;
     let phase: ReportFields = { progress: 0, state: { job: "waiting for sd-webui" } };
     const reporting = this.startReporting(async () => phase);
@@ -151,7 +132,7 @@ export class TaskRunner {
       this.webui = supervisor.client;
 
       phase = { progress: 0, state: { job: "downloading model" }, textinfo: `checking ${model.name}` };
-      const protect = checkpoint.loaded ? [checkpoint.loaded.fileName] : [];
+      const protect = loadedModel.checkpoint ? [loadedModel.checkpoint.fileName] : [];
       const { downloaded } = await cache.ensure(model, {
         signal: this.signal,
         protect,
@@ -160,88 +141,35 @@ export class TaskRunner {
           phase = { progress: 0, state: { job: "downloading model" }, textinfo: `downloading ${model.name}: ${percent}%` };
         },
       });
-      if (downloaded && checkpoint.loaded?.fileName === model.fileName) checkpoint.loaded = null;
+      if (downloaded) loadedModel.fileReplaced(model.fileName);
 
       phase = { progress: 0, state: { job: "loading model" }, textinfo: `loading ${model.name}` };
-      await this.loadCheckpoint(model);
+      await loadedModel.load(this.webui, supervisor.generation, model, this.task.vae, { signal: this.signal, log: this.log });
     } finally {
       await reporting.stop();
     }
   }
 
-  private async loadCheckpoint(model: ModelFile): Promise<void> {
-    const { checkpoint } = this.deps;
-    const generation = this.deps.supervisor.generation;
-    const wantedVae = this.task.vae ?? checkpoint.defaultVae;
-    // The agent is sd-webui's only client: what it loaded into this very sd-webui run is still
-    // loaded, so the common case (same checkpoint, same VAE) costs no call at all.
-    const known = checkpoint.generation === generation;
-    if (known && checkpoint.loaded?.fileName === model.fileName && checkpoint.loaded.sha256 === model.sha256 && checkpoint.vae === wantedVae) return;
-    const options = await this.webui.getOptions();
-    const change: Record<string, unknown> = {};
-    const loadedFile = checkpointFileName(options.sd_model_checkpoint);
-    const alreadyLoaded = loadedFile === model.fileName && (checkpoint.loaded === null || checkpoint.loaded.sha256 === model.sha256);
-    if (!alreadyLoaded) {
-      await this.webui.refreshCheckpoints();
-      const entry = (await this.webui.sdModels()).find((candidate) => baseName(candidate.filename) === model.fileName);
-      if (!entry) {
-        throw new TaskFailure(
-          `sd-webui does not list ${model.fileName} after refresh-checkpoints; is ${this.deps.cache.dir} its checkpoint folder?`,
-          true,
-        );
-      }
-      change.sd_model_checkpoint = entry.title;
-    }
-    if ((options.sd_vae ?? null) !== wantedVae) change.sd_vae = wantedVae;
-    if (Object.keys(change).length > 0) {
-      if (change.sd_model_checkpoint) this.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
-      // Unknown until sd-webui has taken the change.
-      checkpoint.generation = -1;
-      if (change.sd_model_checkpoint) checkpoint.loaded = null;
-      await this.webui.setOptions(change, this.signal);
-    }
-    checkpoint.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
-    checkpoint.vae = wantedVae;
-    checkpoint.generation = generation;
-  }
-
   // ---- phase 2: input images ---------------------------------------------------------------------
 
-  private async resolveInputs(): Promise<Record<string, unknown>> {
-    const payload = structuredClone(this.task.payload);
+  private async fetchInputs(): Promise<InputImage[]> {
+    const images: InputImage[] = [];
     for (const input of this.task.inputs) {
-      let bytes: Buffer;
       try {
-        bytes = await this.deps.gateway.taskInput(this.task.id, input.key, this.leaseId, this.signal);
+        images.push({ ...input, bytes: await this.deps.gateway.taskInput(this.task.id, input.key, this.leaseId, this.signal) });
       } catch (error) {
         if (isGatewayStatus(error, 404)) throw new TaskFailure(`input image ${input.key} is not available`, false);
         throw error;
       }
-      try {
-        setJsonPointer(payload, input.pointer, bytes.toString("base64"));
-      } catch (error) {
-        throw new TaskFailure(`cannot place input ${input.key}: ${errorMessage(error)}`, false);
-      }
     }
-    return payload;
+    return images;
   }
 
   // ---- phase 3: the sd-webui call ----------------------------------------------------------------
 
-  private async callWebui(payload: Record<string, unknown>): Promise<WebuiResponse> {
+  private async callWebui(request: WebuiRequest): Promise<WebuiResponse> {
     const task = this.task;
-    const generation = task.kind === "txt2img" || task.kind === "img2img";
-    let method: string;
-    let path: string;
-    if (task.kind === "passthrough") {
-      if (!task.passthrough) throw new TaskFailure("passthrough task without a method and path", false);
-      ({ method, path } = task.passthrough);
-    } else {
-      method = "POST";
-      path = WEBUI_PATH_BY_KIND[task.kind];
-    }
-    const body = generation ? { ...payload, force_task_id: task.id } : payload;
-
+    const generation = request.isGeneration;
     this.onCancel = () => this.requestStop(new TaskFailure("cancelled", false), generation);
     const timeoutMs = task.timeoutSeconds * 1000;
     const timer = setTimeout(() => this.requestStop(new TaskFailure(`timed out after ${task.timeoutSeconds} s`, false), generation), timeoutMs);
@@ -254,7 +182,7 @@ export class TaskRunner {
       return fields;
     }, false);
     try {
-      const answer = await this.webui.run(method, path, body, this.signal);
+      const answer = await this.webui.run(request.method, request.path, request.body, this.signal);
       if (this.stopReason) throw this.stopReason;
       return answer;
     } finally {
@@ -370,6 +298,8 @@ export class TaskRunner {
   private toFailure(error: unknown): TaskFailure {
     if (error instanceof TaskFailure) return error;
     if (error instanceof ModelCacheError) return new TaskFailure(error.message, error.retryable);
+    if (error instanceof CheckpointNotListedError) return new TaskFailure(error.message, true);
+    if (error instanceof InvalidTaskError) return new TaskFailure(error.message, false);
     if (error instanceof WebuiConnectionError) {
       this.deps.supervisor.markUnhealthy();
       return new TaskFailure(`lost the connection to sd-webui: ${error.message}`, true);
@@ -439,72 +369,6 @@ export class TaskRunner {
   }
 }
 
-/** Follows one forced task id through /internal/progress, or the global /sdapi/v1/progress. */
-class GenerationPoller {
-  active = false;
-  private taskScoped = true;
-  private previewId = -1;
-  private preview: string | null = null;
-  private last: ReportFields = { progress: 0, state: { job: "starting" } };
-
-  constructor(
-    private readonly webui: WebuiClient,
-    private readonly taskId: string,
-  ) {}
-
-  async poll(): Promise<ReportFields> {
-    try {
-      if (this.taskScoped) {
-        const scoped = await this.webui.internalProgress(this.taskId, this.previewId);
-        if (scoped === null) this.taskScoped = false;
-        else {
-          this.active = scoped.active;
-          if (scoped.live_preview && typeof scoped.id_live_preview === "number") {
-            this.previewId = scoped.id_live_preview;
-            this.preview = scoped.live_preview;
-          }
-          let state: Record<string, unknown> = { job: scoped.active ? "running" : scoped.queued ? "queued" : scoped.completed ? "finishing" : "starting" };
-          if (scoped.active) {
-            try {
-              const global = await this.webui.progress(true);
-              if (global.state) state = { ...global.state };
-            } catch {
-              // the scoped answer is enough
-            }
-          }
-          this.last = {
-            progress: clamp01(scoped.completed ? 1 : (scoped.progress ?? 0)),
-            etaRelative: Math.max(0, scoped.eta ?? 0),
-            state,
-            currentImage: this.preview,
-            textinfo: scoped.textinfo ?? null,
-          };
-          return this.last;
-        }
-      }
-      const global = await this.webui.progress(false);
-      const jobCount = typeof global.state?.job_count === "number" ? global.state.job_count : 0;
-      // Without task-scoped progress, whatever runs is taken to be ours (the agent is sd-webui's only client).
-      this.active = global.progress > 0 || jobCount !== 0;
-      if (global.current_image) this.preview = global.current_image;
-      this.last = {
-        progress: clamp01(global.progress),
-        etaRelative: Math.max(0, global.eta_relative ?? 0),
-        state: global.state ?? {},
-        currentImage: this.preview,
-        textinfo: global.textinfo ?? null,
-      };
-    } catch {
-      // sd-webui busy or restarting: report the last known figures (keeps the lease alive)
-    }
-    return this.last;
-  }
-}
-
-function clamp01(value: number): number {
-  return Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0;
-}
-
 function parseAnswer<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw new TaskFailure(`unexpected answer from sd-webui: ${parsed.error.issues[0]?.message ?? "invalid"}`, false);
@@ -530,14 +394,4 @@ export function sniffImageType(bytes: Uint8Array): string {
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return "image/jpeg";
   if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[2] === 0x46 && bytes[3] === 0x46 && bytes[8] === 0x57 && bytes[9] === 0x45) return "image/webp";
   return "image/png";
-}
-
-function baseName(filePath: string): string {
-  return filePath.split(/[\\/]/).pop() ?? filePath;
-}
-
-/** "sub/v1-5.safetensors [6ce0161689]" → "v1-5.safetensors". */
-export function checkpointFileName(title: string | null | undefined): string | null {
-  if (!title) return null;
-  return baseName(title.replace(/\s*\[[0-9a-fA-F]+\]\s*$/, ""));
 }

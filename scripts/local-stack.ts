@@ -176,7 +176,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
   const workDir = options.workDir ?? mkdtempSync(path.join(os.tmpdir(), `sdgate-${options.nodeId}-`));
   const modelsDir = path.join(workDir, "models", "Stable-diffusion");
   mkdirSync(modelsDir, { recursive: true });
-  const webuiCmd = [...tsxCommand("gpu-node/emulator/main.ts"), "--port", "{port}", "--models-dir", "{models_dir}", "--step-ms", String(options.stepMs ?? 40), "--load-ms", String(options.loadMs ?? 500)]
+  const webuiCmd = [...tsxCommand("emulator/main.ts"), "--port", "{port}", "--models-dir", "{models_dir}", "--step-ms", String(options.stepMs ?? 40), "--load-ms", String(options.loadMs ?? 500)]
     .map((w) => (w.includes(" ") ? `"${w}"` : w))
     .join(" ");
   const child = spawn(

@@ -1,6 +1,6 @@
 // sd-webui's default settings (`shared.opts`) for the keys both sides show: the gateway's
 // GET /sdapi/v1/options (src/sdapi/options.ts) and the emulator's settings dict
-// (gpu-node/emulator/options-store.ts), which each layer their own keys on top. Pure data with no
+// (emulator/options-store.ts), which each layer their own keys on top. Pure data with no
 // imports: the Worker imports it without an extension, the emulator (Node ESM) with `.ts`.
 
 /** sd-webui's defaults for the settings clients read most (a real sd-webui has hundreds more). */

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { StableDiffusionApi } from "stable-diffusion-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator } from "../../gpu-node/emulator/server.ts";
+import { startEmulator, type RunningEmulator } from "../../emulator/server.ts";
 import { demoCheckpointBytes } from "../../scripts/local-stack.ts";
 import { E2E_MODELS, startStack, type Stack } from "./support.ts";
 

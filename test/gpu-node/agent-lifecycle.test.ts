@@ -1,7 +1,7 @@
 // The agent's life with the Worker: registration with sd-webui's catalog, heartbeats, re-register
 // after the Worker forgets the node, a refused token, and the two kinds of stop.
 import { describe, expect, it } from "vitest";
-import { startEmulator } from "../../gpu-node/emulator/server.ts";
+import { startEmulator } from "../../emulator/server.ts";
 import { createLogger } from "../../gpu-node/logger.ts";
 import { agentFor, agentTestTeardown, modelBytes, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";

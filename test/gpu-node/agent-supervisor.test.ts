@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
-import { WebuiStartError, WebuiSupervisor } from "../../gpu-node/webui-supervisor.ts";
+import { WebuiStartError, WebuiSupervisor } from "../../gpu-node/webui/supervisor.ts";
 import { REPO_ROOT, agentFor, agentTestTeardown, emulatorCommand, modelBytes, tempDir, testLogger } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 

@@ -2,7 +2,7 @@
 // of sdgate sees of a task — images, info, progress with previews, cancel, errors, timeouts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
-import { startEmulator } from "../../gpu-node/emulator/server.ts";
+import { startEmulator } from "../../emulator/server.ts";
 import { agentFor, decodePng, imageBytes, modelBytes, removeTempDirs, solidPng, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 

@@ -17,7 +17,7 @@ export const TSX_CLI = path.join(REPO_ROOT, "node_modules/tsx/dist/cli.mjs");
 
 /** The emulator as a child process, for supervisor tests (the agent substitutes the placeholders). */
 export function emulatorCommand(options: { stepMs: number; loadMs: number }): string {
-  return `"${process.execPath}" "${TSX_CLI}" gpu-node/emulator/main.ts --api --nowebui --port {port} --models-dir {models_dir} --step-ms ${options.stepMs} --load-ms ${options.loadMs}`;
+  return `"${process.execPath}" "${TSX_CLI}" emulator/main.ts --api --nowebui --port {port} --models-dir {models_dir} --step-ms ${options.stepMs} --load-ms ${options.loadMs}`;
 }
 
 export function testLogger(scope: string): Logger {

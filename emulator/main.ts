@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { startEmulator } from "./server.ts";
 
-const USAGE = `Usage: tsx gpu-node/emulator/main.ts --models-dir DIR [options]
+const USAGE = `Usage: tsx emulator/main.ts --models-dir DIR [options]
 
 An AUTOMATIC1111 sd-webui emulator: same API, deterministic pictures, no GPU.
 

@@ -1,7 +1,7 @@
 // sd-webui's settings (`shared.opts`): a flat dict that GET /options returns whole and POST
 // /options or a request's `override_settings` change. Unknown keys are kept as given.
 
-import { SDWEBUI_DEFAULT_OPTIONS } from "../../src/protocol/sdwebui-defaults.ts";
+import { SDWEBUI_DEFAULT_OPTIONS } from "../src/protocol/sdwebui-defaults.ts";
 
 export type OptionsDict = Record<string, unknown>;
 

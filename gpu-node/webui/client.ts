@@ -5,8 +5,8 @@
 import http from "node:http";
 import https from "node:https";
 import { z } from "zod";
-import type { WebuiCatalog } from "../src/protocol/node.ts";
-import { errorMessage } from "./logger.ts";
+import type { WebuiCatalog } from "../../src/protocol/node.ts";
+import { errorMessage } from "../logger.ts";
 
 /** sd-webui could not be reached or dropped the connection (not running, crashed, restarting). */
 export class WebuiConnectionError extends Error {

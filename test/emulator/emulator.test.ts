@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator } from "../../gpu-node/emulator/server.ts";
+import { startEmulator, type RunningEmulator } from "../../emulator/server.ts";
 
 const STEP_MS = 10;
 const LOAD_MS = 300;
