@@ -308,6 +308,7 @@ export class GpuNodeAgent {
           catalog: this.catalog,
           loadedCheckpoint: this.loadedModel.checkpointName,
           cachedCheckpoints: this.cache.cachedNames(),
+      cachedAddons: [],
           gpuClass: this.gpu.gpuClass,
           gpuMemoryMb: this.gpu.gpuMemoryMb,
         });
@@ -366,6 +367,7 @@ export class GpuNodeAgent {
       currentTaskId: this.current?.task.id ?? null,
       loadedCheckpoint: this.loadedModel.checkpointName,
       cachedCheckpoints: this.cache.cachedNames(),
+      cachedAddons: [],
       gpuClass: this.gpu.gpuClass,
       gpuMemoryMb: this.gpu.gpuMemoryMb,
       instanceId: this.instanceId,
@@ -392,6 +394,7 @@ export class GpuNodeAgent {
             waitMs: Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS),
             loadedCheckpoint: this.loadedModel.checkpointName,
             cachedCheckpoints: this.cache.cachedNames(),
+      cachedAddons: [],
             instanceId: this.instanceId,
           },
           signal,

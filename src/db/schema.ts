@@ -51,6 +51,8 @@ export const tasks = sqliteTable(
     error: text("error"),
     /** sd-webui's own error answer, when sd-webui refused the request. */
     webuiError: text("webui_error", { mode: "json" }).$type<{ status: number; body: unknown }>(),
+    /** Names of the registered add-on models (LoRA, VAE, ControlNet, …) the request uses. */
+    addons: text("addons", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     /** Where the node's time went (TaskTimings), as the node reported it. */
     timings: text("timings", { mode: "json" }).$type<Record<string, number>>(),
     attempts: integer("attempts").notNull().default(0),
@@ -77,6 +79,11 @@ export const models = sqliteTable("models", {
   etag: text("etag"),
   sha256: text("sha256"),
   sizeBytes: integer("size_bytes"),
+  /** Folder under sd-webui's data directory the file goes to on a node (MODEL_FOLDER_BY_TYPE, or an upscaler's own). */
+  folder: text("folder"),
+  /** Set when the checkpoint failed to load on several nodes: sd-webui's reason. Cleared by a new file. */
+  failedReason: text("failed_reason"),
+  failedAt: integer("failed_at"),
   /** Estimated seconds (fractions allowed) to load into sd-webui and to run one task; placement uses them. */
   loadSeconds: integer("load_seconds").notNull().default(8),
   inferenceSeconds: integer("inference_seconds").notNull().default(3),

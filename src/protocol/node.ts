@@ -17,6 +17,7 @@
 // Every call about a task carries the lease id from its claim. A lease that is no longer the
 // task's current one answers 409 with code `stale_lease` and changes nothing.
 import { z } from "zod";
+import { MODEL_TYPES } from "./model-types.ts";
 
 export const LEASE_HEADER = "Lease-Id";
 
@@ -34,6 +35,17 @@ export const webuiCatalogSchema = z
     loras: z.array(z.unknown()),
     "face-restorers": z.array(z.unknown()),
     "prompt-styles": z.array(z.unknown()),
+    /** sd-webui's `GET /sdapi/v1/embeddings` answer ({loaded, skipped}). */
+    embeddings: z.record(z.string(), z.unknown()),
+    hypernetworks: z.array(z.unknown()),
+    /** `GET /sdapi/v1/scripts` ({txt2img: [...], img2img: [...]}) and `/sdapi/v1/script-info`. */
+    scripts: z.record(z.string(), z.unknown()),
+    "script-info": z.array(z.unknown()),
+    /** Every sd-webui option with its value on this node (`GET /sdapi/v1/options`). */
+    options: z.record(z.string(), z.unknown()),
+    /** The ControlNet extension's `/controlnet/model_list` and `/controlnet/module_list`, when it is installed. */
+    "controlnet-models": z.array(z.string()),
+    "controlnet-modules": z.array(z.string()),
   })
   .partial();
 export type WebuiCatalog = z.infer<typeof webuiCatalogSchema>;
@@ -50,6 +62,8 @@ const nodeStateFields = {
   loadedCheckpoint: z.string().nullable(),
   /** Registered model names whose files are on the node's disk. */
   cachedCheckpoints: z.array(z.string()),
+  /** Registered add-on models (LoRA, VAE, ControlNet, …) whose files are on the node's disk. */
+  cachedAddons: z.array(z.string()).default([]),
   gpuClass: z.string().min(1),
   gpuMemoryMb: z.number().int().nonnegative(),
 };
@@ -96,6 +110,7 @@ export const claimRequestSchema = z.object({
   /** What the node has loaded and cached as it asks: fresher than its last heartbeat, and what placement decides by. */
   loadedCheckpoint: z.string().nullable().optional(),
   cachedCheckpoints: z.array(z.string()).optional(),
+  cachedAddons: z.array(z.string()).optional(),
   instanceId: instanceIdSchema,
 });
 export type ClaimRequest = z.input<typeof claimRequestSchema>;
@@ -121,6 +136,16 @@ export const modelFileSchema = z.object({
 export type ModelFile = z.infer<typeof modelFileSchema>;
 
 /**
+ * An add-on file a task needs beside its checkpoint. The agent keeps it at `folder`/`fileName`
+ * under sd-webui's data directory (see MODEL_FOLDER_BY_TYPE) and downloads it like a checkpoint.
+ */
+export const addonFileSchema = modelFileSchema.extend({
+  type: z.enum(MODEL_TYPES).exclude(["checkpoint"]),
+  folder: z.string().min(1),
+});
+export type AddonFile = z.infer<typeof addonFileSchema>;
+
+/**
  * An input image the Worker moved to R2: the agent reads `key` through
  * `/nodes/tasks/{taskId}/inputs/{key}` and writes its base64 at `pointer` (RFC 6901) in `payload`.
  */
@@ -134,6 +159,8 @@ export const claimedTaskSchema = z.object({
   model: modelFileSchema,
   /** VAE name for `sd_vae`, or null for sd-webui's own choice. */
   vae: z.string().nullable(),
+  /** Registered add-ons (LoRA, VAE, ControlNet, embeddings, upscalers) the request names: on disk before the run. */
+  addons: z.array(addonFileSchema).default([]),
   /** The sd-webui request body, with input images replaced by what `inputs` names. */
   payload: z.record(z.string(), z.unknown()),
   inputs: z.array(inputRefSchema),
@@ -210,5 +237,14 @@ export const failRequestSchema = z.object({
   retryable: z.boolean().default(false),
   /** sd-webui's own error answer, kept so the A1111 surface can answer in sd-webui's shape. */
   webuiError: z.object({ status: z.number().int(), body: z.unknown() }).nullable().default(null),
+  /**
+   * The node could not run the task on the weights it asked for: sd-webui failed to load the
+   * checkpoint (`load_failed`), or answered with another model's hash (`wrong_weights`). The task
+   * goes back to the queue for another node, and placement stops sending this checkpoint here.
+   */
+  modelFailure: z
+    .object({ checkpoint: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), kind: z.enum(["load_failed", "wrong_weights"]), reason: z.string().max(4000) })
+    .nullable()
+    .default(null),
 });
 export type FailRequest = z.input<typeof failRequestSchema>;

@@ -114,7 +114,7 @@ modelRoutes.openapi(
     const now = Date.now();
     const row: ModelRow = {
       name: body.name, type: body.type, fileName, ossPath, etag: object?.etag ?? null, sha256: object ? body.sha256! : null,
-      sizeBytes: object?.size ?? null, loadSeconds: body.loadSeconds ?? 8, inferenceSeconds: body.inferenceSeconds ?? 3, registeredAt: now, updatedAt: now,
+      sizeBytes: object?.size ?? null, folder: null, failedReason: null, failedAt: null, loadSeconds: body.loadSeconds ?? 8, inferenceSeconds: body.inferenceSeconds ?? 3, registeredAt: now, updatedAt: now,
     };
     await insertModel(c.env.DB, row);
     return c.json(modelView(row, []), 201);

@@ -99,7 +99,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const now = Date.now();
   const row: TaskRow = {
     uid, taskId, owner, kind: s.kind, checkpoint: model.name, status: "waiting", idempotencyKey: s.idempotencyKey,
-    requestHash, priority: s.priority, request: payload, parameters: null, info: null, imageKeys: [], passthroughResult: null,
+    requestHash, priority: s.priority, request: payload, parameters: null, info: null, imageKeys: [], addons: [], passthroughResult: null,
     error: null, webuiError: null, timings: null, attempts: 0, nodeId: null, createdAt: now, startedAt: null, finishedAt: null,
   };
   // Nobody can ask about a sync task with a generated id before it is answered, and it has no
@@ -126,6 +126,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       kind: s.kind,
       model: { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.sizeBytes ?? 0 },
       vae,
+      addons: [],
       payload,
       inputs,
       passthrough: s.passthrough,

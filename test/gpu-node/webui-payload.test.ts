@@ -9,6 +9,7 @@ function task(fields: Partial<ClaimedTask>): ClaimedTask {
     kind: "txt2img",
     model: { name: "alpha", fileName: "alpha.safetensors", sha256: "a".repeat(64), sizeBytes: 10 },
     vae: null,
+    addons: [],
     payload: {},
     inputs: [],
     passthrough: null,

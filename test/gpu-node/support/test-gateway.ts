@@ -483,6 +483,7 @@ export class TestGateway {
         kind: task.kind,
         model: { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.bytes.length },
         vae: task.vae,
+        addons: [],
         payload: task.payload,
         inputs: task.inputs,
         passthrough: task.passthrough ?? null,
@@ -519,7 +520,7 @@ export class TestGateway {
     const now = Date.now();
     for (const task of this.tasks.values()) {
       if (task.status !== "running" || !task.lease || task.lease.expiresAt > now) continue;
-      task.failures.push({ leaseId: task.lease.id, error: "lease expired", retryable: true, webuiError: null, attempt: task.attempts });
+      task.failures.push({ leaseId: task.lease.id, error: "lease expired", retryable: true, webuiError: null, modelFailure: null, attempt: task.attempts });
       if (task.attempts < this.options.maxAttempts) this.requeue(task);
       else this.finish(task, "failed");
     }
