@@ -10,9 +10,10 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEV_ADMIN_TOKEN } from "./dev-secrets.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
-export const DEV_ADMIN_TOKEN = "sdgate-dev-admin-token";
+export { DEV_ADMIN_TOKEN };
 export const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 /** `node --import <tsx> script`, with tsx resolved from this project so any working directory works. */
 const tsxCommand = (script: string) => [process.execPath, "--import", import.meta.resolve("tsx"), path.join(ROOT, script)];

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: the type check, then every suite, one after the other — the Worker in workerd (vitest-pool-workers),
+// `npm test`: the checks (lint and format, import cycles, generated Worker types up to date), the type
+// check, then every suite, one after the other — the Worker in workerd (vitest-pool-workers),
 // then the Node suites (unit, gpu-node, end to end) — and one closing line `N passed, N failed`
 // summed from vitest's JSON reports. Exits non-zero when anything failed or did not run.
 // Extra arguments are passed to both vitest runs (e.g. a file filter).
@@ -23,7 +24,29 @@ let passed = 0;
 let failed = 0;
 let broken = false;
 
-// Types first: strict TypeScript over the Worker and over the Node side (agent, emulator, benches, tests).
+// Checks first; a failing one marks the run broken but the suites still run.
+// `wrangler types --check` takes the flags of `npm run types`, read from package.json so they cannot drift.
+const [typesCommand, ...typesArgs] = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts.types.split(" ");
+const biome = path.join(root, "node_modules", "@biomejs", "biome", "bin", "biome");
+const checks = [
+  { name: "lint (`npm run lint` for details)", args: [biome, "check", "--reporter=summary", "."] },
+  { name: "import cycles", args: [path.join(root, "scripts", "check-cycles.mjs")] },
+  { name: "worker-configuration.d.ts up to date (`npm run types`)", args: [...typesArgs, "--check"] },
+];
+if (typesCommand !== "node") {
+  console.error("package.json scripts.types no longer starts with `node`: scripts/test.mjs cannot check the types");
+  broken = true;
+  checks.pop();
+}
+for (const check of checks) {
+  const run = spawnSync(process.execPath, check.args, { cwd: root, env, stdio: "inherit" });
+  if (run.status !== 0) {
+    console.error(`check failed: ${check.name}`);
+    broken = true;
+  }
+}
+
+// Then strict TypeScript over the Worker and over the Node side (agent, emulator, benches, tests).
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
 for (const project of ["tsconfig.json", "tsconfig.node.json"]) {
   const check = spawnSync(process.execPath, [tsc, "-p", project], { cwd: root, stdio: "inherit" });

@@ -23,7 +23,7 @@ import { figures, lowerBound, percentile } from "../placement/metrics.ts";
 import { makePolicy, POLICY_NAMES } from "../placement/policies.ts";
 import { simulate } from "../placement/simulator.ts";
 import { loadTrace, type Trace } from "../placement/trace.ts";
-import { createKey, registerModels, startAgent, startGateway, type RunningAgent } from "../../scripts/local-stack.ts";
+import { createKey, DEV_ADMIN_TOKEN, registerModels, startAgent, startGateway, type RunningAgent } from "../../scripts/local-stack.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -79,7 +79,7 @@ try {
     }
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const nodes = await fetch(`${gateway.url}/nodes`, { headers: { authorization: "Bearer sdgate-dev-admin-token" } }).then((r) => r.json() as Promise<Array<{ status: string }>>);
+      const nodes = await fetch(`${gateway.url}/nodes`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } }).then((r) => r.json() as Promise<Array<{ status: string }>>);
       if (nodes.filter((n) => n.status === "idle").length >= agents.length) break;
       if (Date.now() > deadline) throw new Error("agents did not become idle");
       await new Promise((r) => setTimeout(r, 200));

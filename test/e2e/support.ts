@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll } from "vitest";
-import { createKey, type DemoModel, registerModels, startAgent, startGateway, type Gateway, type RunningAgent } from "../../scripts/local-stack.ts";
+import { createKey, DEV_ADMIN_TOKEN, type DemoModel, registerModels, startAgent, startGateway, type Gateway, type RunningAgent } from "../../scripts/local-stack.ts";
 
 /** Short leases and heartbeats so a dead agent is noticed within seconds. */
 export const E2E_VARS = { LEASE_MS: "3000", HEARTBEAT_INTERVAL_MS: "1000", CLAIM_WAIT_MS: "5000", SYNC_WAIT_MS: "60000" };
@@ -60,7 +60,7 @@ export function useStack(agentCount: number): () => Stack {
 }
 
 export async function nodeStatus(gateway: string, nodeId: string): Promise<string | null> {
-  const res = await fetch(`${gateway}/nodes`, { headers: { authorization: "Bearer sdgate-dev-admin-token" } });
+  const res = await fetch(`${gateway}/nodes`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } });
   const nodes = (await res.json()) as Array<{ nodeId: string; status: string }>;
   return nodes.find((n) => n.nodeId === nodeId)?.status ?? null;
 }

@@ -5,7 +5,10 @@ import { expect } from "vitest";
 import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
 import type { ClaimResponse } from "../../src/protocol/node";
 
-export const ADMIN = "sdgate-dev-admin-token";
+// The development ADMIN_TOKEN and SIGNING_SECRET: wrangler.toml [vars], as the Worker sees them.
+if (!env.ADMIN_TOKEN || !env.SIGNING_SECRET) throw new Error("the Worker tests need ADMIN_TOKEN and SIGNING_SECRET in wrangler.toml [vars]");
+export const ADMIN = env.ADMIN_TOKEN;
+export const SIGNING_SECRET = env.SIGNING_SECRET;
 export const BASE = "http://sdgate.test";
 
 /** A valid 1×1 PNG. */

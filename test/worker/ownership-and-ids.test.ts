@@ -1,7 +1,7 @@
 // Client-chosen ids, Idempotency-Key, listing, and that no key reaches another key's tasks or images.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
+import { call, claim, createKey, createModel, finishTask, json, registerNode, SIGNING_SECRET, submit } from "./helpers";
 
 interface Submitted { taskId: string; status: string; ossUrl: string[] }
 
@@ -113,7 +113,7 @@ describe("signed image URLs", () => {
     expect((await call(longer.pathname + longer.search)).status).toBe(403);
 
     const { signImageUrl } = await import("../../src/storage/signed-url");
-    const expired = new URL(await signImageUrl(url.origin, url.pathname.slice(1), "sdgate-dev-signing-secret", 60, Date.now() - 120_000));
+    const expired = new URL(await signImageUrl(url.origin, url.pathname.slice(1), SIGNING_SECRET, 60, Date.now() - 120_000));
     expect((await json<{ code: string }>(await call(expired.pathname + expired.search), 410)).code).toBe("url_expired");
 
     const fresh = await json<{ ossUrl: string[] }>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
