@@ -164,10 +164,7 @@ function findSampler(name: string): Sampler | undefined {
  * scheduler equal to the sampler's own default is reported as Automatic. Unlike v1.10, which
  * silently substitutes its default sampler, an unknown sampler gives `null` (the API's 400).
  */
-export function resolveSampler(
-  samplerName: string,
-  schedulerName: string | null,
-): { sampler: Sampler; scheduler: Scheduler } | null {
+export function resolveSampler(samplerName: string, schedulerName: string | null): { sampler: Sampler; scheduler: Scheduler } | null {
   const automatic = SCHEDULERS[0]!;
   let scheduler = SCHEDULERS.find((s) => s.name === schedulerName || s.label === schedulerName) ?? automatic;
   let name = samplerName;

@@ -66,7 +66,17 @@ function hslToRgb(hue: number, saturation: number, lightness: number): Rgb {
   const sector = hue * 6;
   const x = chroma * (1 - Math.abs((sector % 2) - 1));
   const [r, g, b] =
-    sector < 1 ? [chroma, x, 0] : sector < 2 ? [x, chroma, 0] : sector < 3 ? [0, chroma, x] : sector < 4 ? [0, x, chroma] : sector < 5 ? [x, 0, chroma] : [chroma, 0, x];
+    sector < 1
+      ? [chroma, x, 0]
+      : sector < 2
+        ? [x, chroma, 0]
+        : sector < 3
+          ? [0, chroma, x]
+          : sector < 4
+            ? [0, x, chroma]
+            : sector < 5
+              ? [x, 0, chroma]
+              : [chroma, 0, x];
   const m = lightness - chroma / 2;
   return [Math.round((r + m) * 255), Math.round((g + m) * 255), Math.round((b + m) * 255)];
 }
@@ -125,9 +135,7 @@ export function drawComposition(composition: Composition, width: number, height:
       for (let x = x0; x <= x1; x++) {
         const dx = x + 0.5 - centerX;
         const dy = y + 0.5 - centerY;
-        const inside = isDisc
-          ? halfWidth - Math.sqrt(dx * dx + dy * dy)
-          : Math.min(halfWidth - Math.abs(dx), halfHeight - Math.abs(dy));
+        const inside = isDisc ? halfWidth - Math.sqrt(dx * dx + dy * dy) : Math.min(halfWidth - Math.abs(dx), halfHeight - Math.abs(dy));
         const alpha = opacity * Math.min(1, Math.max(0, inside / soft + 0.5));
         if (alpha <= 0) continue;
         const o = (y * width + x) * 3;
@@ -150,7 +158,7 @@ export function drawComposition(composition: Composition, width: number, height:
 
 /** The "latent noise" a generation starts from: coloured static that depends on the seed only. */
 export function drawNoise(seed: number, width: number, height: number): RgbImage {
-  const salt = randomSource(`noise\n${seed}`)() * 4294967296 | 0;
+  const salt = (randomSource(`noise\n${seed}`)() * 4294967296) | 0;
   const image = createImage(width, height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {

@@ -10,9 +10,7 @@ export async function listVaes(modelsDir: string): Promise<{ model_name: string;
   return files.map((filename) => ({ model_name: path.basename(filename), filename }));
 }
 
-export async function listLoras(
-  modelsDir: string,
-): Promise<{ name: string; alias: string; path: string; metadata: Record<string, never> }[]> {
+export async function listLoras(modelsDir: string): Promise<{ name: string; alias: string; path: string; metadata: Record<string, never> }[]> {
   const files = await listModelFiles(path.join(modelsDir, "..", "Lora"), NETWORK_EXTENSIONS);
   return files.map((file) => ({ name: stem(file), alias: stem(file), path: file, metadata: {} }));
 }

@@ -4,11 +4,11 @@
 import { UPSCALER_NAMES } from "./catalog.ts";
 import type { EmulatorContext } from "./context.ts";
 import { pythonException } from "./errors.ts";
-import { encodePng, type DecodedImage } from "./image-codec.ts";
+import { type DecodedImage, encodePng } from "./image-codec.ts";
 import { decodeInputImage } from "./image-input.ts";
 import { cropCenter, resize } from "./image-ops.ts";
 import { formatParams, type InfotextParams } from "./infotext.ts";
-import { extrasBatchRequestSchema, extrasSingleRequestSchema, parseBody, type ExtrasOptions } from "./request-schemas.ts";
+import { type ExtrasOptions, extrasBatchRequestSchema, extrasSingleRequestSchema, parseBody } from "./request-schemas.ts";
 
 /** Emulated cost of post-processing one image, in sampling steps. */
 const EXTRAS_STEPS = 4;
@@ -21,9 +21,9 @@ interface ExtrasResult {
 
 /** sd-webui's `plaintext_to_html`. */
 function plaintextToHtml(text: string): string {
-  const escape = (line: string) =>
+  const escapeHtml = (line: string) =>
     line.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;").replaceAll("'", "&#x27;");
-  return `<p>${text.split("\n").map(escape).join("<br>\n")}</p>`;
+  return `<p>${text.split("\n").map(escapeHtml).join("<br>\n")}</p>`;
 }
 
 function checkUpscaler(name: string): string | null {

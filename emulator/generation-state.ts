@@ -120,7 +120,7 @@ export class GenerationState {
     const delayMs = deadlineMs - Date.now();
     if (delayMs <= 0 || this.stopRequested) return Promise.resolve();
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined = undefined;
+      let timer: NodeJS.Timeout | undefined;
       const wake = () => {
         clearTimeout(timer);
         this.wakeSleeper = null;

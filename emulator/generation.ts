@@ -2,32 +2,18 @@
 // checkpoint the request or the settings name, sample image after image (steps × stepMs per
 // image), and answer {images, parameters, info} with `info` as a JSON string.
 import { randomInt } from "node:crypto";
-import {
-  isAlwaysOnScript,
-  isSelectableScript,
-  resolveSampler,
-  type GenerationKind,
-  type Sampler,
-  type Scheduler,
-} from "./catalog.ts";
+import { type GenerationKind, isAlwaysOnScript, isSelectableScript, resolveSampler, type Sampler, type Scheduler } from "./catalog.ts";
 import type { CheckpointInfo } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { drawComposition, drawNoise } from "./draw.ts";
 import { httpException, pythonException } from "./errors.ts";
+import type { PreviewSource } from "./generation-state.ts";
 import { encodePng } from "./image-codec.ts";
 import { decodeInputImage } from "./image-input.ts";
-import { blend, blendByMask, cropCenter, fitWithin, grid, resize, type RgbImage } from "./image-ops.ts";
-import { createInfotext, parseInfotext, type InfotextParams } from "./infotext.ts";
+import { blend, blendByMask, cropCenter, fitWithin, grid, type RgbImage, resize } from "./image-ops.ts";
+import { createInfotext, type InfotextParams, parseInfotext } from "./infotext.ts";
 import { selectCheckpoint } from "./loaded-model.ts";
-import type { PreviewSource } from "./generation-state.ts";
-import {
-  img2imgRequestSchema,
-  parseBody,
-  txt2imgRequestSchema,
-  type GenerationRequest,
-  type Img2ImgRequest,
-  type Txt2ImgRequest,
-} from "./request-schemas.ts";
+import { type GenerationRequest, type Img2ImgRequest, img2imgRequestSchema, parseBody, type Txt2ImgRequest, txt2imgRequestSchema } from "./request-schemas.ts";
 
 const WEBUI_VERSION = "v1.10.1";
 const MAX_SIDE_PX = 2048;
@@ -147,11 +133,13 @@ export async function txt2img(ctx: EmulatorContext, body: unknown): Promise<Gene
   if (request.enable_hr) {
     const { width, height, hr_resize_x: x, hr_resize_y: y } = request;
     const byScale = x === 0 && y === 0;
-    const [hiresWidth, hiresHeight] =
-      byScale ? [width * request.hr_scale, height * request.hr_scale]
-      : y === 0 ? [x, (x * height) / width]
-      : x === 0 ? [(y * width) / height, y]
-      : [x, y];
+    const [hiresWidth, hiresHeight] = byScale
+      ? [width * request.hr_scale, height * request.hr_scale]
+      : y === 0
+        ? [x, (x * height) / width]
+        : x === 0
+          ? [(y * width) / height, y]
+          : [x, y];
     hires = {
       width: clampSide(hiresWidth),
       height: clampSide(hiresHeight),
@@ -331,7 +319,7 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
       "CFG scale": request.cfg_scale,
       "Image CFG scale": "image_cfg_scale" in request ? request.image_cfg_scale : null,
       Seed: allSeeds[i],
-      "Face restoration": request.restore_faces ? ctx.options.get("face_restoration_model") as string : null,
+      "Face restoration": request.restore_faces ? (ctx.options.get("face_restoration_model") as string) : null,
       Size: `${width}x${height}`,
       "Model hash": checkpoint.shorthash,
       Model: checkpoint.modelName,
@@ -339,7 +327,8 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
       "Batch pos": batchSize > 1 ? positionInBatch : null,
       "Variation seed": varied ? allSubseeds[i] : null,
       "Variation seed strength": varied ? request.subseed_strength : null,
-      "Seed resize from": request.seed_resize_from_w > 0 && request.seed_resize_from_h > 0 ? `${request.seed_resize_from_w}x${request.seed_resize_from_h}` : null,
+      "Seed resize from":
+        request.seed_resize_from_w > 0 && request.seed_resize_from_h > 0 ? `${request.seed_resize_from_w}x${request.seed_resize_from_h}` : null,
       "Denoising strength": init || hires ? denoisingStrength : null,
       "Clip skip": clipSkip > 1 ? clipSkip : null,
       ...extraParams,
@@ -381,19 +370,16 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
       const hiresFraction = await samplePass(ctx, hires.steps, stepMs, hiresStartMs, hiresPreview);
       images = hiresFinals.map((image, k) => (hiresFraction >= 1 ? image : blend(firstPass[k]!, image, hiresFraction)));
     }
-    images.forEach((image, k) => outputs.push({ image, infotext: infotextFor(indices[k]!, k) }));
+    images.forEach((image, k) => {
+      outputs.push({ image, infotext: infotextFor(indices[k]!, k) });
+    });
     state.nextJob();
   }
 
-  const wantGrid =
-    request.save_images &&
-    Boolean(ctx.options.get("return_grid")) &&
-    (outputs.length >= 2 || !ctx.options.get("grid_only_if_multiple"));
+  const wantGrid = request.save_images && Boolean(ctx.options.get("return_grid")) && (outputs.length >= 2 || !ctx.options.get("grid_only_if_multiple"));
   if (wantGrid) outputs.unshift({ image: grid(outputs.map((o) => o.image)), infotext: outputs[0]!.infotext });
   const withInfotext = Boolean(ctx.options.get("enable_pnginfo"));
-  const images = request.send_images
-    ? outputs.map((o) => encodePng(o.image, withInfotext ? { parameters: o.infotext } : {}).toString("base64"))
-    : [];
+  const images = request.send_images ? outputs.map((o) => encodePng(o.image, withInfotext ? { parameters: o.infotext } : {}).toString("base64")) : [];
 
   const info = {
     prompt: allPrompts[0],

@@ -5,7 +5,7 @@
 import { lookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
 import { httpException } from "./errors.ts";
-import { decodeImage, type DecodedImage } from "./image-codec.ts";
+import { type DecodedImage, decodeImage } from "./image-codec.ts";
 import type { OptionsStore } from "./options-store.ts";
 
 const URL_FETCH_TIMEOUT_MS = 30_000;
@@ -13,10 +13,25 @@ const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
 
 const NON_GLOBAL = new BlockList();
 for (const [network, prefix] of [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16], ["172.16.0.0", 12],
-  ["192.0.0.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15], ["224.0.0.0", 3],
-] as const) NON_GLOBAL.addSubnet(network, prefix, "ipv4");
-for (const [network, prefix] of [["::", 127], ["fc00::", 7], ["fe80::", 10], ["ff00::", 8], ["::ffff:0:0", 96]] as const) {
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["224.0.0.0", 3],
+] as const)
+  NON_GLOBAL.addSubnet(network, prefix, "ipv4");
+for (const [network, prefix] of [
+  ["::", 127],
+  ["fc00::", 7],
+  ["fe80::", 10],
+  ["ff00::", 8],
+  ["::ffff:0:0", 96],
+] as const) {
   NON_GLOBAL.addSubnet(network, prefix, "ipv6");
 }
 

@@ -45,7 +45,10 @@ const cliSchema = z.object({
       return { username: value.slice(0, separator), password: value.slice(separator + 1) };
     })
     .optional(),
-  basePath: z.string({ error: "--base-path needs a value" }).regex(/^(\/\S*)?$/, "--base-path must start with /").default(""),
+  basePath: z
+    .string({ error: "--base-path needs a value" })
+    .regex(/^(\/\S*)?$/, "--base-path must start with /")
+    .default(""),
 });
 
 function parseCommandLine(argv: string[]) {
@@ -70,11 +73,22 @@ function parseCommandLine(argv: string[]) {
       help: { type: "boolean", short: "h" },
     },
   });
-  const known = new Set(["models-dir", "ckpt-dir", "port", "host", "step-ms", "load-ms", "live-preview-every", "api-auth", "base-path", "listen", "api", "nowebui", "help"]);
-  const ignored = [
-    ...tokens.flatMap((token) => (token.kind === "option" && !known.has(token.name) ? [token.rawName] : [])),
-    ...positionals,
-  ];
+  const known = new Set([
+    "models-dir",
+    "ckpt-dir",
+    "port",
+    "host",
+    "step-ms",
+    "load-ms",
+    "live-preview-every",
+    "api-auth",
+    "base-path",
+    "listen",
+    "api",
+    "nowebui",
+    "help",
+  ]);
+  const ignored = [...tokens.flatMap((token) => (token.kind === "option" && !known.has(token.name) ? [token.rawName] : [])), ...positionals];
   const parsed = cliSchema.safeParse({
     modelsDir: values["models-dir"] ?? values["ckpt-dir"],
     port: values.port,

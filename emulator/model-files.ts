@@ -1,3 +1,4 @@
+import type { Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 
@@ -5,14 +6,10 @@ import path from "node:path";
  * Files under `dir` (recursively, sorted) whose names end with one of `extensions`, as sd-webui's
  * model loaders find them. A missing folder is simply empty.
  */
-export async function listModelFiles(
-  dir: string,
-  extensions: readonly string[],
-  excludedSuffixes: readonly string[] = [],
-): Promise<string[]> {
+export async function listModelFiles(dir: string, extensions: readonly string[], excludedSuffixes: readonly string[] = []): Promise<string[]> {
   const found: string[] = [];
   const walk = async (folder: string): Promise<void> => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(folder, { withFileTypes: true });
     } catch {

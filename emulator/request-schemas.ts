@@ -2,7 +2,7 @@
 // missing or null fields take their defaults, numbers and booleans given as strings are
 // coerced, and a type mismatch is a FastAPI 422 with pydantic's messages.
 import { z } from "zod";
-import { RequestValidationError, type FastApiIssue } from "./errors.ts";
+import { type FastApiIssue, RequestValidationError } from "./errors.ts";
 
 const absentAsNull = (value: unknown): unknown => (value === undefined ? null : value);
 
@@ -41,8 +41,7 @@ const nullableInt = () =>
   }, integerType().nullable());
 const nullableFloat = () => z.preprocess((value) => toNumber(absentAsNull(value)), floatType().nullable());
 const nullableBool = () => z.preprocess((value) => toBoolean(absentAsNull(value)), z.boolean({ error: "type_error.bool" }).nullable());
-const nullableString = () =>
-  z.preprocess((value) => (typeof value === "number" ? String(value) : absentAsNull(value)), stringType().nullable());
+const nullableString = () => z.preprocess((value) => (typeof value === "number" ? String(value) : absentAsNull(value)), stringType().nullable());
 const nullableDict = () => z.preprocess(absentAsNull, dictType().nullable());
 const nullableList = () => z.preprocess(absentAsNull, z.array(z.unknown(), { error: "type_error.list" }).nullable());
 const nullableStringList = () => z.preprocess(absentAsNull, z.array(stringType(), { error: "type_error.list" }).nullable());
@@ -56,9 +55,7 @@ const list = () => nullableList().transform((value) => value ?? []);
 
 /** Fields of sd-webui's `StableDiffusionProcessing`, shared by txt2img and img2img. */
 const processingFields = {
-  prompt: z
-    .preprocess(absentAsNull, z.union([stringType(), z.array(stringType())], { error: "type_error.str" }).nullable())
-    .transform((value) => value ?? ""),
+  prompt: z.preprocess(absentAsNull, z.union([stringType(), z.array(stringType())], { error: "type_error.str" }).nullable()).transform((value) => value ?? ""),
   negative_prompt: string(""),
   styles: nullableStringList(),
   seed: int(-1),
@@ -108,44 +105,50 @@ const apiFields = {
 
 const DICT = { error: "type_error.dict" };
 
-export const txt2imgRequestSchema = z.object({
-  ...processingFields,
-  enable_hr: bool(false),
-  firstphase_width: int(0),
-  firstphase_height: int(0),
-  hr_scale: float(2),
-  hr_upscaler: nullableString(),
-  hr_second_pass_steps: int(0),
-  hr_resize_x: int(0),
-  hr_resize_y: int(0),
-  hr_checkpoint_name: nullableString(),
-  hr_sampler_name: nullableString(),
-  hr_scheduler: nullableString(),
-  hr_prompt: string(""),
-  hr_negative_prompt: string(""),
-  ...apiFields,
-}, DICT);
+export const txt2imgRequestSchema = z.object(
+  {
+    ...processingFields,
+    enable_hr: bool(false),
+    firstphase_width: int(0),
+    firstphase_height: int(0),
+    hr_scale: float(2),
+    hr_upscaler: nullableString(),
+    hr_second_pass_steps: int(0),
+    hr_resize_x: int(0),
+    hr_resize_y: int(0),
+    hr_checkpoint_name: nullableString(),
+    hr_sampler_name: nullableString(),
+    hr_scheduler: nullableString(),
+    hr_prompt: string(""),
+    hr_negative_prompt: string(""),
+    ...apiFields,
+  },
+  DICT,
+);
 
-export const img2imgRequestSchema = z.object({
-  ...processingFields,
-  init_images: nullableStringList(),
-  resize_mode: int(0),
-  denoising_strength: float(0.75),
-  image_cfg_scale: nullableFloat(),
-  mask: nullableString(),
-  mask_blur_x: int(4),
-  mask_blur_y: int(4),
-  mask_blur: nullableInt(),
-  mask_round: bool(true),
-  inpainting_fill: int(0),
-  inpaint_full_res: bool(true),
-  inpaint_full_res_padding: int(0),
-  inpainting_mask_invert: int(0),
-  initial_noise_multiplier: nullableFloat(),
-  latent_mask: nullableString(),
-  include_init_images: bool(false),
-  ...apiFields,
-}, DICT);
+export const img2imgRequestSchema = z.object(
+  {
+    ...processingFields,
+    init_images: nullableStringList(),
+    resize_mode: int(0),
+    denoising_strength: float(0.75),
+    image_cfg_scale: nullableFloat(),
+    mask: nullableString(),
+    mask_blur_x: int(4),
+    mask_blur_y: int(4),
+    mask_blur: nullableInt(),
+    mask_round: bool(true),
+    inpainting_fill: int(0),
+    inpaint_full_res: bool(true),
+    inpaint_full_res_padding: int(0),
+    inpainting_mask_invert: int(0),
+    initial_noise_multiplier: nullableFloat(),
+    latent_mask: nullableString(),
+    include_init_images: bool(false),
+    ...apiFields,
+  },
+  DICT,
+);
 
 export type Txt2ImgRequest = z.infer<typeof txt2imgRequestSchema>;
 export type Img2ImgRequest = z.infer<typeof img2imgRequestSchema>;
@@ -178,10 +181,7 @@ export type ExtrasOptions = z.infer<typeof extrasOptionsSchema>;
 
 export const pngInfoRequestSchema = z.object({ image: string("") }, DICT);
 export const interrogateRequestSchema = z.object({ image: string(""), model: string("clip") }, DICT);
-export const internalProgressRequestSchema = z.object(
-  { id_task: nullableString(), id_live_preview: int(-1), live_preview: bool(true) },
-  DICT,
-);
+export const internalProgressRequestSchema = z.object({ id_task: nullableString(), id_live_preview: int(-1), live_preview: bool(true) }, DICT);
 export const progressQuerySchema = z.object({ skip_current_image: bool(false) }, DICT);
 export const optionsRequestSchema = dictType();
 

@@ -1,19 +1,10 @@
 // The route table: sd-webui's core API (behind --api-auth when set), the built-in Lora
 // extension's routes and the UI's progress routes (never behind auth).
-import {
-  FACE_RESTORERS,
-  LATENT_UPSCALE_MODES,
-  REALESRGAN_MODELS,
-  SAMPLERS,
-  SCHEDULERS,
-  SCRIPT_INFO,
-  SCRIPT_LISTS,
-  UPSCALERS,
-} from "./catalog.ts";
+import { FACE_RESTORERS, LATENT_UPSCALE_MODES, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, SCRIPT_INFO, SCRIPT_LISTS, UPSCALERS } from "./catalog.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
-import { extraBatchImages, extraSingleImage } from "./extras.ts";
 import { listLoras, listVaes } from "./extra-networks.ts";
+import { extraBatchImages, extraSingleImage } from "./extras.ts";
 import { img2img, txt2img } from "./generation.ts";
 import { interrogate, pngInfo } from "./image-tools.ts";
 import { selectCheckpoint } from "./loaded-model.ts";

@@ -72,8 +72,7 @@ function checkBasicAuth(header: string | undefined, auth: { username: string; pa
   if (separator < 0) throw httpException(401, "Invalid authentication credentials");
   const username = decoded.slice(0, separator);
   const password = decoded.slice(separator + 1);
-  const matches =
-    timingSafeEqual(digest(username), digest(auth.username)) && timingSafeEqual(digest(password), digest(auth.password));
+  const matches = timingSafeEqual(digest(username), digest(auth.username)) && timingSafeEqual(digest(password), digest(auth.password));
   if (!matches) throw httpException(401, "Incorrect username or password");
 }
 

@@ -7,9 +7,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ZodError } from "zod";
 import type { ClaimResponse, RegisterResponse, WebuiCatalog } from "../src/protocol/node.ts";
-import { agentConfigSchema, type AgentConfig, type AgentConfigInput } from "./config.ts";
+import { type AgentConfig, type AgentConfigInput, agentConfigSchema } from "./config.ts";
 import { GatewayClient, GatewayHttpError, isGatewayStatus, isNodeReplaced, isTransientGatewayError } from "./gateway-client.ts";
-import { UNKNOWN_GPU, detectGpu, type GpuInfo } from "./gpu-info.ts";
+import { detectGpu, type GpuInfo, UNKNOWN_GPU } from "./gpu-info.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { createLogger, errorMessage, type Logger } from "./logger.ts";
 import { ModelCache } from "./model-cache.ts";
@@ -308,7 +308,7 @@ export class GpuNodeAgent {
           catalog: this.catalog,
           loadedCheckpoint: this.loadedModel.checkpointName,
           cachedCheckpoints: this.cache.cachedNames(),
-      cachedAddons: [],
+          cachedAddons: [],
           gpuClass: this.gpu.gpuClass,
           gpuMemoryMb: this.gpu.gpuMemoryMb,
         });
@@ -394,7 +394,7 @@ export class GpuNodeAgent {
             waitMs: Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS),
             loadedCheckpoint: this.loadedModel.checkpointName,
             cachedCheckpoints: this.cache.cachedNames(),
-      cachedAddons: [],
+            cachedAddons: [],
             instanceId: this.instanceId,
           },
           signal,

@@ -12,7 +12,10 @@ export const DEFAULT_PROGRESS_INTERVAL_MS = 500;
 export const DEFAULT_WEBUI_START_TIMEOUT_S = 600;
 
 export function defaultNodeId(): string {
-  const id = os.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 128);
+  const id = os
+    .hostname()
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 128);
   return id.length > 0 ? id : "gpu-node";
 }
 
@@ -46,7 +49,10 @@ export const agentConfigSchema = z
     /** Command that starts sd-webui; `{port}` and `{models_dir}` are substituted. */
     webuiCmd: z.string().min(1).default(DEFAULT_WEBUI_CMD),
     /** Working directory of the sd-webui command. */
-    webuiDir: z.string().min(1).default(() => process.cwd()),
+    webuiDir: z
+      .string()
+      .min(1)
+      .default(() => process.cwd()),
     /** Port for the sd-webui the agent starts; 0 picks a free one. */
     webuiPort: z.coerce.number().int().min(0).max(65535).default(DEFAULT_WEBUI_PORT),
     /** sd-webui `--api-auth` credentials, `user:pass`. */
@@ -88,16 +94,64 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: "--token", key: "token", env: "SDGATE_NODE_TOKEN", value: "TOKEN", help: "node token (required; prefer the env var: flags show in `ps`)" },
   { flag: "--node-id", key: "nodeId", env: "SDGATE_NODE_ID", value: "ID", help: "stable node id (default: host name)" },
   { flag: "--webui-url", key: "webuiUrl", env: "SDGATE_WEBUI_URL", value: "URL", help: "attach to a running sd-webui instead of starting one" },
-  { flag: "--webui-cmd", key: "webuiCmd", env: "SDGATE_WEBUI_CMD", value: "CMD", help: `command that starts sd-webui; {port} and {models_dir} are substituted, the pool's extra args appended (default: "${DEFAULT_WEBUI_CMD}")` },
+  {
+    flag: "--webui-cmd",
+    key: "webuiCmd",
+    env: "SDGATE_WEBUI_CMD",
+    value: "CMD",
+    help: `command that starts sd-webui; {port} and {models_dir} are substituted, the pool's extra args appended (default: "${DEFAULT_WEBUI_CMD}")`,
+  },
   { flag: "--webui-dir", key: "webuiDir", env: "SDGATE_WEBUI_DIR", value: "DIR", help: "working directory for --webui-cmd (default: current directory)" },
-  { flag: "--webui-port", key: "webuiPort", env: "SDGATE_WEBUI_PORT", value: "PORT", help: `port for the started sd-webui, 0 = any free port (default: ${DEFAULT_WEBUI_PORT})` },
+  {
+    flag: "--webui-port",
+    key: "webuiPort",
+    env: "SDGATE_WEBUI_PORT",
+    value: "PORT",
+    help: `port for the started sd-webui, 0 = any free port (default: ${DEFAULT_WEBUI_PORT})`,
+  },
   { flag: "--webui-auth", key: "webuiAuth", env: "SDGATE_WEBUI_AUTH", value: "USER:PASS", help: "sd-webui --api-auth credentials" },
-  { flag: "--webui-start-timeout-s", key: "webuiStartTimeoutS", env: "SDGATE_WEBUI_START_TIMEOUT_S", value: "S", help: `how long sd-webui may take to become ready (default: ${DEFAULT_WEBUI_START_TIMEOUT_S})` },
-  { flag: "--models-dir", key: "modelsDir", env: "SDGATE_MODELS_DIR", value: "DIR", help: "sd-webui's checkpoint folder, used as the model cache (default: <webui-dir>/models/Stable-diffusion)" },
-  { flag: "--cache-budget-gb", key: "cacheBudgetGb", env: "SDGATE_CACHE_BUDGET_GB", value: "GB", help: `disk budget for downloaded checkpoints, least recently used evicted first (default: ${DEFAULT_CACHE_BUDGET_GB})` },
-  { flag: "--gpu-class", key: "gpuClass", env: "SDGATE_GPU_CLASS", value: "NAME", help: "GPU class reported for placement (default: nvidia-smi's GPU name, else \"unknown\")" },
-  { flag: "--gpu-memory-mb", key: "gpuMemoryMb", env: "SDGATE_GPU_MEMORY_MB", value: "MB", help: "GPU memory reported for placement (default: from nvidia-smi, else 0)" },
-  { flag: "--progress-interval-ms", key: "progressIntervalMs", env: "SDGATE_PROGRESS_INTERVAL_MS", value: "MS", help: `how often progress is polled and reported (default: ${DEFAULT_PROGRESS_INTERVAL_MS})` },
+  {
+    flag: "--webui-start-timeout-s",
+    key: "webuiStartTimeoutS",
+    env: "SDGATE_WEBUI_START_TIMEOUT_S",
+    value: "S",
+    help: `how long sd-webui may take to become ready (default: ${DEFAULT_WEBUI_START_TIMEOUT_S})`,
+  },
+  {
+    flag: "--models-dir",
+    key: "modelsDir",
+    env: "SDGATE_MODELS_DIR",
+    value: "DIR",
+    help: "sd-webui's checkpoint folder, used as the model cache (default: <webui-dir>/models/Stable-diffusion)",
+  },
+  {
+    flag: "--cache-budget-gb",
+    key: "cacheBudgetGb",
+    env: "SDGATE_CACHE_BUDGET_GB",
+    value: "GB",
+    help: `disk budget for downloaded checkpoints, least recently used evicted first (default: ${DEFAULT_CACHE_BUDGET_GB})`,
+  },
+  {
+    flag: "--gpu-class",
+    key: "gpuClass",
+    env: "SDGATE_GPU_CLASS",
+    value: "NAME",
+    help: 'GPU class reported for placement (default: nvidia-smi\'s GPU name, else "unknown")',
+  },
+  {
+    flag: "--gpu-memory-mb",
+    key: "gpuMemoryMb",
+    env: "SDGATE_GPU_MEMORY_MB",
+    value: "MB",
+    help: "GPU memory reported for placement (default: from nvidia-smi, else 0)",
+  },
+  {
+    flag: "--progress-interval-ms",
+    key: "progressIntervalMs",
+    env: "SDGATE_PROGRESS_INTERVAL_MS",
+    value: "MS",
+    help: `how often progress is polled and reported (default: ${DEFAULT_PROGRESS_INTERVAL_MS})`,
+  },
   { flag: "--log-level", key: "logLevel", env: "SDGATE_LOG_LEVEL", value: "LEVEL", help: "debug | info | warn | error | silent (default: info)" },
 ];
 

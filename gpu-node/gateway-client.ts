@@ -4,21 +4,21 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  LEASE_HEADER,
-  claimResponseSchema,
-  heartbeatResponseSchema,
-  progressAnswerSchema,
-  registerResponseSchema,
   type ClaimRequest,
   type ClaimResponse,
   type CompleteRequest,
+  claimResponseSchema,
   type FailRequest,
   type Heartbeat,
   type HeartbeatResponse,
+  heartbeatResponseSchema,
+  LEASE_HEADER,
   type ProgressAnswer,
   type ProgressReport,
+  progressAnswerSchema,
   type RegisterRequest,
   type RegisterResponse,
+  registerResponseSchema,
 } from "../src/protocol/node.ts";
 import { NODE_REPLACED, STALE_LEASE } from "../src/protocol/node-errors.ts";
 import { errorMessage, type Logger } from "./logger.ts";
@@ -116,7 +116,10 @@ export class GatewayClient {
   }
 
   async deregister(nodeId: string, instanceId: string, signal?: AbortSignal): Promise<void> {
-    const res = await this.request("DELETE", `/nodes/${encodeURIComponent(nodeId)}?instanceId=${encodeURIComponent(instanceId)}`, { signal, timeoutMs: 10_000 });
+    const res = await this.request("DELETE", `/nodes/${encodeURIComponent(nodeId)}?instanceId=${encodeURIComponent(instanceId)}`, {
+      signal,
+      timeoutMs: 10_000,
+    });
     await readToEnd(res);
   }
 
@@ -251,7 +254,10 @@ async function readJson(res: Response): Promise<unknown> {
  * A multipart/form-data body in one buffer: sent with a Content-Length in a single write, where a
  * FormData is streamed in chunks.
  */
-function multipartBody(parts: ReadonlyArray<{ name: string; fileName?: string; contentType?: string; bytes: Uint8Array }>): { contentType: string; bytes: Buffer } {
+function multipartBody(parts: ReadonlyArray<{ name: string; fileName?: string; contentType?: string; bytes: Uint8Array }>): {
+  contentType: string;
+  bytes: Buffer;
+} {
   const boundary = `sdgate-${randomBytes(12).toString("hex")}`;
   const chunks: Buffer[] = [];
   for (const part of parts) {

@@ -24,11 +24,8 @@ export function parseNvidiaSmi(output: string): GpuInfo | null {
 
 export function detectGpu(timeoutMs = 10_000): Promise<GpuInfo | null> {
   return new Promise((resolve) => {
-    execFile(
-      "nvidia-smi",
-      ["--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-      { timeout: timeoutMs, windowsHide: true },
-      (error, stdout) => resolve(error ? null : parseNvidiaSmi(String(stdout))),
+    execFile("nvidia-smi", ["--query-gpu=name,memory.total", "--format=csv,noheader,nounits"], { timeout: timeoutMs, windowsHide: true }, (error, stdout) =>
+      resolve(error ? null : parseNvidiaSmi(String(stdout))),
     );
   });
 }

@@ -4,7 +4,7 @@
 // node_replaced that another agent process registered under its id; the answer may ask for an
 // sd-webui restart.
 import type { Heartbeat as HeartbeatBody, WebuiCatalog } from "../src/protocol/node.ts";
-import { isGatewayStatus, isNodeReplaced, type GatewayClient } from "./gateway-client.ts";
+import { type GatewayClient, isGatewayStatus, isNodeReplaced } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 
 export interface HeartbeatOptions {

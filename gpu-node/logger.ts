@@ -27,7 +27,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? "info";
   const secrets = (options.secrets ?? []).filter((secret) => secret.length >= 4);
-  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
 
   const emit = (lineLevel: Exclude<LogLevel, "silent">, scope: string | undefined, message: string) => {
     if (LEVEL_RANK[lineLevel] < LEVEL_RANK[level]) return;

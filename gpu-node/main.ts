@@ -10,7 +10,7 @@ const DUPLICATE_SIGNAL_MS = 500;
 const HARD_STOP_EXIT_MS = 15_000;
 
 async function main(): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseCli>;
   try {
     parsed = parseCli(process.argv.slice(2));
   } catch (error) {
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
     throw error;
   }
   if (parsed.help) {
-    process.stdout.write(helpText() + "\n");
+    process.stdout.write(`${helpText()}\n`);
     return 0;
   }
   const { config } = parsed;

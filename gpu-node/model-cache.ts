@@ -15,7 +15,7 @@ import { z } from "zod";
 import type { ModelFile } from "../src/protocol/node.ts";
 import { isGatewayStatus, isTransientGatewayError } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
-import { ProgressBar, formatBytes, type ProgressOutput } from "./progress-bar.ts";
+import { formatBytes, ProgressBar, type ProgressOutput } from "./progress-bar.ts";
 
 export const CACHE_INDEX_FILE = ".sdgate-cache.json";
 export const PART_SUFFIX = ".part";
@@ -167,9 +167,7 @@ export class ModelCache {
   private async makeRoom(model: ModelFile, protect: Set<string>): Promise<void> {
     const replaced = this.entries.get(model.fileName)?.sizeBytes ?? 0;
     const needed = () => this.usedBytes() - replaced + model.sizeBytes;
-    const candidates = [...this.entries.values()]
-      .filter((entry) => !protect.has(entry.fileName))
-      .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    const candidates = [...this.entries.values()].filter((entry) => !protect.has(entry.fileName)).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
     while (needed() > this.options.budgetBytes && candidates.length > 0) {
       const victim = candidates.shift()!;
       this.log.info(`evicting ${victim.fileName} (${victim.name}, ${formatBytes(victim.sizeBytes)}) to stay under the cache budget`);

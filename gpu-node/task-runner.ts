@@ -3,13 +3,13 @@
 // then complete — or fail with sd-webui's own message. A 409 from the Worker at any point means
 // the task is no longer ours: it is dropped without another word to the Worker.
 import { z } from "zod";
-import type { ClaimResponse, ClaimedTask, TaskTimings } from "../src/protocol/node.ts";
-import { GatewayHttpError, StaleLeaseError, isGatewayStatus, isTransientGatewayError, type GatewayClient } from "./gateway-client.ts";
+import type { ClaimedTask, ClaimResponse, TaskTimings } from "../src/protocol/node.ts";
+import { type GatewayClient, GatewayHttpError, isGatewayStatus, isTransientGatewayError, StaleLeaseError } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
-import { ModelCacheError, type ModelCache } from "./model-cache.ts";
-import { WebuiConnectionError, WebuiHttpError, webuiErrorMessage, type WebuiClient, type WebuiResponse } from "./webui/client.ts";
+import { type ModelCache, ModelCacheError } from "./model-cache.ts";
+import { type WebuiClient, WebuiConnectionError, WebuiHttpError, type WebuiResponse, webuiErrorMessage } from "./webui/client.ts";
 import { CheckpointNotListedError, type LoadedModel } from "./webui/loaded-model.ts";
-import { InvalidTaskError, buildWebuiRequest, type InputImage, type WebuiRequest } from "./webui/payload.ts";
+import { buildWebuiRequest, type InputImage, InvalidTaskError, type WebuiRequest } from "./webui/payload.ts";
 import { GenerationPoller, type ReportFields } from "./webui/progress.ts";
 import type { WebuiExit, WebuiSupervisor } from "./webui/supervisor.ts";
 
@@ -217,7 +217,9 @@ export class TaskRunner {
     }
     const limit = this.interruptSent ? INTERRUPT_GRACE_MS : UNSTARTED_ABANDON_MS;
     if (waited > limit) {
-      this.log.warn(this.interruptSent ? "sd-webui did not stop after the interrupt; abandoning the request" : "the request never started in sd-webui; abandoning it");
+      this.log.warn(
+        this.interruptSent ? "sd-webui did not stop after the interrupt; abandoning the request" : "the request never started in sd-webui; abandoning it",
+      );
       this.abort(this.stopReason);
     }
   }
@@ -265,7 +267,11 @@ export class TaskRunner {
       if (bytes.length === 0) throw new TaskFailure(`sd-webui returned an empty image at index ${index}`, true);
       return { bytes, contentType: sniffImageType(bytes) };
     });
-    await gateway.deliver(task.id, { leaseId: this.leaseId, imageCount: files.length, parameters, info, passthroughResult: null, timings: this.timings }, files);
+    await gateway.deliver(
+      task.id,
+      { leaseId: this.leaseId, imageCount: files.length, parameters, info, passthroughResult: null, timings: this.timings },
+      files,
+    );
   }
 
   // ---- errors ------------------------------------------------------------------------------------

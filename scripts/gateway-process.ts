@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { ROOT, WRANGLER_ENV, type GatewayOptions } from "./local-stack.ts";
+import { type GatewayOptions, ROOT, WRANGLER_ENV } from "./local-stack.ts";
 
 const wranglerBin = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 const WRANGLER_CONFIG = path.join(ROOT, "wrangler.toml");

@@ -5,7 +5,7 @@
 // `wrangler deploy` would upload it. Nothing here imports wrangler or Miniflare: once imported,
 // they answer SIGINT and SIGTERM with an immediate exit, which would cut short the graceful
 // stop of `npm start`.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -120,7 +120,9 @@ export function demoCheckpointBytes(model: DemoModel): Uint8Array<ArrayBuffer> {
 
 /** Registers each model (skipping ones already there) and uploads its file. */
 export async function registerModels(gateway: string, models: readonly DemoModel[], adminToken = DEV_ADMIN_TOKEN): Promise<void> {
-  const existing = new Set((await api<Array<{ name: string; sha256: string | null }>>(gateway, adminToken, "GET", "/models")).filter((m) => m.sha256).map((m) => m.name));
+  const existing = new Set(
+    (await api<Array<{ name: string; sha256: string | null }>>(gateway, adminToken, "GET", "/models")).filter((m) => m.sha256).map((m) => m.name),
+  );
   for (const model of models) {
     if (existing.has(model.name)) continue;
     await api(gateway, adminToken, "DELETE", `/models/${model.name}`).catch(() => undefined);
@@ -177,25 +179,49 @@ export function startAgent(options: AgentOptions): RunningAgent {
   const workDir = options.workDir ?? mkdtempSync(path.join(os.tmpdir(), `sdgate-${options.nodeId}-`));
   const modelsDir = path.join(workDir, "models", "Stable-diffusion");
   mkdirSync(modelsDir, { recursive: true });
-  const webuiCmd = [...tsxCommand("emulator/main.ts"), "--port", "{port}", "--models-dir", "{models_dir}", "--step-ms", String(options.stepMs ?? 40), "--load-ms", String(options.loadMs ?? 500)]
+  const webuiCmd = [
+    ...tsxCommand("emulator/main.ts"),
+    "--port",
+    "{port}",
+    "--models-dir",
+    "{models_dir}",
+    "--step-ms",
+    String(options.stepMs ?? 40),
+    "--load-ms",
+    String(options.loadMs ?? 500),
+  ]
     .map((w) => (w.includes(" ") ? `"${w}"` : w))
     .join(" ");
   const child = spawn(
     tsxCommand("gpu-node/main.ts")[0]!,
     [
       ...tsxCommand("gpu-node/main.ts").slice(1),
-      "--gateway", options.gateway,
-      "--node-id", options.nodeId,
-      "--webui-cmd", webuiCmd,
-      "--webui-dir", workDir,
-      "--webui-port", "0",
-      "--models-dir", modelsDir,
-      "--gpu-class", options.gpuClass ?? "emulator",
-      "--gpu-memory-mb", String(options.gpuMemoryMb ?? 24_000),
-      "--log-level", options.logLevel ?? "info",
+      "--gateway",
+      options.gateway,
+      "--node-id",
+      options.nodeId,
+      "--webui-cmd",
+      webuiCmd,
+      "--webui-dir",
+      workDir,
+      "--webui-port",
+      "0",
+      "--models-dir",
+      modelsDir,
+      "--gpu-class",
+      options.gpuClass ?? "emulator",
+      "--gpu-memory-mb",
+      String(options.gpuMemoryMb ?? 24_000),
+      "--log-level",
+      options.logLevel ?? "info",
       ...(options.extraArgs ?? []),
     ],
-    { cwd: ROOT, env: { ...process.env, SDGATE_NODE_TOKEN: options.token }, stdio: options.stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"], detached: true },
+    {
+      cwd: ROOT,
+      env: { ...process.env, SDGATE_NODE_TOKEN: options.token },
+      stdio: options.stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
   );
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -4,7 +4,7 @@
 // everything it started (a second Ctrl-C stops at once).
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { createKey, DEMO_MODELS, DEV_ADMIN_TOKEN, registerModels, ROOT, startAgent, startGateway } from "./local-stack.ts";
+import { createKey, DEMO_MODELS, DEV_ADMIN_TOKEN, ROOT, registerModels, startAgent, startGateway } from "./local-stack.ts";
 
 const port = Number(process.env.SDGATE_PORT ?? 8787);
 const stateDir = path.join(ROOT, ".sdgate");

@@ -60,7 +60,17 @@ for (const suite of suites) {
   const outputFile = path.join(resultsDir, `${suite.name}.json`);
   const run = spawnSync(
     process.execPath,
-    [vitest, "run", "--config", suite.config, "--reporter=default", "--reporter=json", `--outputFile.json=${outputFile}`, "--passWithNoTests", ...process.argv.slice(2)],
+    [
+      vitest,
+      "run",
+      "--config",
+      suite.config,
+      "--reporter=default",
+      "--reporter=json",
+      `--outputFile.json=${outputFile}`,
+      "--passWithNoTests",
+      ...process.argv.slice(2),
+    ],
     { cwd: root, env, stdio: "inherit" },
   );
   try {

@@ -1,6 +1,7 @@
 // Hono's typing for this app: the Worker's bindings and what middleware puts on the context.
-import type { Role } from "./db/schema";
+
 import type { Config } from "./config";
+import type { Role } from "./db/schema";
 
 export interface Caller {
   /** The API key's id ("admin" for the ADMIN_TOKEN). */

@@ -82,7 +82,14 @@ export function handleError(err: Error, c: Context): Response {
   if (err instanceof ZodError) return validationProblem(c, err);
   if (err instanceof HTTPException) {
     if (err.status === 400 && /json/i.test(err.message)) return problem(c, "malformed_json", err.message);
-    const byStatus: Partial<Record<number, ErrorCode>> = { 400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "payload_too_large", 415: "unsupported_media_type" };
+    const byStatus: Partial<Record<number, ErrorCode>> = {
+      400: "bad_request",
+      401: "unauthorized",
+      403: "forbidden",
+      404: "not_found",
+      413: "payload_too_large",
+      415: "unsupported_media_type",
+    };
     const code = byStatus[err.status];
     if (code) return problem(c, code, err.message || undefined);
   }

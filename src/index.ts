@@ -17,8 +17,8 @@ import { taskRoutes } from "./routes/tasks";
 import { uploadRoutes } from "./routes/uploads";
 import { webhookRoutes } from "./routes/webhooks";
 
-export { CheckpointQueue } from "./queue/checkpoint-queue";
 export { Fleet } from "./fleet/fleet";
+export { CheckpointQueue } from "./queue/checkpoint-queue";
 
 const app = new OpenAPIHono<AppEnv>();
 
@@ -41,14 +41,20 @@ app.route("/", nodeRoutes);
 app.route("/", sdapiRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "API key" });
-app.openAPIRegistry.registerComponent("securitySchemes", "token", { type: "apiKey", in: "header", name: "Token", description: "API key (the original solution's header)" });
+app.openAPIRegistry.registerComponent("securitySchemes", "token", {
+  type: "apiKey",
+  in: "header",
+  name: "Token",
+  description: "API key (the original solution's header)",
+});
 
 const documentInfo = {
   openapi: "3.0.3",
   info: {
     title: "sdgate",
     version: "0.1.0",
-    description: "Stable Diffusion API: the Alibaba 'Stable Diffusion API Serverless' contract plus an sd-webui-compatible surface, on Cloudflare with a fleet of GPU nodes.",
+    description:
+      "Stable Diffusion API: the Alibaba 'Stable Diffusion API Serverless' contract plus an sd-webui-compatible surface, on Cloudflare with a fleet of GPU nodes.",
   },
 };
 

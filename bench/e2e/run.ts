@@ -19,11 +19,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { createKey, DEV_ADMIN_TOKEN, type RunningAgent, registerModels, startAgent, startGateway } from "../../scripts/local-stack.ts";
 import { figures, lowerBound, percentile } from "../placement/metrics.ts";
 import { makePolicy, POLICY_NAMES } from "../placement/policies.ts";
 import { simulate } from "../placement/simulator.ts";
 import { loadTrace, type Trace } from "../placement/trace.ts";
-import { createKey, DEV_ADMIN_TOKEN, registerModels, startAgent, startGateway, type RunningAgent } from "../../scripts/local-stack.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -42,14 +42,29 @@ const scale = Number(args.scale);
 const stepMs = Number(args["step-ms"]);
 
 /** Nearest-rank percentile of unsorted values (the placement bench's, after sorting). */
-const percentileOf = (values: readonly number[], p: number) => percentile([...values].sort((a, b) => a - b), p);
+const percentileOf = (values: readonly number[], p: number) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
 const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(1)} ms`);
 
-interface Result { status: string; timings: Record<string, number>; createdAt: string; startedAt: string | null; finishedAt: string | null; attempts: number }
+interface Result {
+  status: string;
+  timings: Record<string, number>;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  attempts: number;
+}
 
 const stateRoot = mkdtempSync(path.join(args["state-dir"], "sdgate-bench-"));
 console.log(`state (local D1, R2, Durable Objects; the agents' model caches) in ${stateRoot}`);
-const gateway = await startGateway({ persistDir: path.join(stateRoot, "gateway"), vars: { LEASE_MS: "30000", HEARTBEAT_INTERVAL_MS: "2000", CLAIM_WAIT_MS: "20000" }, logLevel: "error" });
+const gateway = await startGateway({
+  persistDir: path.join(stateRoot, "gateway"),
+  vars: { LEASE_MS: "30000", HEARTBEAT_INTERVAL_MS: "2000", CLAIM_WAIT_MS: "20000" },
+  logLevel: "error",
+});
 const agents: RunningAgent[] = [];
 try {
   const userKey = await createKey(gateway.url, "user", "bench user");
@@ -75,11 +90,25 @@ try {
   const startNodes = async (count: number) => {
     for (let added = 0; added < count; added++) {
       const nodeId = `bench-${agents.length + 1}`;
-      agents.push(startAgent({ gateway: gateway.url, token: nodeKey, nodeId, workDir: path.join(stateRoot, nodeId), stepMs, loadMs: Math.round(meanLoadMs), logLevel: "info", stdio: "pipe", extraArgs: ["--progress-interval-ms", "200"] }));
+      agents.push(
+        startAgent({
+          gateway: gateway.url,
+          token: nodeKey,
+          nodeId,
+          workDir: path.join(stateRoot, nodeId),
+          stepMs,
+          loadMs: Math.round(meanLoadMs),
+          logLevel: "info",
+          stdio: "pipe",
+          extraArgs: ["--progress-interval-ms", "200"],
+        }),
+      );
     }
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const nodes = await fetch(`${gateway.url}/nodes`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } }).then((r) => r.json() as Promise<Array<{ status: string }>>);
+      const nodes = await fetch(`${gateway.url}/nodes`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } }).then(
+        (r) => r.json() as Promise<Array<{ status: string }>>,
+      );
       if (nodes.filter((n) => n.status === "idle").length >= agents.length) break;
       if (Date.now() > deadline) throw new Error("agents did not become idle");
       await new Promise((r) => setTimeout(r, 200));
@@ -105,9 +134,13 @@ try {
     webui.push(result.timings.webuiMs!);
     for (const [phase, list] of Object.entries(phases)) list.push(result.timings[phase] ?? NaN);
   }
-  console.log(`\n== overhead: ${overhead.length} sequential sync txt2img on one idle node (checkpoint loaded), sd-webui emulator ~${fmt(percentileOf(webui, 50))} per image`);
+  console.log(
+    `\n== overhead: ${overhead.length} sequential sync txt2img on one idle node (checkpoint loaded), sd-webui emulator ~${fmt(percentileOf(webui, 50))} per image`,
+  );
   console.log(`gateway overhead per task (client wait − sd-webui time): p50 ${fmt(percentileOf(overhead, 50))}, p95 ${fmt(percentileOf(overhead, 95))}`);
-  console.log(`  where it goes (p50): on the node before sd-webui ${fmt(percentileOf(phases.modelMs!, 50))}, claim → complete ${fmt(percentileOf(phases.runMs!, 50))}`);
+  console.log(
+    `  where it goes (p50): on the node before sd-webui ${fmt(percentileOf(phases.modelMs!, 50))}, claim → complete ${fmt(percentileOf(phases.runMs!, 50))}`,
+  );
   console.log(`waiting node picks up new work (submitted → claimed):   p50 ${fmt(percentileOf(pickup, 50))}, p95 ${fmt(percentileOf(pickup, 95))}`);
 
   // ---- 2. trace replay ----------------------------------------------------------------------
@@ -124,7 +157,10 @@ try {
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + dueMs - Date.now())));
       const inferenceMs = (arrival.inferenceMs ?? specs.get(arrival.checkpoint)!.inferenceMs) * scale;
       const steps = Math.max(1, Math.round(inferenceMs / stepMs));
-      const answer = await call<{ taskId: string }>("/txt2img", { body: { stable_diffusion_model: arrival.checkpoint, prompt: "trace", steps, width: 64, height: 64 }, headers: { "request-type": "async" } });
+      const answer = await call<{ taskId: string }>("/txt2img", {
+        body: { stable_diffusion_model: arrival.checkpoint, prompt: "trace", steps, width: 64, height: 64 },
+        headers: { "request-type": "async" },
+      });
       submitted.push({ taskId: answer.taskId, submittedAt: Date.now() });
     }),
   );
@@ -150,13 +186,19 @@ try {
   };
   const bound = lowerBound(scaledTrace).boundMs;
   const failed = results.filter((r) => r.status !== "succeeded").length;
-  console.log(`\n== trace ${trace.name}: first ${arrivals.length} arrivals on ${nodeCount} nodes, time × ${scale} (cold caches; emulator load ${fmt(meanLoadMs)})`);
-  console.log(`makespan ${fmt(makespanMs)}, lower bound ${fmt(bound)}, efficiency ${(bound / makespanMs).toFixed(2)}, throughput ${(results.length / (makespanMs / 1000)).toFixed(1)} tasks/s`);
+  console.log(
+    `\n== trace ${trace.name}: first ${arrivals.length} arrivals on ${nodeCount} nodes, time × ${scale} (cold caches; emulator load ${fmt(meanLoadMs)})`,
+  );
+  console.log(
+    `makespan ${fmt(makespanMs)}, lower bound ${fmt(bound)}, efficiency ${(bound / makespanMs).toFixed(2)}, throughput ${(results.length / (makespanMs / 1000)).toFixed(1)} tasks/s`,
+  );
   console.log(`switches (checkpoint loads) ${switches}, wait p50 ${fmt(percentileOf(waits, 50))}, p95 ${fmt(percentileOf(waits, 95))}, failed ${failed}`);
   console.log(`the same scaled trace in the simulator (no gateway or agent overheads), for comparison:`);
   for (const policy of POLICY_NAMES) {
     const sim = figures(scaledTrace, simulate(scaledTrace, makePolicy(policy, scaledTrace)));
-    console.log(`  ${policy.padEnd(8)} makespan ${fmt(sim.makespanMs)}, efficiency ${sim.efficiency.toFixed(2)}, switches ${sim.switches}, wait p50 ${fmt(sim.p50WaitMs)}, p95 ${fmt(sim.p95WaitMs)}`);
+    console.log(
+      `  ${policy.padEnd(8)} makespan ${fmt(sim.makespanMs)}, efficiency ${sim.efficiency.toFixed(2)}, switches ${sim.switches}, wait p50 ${fmt(sim.p50WaitMs)}, p95 ${fmt(sim.p95WaitMs)}`,
+    );
   }
 } finally {
   if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());

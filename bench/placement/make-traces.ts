@@ -8,10 +8,10 @@
 // popularity. Arrivals offer more work than the fleet can do (offered load > 1) so tasks queue
 // and placement decides how fast the backlog goes. 5000 tasks (20–45 min of traffic) so that
 // the start (nodes loaded with the wrong checkpoints) and the drain at the end do not dominate.
-import { writeFile, mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { traceSchema, type Trace, type TraceCheckpoint, type TraceNode } from "./trace.ts";
+import { type Trace, type TraceCheckpoint, type TraceNode, traceSchema } from "./trace.ts";
 
 // Options, for checking that a policy change is not fitted to the shipped draws:
 // `--seed-offset N` (other seeds; the shipped traces use 0), `--tasks N` (default 5000),
@@ -196,7 +196,8 @@ function burstyTrace(): Trace {
   const all = [...background.slice(0, count - bursts.length), ...bursts].sort((a, b) => a.atMs - b.atMs);
   return {
     name: "bursty",
-    description: "10 checkpoints (7 SD1.5, 3 SDXL); Poisson background at 0.45x capacity (Zipf(0.8) popularity) plus bursts of 60-250 tasks of one checkpoint within 10-40 s (0.6x capacity on average)",
+    description:
+      "10 checkpoints (7 SD1.5, 3 SDXL); Poisson background at 0.45x capacity (Zipf(0.8) popularity) plus bursts of 60-250 tasks of one checkpoint within 10-40 s (0.6x capacity on average)",
     nodes: nodes(r, ckpts, weights),
     checkpoints: ckpts,
     arrivals: all,

@@ -5,7 +5,7 @@
 //   static   — each checkpoint owns a fixed set of nodes sized to its expected load (the
 //              original one-function-per-checkpoint); a checkpoint's nodes serve its FIFO.
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../src/fleet/placement.ts";
-import { capOf, hasClaimableWork, nodeFits, nodesServing, oldestWaiting, waitingCount, type SimNode, type SimPolicy, type SimQueue } from "./simulator.ts";
+import { capOf, hasClaimableWork, nodeFits, nodesServing, oldestWaiting, type SimNode, type SimPolicy, type SimQueue, waitingCount } from "./simulator.ts";
 import type { Trace } from "./trace.ts";
 
 export const POLICY_NAMES = ["affinity", "fifo-any", "static"] as const;

@@ -8,7 +8,7 @@ import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { figures, lowerBound, type RunFigures } from "./metrics.ts";
-import { POLICY_NAMES, makePolicy } from "./policies.ts";
+import { makePolicy, POLICY_NAMES } from "./policies.ts";
 import { simulate } from "./simulator.ts";
 import { loadTrace } from "./trace.ts";
 
@@ -43,7 +43,13 @@ function table(rows: readonly RunFigures[]): string {
 const verdict = (ok: boolean) => (ok ? "PASS" : "FAIL");
 
 const args = process.argv.slice(2);
-const paths = args.length > 0 ? args : (await readdir(TRACE_DIR)).filter((f) => f.endsWith(".json")).sort().map((f) => join(TRACE_DIR, f));
+const paths =
+  args.length > 0
+    ? args
+    : (await readdir(TRACE_DIR))
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+        .map((f) => join(TRACE_DIR, f));
 let allMet = true;
 
 for (const path of paths) {
@@ -58,7 +64,9 @@ for (const path of paths) {
       `arrivals ${seconds(bound.arrivalsMs)} s (max over t of t + inference arriving from t on / nodes), last task ${seconds(bound.lastTaskMs)} s (arrival + own inference)`,
   );
   console.log(table(runs));
-  const reasons = Object.entries(affinity.switchReasons).map(([k, v]) => `${k} ${v}`).join(", ");
+  const reasons = Object.entries(affinity.switchReasons)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
   console.log(`affinity switches by reason: ${reasons || "none"}`);
 
   const throughputRatio = affinity.throughputPerS / fifoAny.throughputPerS;

@@ -89,16 +89,7 @@ const progressSchema = z.looseObject({
 });
 export type WebuiProgress = z.infer<typeof progressSchema>;
 
-export const CATALOG_PATHS = [
-  "samplers",
-  "schedulers",
-  "upscalers",
-  "latent-upscale-modes",
-  "sd-vae",
-  "loras",
-  "face-restorers",
-  "prompt-styles",
-] as const;
+export const CATALOG_PATHS = ["samplers", "schedulers", "upscalers", "latent-upscale-modes", "sd-vae", "loras", "face-restorers", "prompt-styles"] as const;
 
 export interface WebuiClientOptions {
   baseUrl: string;

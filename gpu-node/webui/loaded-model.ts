@@ -82,13 +82,16 @@ export class LoadedModel {
       await client.refreshCheckpoints();
       const entry = (await client.sdModels()).find((candidate) => baseName(candidate.filename) === model.fileName);
       if (!entry) {
-        throw new CheckpointNotListedError(`sd-webui does not list ${model.fileName} after refresh-checkpoints; is ${this.checkpointsDir} its checkpoint folder?`);
+        throw new CheckpointNotListedError(
+          `sd-webui does not list ${model.fileName} after refresh-checkpoints; is ${this.checkpointsDir} its checkpoint folder?`,
+        );
       }
       change.sd_model_checkpoint = entry.title;
     }
     if ((options.sd_vae ?? null) !== wantedVae) change.sd_vae = wantedVae;
     if (Object.keys(change).length > 0) {
-      if (change.sd_model_checkpoint) context.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
+      if (change.sd_model_checkpoint)
+        context.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
       // Unknown until sd-webui has taken the change.
       this.run = -1;
       if (change.sd_model_checkpoint) this.loaded = null;

@@ -2,9 +2,9 @@
 // (base64, at the JSON pointers the Worker named), sent to the route its kind runs on. txt2img
 // and img2img carry the task id as force_task_id, so their progress can be followed through
 // /internal/progress and their run told apart from anything else sd-webui is doing.
-import { WEBUI_PATH_BY_KIND, type ClaimedTask } from "../../src/protocol/node.ts";
-import { errorMessage } from "../logger.ts";
+import { type ClaimedTask, WEBUI_PATH_BY_KIND } from "../../src/protocol/node.ts";
 import { setJsonPointer } from "../json-pointer.ts";
+import { errorMessage } from "../logger.ts";
 
 /** The task cannot be turned into an sd-webui request; running it again would not help. */
 export class InvalidTaskError extends Error {

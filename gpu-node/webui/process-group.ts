@@ -2,7 +2,7 @@
 // (workers holding the port or GPU memory) are signalled and stopped together. A pid file names
 // the running leader, so an agent that died without cleaning up (SIGKILL, power loss) does not
 // leave its successor facing a busy port and a full GPU.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../logger.ts";

@@ -12,7 +12,7 @@ import { WebuiClient } from "./client.ts";
 import { WebuiHealth, WebuiStoppedError } from "./health.ts";
 import { OutputTail } from "./output-tail.ts";
 import { findFreePort, portIsFree } from "./ports.ts";
-import { reapLeftoverGroup, signalGroup, spawnGroupLeader, stopGroup, writePidFile, type PidRecord } from "./process-group.ts";
+import { type PidRecord, reapLeftoverGroup, signalGroup, spawnGroupLeader, stopGroup, writePidFile } from "./process-group.ts";
 
 const READY_POLL_MS = 500;
 const RESTART_BACKOFF_INITIAL_MS = 1_000;
@@ -297,10 +297,7 @@ export class WebuiSupervisor extends EventEmitter<WebuiSupervisorEvents> {
     const client = this.webuiClient;
     while (true) {
       if (this.isStopped()) throw new WebuiStoppedError();
-      const outcome = await Promise.race([
-        exitedEarly,
-        client.isReady(Math.min(5_000, Math.max(deadline - Date.now(), 1))).then((ready) => ({ ready })),
-      ]);
+      const outcome = await Promise.race([exitedEarly, client.isReady(Math.min(5_000, Math.max(deadline - Date.now(), 1))).then((ready) => ({ ready }))]);
       if ("exit" in outcome) {
         if (this.isStopped()) throw new WebuiStoppedError();
         throw new WebuiStartError(`sd-webui exited before it was ready (${describeExit(outcome.exit)})`, outcome.exit.tail);

@@ -3,10 +3,10 @@
 // secret is the first admin.
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, Caller } from "../app-env";
+import { timingSafeEqual } from "../crypto";
 import { findActiveKey } from "../db/keys";
 import type { Role } from "../db/schema";
 import { ApiError } from "../errors";
-import { timingSafeEqual } from "../crypto";
 import { hashToken } from "./tokens";
 
 export function tokenFromHeaders(headers: Headers): string | null {

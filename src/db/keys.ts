@@ -16,7 +16,10 @@ export async function listKeys(db: D1Database): Promise<ApiKeyRow[]> {
 /** Revokes the key unless it already is; answers its row as it now stands, or null for no such key. */
 export async function revokeKey(db: D1Database, id: string): Promise<ApiKeyRow | null> {
   const d = drizzle(db);
-  await d.update(apiKeys).set({ revokedAt: Date.now() }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+  await d
+    .update(apiKeys)
+    .set({ revokedAt: Date.now() })
+    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
   return (await d.select().from(apiKeys).where(eq(apiKeys.id, id)).get()) ?? null;
 }
 

@@ -31,7 +31,7 @@ export function matchModel(all: readonly ModelRow[], alias: string): ModelRow | 
     all.find((m) => m.name === wanted) ??
     all.find((m) => checkpointTitle(m) === wanted) ??
     all.find((m) => m.fileName === stripped || m.fileName.replace(/\.[^.]+$/, "") === stripped || m.name === stripped) ??
-    all.find((m) => m.sha256 !== null && (m.sha256 === wanted || m.sha256.startsWith(wanted) && wanted.length >= 8)) ??
+    all.find((m) => m.sha256 !== null && (m.sha256 === wanted || (m.sha256.startsWith(wanted) && wanted.length >= 8))) ??
     null
   );
 }

@@ -24,9 +24,19 @@ export async function lookUpSubmission(
   const d = drizzle(db);
   const [optionRows, modelRows, earlierRows, idRows] = await d.batch([
     d.select({ options: keyOptions.options }).from(keyOptions).where(eq(keyOptions.owner, owner)),
-    d.select().from(models).leftJoin(pools, eq(pools.checkpoint, models.name)).where(eq(models.name, wanted.checkpoint ?? "")),
-    d.select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, wanted.idempotencyKey ?? ""))),
-    d.select({ uid: tasks.uid }).from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, wanted.clientTaskId ?? ""))),
+    d
+      .select()
+      .from(models)
+      .leftJoin(pools, eq(pools.checkpoint, models.name))
+      .where(eq(models.name, wanted.checkpoint ?? "")),
+    d
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, wanted.idempotencyKey ?? ""))),
+    d
+      .select({ uid: tasks.uid })
+      .from(tasks)
+      .where(and(eq(tasks.owner, owner), eq(tasks.taskId, wanted.clientTaskId ?? ""))),
   ]);
   const named = wanted.checkpoint ? modelRows[0] : undefined;
   return {

@@ -1,7 +1,7 @@
 // The D1 side of task transitions: what CheckpointQueue writes so a task's row follows every
 // change (through its outbox, src/queue/d1-outbox.ts).
 import { eq } from "drizzle-orm";
-import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import { tasks } from "./schema";
 
 export interface TaskEnding {

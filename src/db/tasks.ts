@@ -2,12 +2,18 @@
 // submission makes (the queue's own writes are in ./task-records.ts).
 import { and, desc, eq, lt, ne, or, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { tasks, type TaskStatus } from "./schema";
+import { type TaskStatus, tasks } from "./schema";
 
 export type TaskRow = typeof tasks.$inferSelect;
 
 export async function findTask(db: D1Database, owner: string, taskId: string): Promise<TaskRow | null> {
-  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.taskId, taskId))).get()) ?? null;
+  return (
+    (await drizzle(db)
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.owner, owner), eq(tasks.taskId, taskId)))
+      .get()) ?? null
+  );
 }
 
 export async function findTaskByUid(db: D1Database, uid: string): Promise<TaskRow | null> {
@@ -15,7 +21,13 @@ export async function findTaskByUid(db: D1Database, uid: string): Promise<TaskRo
 }
 
 export async function findTaskByIdempotencyKey(db: D1Database, owner: string, key: string): Promise<TaskRow | null> {
-  return (await drizzle(db).select().from(tasks).where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, key))).get()) ?? null;
+  return (
+    (await drizzle(db)
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.owner, owner), eq(tasks.idempotencyKey, key)))
+      .get()) ?? null
+  );
 }
 
 export async function insertTask(db: D1Database, row: TaskRow): Promise<void> {
@@ -38,7 +50,13 @@ export async function listTasks(
     const at = page.before;
     conditions.push(or(lt(tasks.createdAt, at.createdAt), and(eq(tasks.createdAt, at.createdAt), lt(tasks.uid, at.uid)))!);
   }
-  return drizzle(db).select().from(tasks).where(and(...conditions)).orderBy(desc(tasks.createdAt), desc(tasks.uid)).limit(page.limit).all();
+  return drizzle(db)
+    .select()
+    .from(tasks)
+    .where(and(...conditions))
+    .orderBy(desc(tasks.createdAt), desc(tasks.uid))
+    .limit(page.limit)
+    .all();
 }
 
 /** The caller's current job: most recent running task, else most recent waiting one (passthrough calls are not jobs). */

@@ -15,7 +15,8 @@ export function mergeCatalogs(catalogs: readonly WebuiCatalog[]): WebuiCatalog {
   const merged: Record<string, unknown[]> = {};
   for (const catalog of catalogs) {
     for (const [list, items] of Object.entries(catalog) as Array<[string, unknown[] | undefined]>) {
-      const target = (merged[list] ??= []);
+      merged[list] ??= [];
+      const target = merged[list];
       const seen = new Set(target.map(itemName));
       for (const item of items ?? []) {
         if (!seen.has(itemName(item))) {

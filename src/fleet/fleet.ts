@@ -4,11 +4,11 @@
 // the moment a queue reports new work. Soft state: nodes and queues re-report it.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
-import { migrateSqlStorage } from "../sql-storage-migrations";
 import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { QueueSummary } from "../queue/types";
-import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
+import { migrateSqlStorage } from "../sql-storage-migrations";
 import { mergeCatalogs } from "./catalog";
+import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
 import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord } from "./types";
@@ -145,7 +145,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     for (const other of this.nodes.values()) {
       if (other.nodeId === node.nodeId || other.status === "lost") continue;
       if (other.loadedCheckpoint) add(servingCounts, other.loadedCheckpoint);
-      for (const checkpoint of new Set([...other.cachedCheckpoints, ...(other.loadedCheckpoint ? [other.loadedCheckpoint] : [])])) add(cachedCounts, checkpoint);
+      for (const checkpoint of new Set([...other.cachedCheckpoints, ...(other.loadedCheckpoint ? [other.loadedCheckpoint] : [])]))
+        add(cachedCounts, checkpoint);
     }
     const now = this.clock();
     const queues = [...this.queues.values()].map((q) => ({

@@ -55,9 +55,7 @@ export interface PlacementQueue {
 
 export type PlacementReason = "affinity" | "backlog" | "starvation" | "min-nodes";
 
-export type PlacementDecision =
-  | { checkpoint: string; switching: boolean; reason: PlacementReason }
-  | null; // nothing worth doing now: the node waits (long poll)
+export type PlacementDecision = { checkpoint: string; switching: boolean; reason: PlacementReason } | null; // nothing worth doing now: the node waits (long poll)
 
 /** Anti-thrash: this long after a node starts serving a checkpoint, it stays while it has work. */
 export const MIN_RESIDENCY_MS = 60_000;

@@ -55,7 +55,10 @@ export type WebuiCatalog = z.infer<typeof webuiCatalogSchema>;
  * process fences this one out: its heartbeats, claims and deregistration get 409 node_replaced.
  * Optional for agents that predate it.
  */
-export const instanceIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "8–64 letters, digits, _ or -").optional();
+export const instanceIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{8,64}$/, "8–64 letters, digits, _ or -")
+  .optional();
 
 const nodeStateFields = {
   /** Registered model name of the checkpoint loaded in sd-webui, or null. */
@@ -70,7 +73,11 @@ const nodeStateFields = {
 
 export const registerRequestSchema = z.object({
   /** Stable id the agent chooses (defaults to the host name); re-registering replaces the old entry. */
-  nodeId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/),
+  nodeId: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._-]+$/),
   agentVersion: z.string().max(64).default("unknown"),
   catalog: webuiCatalogSchema.default({}),
   instanceId: instanceIdSchema,
@@ -243,7 +250,12 @@ export const failRequestSchema = z.object({
    * goes back to the queue for another node, and placement stops sending this checkpoint here.
    */
   modelFailure: z
-    .object({ checkpoint: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), kind: z.enum(["load_failed", "wrong_weights"]), reason: z.string().max(4000) })
+    .object({
+      checkpoint: z.string(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      kind: z.enum(["load_failed", "wrong_weights"]),
+      reason: z.string().max(4000),
+    })
     .nullable()
     .default(null),
 });

@@ -6,21 +6,32 @@
 // to its webhook, if it has one, through a second outbox (./webhook-outbox.ts).
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
-import { logLine } from "../log";
 import type { TaskEnding, TaskRecord } from "../db/task-records";
-import { UNCONFIGURED_POOL, type PoolSettings } from "../pools/settings";
+import { fleetStub } from "../fleet/stub";
+import { logLine } from "../log";
+import { type PoolSettings, UNCONFIGURED_POOL } from "../pools/settings";
 import type { ClaimedTask } from "../protocol/node";
 import { migrateSqlStorage } from "../sql-storage-migrations";
 import { D1Outbox } from "./d1-outbox";
-import { WEBHOOK_TIMEOUT_MS, WebhookOutbox } from "./webhook-outbox";
 import { newLeaseId } from "./lease-id";
 import { afterLostLease, exhaustedReason, leaseDeadline, nextAlarmAt } from "./lease-policy";
 import { QUEUE_STORAGE_STEPS } from "./storage-schema";
 import type {
-  CancelOutcome, CheckpointQueueRpc, ClaimOutcome, EndOutcome, LeaseCheck, LiveStatus, NodeCompletion, NodeFailure,
-  NodeProgressReport, ProgressOutcome, QueuedTask, QueueSummary, TaskProgress,
+  CancelOutcome,
+  CheckpointQueueRpc,
+  ClaimOutcome,
+  EndOutcome,
+  LeaseCheck,
+  LiveStatus,
+  NodeCompletion,
+  NodeFailure,
+  NodeProgressReport,
+  ProgressOutcome,
+  QueuedTask,
+  QueueSummary,
+  TaskProgress,
 } from "./types";
-import { fleetStub } from "../fleet/stub";
+import { WEBHOOK_TIMEOUT_MS, WebhookOutbox } from "./webhook-outbox";
 
 interface Row extends Record<string, SqlStorageValue> {
   uid: string;
@@ -70,7 +81,11 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     this.sql = ctx.storage.sql;
     migrateSqlStorage(ctx.storage, QUEUE_STORAGE_STEPS);
     this.outbox = new D1Outbox(this.sql, () => this.d1());
-    this.webhooks = new WebhookOutbox(this.sql, () => readConfig(this.env), () => this.clock());
+    this.webhooks = new WebhookOutbox(
+      this.sql,
+      () => readConfig(this.env),
+      () => this.clock(),
+    );
     // What a previous incarnation could not deliver goes out as soon as it is running.
     if (this.outbox.pending > 0 || this.webhooks.nextDueAt() !== null) void ctx.blockConcurrencyWhile(() => this.alarmBy(this.clock()));
   }
@@ -108,7 +123,13 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     const seq = (this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM live_tasks").one().s ?? 0) + 1;
     this.sql.exec(
       "INSERT INTO live_tasks (uid, task_id, owner, priority, seq, enqueued_at, status, attempts, claim) VALUES (?, ?, ?, ?, ?, ?, 'waiting', 0, ?)",
-      task.uid, task.taskId, task.owner, task.priority, seq, this.clock(), JSON.stringify(task.claim),
+      task.uid,
+      task.taskId,
+      task.owner,
+      task.priority,
+      seq,
+      this.clock(),
+      JSON.stringify(task.claim),
     );
     if (task.row) {
       this.mirror({ uid: task.uid, kind: "created", row: task.row });
@@ -121,9 +142,14 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
 
   private position(uid: string): number {
     const row = this.row(uid);
-    if (!row || row.status !== "waiting") return 0;
+    if (row?.status !== "waiting") return 0;
     const ahead = this.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM live_tasks WHERE status = 'waiting' AND (priority > ? OR (priority = ? AND seq < ?))", row.priority, row.priority, row.seq)
+      .exec<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM live_tasks WHERE status = 'waiting' AND (priority > ? OR (priority = ? AND seq < ?))",
+        row.priority,
+        row.priority,
+        row.seq,
+      )
       .one().n;
     return ahead + 1;
   }
@@ -141,7 +167,11 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     const attempts = next.attempts + 1;
     this.sql.exec(
       "UPDATE live_tasks SET status = 'running', attempts = ?, lease_id = ?, lease_expires_at = ?, node_id = ?, progress = NULL WHERE uid = ?",
-      attempts, lease.id, lease.expiresAt, nodeId, next.uid,
+      attempts,
+      lease.id,
+      lease.expiresAt,
+      nodeId,
+      next.uid,
     );
     this.mirror({ uid: next.uid, kind: "running", attempts, nodeId, startedAt: now });
     await this.alarmBy(lease.expiresAt);
@@ -306,7 +336,8 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     if (next === "requeue") {
       this.sql.exec(
         "UPDATE live_tasks SET status = 'waiting', lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ? WHERE uid = ?",
-        lastError, row.uid,
+        lastError,
+        row.uid,
       );
       this.mirror({ uid: row.uid, kind: "waiting", attempts: row.attempts, error: lastError });
       this.report();

@@ -47,7 +47,10 @@ export class D1Outbox {
     for (;;) {
       const rows = this.sql.exec<{ seq: number; record: string }>("SELECT seq, record FROM d1_outbox ORDER BY seq LIMIT ?", BATCH_SIZE).toArray();
       if (rows.length === 0) return;
-      await applyTaskRecords(this.db(), rows.map((row) => JSON.parse(row.record) as TaskRecord));
+      await applyTaskRecords(
+        this.db(),
+        rows.map((row) => JSON.parse(row.record) as TaskRecord),
+      );
       this.sql.exec("DELETE FROM d1_outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
     }
   }

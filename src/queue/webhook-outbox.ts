@@ -5,7 +5,7 @@
 // after the last with a log line. A queue that restarts finds its pending deliveries here.
 import type { Config } from "../config";
 import { logLine } from "../log";
-import { taskEndedEvent, signWebhook, webhookSecret, type TaskEnded } from "../tasks/webhooks";
+import { signWebhook, type TaskEnded, taskEndedEvent, webhookSecret } from "../tasks/webhooks";
 import type { WebhookTarget } from "./types";
 
 /** Waits after the 1st, 2nd, … failed attempt; after the last, the delivery is given up (8 attempts over ~1 h 15 min). */
@@ -48,7 +48,12 @@ export class WebhookOutbox {
     this.sql.exec("DELETE FROM webhooks WHERE uid = ?", uid);
     this.sql.exec(
       "INSERT OR REPLACE INTO webhook_deliveries (id, url, origin, owner, event, next_at) VALUES (?, ?, ?, ?, ?, ?)",
-      `task_${uid}`, target.url, target.origin, target.owner, JSON.stringify(event), this.clock(),
+      `task_${uid}`,
+      target.url,
+      target.origin,
+      target.owner,
+      JSON.stringify(event),
+      this.clock(),
     );
     return true;
   }
@@ -87,7 +92,13 @@ export class WebhookOutbox {
     try {
       const res = await this.send(delivery.url, {
         method: "POST",
-        headers: { "content-type": "application/json", "user-agent": "sdgate-webhooks", "webhook-id": delivery.id, "webhook-timestamp": String(timestamp), "webhook-signature": signature },
+        headers: {
+          "content-type": "application/json",
+          "user-agent": "sdgate-webhooks",
+          "webhook-id": delivery.id,
+          "webhook-timestamp": String(timestamp),
+          "webhook-signature": signature,
+        },
         body,
         redirect: "manual",
         signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),

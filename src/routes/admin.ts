@@ -4,7 +4,7 @@ import { z } from "zod";
 import { forgetKey, requireRole } from "../auth/middleware";
 import { generateToken, hashToken, tokenPrefix } from "../auth/tokens";
 import { randomId } from "../crypto";
-import { insertKey, listKeys, revokeKey, type ApiKeyRow } from "../db/keys";
+import { type ApiKeyRow, insertKey, listKeys, revokeKey } from "../db/keys";
 import { countModels } from "../db/models";
 import { ROLES } from "../db/schema";
 import { countTasksByStatus } from "../db/tasks";
@@ -14,12 +14,23 @@ import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./ope
 
 const admin = [requireRole("admin")];
 
-const keySchema = z.object({ id: z.string(), name: z.string(), role: z.enum(ROLES), tokenPrefix: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() });
+const keySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(ROLES),
+  tokenPrefix: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
 
 function keyView(row: ApiKeyRow) {
   return {
-    id: row.id, name: row.name, role: row.role, tokenPrefix: row.tokenPrefix,
-    createdAt: new Date(row.createdAt).toISOString(), revokedAt: row.revokedAt ? new Date(row.revokedAt).toISOString() : null,
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    tokenPrefix: row.tokenPrefix,
+    createdAt: new Date(row.createdAt).toISOString(),
+    revokedAt: row.revokedAt ? new Date(row.revokedAt).toISOString() : null,
   };
 }
 
@@ -27,28 +38,60 @@ export const adminRoutes = openApiApp();
 
 adminRoutes.openapi(
   createRoute({
-    method: "post", path: "/keys", summary: "Create an API key; its token is shown only in this answer (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
-    request: { body: { content: { "application/json": { schema: z.object({ name: z.string().min(1).max(100), role: z.enum(ROLES).default("user") }) } }, required: true } },
+    method: "post",
+    path: "/keys",
+    summary: "Create an API key; its token is shown only in this answer (admin)",
+    tags: ["admin"],
+    security: bearerSecurity,
+    middleware: admin,
+    request: {
+      body: {
+        content: { "application/json": { schema: z.object({ name: z.string().min(1).max(100), role: z.enum(ROLES).default("user") }) } },
+        required: true,
+      },
+    },
     responses: { 201: jsonContent(keySchema.extend({ token: z.string() }), "Created"), ...problemResponses },
   }),
   async (c) => {
     const { name, role } = c.req.valid("json");
     const token = generateToken(role);
-    const row: ApiKeyRow = { id: randomId("key_", 9), name, role, tokenHash: await hashToken(token), tokenPrefix: tokenPrefix(token), createdAt: Date.now(), revokedAt: null };
+    const row: ApiKeyRow = {
+      id: randomId("key_", 9),
+      name,
+      role,
+      tokenHash: await hashToken(token),
+      tokenPrefix: tokenPrefix(token),
+      createdAt: Date.now(),
+      revokedAt: null,
+    };
     await insertKey(c.env.DB, row);
     return c.json({ ...keyView(row), token }, 201);
   },
 );
 
 adminRoutes.openapi(
-  createRoute({ method: "get", path: "/keys", summary: "API keys, without their tokens (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin, responses: { 200: jsonContent(z.array(keySchema), "Keys"), ...problemResponses } }),
+  createRoute({
+    method: "get",
+    path: "/keys",
+    summary: "API keys, without their tokens (admin)",
+    tags: ["admin"],
+    security: bearerSecurity,
+    middleware: admin,
+    responses: { 200: jsonContent(z.array(keySchema), "Keys"), ...problemResponses },
+  }),
   async (c) => c.json((await listKeys(c.env.DB)).map(keyView), 200),
 );
 
 adminRoutes.openapi(
   createRoute({
-    method: "delete", path: "/keys/{id}", summary: "Revoke an API key (admin): refused at once here, everywhere within KEY_MEMO_MS (5 s)", tags: ["admin"], security: bearerSecurity, middleware: admin,
-    request: { params: z.object({ id: z.string() }) }, responses: { 200: jsonContent(keySchema, "Revoked"), ...problemResponses },
+    method: "delete",
+    path: "/keys/{id}",
+    summary: "Revoke an API key (admin): refused at once here, everywhere within KEY_MEMO_MS (5 s)",
+    tags: ["admin"],
+    security: bearerSecurity,
+    middleware: admin,
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 200: jsonContent(keySchema, "Revoked"), ...problemResponses },
   }),
   async (c) => {
     const id = c.req.valid("param").id;
@@ -61,7 +104,12 @@ adminRoutes.openapi(
 
 adminRoutes.openapi(
   createRoute({
-    method: "post", path: "/restart", summary: "Every node restarts its sd-webui when next idle (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
+    method: "post",
+    path: "/restart",
+    summary: "Every node restarts its sd-webui when next idle (admin)",
+    tags: ["admin"],
+    security: bearerSecurity,
+    middleware: admin,
     responses: { 200: jsonContent(z.object({ message: z.string(), nodes: z.number().int() }), "Requested"), ...problemResponses },
   }),
   async (c) => {
@@ -72,7 +120,12 @@ adminRoutes.openapi(
 
 adminRoutes.openapi(
   createRoute({
-    method: "get", path: "/nodes", summary: "GPU nodes: what each serves, has cached, and when it was last seen (admin)", tags: ["admin"], security: bearerSecurity, middleware: admin,
+    method: "get",
+    path: "/nodes",
+    summary: "GPU nodes: what each serves, has cached, and when it was last seen (admin)",
+    tags: ["admin"],
+    security: bearerSecurity,
+    middleware: admin,
     responses: { 200: jsonContent(z.array(z.record(z.string(), z.unknown())), "Nodes"), ...problemResponses },
   }),
   async (c) => {
@@ -90,29 +143,35 @@ adminRoutes.openapi(
 );
 
 function metricLine(name: string, labels: Record<string, string>, value: number): string {
-  const rendered = Object.entries(labels).map(([k, v]) => `${k}="${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`).join(",");
+  const rendered = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`)
+    .join(",");
   return `${name}${rendered ? `{${rendered}}` : ""} ${value}`;
 }
 
 adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
   const fleet = fleetStub(c.env);
-  const [byStatus, modelCount, queues, nodes] = await Promise.all([
-    countTasksByStatus(c.env.DB),
-    countModels(c.env.DB),
-    fleet.listQueues(),
-    fleet.listNodes(),
-  ]);
+  const [byStatus, modelCount, queues, nodes] = await Promise.all([countTasksByStatus(c.env.DB), countModels(c.env.DB), fleet.listQueues(), fleet.listNodes()]);
   const lines = [
-    "# HELP sdgate_tasks Tasks by status.", "# TYPE sdgate_tasks gauge",
+    "# HELP sdgate_tasks Tasks by status.",
+    "# TYPE sdgate_tasks gauge",
     ...byStatus.map((r) => metricLine("sdgate_tasks", { status: r.status }, r.n)),
-    "# HELP sdgate_models Registered models.", "# TYPE sdgate_models gauge", metricLine("sdgate_models", {}, modelCount),
-    "# HELP sdgate_queue_waiting Tasks waiting per checkpoint.", "# TYPE sdgate_queue_waiting gauge",
+    "# HELP sdgate_models Registered models.",
+    "# TYPE sdgate_models gauge",
+    metricLine("sdgate_models", {}, modelCount),
+    "# HELP sdgate_queue_waiting Tasks waiting per checkpoint.",
+    "# TYPE sdgate_queue_waiting gauge",
     ...queues.map((q) => metricLine("sdgate_queue_waiting", { checkpoint: q.checkpoint }, q.waiting)),
-    "# HELP sdgate_queue_running Tasks running per checkpoint.", "# TYPE sdgate_queue_running gauge",
+    "# HELP sdgate_queue_running Tasks running per checkpoint.",
+    "# TYPE sdgate_queue_running gauge",
     ...queues.map((q) => metricLine("sdgate_queue_running", { checkpoint: q.checkpoint }, q.running)),
-    "# HELP sdgate_queue_oldest_wait_seconds Age of the oldest waiting task per checkpoint.", "# TYPE sdgate_queue_oldest_wait_seconds gauge",
-    ...queues.map((q) => metricLine("sdgate_queue_oldest_wait_seconds", { checkpoint: q.checkpoint }, q.oldestWaitingAt ? (Date.now() - q.oldestWaitingAt) / 1000 : 0)),
-    "# HELP sdgate_nodes Nodes by status.", "# TYPE sdgate_nodes gauge",
+    "# HELP sdgate_queue_oldest_wait_seconds Age of the oldest waiting task per checkpoint.",
+    "# TYPE sdgate_queue_oldest_wait_seconds gauge",
+    ...queues.map((q) =>
+      metricLine("sdgate_queue_oldest_wait_seconds", { checkpoint: q.checkpoint }, q.oldestWaitingAt ? (Date.now() - q.oldestWaitingAt) / 1000 : 0),
+    ),
+    "# HELP sdgate_nodes Nodes by status.",
+    "# TYPE sdgate_nodes gauge",
     ...(["idle", "busy", "draining", "lost"] as const).map((s) => metricLine("sdgate_nodes", { status: s }, nodes.filter((n) => n.status === s).length)),
   ];
   return c.text(`${lines.join("\n")}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });

@@ -22,10 +22,21 @@ function schemaBlock(schema: unknown): string {
 }
 
 function operationHtml(path: string, method: string, op: Operation): string {
-  const params = (op.parameters ?? []).map((p) => `<li><code>${escapeHtml(p.name)}</code> (${p.in}${p.required ? ", required" : ""})${p.description ? ` — ${escapeHtml(p.description)}` : ""}</li>`).join("");
-  const body = Object.entries(op.requestBody?.content ?? {}).map(([type, c]) => `<h4>Body (${escapeHtml(type)})</h4>${schemaBlock(c.schema)}`).join("");
+  const params = (op.parameters ?? [])
+    .map(
+      (p) => `<li><code>${escapeHtml(p.name)}</code> (${p.in}${p.required ? ", required" : ""})${p.description ? ` — ${escapeHtml(p.description)}` : ""}</li>`,
+    )
+    .join("");
+  const body = Object.entries(op.requestBody?.content ?? {})
+    .map(([type, c]) => `<h4>Body (${escapeHtml(type)})</h4>${schemaBlock(c.schema)}`)
+    .join("");
   const responses = Object.entries(op.responses ?? {})
-    .map(([status, r]) => `<li><b>${escapeHtml(status)}</b> ${escapeHtml(r.description ?? "")}${Object.values(r.content ?? {}).map((c) => `<details><summary>schema</summary>${schemaBlock(c.schema)}</details>`).join("")}</li>`)
+    .map(
+      ([status, r]) =>
+        `<li><b>${escapeHtml(status)}</b> ${escapeHtml(r.description ?? "")}${Object.values(r.content ?? {})
+          .map((c) => `<details><summary>schema</summary>${schemaBlock(c.schema)}</details>`)
+          .join("")}</li>`,
+    )
     .join("");
   return `<section><h3><span class="m ${method}">${method.toUpperCase()}</span> <code>${escapeHtml(path)}</code></h3><p>${escapeHtml(op.summary ?? "")}</p>${params ? `<h4>Parameters</h4><ul>${params}</ul>` : ""}${body}<h4>Responses</h4><ul>${responses}</ul></section>`;
 }

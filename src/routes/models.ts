@@ -4,7 +4,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { checkpointTitle, deleteModel, findModel, insertModel, listModels, updateModel, type ModelRow } from "../db/models";
+import { checkpointTitle, deleteModel, findModel, insertModel, listModels, type ModelRow, updateModel } from "../db/models";
 import { ApiError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import type { NodeRecord } from "../fleet/types";
@@ -12,7 +12,9 @@ import { modelKey } from "../storage/object-keys";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 const nameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits and . _ - (1–128), starting with a letter or digit");
-const fileNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}\.(safetensors|ckpt|pt|bin)$/, "a file name ending in .safetensors, .ckpt, .pt or .bin");
+const fileNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}\.(safetensors|ckpt|pt|bin)$/, "a file name ending in .safetensors, .ckpt, .pt or .bin");
 const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits");
 
 const modelSchema = z
@@ -21,7 +23,9 @@ const modelSchema = z
     type: z.string(),
     ossPath: z.string(),
     etag: z.string(),
-    status: z.enum(["registering", "loaded", "unloaded"]).describe("registering: no file yet; loaded: some node has it loaded; unloaded: file ready, no node has it loaded"),
+    status: z
+      .enum(["registering", "loaded", "unloaded"])
+      .describe("registering: no file yet; loaded: some node has it loaded; unloaded: file ready, no node has it loaded"),
     fileName: z.string(),
     title: z.string().describe("sd-webui's title for the checkpoint"),
     sha256: z.string().nullable(),
@@ -82,15 +86,35 @@ const nameParam = z.object({ name: z.string().min(1) });
 export const modelRoutes = openApiApp();
 
 modelRoutes.openapi(
-  createRoute({ method: "get", path: "/models", summary: "Registered models", tags: ["models"], security: bearerSecurity, middleware: user, responses: { 200: jsonContent(z.array(modelSchema), "Models"), ...problemResponses } }),
+  createRoute({
+    method: "get",
+    path: "/models",
+    summary: "Registered models",
+    tags: ["models"],
+    security: bearerSecurity,
+    middleware: user,
+    responses: { 200: jsonContent(z.array(modelSchema), "Models"), ...problemResponses },
+  }),
   async (c) => {
     const nodes = await fleetStub(c.env).listNodes();
-    return c.json((await listModels(c.env.DB)).map((m) => modelView(m, nodes)), 200);
+    return c.json(
+      (await listModels(c.env.DB)).map((m) => modelView(m, nodes)),
+      200,
+    );
   },
 );
 
 modelRoutes.openapi(
-  createRoute({ method: "get", path: "/models/{name}", summary: "One model", tags: ["models"], security: bearerSecurity, middleware: user, request: { params: nameParam }, responses: { 200: jsonContent(modelSchema, "The model"), ...problemResponses } }),
+  createRoute({
+    method: "get",
+    path: "/models/{name}",
+    summary: "One model",
+    tags: ["models"],
+    security: bearerSecurity,
+    middleware: user,
+    request: { params: nameParam },
+    responses: { 200: jsonContent(modelSchema, "The model"), ...problemResponses },
+  }),
   async (c) => {
     const model = await existingModel(c.env.DB, c.req.valid("param").name);
     return c.json(modelView(model, await fleetStub(c.env).listNodes()), 200);
@@ -99,7 +123,12 @@ modelRoutes.openapi(
 
 modelRoutes.openapi(
   createRoute({
-    method: "post", path: "/models", summary: "Register a model (admin)", tags: ["models"], security: bearerSecurity, middleware: admin,
+    method: "post",
+    path: "/models",
+    summary: "Register a model (admin)",
+    tags: ["models"],
+    security: bearerSecurity,
+    middleware: admin,
     request: { body: { content: { "application/json": { schema: registerSchema } }, required: true } },
     responses: { 201: jsonContent(modelSchema, "Registered"), ...problemResponses },
   }),
@@ -109,12 +138,28 @@ modelRoutes.openapi(
     const fileName = body.fileName ?? `${body.name}.safetensors`;
     const ossPath = body.ossPath ?? modelKey(body.name, fileName);
     const object = body.ossPath ? await c.env.BUCKET.head(ossPath) : null;
-    if (body.ossPath && !object) throw new ApiError("validation_failed", `ossPath: no object ${ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
-    if (object && !body.sha256) throw new ApiError("validation_failed", "sha256: required with ossPath, so nodes can verify the file", [{ path: "sha256", message: "required with ossPath" }]);
+    if (body.ossPath && !object)
+      throw new ApiError("validation_failed", `ossPath: no object ${ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
+    if (object && !body.sha256)
+      throw new ApiError("validation_failed", "sha256: required with ossPath, so nodes can verify the file", [
+        { path: "sha256", message: "required with ossPath" },
+      ]);
     const now = Date.now();
     const row: ModelRow = {
-      name: body.name, type: body.type, fileName, ossPath, etag: object?.etag ?? null, sha256: object ? body.sha256! : null,
-      sizeBytes: object?.size ?? null, folder: null, failedReason: null, failedAt: null, loadSeconds: body.loadSeconds ?? 8, inferenceSeconds: body.inferenceSeconds ?? 3, registeredAt: now, updatedAt: now,
+      name: body.name,
+      type: body.type,
+      fileName,
+      ossPath,
+      etag: object?.etag ?? null,
+      sha256: object ? body.sha256! : null,
+      sizeBytes: object?.size ?? null,
+      folder: null,
+      failedReason: null,
+      failedAt: null,
+      loadSeconds: body.loadSeconds ?? 8,
+      inferenceSeconds: body.inferenceSeconds ?? 3,
+      registeredAt: now,
+      updatedAt: now,
     };
     await insertModel(c.env.DB, row);
     return c.json(modelView(row, []), 201);
@@ -123,7 +168,12 @@ modelRoutes.openapi(
 
 modelRoutes.openapi(
   createRoute({
-    method: "put", path: "/models/{name}", summary: "Update a model (admin)", tags: ["models"], security: bearerSecurity, middleware: admin,
+    method: "put",
+    path: "/models/{name}",
+    summary: "Update a model (admin)",
+    tags: ["models"],
+    security: bearerSecurity,
+    middleware: admin,
     request: { params: nameParam, body: { content: { "application/json": { schema: updateSchema } }, required: true } },
     responses: { 200: jsonContent(modelSchema, "Updated"), ...problemResponses },
   }),
@@ -137,7 +187,8 @@ modelRoutes.openapi(
     if (body.fileName) changes.fileName = body.fileName;
     if (body.ossPath) {
       const object = await c.env.BUCKET.head(body.ossPath);
-      if (!object) throw new ApiError("validation_failed", `ossPath: no object ${body.ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
+      if (!object)
+        throw new ApiError("validation_failed", `ossPath: no object ${body.ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
       if (!body.sha256) throw new ApiError("validation_failed", "sha256: required with ossPath", [{ path: "sha256", message: "required with ossPath" }]);
       Object.assign(changes, { ossPath: body.ossPath, sha256: body.sha256, sizeBytes: object.size, etag: object.etag });
     } else if (body.sha256) changes.sha256 = body.sha256;
@@ -148,15 +199,30 @@ modelRoutes.openapi(
 
 modelRoutes.openapi(
   createRoute({
-    method: "delete", path: "/models/{name}", summary: "Delete a model and its file (admin)", tags: ["models"], security: bearerSecurity, middleware: admin,
+    method: "delete",
+    path: "/models/{name}",
+    summary: "Delete a model and its file (admin)",
+    tags: ["models"],
+    security: bearerSecurity,
+    middleware: admin,
     request: {
       params: nameParam,
       query: z.object({
-        force: z.enum(["true", "false"]).default("false").describe("true: cancel the tasks that wait for or run on this model; otherwise they make the delete fail with 409 model_in_use"),
+        force: z
+          .enum(["true", "false"])
+          .default("false")
+          .describe("true: cancel the tasks that wait for or run on this model; otherwise they make the delete fail with 409 model_in_use"),
       }),
     },
     responses: {
-      200: jsonContent(z.object({ name: z.string(), deleted: z.literal(true), cancelledTasks: z.number().int().describe("Tasks cancelled (or asked to cancel, when running) because of the delete") }), "Deleted"),
+      200: jsonContent(
+        z.object({
+          name: z.string(),
+          deleted: z.literal(true),
+          cancelledTasks: z.number().int().describe("Tasks cancelled (or asked to cancel, when running) because of the delete"),
+        }),
+        "Deleted",
+      ),
       ...problemResponses,
     },
   }),
@@ -166,7 +232,10 @@ modelRoutes.openapi(
     if (c.req.valid("query").force !== "true") {
       const { waiting, running } = await queue.summary();
       if (waiting + running > 0) {
-        throw new ApiError("model_in_use", `${waiting} waiting and ${running} running tasks use ${model.name}; DELETE /models/${model.name}?force=true cancels them`);
+        throw new ApiError(
+          "model_in_use",
+          `${waiting} waiting and ${running} running tasks use ${model.name}; DELETE /models/${model.name}?force=true cancels them`,
+        );
       }
     }
     await deleteModel(c.env.DB, model.name);

@@ -10,14 +10,25 @@ import { findModel } from "../db/models";
 import { ApiError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import {
-  claimRequestSchema, claimResponseSchema, completeRequestSchema, failRequestSchema, heartbeatResponseSchema, heartbeatSchema,
-  imageUploadAnswerSchema, instanceIdSchema, LEASE_HEADER, progressAnswerSchema, progressReportSchema, registerRequestSchema, registerResponseSchema,
+  claimRequestSchema,
+  claimResponseSchema,
+  completeRequestSchema,
+  failRequestSchema,
+  heartbeatResponseSchema,
+  heartbeatSchema,
+  imageUploadAnswerSchema,
+  instanceIdSchema,
+  LEASE_HEADER,
+  progressAnswerSchema,
+  progressReportSchema,
+  registerRequestSchema,
+  registerResponseSchema,
 } from "../protocol/node";
 import { NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "../protocol/node-errors";
-import { imageKey } from "../storage/object-keys";
-import { imageTypeOf } from "../storage/inline-images";
 import { checkpointOfLease } from "../queue/lease-id";
 import type { LeaseCheck } from "../queue/types";
+import { imageTypeOf } from "../storage/inline-images";
+import { imageKey } from "../storage/object-keys";
 import { storePassthroughImages } from "../tasks/passthrough-images";
 import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
@@ -58,7 +69,12 @@ export const nodeRoutes = openApiApp();
 
 nodeRoutes.openapi(
   createRoute({
-    method: "post", path: "/nodes/register", summary: "A node joins (or re-joins) the fleet", tags: ["nodes"], security, middleware: node,
+    method: "post",
+    path: "/nodes/register",
+    summary: "A node joins (or re-joins) the fleet",
+    tags: ["nodes"],
+    security,
+    middleware: node,
     request: { body: { content: { "application/json": { schema: registerRequestSchema } }, required: true } },
     responses: { 200: jsonContent(registerResponseSchema, "Registered"), ...problemResponses },
   }),
@@ -66,13 +82,21 @@ nodeRoutes.openapi(
     const body = c.req.valid("json");
     const config = c.get("config");
     const { webuiExtraArgs } = await fleetStub(c.env).register(body);
-    return c.json({ nodeId: body.nodeId, heartbeatIntervalMs: config.heartbeatIntervalMs, leaseMs: config.leaseMs, claimWaitMs: config.claimWaitMs, webuiExtraArgs }, 200);
+    return c.json(
+      { nodeId: body.nodeId, heartbeatIntervalMs: config.heartbeatIntervalMs, leaseMs: config.leaseMs, claimWaitMs: config.claimWaitMs, webuiExtraArgs },
+      200,
+    );
   },
 );
 
 nodeRoutes.openapi(
   createRoute({
-    method: "post", path: "/nodes/{nodeId}/heartbeat", summary: "A node says it is alive and what it has", tags: ["nodes"], security, middleware: node,
+    method: "post",
+    path: "/nodes/{nodeId}/heartbeat",
+    summary: "A node says it is alive and what it has",
+    tags: ["nodes"],
+    security,
+    middleware: node,
     request: { params: nodeIdParam, body: { content: { "application/json": { schema: heartbeatSchema } }, required: true } },
     responses: { 200: jsonContent(heartbeatResponseSchema, "Noted"), ...problemResponses },
   }),
@@ -87,7 +111,12 @@ nodeRoutes.openapi(
 
 nodeRoutes.openapi(
   createRoute({
-    method: "post", path: "/nodes/{nodeId}/claim", summary: "Long poll for a task (204 when none arrived in time)", tags: ["nodes"], security, middleware: node,
+    method: "post",
+    path: "/nodes/{nodeId}/claim",
+    summary: "Long poll for a task (204 when none arrived in time)",
+    tags: ["nodes"],
+    security,
+    middleware: node,
     request: { params: nodeIdParam, body: { content: { "application/json": { schema: claimRequestSchema } }, required: false } },
     responses: { 200: jsonContent(claimResponseSchema, "A task and its lease"), 204: { description: "No work arrived in time" }, ...problemResponses },
   }),
@@ -106,7 +135,12 @@ nodeRoutes.openapi(
 
 nodeRoutes.openapi(
   createRoute({
-    method: "delete", path: "/nodes/{nodeId}", summary: "A node leaves the fleet (after draining)", tags: ["nodes"], security, middleware: node,
+    method: "delete",
+    path: "/nodes/{nodeId}",
+    summary: "A node leaves the fleet (after draining)",
+    tags: ["nodes"],
+    security,
+    middleware: node,
     request: { params: nodeIdParam, query: z.object({ instanceId: instanceIdSchema }) },
     responses: { 200: jsonContent(okSchema, "Gone"), ...problemResponses },
   }),
@@ -144,12 +178,19 @@ nodeRoutes.get("/nodes/tasks/:taskId/inputs/:key{.+}", requireRole("node"), asyn
   if (!check.inputKeys.includes(key)) throw new ApiError("forbidden", `${key} is not an input of this task`);
   const object = await c.env.BUCKET.get(key);
   if (!object) throw new ApiError("not_found", `Input ${key} is gone`);
-  return new Response(object.body, { headers: { "content-type": object.httpMetadata?.contentType ?? "application/octet-stream", "content-length": String(object.size) } });
+  return new Response(object.body, {
+    headers: { "content-type": object.httpMetadata?.contentType ?? "application/octet-stream", "content-length": String(object.size) },
+  });
 });
 
 nodeRoutes.openapi(
   createRoute({
-    method: "post", path: "/nodes/tasks/{taskId}/progress", summary: "Report progress; extends the lease; the answer says whether to cancel", tags: ["nodes"], security, middleware: node,
+    method: "post",
+    path: "/nodes/tasks/{taskId}/progress",
+    summary: "Report progress; extends the lease; the answer says whether to cancel",
+    tags: ["nodes"],
+    security,
+    middleware: node,
     request: { params: taskParam, body: { content: { "application/json": { schema: progressReportSchema } }, required: true } },
     responses: { 200: jsonContent(progressAnswerSchema, "Noted"), ...problemResponses },
   }),
@@ -165,7 +206,12 @@ nodeRoutes.openapi(
 nodeRoutes.put(
   "/nodes/tasks/:taskId/images/:index{[0-9]+}",
   requireRole("node"),
-  bodyLimit({ maxSize: MAX_IMAGE_BYTES, onError: () => { throw new ApiError("payload_too_large", `Images are limited to ${MAX_IMAGE_BYTES} bytes`); } }),
+  bodyLimit({
+    maxSize: MAX_IMAGE_BYTES,
+    onError: () => {
+      throw new ApiError("payload_too_large", `Images are limited to ${MAX_IMAGE_BYTES} bytes`);
+    },
+  }),
   async (c) => {
     const uid = c.req.param("taskId");
     const index = Number(c.req.param("index"));
@@ -181,7 +227,12 @@ nodeRoutes.put(
 
 nodeRoutes.openapi(
   createRoute({
-    method: "post", path: "/nodes/tasks/{taskId}/complete", summary: "The task succeeded (or, if cancelled meanwhile, ends cancelled)", tags: ["nodes"], security, middleware: node,
+    method: "post",
+    path: "/nodes/tasks/{taskId}/complete",
+    summary: "The task succeeded (or, if cancelled meanwhile, ends cancelled)",
+    tags: ["nodes"],
+    security,
+    middleware: node,
     request: { params: taskParam, body: { content: { "application/json": { schema: completeRequestSchema } }, required: true } },
     responses: { 200: jsonContent(okSchema, "Recorded"), ...problemResponses },
   }),
@@ -199,7 +250,14 @@ nodeRoutes.openapi(
 );
 
 /** Passthrough images to R2, then the queue records the task's end (fenced by the lease). */
-async function recordCompletion(c: Context<AppEnv>, queue: ReturnType<typeof queueStub>, uid: string, check: Extract<LeaseCheck, { ok: true }>, body: CompleteBody, imageKeys: string[]): Promise<void> {
+async function recordCompletion(
+  c: Context<AppEnv>,
+  queue: ReturnType<typeof queueStub>,
+  uid: string,
+  check: Extract<LeaseCheck, { ok: true }>,
+  body: CompleteBody,
+  imageKeys: string[],
+): Promise<void> {
   let passthroughResult = body.passthroughResult;
   let keys = imageKeys;
   if (check.kind === "passthrough" && passthroughResult) {
@@ -214,39 +272,56 @@ async function recordCompletion(c: Context<AppEnv>, queue: ReturnType<typeof que
  * complete body as JSON, then one `image` file per image in order), saving a node a round trip
  * per image on every task.
  */
-nodeRoutes.post("/nodes/tasks/:taskId/result", requireRole("node"), bodyLimit({ maxSize: MAX_IMAGE_BYTES * 4, onError: () => { throw new ApiError("payload_too_large", `A result is limited to ${MAX_IMAGE_BYTES * 4} bytes; upload images one by one with PUT .../images/{n}`); } }), async (c) => {
-  const uid = c.req.param("taskId");
-  if (!(c.req.header("content-type") ?? "").startsWith("multipart/form-data")) throw new ApiError("unsupported_media_type", "Send multipart/form-data with a `result` field and `image` files");
-  const form = await c.req.formData();
-  const result = form.get("result");
-  if (typeof result !== "string") throw new ApiError("validation_failed", "result: the complete body as a JSON string is required", [{ path: "result", message: "required" }]);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(result);
-  } catch {
-    throw new ApiError("malformed_json", "result: not valid JSON");
-  }
-  const body = completeRequestSchema.parse(parsed);
-  const files = form.getAll("image").filter((f): f is File => typeof f !== "string");
-  if (files.length !== body.imageCount) throw new ApiError("validation_failed", `imageCount is ${body.imageCount} but ${files.length} image files came`);
-  const { queue, check } = await heldLease(c, uid, body.leaseId);
-  const keys = await Promise.all(
-    files.map(async (file, index) => {
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      const kind = imageTypeOf(bytes);
-      if (!kind) throw new ApiError("unsupported_media_type", `image ${index}: send PNG, JPEG or WEBP`);
-      const key = imageKey(check.owner, check.taskId, index);
-      await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });
-      return key;
-    }),
-  );
-  await recordCompletion(c, queue, uid, check, body, keys);
-  return c.json({ ok: true as const }, 200);
-});
+nodeRoutes.post(
+  "/nodes/tasks/:taskId/result",
+  requireRole("node"),
+  bodyLimit({
+    maxSize: MAX_IMAGE_BYTES * 4,
+    onError: () => {
+      throw new ApiError("payload_too_large", `A result is limited to ${MAX_IMAGE_BYTES * 4} bytes; upload images one by one with PUT .../images/{n}`);
+    },
+  }),
+  async (c) => {
+    const uid = c.req.param("taskId");
+    if (!(c.req.header("content-type") ?? "").startsWith("multipart/form-data"))
+      throw new ApiError("unsupported_media_type", "Send multipart/form-data with a `result` field and `image` files");
+    const form = await c.req.formData();
+    const result = form.get("result");
+    if (typeof result !== "string")
+      throw new ApiError("validation_failed", "result: the complete body as a JSON string is required", [{ path: "result", message: "required" }]);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(result);
+    } catch {
+      throw new ApiError("malformed_json", "result: not valid JSON");
+    }
+    const body = completeRequestSchema.parse(parsed);
+    const files = form.getAll("image").filter((f): f is File => typeof f !== "string");
+    if (files.length !== body.imageCount) throw new ApiError("validation_failed", `imageCount is ${body.imageCount} but ${files.length} image files came`);
+    const { queue, check } = await heldLease(c, uid, body.leaseId);
+    const keys = await Promise.all(
+      files.map(async (file, index) => {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        const kind = imageTypeOf(bytes);
+        if (!kind) throw new ApiError("unsupported_media_type", `image ${index}: send PNG, JPEG or WEBP`);
+        const key = imageKey(check.owner, check.taskId, index);
+        await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });
+        return key;
+      }),
+    );
+    await recordCompletion(c, queue, uid, check, body, keys);
+    return c.json({ ok: true as const }, 200);
+  },
+);
 
 nodeRoutes.openapi(
   createRoute({
-    method: "post", path: "/nodes/tasks/{taskId}/fail", summary: "The task failed (retryable failures go back to the queue)", tags: ["nodes"], security, middleware: node,
+    method: "post",
+    path: "/nodes/tasks/{taskId}/fail",
+    summary: "The task failed (retryable failures go back to the queue)",
+    tags: ["nodes"],
+    security,
+    middleware: node,
     request: { params: taskParam, body: { content: { "application/json": { schema: failRequestSchema } }, required: true } },
     responses: { 200: jsonContent(okSchema, "Recorded"), ...problemResponses },
   }),

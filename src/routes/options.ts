@@ -16,7 +16,8 @@ const user = [requireRole("user")];
 export async function canonicalOptions(db: D1Database, data: Record<string, unknown>): Promise<Record<string, unknown>> {
   const checkpoint = data.sd_model_checkpoint;
   if (checkpoint === undefined || checkpoint === null) return data;
-  if (typeof checkpoint !== "string") throw new ApiError("validation_failed", "data.sd_model_checkpoint: must be a string", [{ path: "data.sd_model_checkpoint", message: "expected string" }]);
+  if (typeof checkpoint !== "string")
+    throw new ApiError("validation_failed", "data.sd_model_checkpoint: must be a string", [{ path: "data.sd_model_checkpoint", message: "expected string" }]);
   const model = await resolveModel(db, checkpoint);
   if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(checkpoint)} is registered`);
   return { ...data, sd_model_checkpoint: model.name };
@@ -26,7 +27,12 @@ export const optionRoutes = openApiApp();
 
 optionRoutes.openapi(
   createRoute({
-    method: "post", path: "/options", summary: "Set your default sd-webui options (null removes one)", tags: ["options"], security: bearerSecurity, middleware: user,
+    method: "post",
+    path: "/options",
+    summary: "Set your default sd-webui options (null removes one)",
+    tags: ["options"],
+    security: bearerSecurity,
+    middleware: user,
     request: { body: { content: { "application/json": { schema: z.object({ data: optionsSchema }).openapi("OptionRequest") } }, required: true } },
     responses: { 200: jsonContent(z.object({ message: z.string(), data: optionsSchema }), "Saved"), ...problemResponses },
   }),
@@ -39,7 +45,12 @@ optionRoutes.openapi(
 
 optionRoutes.openapi(
   createRoute({
-    method: "get", path: "/options", summary: "Your default sd-webui options", tags: ["options"], security: bearerSecurity, middleware: user,
+    method: "get",
+    path: "/options",
+    summary: "Your default sd-webui options",
+    tags: ["options"],
+    security: bearerSecurity,
+    middleware: user,
     responses: { 200: jsonContent(z.object({ data: optionsSchema }), "Options"), ...problemResponses },
   }),
   async (c) => c.json({ data: await readKeyOptions(c.env.DB, c.get("caller").owner) }, 200),

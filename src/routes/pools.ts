@@ -5,7 +5,7 @@ import { z } from "zod";
 import { requireRole } from "../auth/middleware";
 import { sha256Hex } from "../crypto";
 import { listModels, type ModelRow } from "../db/models";
-import { deletePool, findPool, listPools, savePool, type PoolRow } from "../db/pools";
+import { deletePool, findPool, listPools, type PoolRow, savePool } from "../db/pools";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { defaultPoolRow, poolSettings } from "../pools/settings";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
@@ -52,14 +52,20 @@ export const poolRoutes = openApiApp();
 
 poolRoutes.openapi(
   createRoute({
-    method: "get", path: "/list/sdapi/functions", summary: "Pools (one per checkpoint) with queue depth, running tasks and nodes (admin)", tags: ["pools"], security: bearerSecurity, middleware: admin,
-    responses: { 200: jsonContent(z.object({ status: z.string(), functions: z.array(z.record(z.string(), z.unknown())) }).openapi("ListSDFunctionResponse"), "Pools"), ...problemResponses },
+    method: "get",
+    path: "/list/sdapi/functions",
+    summary: "Pools (one per checkpoint) with queue depth, running tasks and nodes (admin)",
+    tags: ["pools"],
+    security: bearerSecurity,
+    middleware: admin,
+    responses: {
+      200: jsonContent(z.object({ status: z.string(), functions: z.array(z.record(z.string(), z.unknown())) }).openapi("ListSDFunctionResponse"), "Pools"),
+      ...problemResponses,
+    },
   }),
   async (c) => {
     const fleet = fleetStub(c.env);
-    const [allModels, queues, nodes, poolRows] = await Promise.all([
-      listModels(c.env.DB), fleet.listQueues(), fleet.listNodes(), listPools(c.env.DB),
-    ]);
+    const [allModels, queues, nodes, poolRows] = await Promise.all([listModels(c.env.DB), fleet.listQueues(), fleet.listNodes(), listPools(c.env.DB)]);
     const functions = await Promise.all(
       allModels.map(async (model) => {
         const pool = poolRows.find((p) => p.checkpoint === model.name) ?? null;
@@ -88,10 +94,18 @@ poolRoutes.openapi(
 
 poolRoutes.openapi(
   createRoute({
-    method: "post", path: "/batch_update_sd_resource", summary: "Update pools' settings, for listed models or all (admin)", tags: ["pools"], security: bearerSecurity, middleware: admin,
+    method: "post",
+    path: "/batch_update_sd_resource",
+    summary: "Update pools' settings, for listed models or all (admin)",
+    tags: ["pools"],
+    security: bearerSecurity,
+    middleware: admin,
     request: { body: { content: { "application/json": { schema: batchUpdateSchema } }, required: true } },
     responses: {
-      200: jsonContent(z.object({ status: z.string(), failFuncList: z.array(z.string()), errMsg: z.string() }).openapi("BatchUpdateSdResourceResponse"), "All updated"),
+      200: jsonContent(
+        z.object({ status: z.string(), failFuncList: z.array(z.string()), errMsg: z.string() }).openapi("BatchUpdateSdResourceResponse"),
+        "All updated",
+      ),
       500: jsonContent(z.object({ status: z.string(), failFuncList: z.array(z.string()), errMsg: z.string() }), "Some failed (as the original answers)"),
       ...problemResponses,
     },
@@ -125,10 +139,23 @@ poolRoutes.openapi(
 
 poolRoutes.openapi(
   createRoute({
-    method: "post", path: "/del/sd/functions", summary: "Reset pools to the defaults, by function name or model name (admin)", tags: ["pools"], security: bearerSecurity, middleware: admin,
-    request: { body: { content: { "application/json": { schema: z.object({ functions: z.array(z.string()).min(1) }).openapi("DelSDFunctionRequest") } }, required: true } },
+    method: "post",
+    path: "/del/sd/functions",
+    summary: "Reset pools to the defaults, by function name or model name (admin)",
+    tags: ["pools"],
+    security: bearerSecurity,
+    middleware: admin,
+    request: {
+      body: {
+        content: { "application/json": { schema: z.object({ functions: z.array(z.string()).min(1) }).openapi("DelSDFunctionRequest") } },
+        required: true,
+      },
+    },
     responses: {
-      200: jsonContent(z.object({ status: z.string(), fails: z.array(z.object({ functionName: z.string(), errMsg: z.string() })) }).openapi("DelSDFunctionResponse"), "Deleted"),
+      200: jsonContent(
+        z.object({ status: z.string(), fails: z.array(z.object({ functionName: z.string(), errMsg: z.string() })) }).openapi("DelSDFunctionResponse"),
+        "Deleted",
+      ),
       500: jsonContent(z.object({ status: z.string(), fails: z.array(z.object({ functionName: z.string(), errMsg: z.string() })) }), "Some failed"),
       ...problemResponses,
     },

@@ -9,7 +9,7 @@
 // node's arbitrary statuses do not fit typed route responses; the OpenAPI document is registered
 // alongside.
 import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
@@ -23,8 +23,19 @@ import { optionsView, setOptions } from "../sdapi/options";
 import { progressAnswer } from "../sdapi/progress";
 import { runSdapiTask } from "../sdapi/run-task";
 import {
-  extrasBatchResponseSchema, extrasSingleResponseSchema, generationResponseSchema, normalizeExtrasBatch, optionsSchema, progressResponseSchema,
-  sdapiExtrasBatchSchema, sdapiExtrasSingleSchema, sdapiImg2imgSchema, sdapiTxt2imgSchema, sdModelItemSchema, validationErrorSchema, webuiErrorSchema,
+  extrasBatchResponseSchema,
+  extrasSingleResponseSchema,
+  generationResponseSchema,
+  normalizeExtrasBatch,
+  optionsSchema,
+  progressResponseSchema,
+  sdapiExtrasBatchSchema,
+  sdapiExtrasSingleSchema,
+  sdapiImg2imgSchema,
+  sdapiTxt2imgSchema,
+  sdModelItemSchema,
+  validationErrorSchema,
+  webuiErrorSchema,
 } from "../sdapi/schemas";
 import { liveStatus } from "../tasks/live-status";
 import { submissionBodyLimit } from "./submit";
@@ -57,7 +68,13 @@ surface.openAPIRegistry.registerComponent("securitySchemes", "basic", {
 });
 const security: Array<Record<string, string[]>> = [{ basic: [] }, { bearer: [] }, { token: [] }];
 
-function documented(method: RouteConfig["method"], path: string, summary: string, response: z.ZodType, options: { body?: z.ZodType; query?: z.ZodObject } = {}) {
+function documented(
+  method: RouteConfig["method"],
+  path: string,
+  summary: string,
+  response: z.ZodType,
+  options: { body?: z.ZodType; query?: z.ZodObject } = {},
+) {
   surface.openAPIRegistry.registerPath({
     method,
     path,
@@ -116,13 +133,17 @@ surface.post("/sdapi/v1/img2img", async (c) => {
   return runSdapiTask(c, { kind: "img2img", body: asRecord(body), passthrough: null, record: true });
 });
 
-documented("post", "/sdapi/v1/extra-single-image", "Upscale / restore one image (sd-webui); runs as a task", extrasSingleResponseSchema, { body: sdapiExtrasSingleSchema });
+documented("post", "/sdapi/v1/extra-single-image", "Upscale / restore one image (sd-webui); runs as a task", extrasSingleResponseSchema, {
+  body: sdapiExtrasSingleSchema,
+});
 surface.post("/sdapi/v1/extra-single-image", async (c) => {
   const body = parseBody(sdapiExtrasSingleSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "extras", body: asRecord(body), passthrough: null, record: true });
 });
 
-documented("post", "/sdapi/v1/extra-batch-images", "Upscale / restore a list of images (sd-webui); runs as a task", extrasBatchResponseSchema, { body: sdapiExtrasBatchSchema });
+documented("post", "/sdapi/v1/extra-batch-images", "Upscale / restore a list of images (sd-webui); runs as a task", extrasBatchResponseSchema, {
+  body: sdapiExtrasBatchSchema,
+});
 surface.post("/sdapi/v1/extra-batch-images", async (c) => {
   const body = parseBody(sdapiExtrasBatchSchema, normalizeExtrasBatch(await readJson(c, true)));
   return runSdapiTask(c, { kind: "extras_batch", body: asRecord(body), passthrough: null, record: true });

@@ -9,8 +9,8 @@ import { requireRole } from "../auth/middleware";
 import { ApiError } from "../errors";
 import type { TaskKind } from "../protocol/node";
 import { extrasSingleRequestSchema, img2imgRequestSchema, txt2imgRequestSchema } from "../protocol/sdwebui";
-import { submitHeadersSchema, type SubmitHeaders } from "../tasks/submit-headers";
 import { submitTask } from "../tasks/submit";
+import { type SubmitHeaders, submitHeadersSchema } from "../tasks/submit-headers";
 import { submitView } from "../tasks/views";
 import { isLive, waitForTask } from "../tasks/wait";
 import { requestedWebhook, WEBHOOK_URL_HEADER } from "../tasks/webhooks";
@@ -22,7 +22,10 @@ export const MAX_SUBMISSION_BYTES = 32 * 1024 * 1024;
 export const submissionBodyLimit = bodyLimit({
   maxSize: MAX_SUBMISSION_BYTES,
   onError: () => {
-    throw new ApiError("payload_too_large", `Submissions are limited to ${MAX_SUBMISSION_BYTES} bytes; upload large images with POST /uploads and send their keys`);
+    throw new ApiError(
+      "payload_too_large",
+      `Submissions are limited to ${MAX_SUBMISSION_BYTES} bytes; upload large images with POST /uploads and send their keys`,
+    );
   },
 });
 

@@ -3,9 +3,9 @@
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
+import { base64url, decodeBase64 } from "../crypto";
 import { TASK_STATUSES } from "../db/schema";
 import { findTask, findTaskByUid, listTasks, type TaskRow } from "../db/tasks";
-import { base64url, decodeBase64 } from "../crypto";
 import { ApiError } from "../errors";
 import { queueStub } from "../fleet/stub";
 import type { LiveStatus } from "../queue/types";
@@ -95,7 +95,12 @@ const user = [requireRole("user")];
 
 taskRoutes.openapi(
   createRoute({
-    method: "get", path: "/tasks/{taskId}/result", summary: "A task's result", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    method: "get",
+    path: "/tasks/{taskId}/result",
+    summary: "A task's result",
+    tags: ["tasks"],
+    security: bearerSecurity,
+    middleware: user,
     request: { params: taskIdParam },
     responses: { 200: jsonContent(resultSchema, "The task as it stands"), ...problemResponses },
   }),
@@ -107,7 +112,12 @@ taskRoutes.openapi(
 
 taskRoutes.openapi(
   createRoute({
-    method: "get", path: "/tasks/{taskId}/progress", summary: "A task's progress, and its queue position while waiting", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    method: "get",
+    path: "/tasks/{taskId}/progress",
+    summary: "A task's progress, and its queue position while waiting",
+    tags: ["tasks"],
+    security: bearerSecurity,
+    middleware: user,
     request: { params: taskIdParam },
     responses: { 200: jsonContent(progressSchema, "Progress"), ...problemResponses },
   }),
@@ -119,7 +129,12 @@ taskRoutes.openapi(
 
 taskRoutes.openapi(
   createRoute({
-    method: "post", path: "/tasks/{taskId}/cancellation", summary: "Cancel: a waiting task at once, a running one as soon as its node hears", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    method: "post",
+    path: "/tasks/{taskId}/cancellation",
+    summary: "Cancel: a waiting task at once, a running one as soon as its node hears",
+    tags: ["tasks"],
+    security: bearerSecurity,
+    middleware: user,
     request: { params: taskIdParam },
     responses: {
       200: jsonContent(z.object({ taskId: z.string(), status: z.string(), message: z.string() }), "Cancelled"),
@@ -129,9 +144,11 @@ taskRoutes.openapi(
   }),
   async (c) => {
     const task = await ownTask(c.env.DB, c.get("caller").owner, c.req.valid("param").taskId);
-    if (!isLive(task)) throw new ApiError("task_finished", `Task ${task.taskId} has already ${task.status === "succeeded" ? "succeeded" : `ended (${task.status})`}`);
+    if (!isLive(task))
+      throw new ApiError("task_finished", `Task ${task.taskId} has already ${task.status === "succeeded" ? "succeeded" : `ended (${task.status})`}`);
     const outcome = await queueStub(c.env, task.checkpoint).cancel(task.uid);
-    if (outcome === "cancel_requested") return c.json({ taskId: task.taskId, status: "running", message: "Cancelling: the node interrupts sd-webui at its next progress report" }, 202);
+    if (outcome === "cancel_requested")
+      return c.json({ taskId: task.taskId, status: "running", message: "Cancelling: the node interrupts sd-webui at its next progress report" }, 202);
     const now = (await findTaskByUid(c.env.DB, task.uid)) ?? task;
     if (outcome === "not_live" && now.status !== "cancelled") throw new ApiError("task_finished", `Task ${task.taskId} has already ended (${now.status})`);
     return c.json({ taskId: task.taskId, status: "cancelled", message: "Cancelled before it ran" }, 200);
@@ -140,12 +157,26 @@ taskRoutes.openapi(
 
 taskRoutes.openapi(
   createRoute({
-    method: "get", path: "/tasks", summary: "Your tasks, newest first", tags: ["tasks"], security: bearerSecurity, middleware: user,
+    method: "get",
+    path: "/tasks",
+    summary: "Your tasks, newest first",
+    tags: ["tasks"],
+    security: bearerSecurity,
+    middleware: user,
     request: { query: listQuery },
     responses: {
       200: jsonContent(
         z.object({
-          tasks: z.array(z.object({ taskId: z.string(), status: z.string(), kind: z.string(), checkpoint: z.string(), createdAt: z.string(), finishedAt: z.string().nullable() })),
+          tasks: z.array(
+            z.object({
+              taskId: z.string(),
+              status: z.string(),
+              kind: z.string(),
+              checkpoint: z.string(),
+              createdAt: z.string(),
+              finishedAt: z.string().nullable(),
+            }),
+          ),
           nextCursor: z.string().nullable(),
         }),
         "A page of tasks",
@@ -161,8 +192,12 @@ taskRoutes.openapi(
     return c.json(
       {
         tasks: page.map((t) => ({
-          taskId: t.taskId, status: t.status, kind: t.kind, checkpoint: t.checkpoint,
-          createdAt: new Date(t.createdAt).toISOString(), finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : null,
+          taskId: t.taskId,
+          status: t.status,
+          kind: t.kind,
+          checkpoint: t.checkpoint,
+          createdAt: new Date(t.createdAt).toISOString(),
+          finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : null,
         })),
         nextCursor: rows.length > limit && page.length > 0 ? encodeCursor(page[page.length - 1]!) : null,
       },

@@ -1,7 +1,8 @@
 // POST /uploads: store an input image (init image, mask, ControlNet input) and get its key, to
 // name in later submissions instead of sending base64 again.
-import { bodyLimit } from "hono/body-limit";
+
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env";
 import { requireRole } from "../auth/middleware";
 import { randomId } from "../crypto";
@@ -16,13 +17,19 @@ export const uploadRoutes = new Hono<AppEnv>();
 uploadRoutes.post(
   "/uploads",
   requireRole("user"),
-  bodyLimit({ maxSize: MAX_UPLOAD_BYTES * 2, onError: () => { throw new ApiError("payload_too_large", `Uploads are limited to ${MAX_UPLOAD_BYTES} bytes`); } }),
+  bodyLimit({
+    maxSize: MAX_UPLOAD_BYTES * 2,
+    onError: () => {
+      throw new ApiError("payload_too_large", `Uploads are limited to ${MAX_UPLOAD_BYTES} bytes`);
+    },
+  }),
   async (c) => {
     const type = c.req.header("content-type") ?? "";
     let bytes: Uint8Array;
     if (type.startsWith("application/json")) {
       const body = (await c.req.json()) as { image?: unknown };
-      if (typeof body.image !== "string") throw new ApiError("validation_failed", "image: a base64 image is required", [{ path: "image", message: "required" }]);
+      if (typeof body.image !== "string")
+        throw new ApiError("validation_failed", "image: a base64 image is required", [{ path: "image", message: "required" }]);
       const parsed = parseBase64Image(body.image);
       if (!parsed) throw new ApiError("unsupported_media_type", "image: not a base64 PNG, JPEG, WEBP or GIF");
       bytes = decodeImageBase64(parsed.base64);

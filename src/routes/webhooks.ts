@@ -10,8 +10,16 @@ export const webhookRoutes = openApiApp();
 
 webhookRoutes.openapi(
   createRoute({
-    method: "get", path: "/webhooks/secret", summary: "Your key's secret for verifying webhook signatures (Standard Webhooks)", tags: ["tasks"], security: bearerSecurity, middleware: [requireRole("user")],
-    responses: { 200: jsonContent(z.object({ secret: z.string().describe("whsec_<base64>: the HMAC-SHA256 key, base64 after the prefix") }), "The secret"), ...problemResponses },
+    method: "get",
+    path: "/webhooks/secret",
+    summary: "Your key's secret for verifying webhook signatures (Standard Webhooks)",
+    tags: ["tasks"],
+    security: bearerSecurity,
+    middleware: [requireRole("user")],
+    responses: {
+      200: jsonContent(z.object({ secret: z.string().describe("whsec_<base64>: the HMAC-SHA256 key, base64 after the prefix") }), "The secret"),
+      ...problemResponses,
+    },
   }),
   async (c) => c.json({ secret: await webhookSecret(c.get("config").signingSecret, c.get("caller").owner) }, 200),
 );

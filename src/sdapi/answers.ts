@@ -1,9 +1,10 @@
 // sd-webui's answers built from an ended task: generation `{images, parameters, info: "<json>"}`,
 // extras `{html_info, image}` / `{html_info, images}`, a passthrough's answer as the node got it,
 // and sd-webui's own error answer when the node failed the task with one.
+
+import { encodeBase64 } from "../crypto";
 import type { TaskRow } from "../db/tasks";
 import { replayPassthroughResult, type StoredPassthroughResult } from "../tasks/passthrough-images";
-import { encodeBase64 } from "../crypto";
 import { webuiErrorBody } from "./errors";
 
 export interface WebuiAnswer {

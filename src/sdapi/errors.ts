@@ -81,7 +81,10 @@ function fromApiError(c: Context, err: ApiError): SdapiError {
     case "validation_failed":
       return SdapiError.validation(fieldItems(err.errors, detail));
     case "no_default_model":
-      return SdapiError.http(422, "No checkpoint chosen: send `stable_diffusion_model` in the body or `override_settings.sd_model_checkpoint`, or set a default with POST /sdapi/v1/options {\"sd_model_checkpoint\": \"<model>\"}");
+      return SdapiError.http(
+        422,
+        'No checkpoint chosen: send `stable_diffusion_model` in the body or `override_settings.sd_model_checkpoint`, or set a default with POST /sdapi/v1/options {"sd_model_checkpoint": "<model>"}',
+      );
     default:
       return SdapiError.http(ERRORS[err.code].status, detail);
   }
@@ -95,5 +98,8 @@ export function sdapiErrorHandler(err: Error, c: Context): Response {
   if (err instanceof SyntaxError) return answer(c, SdapiError.validation([{ loc: ["body", 0], msg: err.message, type: "value_error.jsondecode" }]));
   if (err instanceof HTTPException) return answer(c, SdapiError.http(err.status as ContentfulStatusCode, err.message || "Error"));
   logLine("error", err.message, { requestId: c.get("requestId" as never), stack: err.stack });
-  return answer(c, SdapiError.runtime(`Internal error; the request id is in the Request-Id header (${String(c.get("requestId" as never) ?? "")})`, "InternalError"));
+  return answer(
+    c,
+    SdapiError.runtime(`Internal error; the request id is in the Request-Id header (${String(c.get("requestId" as never) ?? "")})`, "InternalError"),
+  );
 }

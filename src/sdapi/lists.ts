@@ -1,9 +1,18 @@
 // sd-webui's lists: checkpoints from the model registry, the rest from what the nodes reported.
-import { checkpointTitle, shortHash, type ModelRow } from "../db/models";
+import { checkpointTitle, type ModelRow, shortHash } from "../db/models";
 import type { WebuiCatalog } from "../protocol/node";
 
 /** The catalog lists served at GET /sdapi/v1/<name>, as nodes report them. */
-export const CATALOG_LISTS = ["samplers", "schedulers", "upscalers", "latent-upscale-modes", "sd-vae", "loras", "face-restorers", "prompt-styles"] as const satisfies ReadonlyArray<keyof WebuiCatalog>;
+export const CATALOG_LISTS = [
+  "samplers",
+  "schedulers",
+  "upscalers",
+  "latent-upscale-modes",
+  "sd-vae",
+  "loras",
+  "face-restorers",
+  "prompt-styles",
+] as const satisfies ReadonlyArray<keyof WebuiCatalog>;
 export type CatalogList = (typeof CATALOG_LISTS)[number];
 
 /**

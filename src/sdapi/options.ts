@@ -48,7 +48,7 @@ export async function setOptions(db: D1Database, owner: string, body: Record<str
     const alias = typeof checkpoint === "string" ? checkpoint : JSON.stringify(checkpoint);
     const model = await resolveModel(db, alias);
     // sd-webui lists only checkpoints on disk: a registered model without a file is not one.
-    if (!model || !model.sha256) throw SdapiError.runtime(`model '${alias}' not found`);
+    if (!model?.sha256) throw SdapiError.runtime(`model '${alias}' not found`);
     changes.sd_model_checkpoint = model.name;
   }
   if (Object.keys(changes).length > 0) await updateKeyOptions(db, owner, changes);

@@ -54,7 +54,13 @@ export function progressAnswer(task: TaskRow | null, live: LiveStatus | null, sk
   }
   const report = live.progress;
   const reported = report?.state ?? {};
-  const state: Record<string, unknown> = { ...IDLE_STATE, job: task.kind, job_count: 1, job_timestamp: jobTimestamp(task.startedAt ?? task.createdAt), ...reported };
+  const state: Record<string, unknown> = {
+    ...IDLE_STATE,
+    job: task.kind,
+    job_count: 1,
+    job_timestamp: jobTimestamp(task.startedAt ?? task.createdAt),
+    ...reported,
+  };
   // The node may still be loading the model while sd-webui itself reports idle: still a job.
   if (typeof state.job_count !== "number" || state.job_count === 0) state.job_count = 1;
   if (live.cancelRequested) state.interrupted = true;

@@ -3,12 +3,12 @@
 // A passthrough not asked to be recorded is forgotten once answered.
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { findTask, type TaskRow } from "../db/tasks";
 import { ApiError } from "../errors";
 import type { ClaimedTask, TaskKind } from "../protocol/node";
-import { findTask, type TaskRow } from "../db/tasks";
 import { discardTask } from "../tasks/discard";
+import { type Submission, submitTask } from "../tasks/submit";
 import { submitHeadersSchema } from "../tasks/submit-headers";
-import { submitTask, type Submission } from "../tasks/submit";
 import { submitView } from "../tasks/views";
 import { isLive, waitForTask } from "../tasks/wait";
 import { requestedWebhook, WEBHOOK_URL_HEADER } from "../tasks/webhooks";

@@ -70,9 +70,7 @@ export const sdModelItemSchema = z
 
 export const optionsSchema = z.record(z.string(), z.unknown()).openapi("SdapiOptions");
 
-export const webuiErrorSchema = z
-  .object({ error: z.string(), detail: z.string(), body: z.string(), errors: z.string() })
-  .openapi("SdapiError");
+export const webuiErrorSchema = z.object({ error: z.string(), detail: z.string(), body: z.string(), errors: z.string() }).openapi("SdapiError");
 
 export const validationErrorSchema = z
   .object({ detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })) })

@@ -2,9 +2,10 @@
 // a base64 image) larger than a few KB to R2 under inputs/<owner>/, so D1 and Durable Object rows
 // stay small. Keys of earlier uploads are checked to belong to the caller. The node receives the
 // keys and a JSON pointer for each (see InputRef in the node protocol).
-import type { InputRef } from "../protocol/node";
+
 import { decodeBase64, encodeBase64, randomId } from "../crypto";
 import { ApiError } from "../errors";
+import type { InputRef } from "../protocol/node";
 import { inputKey, isInputKey, ownerOfKey } from "./object-keys";
 
 export const INLINE_IMAGE_LIMIT_BYTES = 4 * 1024;
@@ -47,7 +48,17 @@ function escapePointer(segment: string): string {
 
 function collectStrings(value: unknown, pointer: string, set: (v: string) => void, out: Found[]): void {
   if (typeof value === "string") out.push({ pointer, set, value });
-  else if (Array.isArray(value)) value.forEach((item, i) => collectStrings(item, `${pointer}/${i}`, (v) => (value[i] = v), out));
+  else if (Array.isArray(value))
+    value.forEach((item, i) => {
+      collectStrings(
+        item,
+        `${pointer}/${i}`,
+        (v) => {
+          value[i] = v;
+        },
+        out,
+      );
+    });
   else if (value && typeof value === "object") {
     const record = value as Record<string, unknown>;
     for (const [k, item] of Object.entries(record)) collectStrings(item, `${pointer}/${escapePointer(k)}`, (v) => (record[k] = v), out);

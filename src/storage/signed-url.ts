@@ -16,7 +16,13 @@ export async function signImageUrl(origin: string, key: string, secret: string, 
 
 export type SignatureCheck = "valid" | "invalid" | "expired";
 
-export async function verifyImageSignature(key: string, exp: string | undefined, sig: string | undefined, secret: string, nowMs = Date.now()): Promise<SignatureCheck> {
+export async function verifyImageSignature(
+  key: string,
+  exp: string | undefined,
+  sig: string | undefined,
+  secret: string,
+  nowMs = Date.now(),
+): Promise<SignatureCheck> {
   if (!exp || !sig || !/^\d{1,12}$/.test(exp)) return "invalid";
   const expected = await hmac(secret, `${key}\n${exp}`);
   if (!timingSafeEqual(expected, sig)) return "invalid";

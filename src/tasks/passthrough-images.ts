@@ -1,7 +1,8 @@
 // Passthrough answers (any sd-webui route run on a node) can carry base64 images; they go to R2
 // like every other output so D1 rows stay small, and come back inline when the answer is replayed.
-import type { InputRef } from "../protocol/node";
+
 import { encodeBase64 } from "../crypto";
+import type { InputRef } from "../protocol/node";
 import { decodeImageBase64, parseBase64Image } from "../storage/inline-images";
 import { imageKey } from "../storage/object-keys";
 

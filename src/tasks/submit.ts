@@ -3,14 +3,14 @@
 // D1 row `waiting`, hand it to the checkpoint's queue. Anything written is undone on failure.
 import type { Caller } from "../app-env";
 import { randomId, sha256Hex } from "../crypto";
-import { listModels, resolveModel, type ModelRow } from "../db/models";
+import { listModels, type ModelRow, resolveModel } from "../db/models";
 import { findPool, type PoolRow } from "../db/pools";
 import { lookUpSubmission, type SubmissionLookups } from "../db/submission-lookups";
 import { deleteTask, findTask, findTaskByIdempotencyKey, insertTask, type TaskRow } from "../db/tasks";
 import { ApiError } from "../errors";
-import type { ClaimedTask, TaskKind } from "../protocol/node";
 import { queueStub } from "../fleet/stub";
 import { poolSettings } from "../pools/settings";
+import type { ClaimedTask, TaskKind } from "../protocol/node";
 import { externalizeInlineImages } from "../storage/inline-images";
 import type { RequestedWebhook } from "./webhooks";
 
@@ -80,7 +80,11 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const alias = requestedCheckpoint(s);
   const found = await lookUpSubmission(env.DB, owner, { checkpoint: alias, idempotencyKey: s.idempotencyKey, clientTaskId: s.clientTaskId });
   if (found.earlier) {
-    if (found.earlier.requestHash !== requestHash) throw new ApiError("idempotency_conflict", `Idempotency-Key ${JSON.stringify(s.idempotencyKey)} was used for a different request (task ${found.earlier.taskId})`);
+    if (found.earlier.requestHash !== requestHash)
+      throw new ApiError(
+        "idempotency_conflict",
+        `Idempotency-Key ${JSON.stringify(s.idempotencyKey)} was used for a different request (task ${found.earlier.taskId})`,
+      );
     return { task: found.earlier, created: false, queuePosition: 0 };
   }
   const options = found.options;
@@ -98,9 +102,29 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const pool = poolSettings(model, poolRow);
   const now = Date.now();
   const row: TaskRow = {
-    uid, taskId, owner, kind: s.kind, checkpoint: model.name, status: "waiting", idempotencyKey: s.idempotencyKey,
-    requestHash, priority: s.priority, request: payload, parameters: null, info: null, imageKeys: [], addons: [], passthroughResult: null,
-    error: null, webuiError: null, timings: null, attempts: 0, nodeId: null, createdAt: now, startedAt: null, finishedAt: null,
+    uid,
+    taskId,
+    owner,
+    kind: s.kind,
+    checkpoint: model.name,
+    status: "waiting",
+    idempotencyKey: s.idempotencyKey,
+    requestHash,
+    priority: s.priority,
+    request: payload,
+    parameters: null,
+    info: null,
+    imageKeys: [],
+    addons: [],
+    passthroughResult: null,
+    error: null,
+    webuiError: null,
+    timings: null,
+    attempts: 0,
+    nodeId: null,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
   };
   // Nobody can ask about a sync task with a generated id before it is answered, and it has no
   // unique key to race for: its queue writes the row, behind the task, keeping this D1 write
@@ -116,7 +140,8 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
         const earlier = await findTaskByIdempotencyKey(env.DB, owner, s.idempotencyKey);
         if (earlier) return { task: earlier, created: false, queuePosition: 0 };
       }
-      if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId))) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
+      if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId)))
+        throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
       throw error;
     }
   }
@@ -132,7 +157,10 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       passthrough: s.passthrough,
       timeoutSeconds: pool.timeoutSeconds,
     };
-    const { queuePosition } = await queueStub(env, model.name).enqueue({ uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null, webhook: s.webhook ? { ...s.webhook, owner } : null }, pool);
+    const { queuePosition } = await queueStub(env, model.name).enqueue(
+      { uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null, webhook: s.webhook ? { ...s.webhook, owner } : null },
+      pool,
+    );
     return { task: row, created: true, queuePosition };
   } catch (error) {
     if (!writeBehind) await deleteTask(env.DB, uid);
@@ -140,4 +168,3 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     throw error;
   }
 }
-

@@ -50,7 +50,15 @@ export async function submitView(origin: string, config: Config, task: TaskRow) 
 export function progressView(task: TaskRow, live: LiveStatus | null) {
   const base = { taskId: task.taskId, attempts: task.attempts };
   if (live?.state === "waiting") {
-    return { ...base, status: "waiting", progress: 0, etaRelative: 0, state: { job: "waiting in queue" }, currentImage: null, queuePosition: live.queuePosition };
+    return {
+      ...base,
+      status: "waiting",
+      progress: 0,
+      etaRelative: 0,
+      state: { job: "waiting in queue" },
+      currentImage: null,
+      queuePosition: live.queuePosition,
+    };
   }
   if (live?.state === "running") {
     const p = live.progress;

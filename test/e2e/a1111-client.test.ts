@@ -1,14 +1,14 @@
 // An sd-webui client nobody here wrote — the npm package `stable-diffusion-api`, unmodified —
 // pointed at sdgate (Basic auth with the API key as password, a base URL with a path prefix),
 // and the same calls against the emulator directly: the answers have the same shapes.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { StableDiffusionApi } from "stable-diffusion-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator } from "../../emulator/server.ts";
+import { type RunningEmulator, startEmulator } from "../../emulator/server.ts";
 import { demoCheckpointBytes } from "../../scripts/local-stack.ts";
-import { E2E_MODELS, startStack, type Stack } from "./support.ts";
+import { E2E_MODELS, type Stack, startStack } from "./support.ts";
 
 let stack: Stack;
 let emulator: RunningEmulator;
@@ -35,7 +35,12 @@ afterAll(async () => {
 /** The structure of a JSON value: keys and value types, not the values. */
 function shape(value: unknown): unknown {
   if (Array.isArray(value)) return value.length > 0 ? [shape(value[0])] : [];
-  if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, shape((value as Record<string, unknown>)[k])]));
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, shape((value as Record<string, unknown>)[k])]),
+    );
   return value === null ? "null" : typeof value;
 }
 
@@ -44,7 +49,7 @@ describe("stable-diffusion-api against sdgate", () => {
     const models = await viaGateway.getSdModels();
     expect(models.map((m) => m.model_name).sort()).toEqual(["e2e-a", "e2e-b"]);
     const [directModel] = await direct.getSdModels();
-    const { name: _name, ...gatewayModel } = models[0] as typeof models[0] & { name: string };
+    const { name: _name, ...gatewayModel } = models[0] as (typeof models)[0] & { name: string };
     expect(shape(gatewayModel)).toEqual(shape(directModel));
     await viaGateway.setModel("e2e-b");
     const title = models.find((m) => m.model_name === "e2e-b")!.title;
@@ -82,8 +87,12 @@ describe("stable-diffusion-api against sdgate", () => {
   });
 
   it("answers sd-webui's error shape for an unknown checkpoint", async () => {
-    const failure = await viaGateway.api.post("/sdapi/v1/options", { sd_model_checkpoint: "no-such-model" }).catch((e: { response: { status: number; data: unknown } }) => e.response);
-    const directFailure = await direct.api.post("/sdapi/v1/options", { sd_model_checkpoint: "no-such-model" }).catch((e: { response: { status: number; data: unknown } }) => e.response);
+    const failure = await viaGateway.api
+      .post("/sdapi/v1/options", { sd_model_checkpoint: "no-such-model" })
+      .catch((e: { response: { status: number; data: unknown } }) => e.response);
+    const directFailure = await direct.api
+      .post("/sdapi/v1/options", { sd_model_checkpoint: "no-such-model" })
+      .catch((e: { response: { status: number; data: unknown } }) => e.response);
     expect(failure.status).toBe(500);
     expect(failure.data).toEqual(directFailure.data);
   });

@@ -4,10 +4,19 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { callApi, emulatorPids, fetchPng, nodeStatus, waitFor, useStack, type Stack } from "./support.ts";
+import { callApi, emulatorPids, fetchPng, nodeStatus, type Stack, useStack, waitFor } from "./support.ts";
 
-interface Submitted { taskId: string; status: string; ossUrl: string[] }
-interface Result { status: string; ossUrl: string[]; attempts: number; images: string[] }
+interface Submitted {
+  taskId: string;
+  status: string;
+  ossUrl: string[];
+}
+interface Result {
+  status: string;
+  ossUrl: string[];
+  attempts: number;
+  images: string[];
+}
 
 const stackOf = useStack(1);
 let stack: Stack;
@@ -34,7 +43,10 @@ describe("resilience", () => {
     const [agent] = stack.agents;
     const emulators = emulatorPids(agent!.process.pid!);
     expect(emulators.length).toBe(1);
-    const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", steps: 150, width: 64, height: 64 }, headers: { "request-type": "async" } });
+    const { body } = await callApi<Submitted>(stack, "/txt2img", {
+      body: { stable_diffusion_model: "e2e-a", steps: 150, width: 64, height: 64 },
+      headers: { "request-type": "async" },
+    });
     await waitFor(() => running(body.taskId), 30_000, "the task to run", agent);
     process.kill(emulators[0]!, "SIGKILL");
     await waitFor(async () => (await result(body.taskId)).status === "succeeded", 60_000, "the retried task", agent);
@@ -48,7 +60,10 @@ describe("resilience", () => {
 
   it("an agent killed mid-task: the task is retried on another agent and finishes exactly once", async () => {
     const [first] = stack.agents;
-    const { body } = await callApi<Submitted>(stack, "/txt2img", { body: { stable_diffusion_model: "e2e-a", steps: 250, width: 64, height: 64 }, headers: { "request-type": "async" } });
+    const { body } = await callApi<Submitted>(stack, "/txt2img", {
+      body: { stable_diffusion_model: "e2e-a", steps: 250, width: 64, height: 64 },
+      headers: { "request-type": "async" },
+    });
     await waitFor(() => running(body.taskId), 30_000, "the task to run", first);
     const second = await stack.addAgent("e2e-node-2");
     await first!.kill();

@@ -3,7 +3,16 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll } from "vitest";
-import { createKey, DEV_ADMIN_TOKEN, type DemoModel, registerModels, startAgent, startGateway, type Gateway, type RunningAgent } from "../../scripts/local-stack.ts";
+import {
+  createKey,
+  DEV_ADMIN_TOKEN,
+  type DemoModel,
+  type Gateway,
+  type RunningAgent,
+  registerModels,
+  startAgent,
+  startGateway,
+} from "../../scripts/local-stack.ts";
 
 /** Short leases and heartbeats so a dead agent is noticed within seconds. */
 export const E2E_VARS = { LEASE_MS: "3000", HEARTBEAT_INTERVAL_MS: "1000", CLAIM_WAIT_MS: "5000", SYNC_WAIT_MS: "60000" };
@@ -36,7 +45,11 @@ export async function startStack(agentCount: number): Promise<Stack> {
   };
   for (let i = 1; i <= agentCount; i++) await addAgent(`e2e-node-${i}`);
   return {
-    gateway, userKey, nodeKey, agents, addAgent,
+    gateway,
+    userKey,
+    nodeKey,
+    agents,
+    addAgent,
     stop: async () => {
       await Promise.all(agents.map((a) => a.kill()));
       await gateway.stop();
@@ -74,7 +87,11 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
   throw new Error(`timed out waiting for ${what}${agent ? `\nagent output:\n${agent.output().slice(-3000)}` : ""}`);
 }
 
-export async function callApi<T = Record<string, unknown>>(stack: Stack, route: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: T }> {
+export async function callApi<T = Record<string, unknown>>(
+  stack: Stack,
+  route: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: T }> {
   const res = await fetch(`${stack.gateway.url}${route}`, {
     method: init.method ?? (init.body === undefined ? "GET" : "POST"),
     headers: { authorization: `Bearer ${stack.userKey}`, "content-type": "application/json", ...(init.headers ?? {}) },
@@ -94,7 +111,11 @@ export async function fetchPng(url: string): Promise<PNG> {
 export function emulatorPids(agentPid: number): number[] {
   let children: number[];
   try {
-    children = execFileSync("pgrep", ["-P", String(agentPid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+    children = execFileSync("pgrep", ["-P", String(agentPid)], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }

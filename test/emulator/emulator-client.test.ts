@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { StableDiffusionApi } from "stable-diffusion-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator } from "../../emulator/server.ts";
+import { type RunningEmulator, startEmulator } from "../../emulator/server.ts";
 
 let workDir: string;
 let emulator: RunningEmulator;

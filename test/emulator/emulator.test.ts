@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEmulator, type RunningEmulator } from "../../emulator/server.ts";
+import { type RunningEmulator, startEmulator } from "../../emulator/server.ts";
 
 const STEP_MS = 10;
 const LOAD_MS = 300;
@@ -14,6 +14,7 @@ interface Reply {
   status: number;
   headers: Headers;
   /** The JSON body, inspected freely. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary sd-webui answers
   body: any;
 }
 
@@ -336,9 +337,15 @@ describe("one job at a time", () => {
   it("runs two concurrent txt2img one after the other, the second queued behind the first", async () => {
     const startedMs = Date.now();
     const finished: string[] = [];
-    const first = api("POST", "/sdapi/v1/txt2img", slow("task(first)")).then((reply) => (finished.push("first"), reply));
+    const first = api("POST", "/sdapi/v1/txt2img", slow("task(first)")).then((reply) => {
+      finished.push("first");
+      return reply;
+    });
     await expect.poll(() => taskProgress("task(first)"), { interval: 10 }).toMatchObject({ active: true });
-    const second = api("POST", "/sdapi/v1/txt2img", slow("task(second)")).then((reply) => (finished.push("second"), reply));
+    const second = api("POST", "/sdapi/v1/txt2img", slow("task(second)")).then((reply) => {
+      finished.push("second");
+      return reply;
+    });
     await expect
       .poll(() => taskProgress("task(second)"), { interval: 10 })
       .toMatchObject({ active: false, queued: true, completed: false, textinfo: "In queue: 1/1" });
@@ -484,9 +491,15 @@ describe("lists and tools", () => {
   it("lists samplers, schedulers, upscalers, loras and the rest", async () => {
     const samplers = (await api("GET", "/sdapi/v1/samplers")).body;
     expect(samplers.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(["Euler a", "Euler", "DPM++ 2M", "DDIM", "UniPC"]));
-    expect(samplers.find((s: { name: string }) => s.name === "Euler a")).toEqual({ name: "Euler a", aliases: ["k_euler_a", "k_euler_ancestral"], options: { uses_ensd: "True" } });
+    expect(samplers.find((s: { name: string }) => s.name === "Euler a")).toEqual({
+      name: "Euler a",
+      aliases: ["k_euler_a", "k_euler_ancestral"],
+      options: { uses_ensd: "True" },
+    });
     expect((await api("GET", "/sdapi/v1/schedulers")).body.map((s: { label: string }) => s.label)).toContain("Karras");
-    expect((await api("GET", "/sdapi/v1/upscalers")).body.map((u: { name: string }) => u.name)).toEqual(expect.arrayContaining(["None", "Lanczos", "R-ESRGAN 4x+"]));
+    expect((await api("GET", "/sdapi/v1/upscalers")).body.map((u: { name: string }) => u.name)).toEqual(
+      expect.arrayContaining(["None", "Lanczos", "R-ESRGAN 4x+"]),
+    );
     expect((await api("GET", "/sdapi/v1/loras")).body).toEqual([
       { name: "detail-tweaker", alias: "detail-tweaker", path: path.join(workDir, "models", "Lora", "detail-tweaker.safetensors"), metadata: {} },
     ]);

@@ -42,7 +42,9 @@ describe("gpu-node agent lifecycle", () => {
     gateway.forgetNode("forgotten-node");
 
     await gateway.waitFor("the node to register again", () => gateway.nodes.get("forgotten-node"));
-    const task = await gateway.waitForEnd(gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "still here", steps: 2, width: 64, height: 64 } }));
+    const task = await gateway.waitForEnd(
+      gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "still here", steps: 2, width: 64, height: 64 } }),
+    );
     expect(task.status).toBe("succeeded");
     expect(task.claimedBy).toEqual(["forgotten-node"]);
   });

@@ -4,9 +4,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { startEmulator } from "../../emulator/server.ts";
-import { GB, agentFor, agentTestTeardown, exists, fileSha256, modelBytes, sha256, tempDir } from "./support/fixtures.ts";
+import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
+import { agentFor, agentTestTeardown, exists, fileSha256, GB, modelBytes, sha256, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const KB = 1024;

@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { WebuiStartError, WebuiSupervisor } from "../../gpu-node/webui/supervisor.ts";
-import { REPO_ROOT, agentFor, agentTestTeardown, emulatorCommand, modelBytes, tempDir, testLogger } from "./support/fixtures.ts";
+import { agentFor, agentTestTeardown, emulatorCommand, modelBytes, REPO_ROOT, tempDir, testLogger } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const { cleanups, gateways } = agentTestTeardown();
@@ -67,10 +67,9 @@ describe("sd-webui supervisor", () => {
       echoOutput: false,
     });
     cleanups.push(() => supervisor.stop());
-    let pid: number | undefined;
     const starting = supervisor.start();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    pid = supervisor.pid;
+    const pid = supervisor.pid;
     const error = await starting.then(
       () => null,
       (e: unknown) => e,
@@ -127,8 +126,25 @@ describe("sd-webui supervisor", () => {
     // The agent CLI as its own process, killed like a machine losing it.
     const dead = spawn(
       process.execPath,
-      ["--import", "tsx", "gpu-node/main.ts", "--gateway", gateway.url, "--node-id", "killed-node", "--webui-port", "0",
-        "--webui-cmd", emulatorCommand({ stepMs: 10, loadMs: 10 }), "--models-dir", modelsDir, "--gpu-class", "test", "--gpu-memory-mb", "0"],
+      [
+        "--import",
+        "tsx",
+        "gpu-node/main.ts",
+        "--gateway",
+        gateway.url,
+        "--node-id",
+        "killed-node",
+        "--webui-port",
+        "0",
+        "--webui-cmd",
+        emulatorCommand({ stepMs: 10, loadMs: 10 }),
+        "--models-dir",
+        modelsDir,
+        "--gpu-class",
+        "test",
+        "--gpu-memory-mb",
+        "0",
+      ],
       { cwd: REPO_ROOT, env: { ...process.env, SDGATE_NODE_TOKEN: gateway.token }, stdio: process.env.SDGATE_TEST_LOG ? "inherit" : "ignore" },
     );
     cleanups.push(async () => void dead.kill("SIGKILL"));
@@ -191,7 +207,9 @@ describe("sd-webui supervisor", () => {
       expect(agent.webuiPid).toBeDefined();
       expect(agent.webuiPid).not.toBe(firstPid);
 
-      const next = await gateway.waitForEnd(gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after the crash", steps: 2, width: 64, height: 64 } }));
+      const next = await gateway.waitForEnd(
+        gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after the crash", steps: 2, width: 64, height: 64 } }),
+      );
       expect(next.status).toBe("succeeded");
     });
 
@@ -202,7 +220,9 @@ describe("sd-webui supervisor", () => {
 
       await gateway.waitFor("a new sd-webui process", () => agent.webuiPid !== undefined && agent.webuiPid !== firstPid, 30_000);
       expect(alive(firstPid)).toBe(false);
-      const task = await gateway.waitForEnd(gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after restart", steps: 2, width: 64, height: 64 } }));
+      const task = await gateway.waitForEnd(
+        gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after restart", steps: 2, width: 64, height: 64 } }),
+      );
       expect(task.status).toBe("succeeded");
     });
   });

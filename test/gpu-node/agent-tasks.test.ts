@@ -1,8 +1,8 @@
 // One agent attached to an in-process emulator, driven through the test gateway: what a client
 // of sdgate sees of a task — images, info, progress with previews, cancel, errors, timeouts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { startEmulator } from "../../emulator/server.ts";
+import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { agentFor, decodePng, imageBytes, modelBytes, removeTempDirs, solidPng, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
@@ -115,7 +115,9 @@ describe("gpu-node agent runs tasks", () => {
     expect(task.status).toBe("cancelled");
     expect(task.images.size).toBe(0);
     // sd-webui was interrupted, not abandoned: it is free again and the next task runs.
-    const next = await gateway.waitForEnd(gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after", steps: 2, width: 64, height: 64 } }));
+    const next = await gateway.waitForEnd(
+      gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after", steps: 2, width: 64, height: 64 } }),
+    );
     expect(next.status).toBe("succeeded");
   });
 
@@ -174,7 +176,9 @@ describe("gpu-node agent runs tasks", () => {
     expect(withVae.status).toBe("succeeded");
     expect(await sdVae()).toBe("kl-f8-anime.safetensors");
 
-    const without = await gateway.waitForEnd(gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "no vae", steps: 2, width: 64, height: 64 } }));
+    const without = await gateway.waitForEnd(
+      gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "no vae", steps: 2, width: 64, height: 64 } }),
+    );
     expect(without.status).toBe("succeeded");
     expect(await sdVae()).toBe("Automatic");
   });
@@ -219,9 +223,7 @@ describe("gpu-node agent runs tasks", () => {
   });
 
   it("answers passthrough tasks with sd-webui's status and body, errors included", async () => {
-    const ok = await gateway.waitForEnd(
-      gateway.enqueue({ kind: "passthrough", model: "demo-v1", passthrough: { method: "GET", path: "/sdapi/v1/samplers" } }),
-    );
+    const ok = await gateway.waitForEnd(gateway.enqueue({ kind: "passthrough", model: "demo-v1", passthrough: { method: "GET", path: "/sdapi/v1/samplers" } }));
     expect(ok.status).toBe("succeeded");
     expect(ok.complete?.passthroughResult?.status).toBe(200);
     expect(Array.isArray(ok.complete?.passthroughResult?.body)).toBe(true);

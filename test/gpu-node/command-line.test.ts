@@ -29,7 +29,7 @@ describe("splitCommandLine", () => {
   });
 
   it("outside quotes, a backslash makes the next character literal (a space, a quote)", () => {
-    expect(splitCommandLine("my\\ webui\\'s \\\"x\\\"")).toEqual(["my webui's", '"x"']);
+    expect(splitCommandLine('my\\ webui\\\'s \\"x\\"')).toEqual(["my webui's", '"x"']);
   });
 
   it("keeps a trailing backslash as it is", () => {

@@ -3,7 +3,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayClient, GatewayHttpError, StaleLeaseError, isNodeReplaced } from "../../gpu-node/gateway-client.ts";
+import { GatewayClient, GatewayHttpError, isNodeReplaced, StaleLeaseError } from "../../gpu-node/gateway-client.ts";
 import { createLogger } from "../../gpu-node/logger.ts";
 
 let server: http.Server;
@@ -25,7 +25,10 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 /** What the client throws for a deregistration the Worker refuses with `code`. */
 async function refusal(code: string): Promise<unknown> {
-  return client.deregister(code, "instance-1").then(() => null, (error: unknown) => error);
+  return client.deregister(code, "instance-1").then(
+    () => null,
+    (error: unknown) => error,
+  );
 }
 
 describe("gateway client 409s", () => {

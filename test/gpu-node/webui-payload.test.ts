@@ -1,7 +1,7 @@
 // The sd-webui request a claimed task becomes: route, body, input images written back in.
 import { describe, expect, it } from "vitest";
+import { buildWebuiRequest, InvalidTaskError } from "../../gpu-node/webui/payload.ts";
 import type { ClaimedTask } from "../../src/protocol/node.ts";
-import { InvalidTaskError, buildWebuiRequest } from "../../gpu-node/webui/payload.ts";
 
 function task(fields: Partial<ClaimedTask>): ClaimedTask {
   return {

@@ -3,9 +3,9 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { figures, lowerBound, percentile } from "../../bench/placement/metrics.ts";
-import { POLICY_NAMES, fifoAnyPolicy, makePolicy, staticAssignment } from "../../bench/placement/policies.ts";
-import { simulate, type SimResult } from "../../bench/placement/simulator.ts";
-import { loadTrace, traceSchema, type Trace } from "../../bench/placement/trace.ts";
+import { fifoAnyPolicy, makePolicy, POLICY_NAMES, staticAssignment } from "../../bench/placement/policies.ts";
+import { type SimResult, simulate } from "../../bench/placement/simulator.ts";
+import { loadTrace, type Trace, traceSchema } from "../../bench/placement/trace.ts";
 
 const TRACES = join(import.meta.dirname, "../../bench/placement/traces");
 
@@ -106,7 +106,11 @@ describe("placement simulator", () => {
   });
 
   it("fifo-any starts tasks in arrival order on a single node", () => {
-    const trace = traceSchema.parse({ ...smallTrace(), nodes: [smallTrace().nodes[0]!], checkpoints: smallTrace().checkpoints.map((c) => ({ ...c, minGpuMemoryMb: 0, concurrencyCap: undefined })) });
+    const trace = traceSchema.parse({
+      ...smallTrace(),
+      nodes: [smallTrace().nodes[0]!],
+      checkpoints: smallTrace().checkpoints.map((c) => ({ ...c, minGpuMemoryMb: 0, concurrencyCap: undefined })),
+    });
     const run = simulate(trace, fifoAnyPolicy());
     const order = [...run.tasks].sort((x, y) => x.startMs! - y.startMs!).map((t) => t.id);
     expect(order).toEqual(run.tasks.map((t) => t.id));
@@ -168,7 +172,15 @@ describe("trace schema", () => {
   it("rejects arrivals for an unknown checkpoint and arrivals out of order", () => {
     const base = smallTrace();
     expect(traceSchema.safeParse({ ...base, arrivals: [{ atMs: 0, checkpoint: "nope" }] }).success).toBe(false);
-    expect(traceSchema.safeParse({ ...base, arrivals: [{ atMs: 10, checkpoint: "a" }, { atMs: 5, checkpoint: "a" }] }).success).toBe(false);
+    expect(
+      traceSchema.safeParse({
+        ...base,
+        arrivals: [
+          { atMs: 10, checkpoint: "a" },
+          { atMs: 5, checkpoint: "a" },
+        ],
+      }).success,
+    ).toBe(false);
   });
 
   it("rejects a checkpoint no node may serve", () => {

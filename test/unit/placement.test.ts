@@ -1,13 +1,6 @@
 // The placement policy's decisions (src/fleet/placement.ts): what an idle node is told to serve.
 import { describe, expect, it } from "vitest";
-import {
-  MIN_RESIDENCY_MS,
-  STARVATION_AGE_MS,
-  STARVATION_GAP_MS,
-  choosePlacement,
-  type PlacementNode,
-  type PlacementQueue,
-} from "../../src/fleet/placement.ts";
+import { choosePlacement, MIN_RESIDENCY_MS, type PlacementNode, type PlacementQueue, STARVATION_AGE_MS, STARVATION_GAP_MS } from "../../src/fleet/placement.ts";
 
 const NOW = 10_000_000;
 const LONG_AGO = NOW - 10 * MIN_RESIDENCY_MS;
@@ -73,10 +66,7 @@ describe("choosePlacement", () => {
   });
 
   it("an idle node with nothing loaded takes the checkpoint whose backlog hurts most", () => {
-    const queues = [
-      queue("light", { waiting: 2, oldestWaitingAgeMs: 4_000 }),
-      queue("heavy", { waiting: 30, oldestWaitingAgeMs: 20_000 }),
-    ];
+    const queues = [queue("light", { waiting: 2, oldestWaitingAgeMs: 4_000 }), queue("heavy", { waiting: 30, oldestWaitingAgeMs: 20_000 })];
     expect(choosePlacement(node(), queues, NOW)).toEqual({ checkpoint: "heavy", switching: true, reason: "backlog" });
   });
 
@@ -190,7 +180,7 @@ describe("choosePlacement", () => {
         seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
         return seed / 2 ** 31;
       };
-      const pick = <T,>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+      const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
       const names = ["a", "b", "c", "d", "e"];
       for (let i = 0; i < 2_000; i++) {
         const queues = names.map((name) => {
@@ -232,7 +222,10 @@ describe("choosePlacement", () => {
 
   describe("GPU constraints", () => {
     it("skips a checkpoint that needs more GPU memory than the node has", () => {
-      const queues = [queue("xl", { waiting: 50, oldestWaitingAgeMs: 60_000, minGpuMemoryMb: 16_000 }), queue("sd15", { waiting: 2, oldestWaitingAgeMs: 1_000 })];
+      const queues = [
+        queue("xl", { waiting: 50, oldestWaitingAgeMs: 60_000, minGpuMemoryMb: 16_000 }),
+        queue("sd15", { waiting: 2, oldestWaitingAgeMs: 1_000 }),
+      ];
       expect(choosePlacement(node({ gpuMemoryMb: 12_288 }), queues, NOW)?.checkpoint).toBe("sd15");
       expect(choosePlacement(node({ gpuMemoryMb: 24_576 }), queues, NOW)?.checkpoint).toBe("xl");
     });

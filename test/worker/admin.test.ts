@@ -15,7 +15,10 @@ describe("models", () => {
     expect(created).toMatchObject({ status: "registering", ossPath: "models/m-crud/m-crud.safetensors" });
     expect((await json<{ code: string }>(await call("/models", { token: ADMIN, body: { name: "m-crud" } }), 409)).code).toBe("model_exists");
     const bytes = new TextEncoder().encode("pretend weights");
-    const uploaded = await json<{ sha256: string; sizeBytes: number; status: string; title: string }>(await call("/models/m-crud/file", { method: "PUT", token: ADMIN, body: bytes }), 200);
+    const uploaded = await json<{ sha256: string; sizeBytes: number; status: string; title: string }>(
+      await call("/models/m-crud/file", { method: "PUT", token: ADMIN, body: bytes }),
+      200,
+    );
     expect(uploaded).toMatchObject({ sha256: await sha256Hex(bytes), sizeBytes: bytes.length, status: "unloaded" });
     expect(uploaded.title).toBe(`m-crud.safetensors [${uploaded.sha256.slice(0, 10)}]`);
     const stored = await env.BUCKET.get("models/m-crud/m-crud.safetensors");
@@ -54,9 +57,15 @@ describe("models", () => {
     const ended = await json<{ status: string; message: string }>(await call(`/tasks/${second.taskId}/result`, { token: user }), 200);
     expect(ended).toMatchObject({ status: "cancelled", message: "Model m-busy was deleted" });
     // The running one is told to stop at its next progress report, and ends cancelled.
-    const answer = await json<{ cancel: boolean }>(await call(`/nodes/tasks/${running.task.id}/progress`, { token: node, body: { leaseId: running.lease.id, progress: 0.5 } }), 200);
+    const answer = await json<{ cancel: boolean }>(
+      await call(`/nodes/tasks/${running.task.id}/progress`, { token: node, body: { leaseId: running.lease.id, progress: 0.5 } }),
+      200,
+    );
     expect(answer.cancel).toBe(true);
-    await json(await call(`/nodes/tasks/${running.task.id}/fail`, { token: node, body: { leaseId: running.lease.id, error: "interrupted", retryable: false } }), 200);
+    await json(
+      await call(`/nodes/tasks/${running.task.id}/fail`, { token: node, body: { leaseId: running.lease.id, error: "interrupted", retryable: false } }),
+      200,
+    );
     expect((await json<{ status: string }>(await call(`/tasks/${first.taskId}/result`, { token: user }), 200)).status).toBe("cancelled");
     // Placement and metrics no longer count the checkpoint.
     const metrics = await (await call("/metrics", { token: ADMIN })).text();
@@ -66,7 +75,12 @@ describe("models", () => {
 
   it("refuses a file whose declared sha256 does not match, keeping nothing", async () => {
     await json(await call("/models", { token: ADMIN, body: { name: "m-bad-sha" } }), 201);
-    const res = await call("/models/m-bad-sha/file", { method: "PUT", token: ADMIN, body: new TextEncoder().encode("x"), headers: { "x-sha256": "0".repeat(64) } });
+    const res = await call("/models/m-bad-sha/file", {
+      method: "PUT",
+      token: ADMIN,
+      body: new TextEncoder().encode("x"),
+      headers: { "x-sha256": "0".repeat(64) },
+    });
     expect(res.status).toBe(422);
     expect(await env.BUCKET.head("models/m-bad-sha/m-bad-sha.safetensors")).toBeNull();
   });
@@ -82,10 +96,18 @@ describe("models", () => {
     const { uploadId } = await json<{ uploadId: string }>(await call("/models/m-multi/file/uploads", { token: ADMIN, method: "POST" }), 201);
     const parts = [];
     for (const [i, body] of [part1, part2].entries()) {
-      parts.push(await json<{ partNumber: number; etag: string }>(await call(`/models/m-multi/file/uploads/${uploadId}/parts/${i + 1}`, { method: "PUT", token: ADMIN, body }), 200));
+      parts.push(
+        await json<{ partNumber: number; etag: string }>(
+          await call(`/models/m-multi/file/uploads/${uploadId}/parts/${i + 1}`, { method: "PUT", token: ADMIN, body }),
+          200,
+        ),
+      );
     }
     const sha256 = await sha256Hex(whole);
-    const done = await json<{ sizeBytes: number; sha256: string; status: string }>(await call(`/models/m-multi/file/uploads/${uploadId}/complete`, { token: ADMIN, body: { parts, sha256 } }), 200);
+    const done = await json<{ sizeBytes: number; sha256: string; status: string }>(
+      await call(`/models/m-multi/file/uploads/${uploadId}/complete`, { token: ADMIN, body: { parts, sha256 } }),
+      200,
+    );
     expect(done).toMatchObject({ sizeBytes: whole.length, sha256, status: "unloaded" });
     const node = await createKey("node");
     const ranged = await call("/nodes/models/m-multi/file", { token: node, headers: { range: `bytes=${partSize - 2}-` } });
@@ -113,11 +135,16 @@ describe("pools (the original functions API)", () => {
     expect(pool).toMatchObject({ functionName: expectedName, queueDepth: 1, running: 1, nodes: ["p-node"], concurrencyCap: 10 });
 
     const update = await json<{ status: string; failFuncList: string[] }>(
-      await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["p-one"], concurrencyCap: 1, timeout: 120, extraArgs: "--xformers", gpuMemorySize: 16000, instanceType: "A10", vpcConfig: {} } }),
+      await call("/batch_update_sd_resource", {
+        token: ADMIN,
+        body: { models: ["p-one"], concurrencyCap: 1, timeout: 120, extraArgs: "--xformers", gpuMemorySize: 16000, instanceType: "A10", vpcConfig: {} },
+      }),
       200,
     );
     expect(update).toMatchObject({ status: "success", failFuncList: [] });
-    const after = (await json<{ functions: Array<Record<string, unknown>> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200)).functions.find((f) => f.model === "p-one")!;
+    const after = (await json<{ functions: Array<Record<string, unknown>> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200)).functions.find(
+      (f) => f.model === "p-one",
+    )!;
     expect(after).toMatchObject({ concurrencyCap: 1, timeout: 120, extraArgs: "--xformers", gpuMemorySize: 16000, instanceType: "A10" });
 
     const partial = await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["p-one", "nope"], timeout: 60 } });
@@ -126,7 +153,9 @@ describe("pools (the original functions API)", () => {
 
     const deleted = await json<{ status: string }>(await call("/del/sd/functions", { token: ADMIN, body: { functions: [expectedName] } }), 200);
     expect(deleted.status).toBe("success");
-    const reset = (await json<{ functions: Array<Record<string, unknown>> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200)).functions.find((f) => f.model === "p-one")!;
+    const reset = (await json<{ functions: Array<Record<string, unknown>> }>(await call("/list/sdapi/functions", { token: ADMIN }), 200)).functions.find(
+      (f) => f.model === "p-one",
+    )!;
     expect(reset.concurrencyCap).toBe(10);
     const missing = await call("/del/sd/functions", { token: ADMIN, body: { functions: ["sd_nothing"] } });
     expect(missing.status).toBe(500);
@@ -171,7 +200,19 @@ describe("documentation", () => {
   it("publishes the OpenAPI document built from the validating schemas, and a docs page", async () => {
     const doc = await json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>(await call("/openapi.json"), 200);
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ["/txt2img", "/img2img", "/extra_images", "/tasks/{taskId}/result", "/tasks/{taskId}/progress", "/tasks/{taskId}/cancellation", "/models", "/options", "/list/sdapi/functions", "/nodes/register", "/nodes/{nodeId}/claim"]) {
+    for (const path of [
+      "/txt2img",
+      "/img2img",
+      "/extra_images",
+      "/tasks/{taskId}/result",
+      "/tasks/{taskId}/progress",
+      "/tasks/{taskId}/cancellation",
+      "/models",
+      "/options",
+      "/list/sdapi/functions",
+      "/nodes/register",
+      "/nodes/{nodeId}/claim",
+    ]) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
     const page = await call("/docs");

@@ -1,6 +1,7 @@
 // Who may call what: key forms, roles, revocation, production refusing development secrets.
-import { env } from "cloudflare:workers";
+
 import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import app from "../../src/index";
 import { ADMIN, BASE, call, createKey, json } from "./helpers";
@@ -25,7 +26,10 @@ describe("API keys", () => {
   });
 
   it("stores only hashes, shows the token once and lists keys without it", async () => {
-    const created = await json<{ id: string; token: string; tokenPrefix: string }>(await call("/keys", { token: ADMIN, body: { name: "ci", role: "user" } }), 201);
+    const created = await json<{ id: string; token: string; tokenPrefix: string }>(
+      await call("/keys", { token: ADMIN, body: { name: "ci", role: "user" } }),
+      201,
+    );
     const row = await env.DB.prepare("SELECT * FROM api_keys WHERE id = ?").bind(created.id).first<Record<string, string>>();
     expect(Object.values(row!)).not.toContain(created.token);
     const listed = await json<Array<Record<string, unknown>>>(await call("/keys", { token: ADMIN }), 200);

@@ -3,7 +3,15 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { call, createKey, createModel, json, largePngBase64 } from "./helpers";
 
-interface Problem { type: string; title: string; status: number; detail: string; code: string; instance: string; errors?: Array<{ path: string; message: string }> }
+interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance: string;
+  errors?: Array<{ path: string; message: string }>;
+}
 
 let user: string;
 beforeAll(async () => {
@@ -29,7 +37,10 @@ describe("bad submissions", () => {
   });
 
   it("answers 404 for an unknown model even with inline images, storing none of them", async () => {
-    const body = await json<Problem>(await call("/img2img", { token: user, body: { stable_diffusion_model: "no-such-model", init_images: [largePngBase64()] } }), 404);
+    const body = await json<Problem>(
+      await call("/img2img", { token: user, body: { stable_diffusion_model: "no-such-model", init_images: [largePngBase64()] } }),
+      404,
+    );
     expect(body.code).toBe("model_not_found");
     expect(body.detail).toContain("no-such-model");
     await nothingStored();
@@ -57,19 +68,28 @@ describe("bad submissions", () => {
     const headers = { "request-type": "async", "webhook-url": "ftp://example.com/hook" };
     const body = await json<Problem>(await call("/txt2img", { token: user, body: { stable_diffusion_model: "bad-model" }, headers }), 422);
     expect(body.errors!.map((e) => e.path)).toEqual(["webhook-url"]);
-    const sdapi = await json<{ detail: Array<{ loc: string[] }> }>(await call("/sdapi/v1/txt2img", { token: user, body: { stable_diffusion_model: "bad-model" }, headers }), 422);
+    const sdapi = await json<{ detail: Array<{ loc: string[] }> }>(
+      await call("/sdapi/v1/txt2img", { token: user, body: { stable_diffusion_model: "bad-model" }, headers }),
+      422,
+    );
     expect(sdapi.detail[0]!.loc).toEqual(["header", "webhook-url"]);
     await nothingStored();
   });
 
   it("names a missing upload key", async () => {
-    const res = await json<Problem>(await call("/img2img", { token: user, body: { stable_diffusion_model: "bad-model", init_images: ["inputs/someone/missing.png"] } }), 403);
+    const res = await json<Problem>(
+      await call("/img2img", { token: user, body: { stable_diffusion_model: "bad-model", init_images: ["inputs/someone/missing.png"] } }),
+      403,
+    );
     expect(res.code).toBe("forbidden");
     await nothingStored();
   });
 
   it("refuses a wrong Request-Type and unknown routes", async () => {
-    const res = await json<Problem>(await call("/txt2img", { token: user, body: { stable_diffusion_model: "bad-model" }, headers: { "request-type": "later" } }), 422);
+    const res = await json<Problem>(
+      await call("/txt2img", { token: user, body: { stable_diffusion_model: "bad-model" }, headers: { "request-type": "later" } }),
+      422,
+    );
     expect(res.errors![0]!.path).toBe("request-type");
     const missing = await json<Problem>(await call("/no/such/route", { token: user }), 404);
     expect(missing.code).toBe("not_found");

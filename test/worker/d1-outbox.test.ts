@@ -6,12 +6,20 @@ import { describe, expect, it } from "vitest";
 import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
 import { call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
 
-interface Result { status: string; attempts: number; images: string[]; ossUrl: string[] }
+interface Result {
+  status: string;
+  attempts: number;
+  images: string[];
+  ossUrl: string[];
+}
 
 /** D1 as it is during an outage: statements can be built, none runs. */
 const downD1 = new Proxy(env.DB, {
   get(target, property) {
-    if (property === "batch" || property === "exec") return async () => { throw new Error("D1 is unavailable"); };
+    if (property === "batch" || property === "exec")
+      return async () => {
+        throw new Error("D1 is unavailable");
+      };
     const value = Reflect.get(target, property) as unknown;
     return typeof value === "function" ? value.bind(target) : value;
   },

@@ -8,7 +8,14 @@ import { ADMIN, call, claim, createKey, createModel, finishTask, json, registerN
 
 const fleet = () => env.FLEET.get(env.FLEET.idFromName("fleet"));
 const nodes = async () => json<Array<{ nodeId: string; status: string; loadedCheckpoint: string | null }>>(await call("/nodes", { token: ADMIN }), 200);
-const beat = (loadedCheckpoint: string | null, currentTaskId: string | null) => ({ status: "busy", currentTaskId, loadedCheckpoint, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24000 });
+const beat = (loadedCheckpoint: string | null, currentTaskId: string | null) => ({
+  status: "busy",
+  currentTaskId,
+  loadedCheckpoint,
+  cachedCheckpoints: [],
+  gpuClass: "test-gpu",
+  gpuMemoryMb: 24000,
+});
 
 describe("fleet", () => {
   it("keeps a node on the checkpoint it has loaded while that has work (affinity)", async () => {
@@ -21,10 +28,16 @@ describe("fleet", () => {
     await submit(user, { stable_diffusion_model: "fl-b" });
     await submit(user, { stable_diffusion_model: "fl-b" });
     // The node says, as it asks, that it has fl-b loaded: it gets fl-b's work first.
-    const first = await json<{ task: { model: { name: string } } }>(await call("/nodes/fl-node-1/claim", { token: node, body: { waitMs: 500, loadedCheckpoint: "fl-b", cachedCheckpoints: ["fl-b"] } }), 200);
+    const first = await json<{ task: { model: { name: string } } }>(
+      await call("/nodes/fl-node-1/claim", { token: node, body: { waitMs: 500, loadedCheckpoint: "fl-b", cachedCheckpoints: ["fl-b"] } }),
+      200,
+    );
     expect(first.task.model.name).toBe("fl-b");
     await finishTask(node, first as never);
-    const second = await json<{ task: { model: { name: string } } }>(await call("/nodes/fl-node-1/claim", { token: node, body: { waitMs: 500, loadedCheckpoint: "fl-b", cachedCheckpoints: ["fl-b"] } }), 200);
+    const second = await json<{ task: { model: { name: string } } }>(
+      await call("/nodes/fl-node-1/claim", { token: node, body: { waitMs: 500, loadedCheckpoint: "fl-b", cachedCheckpoints: ["fl-b"] } }),
+      200,
+    );
     expect(second.task.model.name).toBe("fl-b");
     await finishTask(node, second as never);
     const third = await claim(node, "fl-node-1");
@@ -96,7 +109,10 @@ describe("fleet", () => {
     const user = await createKey("user");
     const node = await createKey("node");
     const register = (instanceId: string) =>
-      call("/nodes/register", { token: node, body: { nodeId: "fl-twin-1", instanceId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24_000 } });
+      call("/nodes/register", {
+        token: node,
+        body: { nodeId: "fl-twin-1", instanceId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24_000 },
+      });
     await json(await register("first-process"), 200);
     // The first process is waiting for work when the second registers: its claim ends at once.
     const waiting = call("/nodes/fl-twin-1/claim", { token: node, body: { waitMs: 5000, instanceId: "first-process" } });
@@ -108,10 +124,15 @@ describe("fleet", () => {
     const heartbeat = (instanceId: string) => call("/nodes/fl-twin-1/heartbeat", { token: node, body: { ...beat(null, null), status: "idle", instanceId } });
     expect((await json<{ code: string }>(await heartbeat("first-process"), 409)).code).toBe("node_replaced");
     // The first process leaving does not take the second's registration with it.
-    expect((await json<{ code: string }>(await call("/nodes/fl-twin-1?instanceId=first-process", { method: "DELETE", token: node }), 409)).code).toBe("node_replaced");
+    expect((await json<{ code: string }>(await call("/nodes/fl-twin-1?instanceId=first-process", { method: "DELETE", token: node }), 409)).code).toBe(
+      "node_replaced",
+    );
     await json(await heartbeat("second-process"), 200);
     await submit(user, { stable_diffusion_model: "fl-twin" });
-    const claimed = await json<{ task: { model: { name: string } } }>(await call("/nodes/fl-twin-1/claim", { token: node, body: { waitMs: 1000, instanceId: "second-process" } }), 200);
+    const claimed = await json<{ task: { model: { name: string } } }>(
+      await call("/nodes/fl-twin-1/claim", { token: node, body: { waitMs: 1000, instanceId: "second-process" } }),
+      200,
+    );
     expect(claimed.task.model.name).toBe("fl-twin");
     await finishTask(node, claimed as never);
     // An agent that does not say which process it is keeps working as before.

@@ -2,8 +2,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
 import type { ClaimResponse } from "../../src/protocol/node";
+import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
 
 // The development ADMIN_TOKEN and SIGNING_SECRET: wrangler.toml [vars], as the Worker sees them.
 if (!env.ADMIN_TOKEN || !env.SIGNING_SECRET) throw new Error("the Worker tests need ADMIN_TOKEN and SIGNING_SECRET in wrangler.toml [vars]");
@@ -12,9 +12,8 @@ export const SIGNING_SECRET = env.SIGNING_SECRET;
 export const BASE = "http://sdgate.test";
 
 /** A valid 1×1 PNG. */
-export const TINY_PNG = Uint8Array.from(
-  atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="),
-  (ch) => ch.charCodeAt(0),
+export const TINY_PNG = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (ch) =>
+  ch.charCodeAt(0),
 );
 
 /** A PNG larger than the inline limit: the tiny PNG padded with a trailing chunk-free tail. */
@@ -99,8 +98,19 @@ export async function finishTask(token: string, claimed: ClaimResponse, images =
   const { task, lease } = claimed;
   await json(await call(`/nodes/tasks/${task.id}/progress`, { token, body: { leaseId: lease.id, progress: 0.5 } }), 200);
   for (let i = 0; i < images; i++) {
-    await json(await call(`/nodes/tasks/${task.id}/images/${i}`, { method: "PUT", token, body: TINY_PNG, headers: { "lease-id": lease.id, "content-type": "image/png" } }), 200);
+    await json(
+      await call(`/nodes/tasks/${task.id}/images/${i}`, {
+        method: "PUT",
+        token,
+        body: TINY_PNG,
+        headers: { "lease-id": lease.id, "content-type": "image/png" },
+      }),
+      200,
+    );
   }
-  const res = await call(`/nodes/tasks/${task.id}/complete`, { token, body: { leaseId: lease.id, imageCount: images, parameters: task.payload, info: { seed: 1 } } });
+  const res = await call(`/nodes/tasks/${task.id}/complete`, {
+    token,
+    body: { leaseId: lease.id, imageCount: images, parameters: task.payload, info: { seed: 1 } },
+  });
   await json(res, 200);
 }

@@ -3,8 +3,16 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { advanceQueueClock, call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit, TINY_PNG } from "./helpers";
 
-interface Submitted { taskId: string; status: string }
-interface Result { status: string; attempts: number; message?: string; images: string[] }
+interface Submitted {
+  taskId: string;
+  status: string;
+}
+interface Result {
+  status: string;
+  attempts: number;
+  message?: string;
+  images: string[];
+}
 
 async function setup(model: string) {
   await createModel(model);
@@ -46,9 +54,17 @@ describe("leases", () => {
     expect(second.task.id).toBe(first.task.id);
     expect(second.lease.id).not.toBe(first.lease.id);
 
-    const staleProgress = await json<{ code: string }>(await call(`/nodes/tasks/${first.task.id}/progress`, { token: node, body: { leaseId: first.lease.id, progress: 0.9 } }), 409);
+    const staleProgress = await json<{ code: string }>(
+      await call(`/nodes/tasks/${first.task.id}/progress`, { token: node, body: { leaseId: first.lease.id, progress: 0.9 } }),
+      409,
+    );
     expect(staleProgress.code).toBe("stale_lease");
-    const staleUpload = await call(`/nodes/tasks/${first.task.id}/images/0`, { method: "PUT", token: node, body: TINY_PNG, headers: { "lease-id": first.lease.id } });
+    const staleUpload = await call(`/nodes/tasks/${first.task.id}/images/0`, {
+      method: "PUT",
+      token: node,
+      body: TINY_PNG,
+      headers: { "lease-id": first.lease.id },
+    });
     expect(staleUpload.status).toBe(409);
     const staleComplete = await call(`/nodes/tasks/${first.task.id}/complete`, { token: node, body: { leaseId: first.lease.id, imageCount: 0 } });
     expect(staleComplete.status).toBe(409);
@@ -66,7 +82,10 @@ describe("leases", () => {
     const { user, node } = await setup("lease-extend");
     await json(await submit(user, { stable_diffusion_model: "lease-extend" }), 202);
     const claimed = (await claim(node, "lease-extend-n1"))!;
-    const answer = await json<{ leaseExpiresAt: number }>(await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.1 } }), 200);
+    const answer = await json<{ leaseExpiresAt: number }>(
+      await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.1 } }),
+      200,
+    );
     expect(answer.leaseExpiresAt).toBeGreaterThanOrEqual(claimed.lease.expiresAt);
     await runDurableObjectAlarm(queueOf("lease-extend"));
     expect((await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.2 } })).status).toBe(200);
@@ -76,10 +95,19 @@ describe("leases", () => {
     const { user, node } = await setup("lease-fail");
     const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-fail" }), 202);
     const first = (await claim(node, "lease-fail-n1"))!;
-    await json(await call(`/nodes/tasks/${first.task.id}/fail`, { token: node, body: { leaseId: first.lease.id, error: "sd-webui crashed", retryable: true } }), 200);
+    await json(
+      await call(`/nodes/tasks/${first.task.id}/fail`, { token: node, body: { leaseId: first.lease.id, error: "sd-webui crashed", retryable: true } }),
+      200,
+    );
     expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("waiting");
     const second = (await claim(node, "lease-fail-n2"))!;
-    await json(await call(`/nodes/tasks/${second.task.id}/fail`, { token: node, body: { leaseId: second.lease.id, error: "Sampler not found", webuiError: { status: 400, body: { detail: "Sampler not found" } } } }), 200);
+    await json(
+      await call(`/nodes/tasks/${second.task.id}/fail`, {
+        token: node,
+        body: { leaseId: second.lease.id, error: "Sampler not found", webuiError: { status: 400, body: { detail: "Sampler not found" } } },
+      }),
+      200,
+    );
     const failed = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
     expect(failed).toMatchObject({ status: "failed", attempts: 2, message: "Sampler not found" });
   });
@@ -91,7 +119,14 @@ describe("leases", () => {
     await json(await call("/nodes/lease-gone-n1", { method: "DELETE", token: node }), 200);
     expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("waiting");
     await json(await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" }), 200);
-    expect((await call("/nodes/lease-gone-n1/heartbeat", { token: node, body: { status: "idle", currentTaskId: null, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "g", gpuMemoryMb: 1 } })).status).toBe(404);
+    expect(
+      (
+        await call("/nodes/lease-gone-n1/heartbeat", {
+          token: node,
+          body: { status: "idle", currentTaskId: null, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "g", gpuMemoryMb: 1 },
+        })
+      ).status,
+    ).toBe(404);
   });
 });
 
@@ -113,7 +148,10 @@ describe("cancellation", () => {
     const claimed = (await claim(node, "cancel-run-n1"))!;
     const answer = await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" });
     expect(answer.status).toBe(202);
-    const progress = await json<{ cancel: boolean }>(await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.5 } }), 200);
+    const progress = await json<{ cancel: boolean }>(
+      await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.5 } }),
+      200,
+    );
     expect(progress.cancel).toBe(true);
     await json(await call(`/nodes/tasks/${claimed.task.id}/complete`, { token: node, body: { leaseId: claimed.lease.id, imageCount: 0 } }), 200);
     expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("cancelled");

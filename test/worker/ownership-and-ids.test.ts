@@ -3,7 +3,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, claim, createKey, createModel, finishTask, json, registerNode, SIGNING_SECRET, submit } from "./helpers";
 
-interface Submitted { taskId: string; status: string; ossUrl: string[] }
+interface Submitted {
+  taskId: string;
+  status: string;
+  ossUrl: string[];
+}
 
 describe("task ids", () => {
   it("uses a client-chosen taskId, unique per owner (409 on a clash, free for another key)", async () => {
@@ -16,7 +20,10 @@ describe("task ids", () => {
     expect(clash.code).toBe("task_id_conflict");
     const theirs = await json<Submitted>(await submit(bob, { stable_diffusion_model: "ids-a" }, { taskid: "render-42" }), 202);
     expect(theirs.taskId).toBe("render-42");
-    const bad = await json<{ code: string; errors: Array<{ path: string }> }>(await submit(alice, { stable_diffusion_model: "ids-a" }, { taskid: "no spaces/allowed" }), 422);
+    const bad = await json<{ code: string; errors: Array<{ path: string }> }>(
+      await submit(alice, { stable_diffusion_model: "ids-a" }, { taskid: "no spaces/allowed" }),
+      422,
+    );
     expect(bad.errors[0]!.path).toBe("taskid");
   });
 
@@ -37,12 +44,16 @@ describe("task ids", () => {
     const user = await createKey("user");
     const other = await createKey("user");
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await json<Submitted>(await submit(user, { stable_diffusion_model: "ids-list" }, { taskid: `list-${i}` }), 202)).taskId);
+    for (let i = 0; i < 5; i++)
+      ids.push((await json<Submitted>(await submit(user, { stable_diffusion_model: "ids-list" }, { taskid: `list-${i}` }), 202)).taskId);
     await submit(other, { stable_diffusion_model: "ids-list" }, { taskid: "not-yours" });
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { tasks: Array<{ taskId: string }>; nextCursor: string | null } = await json(await call(`/tasks?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: user }), 200);
+      const page: { tasks: Array<{ taskId: string }>; nextCursor: string | null } = await json(
+        await call(`/tasks?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: user }),
+        200,
+      );
       expect(page.tasks.length).toBeLessThanOrEqual(2);
       seen.push(...page.tasks.map((t) => t.taskId));
       cursor = page.nextCursor;

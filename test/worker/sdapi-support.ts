@@ -21,18 +21,40 @@ export async function completeTask(node: string, claimed: ClaimResponse, done: C
   const { task, lease } = claimed;
   const images = done.images ?? (done.passthroughResult ? 0 : 1);
   for (let i = 0; i < images; i++) {
-    await json(await call(`/nodes/tasks/${task.id}/images/${i}`, { method: "PUT", token: node, body: TINY_PNG, headers: { "lease-id": lease.id, "content-type": "image/png" } }), 200);
+    await json(
+      await call(`/nodes/tasks/${task.id}/images/${i}`, {
+        method: "PUT",
+        token: node,
+        body: TINY_PNG,
+        headers: { "lease-id": lease.id, "content-type": "image/png" },
+      }),
+      200,
+    );
   }
-  const body = { leaseId: lease.id, imageCount: images, parameters: done.parameters ?? task.payload, info: done.info ?? null, passthroughResult: done.passthroughResult ?? null };
+  const body = {
+    leaseId: lease.id,
+    imageCount: images,
+    parameters: done.parameters ?? task.payload,
+    info: done.info ?? null,
+    passthroughResult: done.passthroughResult ?? null,
+  };
   await json(await call(`/nodes/tasks/${task.id}/complete`, { token: node, body }), 200);
 }
 
-export async function failTask(node: string, claimed: ClaimResponse, webuiError: { status: number; body: unknown } | null, error = "sd-webui refused"): Promise<void> {
+export async function failTask(
+  node: string,
+  claimed: ClaimResponse,
+  webuiError: { status: number; body: unknown } | null,
+  error = "sd-webui refused",
+): Promise<void> {
   await json(await call(`/nodes/tasks/${claimed.task.id}/fail`, { token: node, body: { leaseId: claimed.lease.id, error, webuiError } }), 200);
 }
 
 export async function reportProgress(node: string, claimed: ClaimResponse, report: Record<string, unknown>): Promise<{ cancel: boolean }> {
-  return json<{ cancel: boolean }>(await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, ...report } }), 200);
+  return json<{ cancel: boolean }>(
+    await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, ...report } }),
+    200,
+  );
 }
 
 export async function registerNodeWithCatalog(node: string, nodeId: string, catalog: Record<string, unknown[]>): Promise<void> {

@@ -27,10 +27,25 @@ describe("sd-webui lists", () => {
     const user = await createKey("user");
     const node = await createKey("node");
     const sampler = { name: "Euler a", aliases: ["k_euler_a"], options: {} };
-    await registerNodeWithCatalog(node, "node-sd-catalog", { samplers: [sampler], upscalers: [{ name: "Lanczos", model_name: null, model_path: null, model_url: null, scale: 4 }], loras: [{ name: "detail", alias: "detail", path: "/loras/detail.safetensors" }] });
+    await registerNodeWithCatalog(node, "node-sd-catalog", {
+      samplers: [sampler],
+      upscalers: [{ name: "Lanczos", model_name: null, model_path: null, model_url: null, scale: 4 }],
+      loras: [{ name: "detail", alias: "detail", path: "/loras/detail.safetensors" }],
+    });
     expect(await json(await call("/sdapi/v1/samplers", { token: user }), 200)).toContainEqual(sampler);
-    expect(await json(await call("/sdapi/v1/upscalers", { token: user }), 200)).toContainEqual({ name: "Lanczos", model_name: null, model_path: null, model_url: null, scale: 4 });
-    expect(await json(await call("/sdapi/v1/loras", { token: user }), 200)).toContainEqual({ name: "detail", alias: "detail", path: "/loras/detail.safetensors", metadata: {} });
+    expect(await json(await call("/sdapi/v1/upscalers", { token: user }), 200)).toContainEqual({
+      name: "Lanczos",
+      model_name: null,
+      model_path: null,
+      model_url: null,
+      scale: 4,
+    });
+    expect(await json(await call("/sdapi/v1/loras", { token: user }), 200)).toContainEqual({
+      name: "detail",
+      alias: "detail",
+      path: "/loras/detail.safetensors",
+      metadata: {},
+    });
     expect(await json(await call("/sdapi/v1/prompt-styles", { token: user }), 200)).toEqual([]);
     for (const what of ["checkpoints", "vae", "loras"]) {
       expect(await json(await call(`/sdapi/v1/refresh-${what}`, { token: user, method: "POST" }), 200)).toBeNull();
@@ -51,7 +66,11 @@ describe("sd-webui passthrough", () => {
     await json(await call("/sdapi/v1/options", { token: user, body: { sd_model_checkpoint: "sd-pass" } }), 200);
     const pending = call("/controlnet/model_list?update=true", { token: user });
     const claimed = (await claim(node, "node-sd-pass", 3000))!;
-    expect(claimed.task).toMatchObject({ kind: "passthrough", passthrough: { method: "GET", path: "/controlnet/model_list?update=true" }, model: { name: "sd-pass" } });
+    expect(claimed.task).toMatchObject({
+      kind: "passthrough",
+      passthrough: { method: "GET", path: "/controlnet/model_list?update=true" },
+      model: { name: "sd-pass" },
+    });
     await completeTask(node, claimed, { passthroughResult: { status: 200, body: { model_list: ["control_canny", "control_depth"] } } });
     const res = await pending;
     expect(await json(res, 200)).toEqual({ model_list: ["control_canny", "control_depth"] });
@@ -97,13 +116,23 @@ describe("sd-webui passthrough", () => {
     expect(await json(res, 200)).toEqual(answer);
     const taskId = res.headers.get("task-id")!;
     expect(await taskIds(user)).toEqual([taskId]);
-    const result = await json<{ status: string; images: string[]; result: { status: number; body: { images: string[] } } }>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    const result = await json<{ status: string; images: string[]; result: { status: number; body: { images: string[] } } }>(
+      await call(`/tasks/${taskId}/result`, { token: user }),
+      200,
+    );
     expect(result.status).toBe("succeeded");
     expect(result.images).toHaveLength(1);
     expect(result.result.body.images).toEqual(result.images);
 
     // Request-Type: async records it too and answers 202 at once.
-    const queued = await json<{ taskId: string; status: string }>(await call("/sdapi/v1/interrogate", { token: user, body: { image: TINY_PNG_BASE64, stable_diffusion_model: "sd-pass-img" }, headers: { "request-type": "async" } }), 202);
+    const queued = await json<{ taskId: string; status: string }>(
+      await call("/sdapi/v1/interrogate", {
+        token: user,
+        body: { image: TINY_PNG_BASE64, stable_diffusion_model: "sd-pass-img" },
+        headers: { "request-type": "async" },
+      }),
+      202,
+    );
     expect(queued.status).toBe("waiting");
     const claimedAsync = (await claim(node, "node-sd-pass-img", 3000))!;
     await completeTask(node, claimedAsync, { passthroughResult: { status: 200, body: { caption: "a tiny image" } } });
@@ -117,7 +146,12 @@ describe("sd-webui clients' connection settings", () => {
     const user = await createKey("user");
     expect((await call("/sdapi/v1/sd-models", { headers: basic("", user) })).status).toBe(200);
     expect((await call("/sdapi/v1/sd-models", { headers: basic("anyuser", user) })).status).toBe(200);
-    expect(await json(await call("/sdapi/v1/sd-models", { headers: basic("anyuser", "wrong") }), 401)).toEqual({ error: "HTTPException", detail: "Incorrect username or password", body: "", errors: "401: Incorrect username or password" });
+    expect(await json(await call("/sdapi/v1/sd-models", { headers: basic("anyuser", "wrong") }), 401)).toEqual({
+      error: "HTTPException",
+      detail: "Incorrect username or password",
+      body: "",
+      errors: "401: Incorrect username or password",
+    });
     expect(await json(await call("/sdapi/v1/options"), 401)).toMatchObject({ detail: "Not authenticated" });
     expect(await json(await call("/controlnet/model_list"), 401)).toMatchObject({ detail: "Not authenticated" });
   });
@@ -130,7 +164,9 @@ describe("sd-webui clients' connection settings", () => {
     const models = await json<Array<{ sha256: string }>>(await call("/sdapi-prefix/sdapi/v1/sd-models", { token: user }), 200);
     expect(models.map((m) => m.sha256)).toContain(sha256);
     expect(await json(await call("/a/b/sdapi/v1/options", { token: user, body: { sd_model_checkpoint: "sd-prefix" } }), 200)).toBeNull();
-    expect((await json<Record<string, unknown>>(await call("/a/b/sdapi/v1/options", { token: user }), 200)).sd_model_checkpoint).toBe(`sd-prefix.safetensors [${sha256.slice(0, 10)}]`);
+    expect((await json<Record<string, unknown>>(await call("/a/b/sdapi/v1/options", { token: user }), 200)).sd_model_checkpoint).toBe(
+      `sd-prefix.safetensors [${sha256.slice(0, 10)}]`,
+    );
     expect((await call("/x/sdapi/v1/options")).status).toBe(401);
 
     const txt2img = call("/sdapi-prefix/sdapi/v1/txt2img", { headers: basic("me", user), body: { prompt: "prefixed" } });
@@ -148,7 +184,14 @@ describe("sd-webui clients' connection settings", () => {
 
   it("documents the core routes in the OpenAPI document under the sdapi tag", async () => {
     const doc = await json<{ paths: Record<string, Record<string, { tags: string[] }>> }>(await call("/openapi.json"), 200);
-    for (const [path, method] of [["/sdapi/v1/txt2img", "post"], ["/sdapi/v1/img2img", "post"], ["/sdapi/v1/options", "get"], ["/sdapi/v1/progress", "get"], ["/sdapi/v1/sd-models", "get"], ["/sdapi/v1/samplers", "get"]] as const) {
+    for (const [path, method] of [
+      ["/sdapi/v1/txt2img", "post"],
+      ["/sdapi/v1/img2img", "post"],
+      ["/sdapi/v1/options", "get"],
+      ["/sdapi/v1/progress", "get"],
+      ["/sdapi/v1/sd-models", "get"],
+      ["/sdapi/v1/samplers", "get"],
+    ] as const) {
       expect(doc.paths[path]?.[method]?.tags, `${method} ${path}`).toEqual(["sdapi"]);
     }
     expect(Object.keys(doc.paths).some((p) => p.includes("{prefix}"))).toBe(false);

@@ -4,7 +4,11 @@ import { describe, expect, it } from "vitest";
 import { call, claim, createKey, createModel, json, registerNode } from "./helpers";
 import { completeTask, expectTinyPng, failTask, reportProgress, TINY_PNG_BASE64 } from "./sdapi-support";
 
-interface Generation { images: string[]; parameters: Record<string, unknown>; info: string }
+interface Generation {
+  images: string[];
+  parameters: Record<string, unknown>;
+  info: string;
+}
 
 describe("sd-webui generation routes", () => {
   it("txt2img answers {images: base64, parameters, info: string}, checkpoint by title", async () => {
@@ -13,7 +17,10 @@ describe("sd-webui generation routes", () => {
     const node = await createKey("node");
     await registerNode(node, "node-sd-t2i");
     const title = `sd-t2i.safetensors [${sha256.slice(0, 10)}]`;
-    const pending = call("/sdapi/v1/txt2img", { token: user, body: { prompt: "a cat", steps: 20, override_settings: { sd_model_checkpoint: title, CLIP_stop_at_last_layers: 2 }, use_deprecated_controlnet: false } });
+    const pending = call("/sdapi/v1/txt2img", {
+      token: user,
+      body: { prompt: "a cat", steps: 20, override_settings: { sd_model_checkpoint: title, CLIP_stop_at_last_layers: 2 }, use_deprecated_controlnet: false },
+    });
     const claimed = (await claim(node, "node-sd-t2i", 3000))!;
     expect(claimed.task).toMatchObject({ kind: "txt2img", model: { name: "sd-t2i" } });
     expect(claimed.task.payload).toMatchObject({ prompt: "a cat", steps: 20, override_settings: { CLIP_stop_at_last_layers: 2 } });
@@ -69,10 +76,22 @@ describe("sd-webui generation routes", () => {
     expectTinyPng(singleAnswer.image);
 
     // stable-diffusion-api sends image_list: [{image, name}]; sd-webui's own field is imageList: [{data, name}].
-    const batch = call("/sdapi/v1/extra-batch-images", { token: user, body: { image_list: [{ image: TINY_PNG_BASE64, name: "a" }, { image: TINY_PNG_BASE64, name: "b" }], upscaler_1: "Lanczos" } });
+    const batch = call("/sdapi/v1/extra-batch-images", {
+      token: user,
+      body: {
+        image_list: [
+          { image: TINY_PNG_BASE64, name: "a" },
+          { image: TINY_PNG_BASE64, name: "b" },
+        ],
+        upscaler_1: "Lanczos",
+      },
+    });
     const claimedBatch = (await claim(node, "node-sd-extras", 3000))!;
     expect(claimedBatch.task.kind).toBe("extras_batch");
-    expect(claimedBatch.task.payload.imageList).toEqual([{ data: TINY_PNG_BASE64, name: "a" }, { data: TINY_PNG_BASE64, name: "b" }]);
+    expect(claimedBatch.task.payload.imageList).toEqual([
+      { data: TINY_PNG_BASE64, name: "a" },
+      { data: TINY_PNG_BASE64, name: "b" },
+    ]);
     await completeTask(node, claimedBatch, { images: 2, info: "<p>2 images</p>" });
     const batchAnswer = await json<{ html_info: string; images: string[] }>(await batch, 200);
     expect(Object.keys(batchAnswer).sort()).toEqual(["html_info", "images"]);
@@ -84,7 +103,11 @@ describe("sd-webui generation routes", () => {
     const { sha256 } = await createModel("sd-alias");
     const user = await createKey("user");
     for (const alias of [`sd-alias.safetensors [${sha256.slice(0, 10)}]`, "sd-alias", "sd-alias.safetensors", sha256.slice(0, 10), sha256]) {
-      const res = await call("/sdapi/v1/txt2img", { token: user, body: { prompt: alias, override_settings: { sd_model_checkpoint: alias } }, headers: { "request-type": "async" } });
+      const res = await call("/sdapi/v1/txt2img", {
+        token: user,
+        body: { prompt: alias, override_settings: { sd_model_checkpoint: alias } },
+        headers: { "request-type": "async" },
+      });
       const submitted = await json<{ taskId: string; status: string }>(res, 202);
       expect(submitted.status).toBe("waiting");
       const result = await json<{ checkpoint: string }>(await call(`/tasks/${submitted.taskId}/result`, { token: user }), 200);
@@ -101,7 +124,8 @@ describe("sd-webui generation routes", () => {
     expect(first.taskId).toBe("task(txt2img-ABC1234)");
     const second = await json<{ taskId: string }>(await call("/sdapi/v1/txt2img", { token: user, body, headers: { "request-type": "async" } }), 202);
     expect(second.taskId).not.toBe("task(txt2img-ABC1234)");
-    for (const id of [first.taskId, second.taskId]) await json(await call(`/tasks/${encodeURIComponent(id)}/cancellation`, { token: user, method: "POST" }), 200);
+    for (const id of [first.taskId, second.taskId])
+      await json(await call(`/tasks/${encodeURIComponent(id)}/cancellation`, { token: user, method: "POST" }), 200);
   });
 
   it("answers sd-webui's own error when the node failed the task with one", async () => {
@@ -109,7 +133,10 @@ describe("sd-webui generation routes", () => {
     const user = await createKey("user");
     const node = await createKey("node");
     await registerNode(node, "node-sd-fail");
-    const pending = call("/sdapi/v1/txt2img", { token: user, body: { prompt: "x", sampler_name: "Nope", override_settings: { sd_model_checkpoint: "sd-fail" } } });
+    const pending = call("/sdapi/v1/txt2img", {
+      token: user,
+      body: { prompt: "x", sampler_name: "Nope", override_settings: { sd_model_checkpoint: "sd-fail" } },
+    });
     const claimed = (await claim(node, "node-sd-fail", 3000))!;
     const webuiBody = { error: "HTTPException", detail: "Sampler not found", body: "", errors: "400: Sampler not found" };
     await failTask(node, claimed, { status: 400, body: webuiBody }, "sd-webui answered 400: Sampler not found");
@@ -130,7 +157,10 @@ describe("sd-webui generation routes", () => {
     const unknownOption = await json(await call("/sdapi/v1/options", { token: user, body: { sd_model_checkpoint: "nope.safetensors" } }), 500);
     expect(unknownOption).toEqual({ error: "RuntimeError", detail: "", body: "", errors: "model 'nope.safetensors' not found" });
 
-    const unknownModel = await json<Record<string, string>>(await call("/sdapi/v1/txt2img", { token: user, body: { override_settings: { sd_model_checkpoint: "nope" } } }), 404);
+    const unknownModel = await json<Record<string, string>>(
+      await call("/sdapi/v1/txt2img", { token: user, body: { override_settings: { sd_model_checkpoint: "nope" } } }),
+      404,
+    );
     expect(unknownModel).toMatchObject({ error: "HTTPException", body: "" });
     expect(unknownModel.detail).toContain("nope");
     expect(unknownModel.errors).toBe(`404: ${unknownModel.detail}`);
@@ -139,16 +169,28 @@ describe("sd-webui generation routes", () => {
     expect(noDefault).toMatchObject({ error: "HTTPException", body: "" });
     expect(noDefault.detail).toContain("sd_model_checkpoint");
 
-    const badType = await json<{ detail: Array<{ loc: unknown[]; msg: string; type: string }> }>(await call("/sdapi/v1/txt2img", { token: user, body: { steps: "many" } }), 422);
+    const badType = await json<{ detail: Array<{ loc: unknown[]; msg: string; type: string }> }>(
+      await call("/sdapi/v1/txt2img", { token: user, body: { steps: "many" } }),
+      422,
+    );
     expect(badType.detail[0]).toMatchObject({ loc: ["body", "steps"], type: "type_error.number" });
 
-    const noInit = await json(await call("/sdapi/v1/img2img", { token: user, body: { prompt: "x", override_settings: { sd_model_checkpoint: "sd-errors" } } }), 404);
+    const noInit = await json(
+      await call("/sdapi/v1/img2img", { token: user, body: { prompt: "x", override_settings: { sd_model_checkpoint: "sd-errors" } } }),
+      404,
+    );
     expect(noInit).toEqual({ error: "HTTPException", detail: "Init image not found", body: "", errors: "404: Init image not found" });
 
-    const noList = await json<{ detail: Array<{ loc: unknown[]; type: string }> }>(await call("/sdapi/v1/extra-batch-images", { token: user, body: { upscaler_1: "Lanczos" } }), 422);
+    const noList = await json<{ detail: Array<{ loc: unknown[]; type: string }> }>(
+      await call("/sdapi/v1/extra-batch-images", { token: user, body: { upscaler_1: "Lanczos" } }),
+      422,
+    );
     expect(noList.detail[0]).toMatchObject({ loc: ["body", "imageList"], type: "value_error.missing" });
 
-    const malformed = await json<{ detail: Array<{ type: string }> }>(await call("/sdapi/v1/txt2img", { token: user, body: "{not json", headers: { "content-type": "application/json" } }), 422);
+    const malformed = await json<{ detail: Array<{ type: string }> }>(
+      await call("/sdapi/v1/txt2img", { token: user, body: "{not json", headers: { "content-type": "application/json" } }),
+      422,
+    );
     expect(malformed.detail[0]!.type).toBe("value_error.jsondecode");
   });
 
@@ -172,7 +214,15 @@ describe("sd-webui options", () => {
     expect(fresh).toMatchObject({ sd_model_checkpoint: null, samples_format: "png", CLIP_stop_at_last_layers: 1, sd_vae: "Automatic" });
 
     // Posting back the dict it read (plus changes) stores only what differs from sd-webui's defaults.
-    expect(await json(await call("/sdapi/v1/options", { token: user, body: { ...fresh, sd_model_checkpoint: "sd-opts", CLIP_stop_at_last_layers: 2, my_extension_flag: true } }), 200)).toBeNull();
+    expect(
+      await json(
+        await call("/sdapi/v1/options", {
+          token: user,
+          body: { ...fresh, sd_model_checkpoint: "sd-opts", CLIP_stop_at_last_layers: 2, my_extension_flag: true },
+        }),
+        200,
+      ),
+    ).toBeNull();
     const stored = await json<{ data: Record<string, unknown> }>(await call("/options", { token: user }), 200);
     expect(stored.data).toEqual({ sd_model_checkpoint: "sd-opts", CLIP_stop_at_last_layers: 2, my_extension_flag: true });
     const after = await json<Record<string, unknown>>(await call("/sdapi/v1/options", { token: user }), 200);
@@ -181,7 +231,10 @@ describe("sd-webui options", () => {
 
     // Setting a default value again drops the override.
     await json(await call("/sdapi/v1/options", { token: user, body: { CLIP_stop_at_last_layers: 1 } }), 200);
-    expect((await json<{ data: Record<string, unknown> }>(await call("/options", { token: user }), 200)).data).toEqual({ sd_model_checkpoint: "sd-opts", my_extension_flag: true });
+    expect((await json<{ data: Record<string, unknown> }>(await call("/options", { token: user }), 200)).data).toEqual({
+      sd_model_checkpoint: "sd-opts",
+      my_extension_flag: true,
+    });
 
     // Another key's options are its own.
     const other = await createKey("user");
@@ -201,18 +254,42 @@ describe("sd-webui progress and interrupt", () => {
 
     const idle = await json(await call("/sdapi/v1/progress", { token: carol }), 200);
     expect(idle).toEqual({
-      progress: 0, eta_relative: 0,
-      state: { skipped: false, interrupted: false, stopping_generation: false, job: "", job_count: 0, job_timestamp: "0", job_no: 0, sampling_step: 0, sampling_steps: 0 },
-      current_image: null, textinfo: null,
+      progress: 0,
+      eta_relative: 0,
+      state: {
+        skipped: false,
+        interrupted: false,
+        stopping_generation: false,
+        job: "",
+        job_count: 0,
+        job_timestamp: "0",
+        job_no: 0,
+        sampling_step: 0,
+        sampling_steps: 0,
+      },
+      current_image: null,
+      textinfo: null,
     });
 
     const alicePending = call("/sdapi/v1/txt2img", { token: alice, body });
     const claimed = (await claim(node, "node-sd-progress", 3000))!;
     const bobTask = await json<{ taskId: string }>(await call("/sdapi/v1/txt2img", { token: bob, body, headers: { "request-type": "async" } }), 202);
 
-    await reportProgress(node, claimed, { progress: 0.5, etaRelative: 3, state: { job: "txt2img", job_count: 1, job_no: 0, sampling_step: 10, sampling_steps: 20 }, currentImage: `data:image/png;base64,${TINY_PNG_BASE64}`, textinfo: "Step 10/20" });
+    await reportProgress(node, claimed, {
+      progress: 0.5,
+      etaRelative: 3,
+      state: { job: "txt2img", job_count: 1, job_no: 0, sampling_step: 10, sampling_steps: 20 },
+      currentImage: `data:image/png;base64,${TINY_PNG_BASE64}`,
+      textinfo: "Step 10/20",
+    });
     const aliceProgress = await json<Record<string, unknown>>(await call("/sdapi/v1/progress", { token: alice }), 200);
-    expect(aliceProgress).toMatchObject({ progress: 0.5, eta_relative: 3, current_image: TINY_PNG_BASE64, textinfo: "Step 10/20", state: { job_count: 1, sampling_step: 10, sampling_steps: 20, interrupted: false } });
+    expect(aliceProgress).toMatchObject({
+      progress: 0.5,
+      eta_relative: 3,
+      current_image: TINY_PNG_BASE64,
+      textinfo: "Step 10/20",
+      state: { job_count: 1, sampling_step: 10, sampling_steps: 20, interrupted: false },
+    });
     expect((await json<Record<string, unknown>>(await call("/sdapi/v1/progress?skip_current_image=true", { token: alice }), 200)).current_image).toBeNull();
     const bobProgress = await json<{ progress: number; state: { job_count: number }; textinfo: string }>(await call("/sdapi/v1/progress", { token: bob }), 200);
     expect(bobProgress).toMatchObject({ progress: 0, state: { job_count: 1 }, textinfo: "In queue: 1" });

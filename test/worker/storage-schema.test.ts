@@ -36,7 +36,7 @@ describe("Durable Object storage schema", () => {
       dropAll(storage);
       // What the code before versioning created: the same tables, no version.
       storage.sql.exec(QUEUE_STORAGE_STEPS[0]!);
-      storage.sql.exec("INSERT INTO pool (id, settings) VALUES (1, '{\"checkpoint\":\"old\"}')");
+      storage.sql.exec('INSERT INTO pool (id, settings) VALUES (1, \'{"checkpoint":"old"}\')');
       storage.sql.exec("INSERT INTO d1_outbox (uid, record) VALUES ('t1', '{}')");
 
       expect(migrateSqlStorage(storage, QUEUE_STORAGE_STEPS)).toBe(1);

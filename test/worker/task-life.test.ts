@@ -3,8 +3,21 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, claim, createKey, createModel, finishTask, json, largePngBase64, registerNode, submit, TINY_PNG } from "./helpers";
 
-interface Submitted { taskId: string; status: string; ossUrl: string[] }
-interface Result { taskId: string; status: string; images: string[]; ossUrl: string[]; parameters: Record<string, unknown>; info: Record<string, unknown>; attempts: number; message?: string }
+interface Submitted {
+  taskId: string;
+  status: string;
+  ossUrl: string[];
+}
+interface Result {
+  taskId: string;
+  status: string;
+  images: string[];
+  ossUrl: string[];
+  parameters: Record<string, unknown>;
+  info: Record<string, unknown>;
+  attempts: number;
+  message?: string;
+}
 
 describe("task life", () => {
   it("async submit → claim → progress → upload → complete → result → signed PNG", async () => {
@@ -12,7 +25,10 @@ describe("task life", () => {
     const user = await createKey("user");
     const node = await createKey("node");
     await registerNode(node, "node-life-a");
-    const submitted = await json<Submitted>(await submit(user, { stable_diffusion_model: "life-a", prompt: "a cat", steps: 20, unknown_field: { kept: true } }), 202);
+    const submitted = await json<Submitted>(
+      await submit(user, { stable_diffusion_model: "life-a", prompt: "a cat", steps: 20, unknown_field: { kept: true } }),
+      202,
+    );
     expect(submitted).toMatchObject({ status: "waiting", ossUrl: [] });
 
     const waiting = await json<{ status: string; queuePosition: number }>(await call(`/tasks/${submitted.taskId}/progress`, { token: user }), 200);
@@ -26,17 +42,23 @@ describe("task life", () => {
     expect(claimed.task.attempt).toBe(1);
 
     const progressed = await json<{ cancel: boolean }>(
-      await call(`/nodes/tasks/${claimed.task.id}/progress`, { token: node, body: { leaseId: claimed.lease.id, progress: 0.4, etaRelative: 2, state: { sampling_step: 8 }, currentImage: "iVBORw0KGgo=" } }),
+      await call(`/nodes/tasks/${claimed.task.id}/progress`, {
+        token: node,
+        body: { leaseId: claimed.lease.id, progress: 0.4, etaRelative: 2, state: { sampling_step: 8 }, currentImage: "iVBORw0KGgo=" },
+      }),
       200,
     );
     expect(progressed.cancel).toBe(false);
-    const running = await json<{ status: string; progress: number; currentImage: string }>(await call(`/tasks/${submitted.taskId}/progress`, { token: user }), 200);
+    const running = await json<{ status: string; progress: number; currentImage: string }>(
+      await call(`/tasks/${submitted.taskId}/progress`, { token: user }),
+      200,
+    );
     expect(running).toMatchObject({ status: "running", progress: 0.4, currentImage: "iVBORw0KGgo=" });
 
     await finishTask(node, claimed, 2);
     const result = await json<Result>(await call(`/tasks/${submitted.taskId}/result`, { token: user }), 200);
     expect(result.status).toBe("succeeded");
-    expect(result.images).toEqual([`images/${(await ownerOf(user))}/${submitted.taskId}_0.png`, `images/${await ownerOf(user)}/${submitted.taskId}_1.png`]);
+    expect(result.images).toEqual([`images/${await ownerOf(user)}/${submitted.taskId}_0.png`, `images/${await ownerOf(user)}/${submitted.taskId}_1.png`]);
     expect(result.info).toEqual({ seed: 1 });
     expect(result.attempts).toBe(1);
     const image = await call(new URL(result.ossUrl[0]!).pathname + new URL(result.ossUrl[0]!).search);
@@ -58,7 +80,11 @@ describe("task life", () => {
       const form = new FormData();
       form.append("result", JSON.stringify({ leaseId, imageCount: images, info: { seed: 5 } }));
       for (let i = 0; i < images; i++) form.append("image", new Blob([TINY_PNG], { type: "image/png" }), `${i}.png`);
-      return exports.default.fetch(`http://sdgate.test/nodes/tasks/${claimed.task.id}/result`, { method: "POST", headers: { authorization: `Bearer ${node}` }, body: form });
+      return exports.default.fetch(`http://sdgate.test/nodes/tasks/${claimed.task.id}/result`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${node}` },
+        body: form,
+      });
     };
     expect((await deliver("lease_not_it", 1)).status).toBe(409);
     expect((await deliver(claimed.lease.id, 2)).status).toBe(200);
@@ -105,7 +131,19 @@ describe("task life", () => {
     await registerNode(node, "node-life-img");
     const big = largePngBase64();
     const small = btoa(String.fromCharCode(...TINY_PNG));
-    const submitted = await json<Submitted>(await submit(user, { stable_diffusion_model: "life-img", init_images: [`data:image/png;base64,${big}`, small], alwayson_scripts: { controlnet: { args: [{ image: big }] } } }, {}, "/img2img"), 202);
+    const submitted = await json<Submitted>(
+      await submit(
+        user,
+        {
+          stable_diffusion_model: "life-img",
+          init_images: [`data:image/png;base64,${big}`, small],
+          alwayson_scripts: { controlnet: { args: [{ image: big }] } },
+        },
+        {},
+        "/img2img",
+      ),
+      202,
+    );
     const claimed = (await claim(node, "node-life-img"))!;
     expect(claimed.task.inputs.map((i) => i.pointer).sort()).toEqual(["/alwayson_scripts/controlnet/args/0/image", "/init_images/0"]);
     expect(claimed.task.payload.init_images).toEqual([claimed.task.inputs.find((i) => i.pointer === "/init_images/0")!.key, small]);
@@ -116,7 +154,9 @@ describe("task life", () => {
     expect(read.status).toBe(200);
     expect(btoa(String.fromCharCode(...new Uint8Array(await read.arrayBuffer())))).toBe(big);
     expect((await call(`/nodes/tasks/${claimed.task.id}/inputs/${input.key}`, { token: node, headers: { "lease-id": "lease_wrong" } })).status).toBe(409);
-    expect((await call(`/nodes/tasks/${claimed.task.id}/inputs/inputs/other/x.png`, { token: node, headers: { "lease-id": claimed.lease.id } })).status).toBe(403);
+    expect((await call(`/nodes/tasks/${claimed.task.id}/inputs/inputs/other/x.png`, { token: node, headers: { "lease-id": claimed.lease.id } })).status).toBe(
+      403,
+    );
   });
 
   it("accepts the key of an earlier upload, but only the caller's own", async () => {
@@ -128,7 +168,10 @@ describe("task life", () => {
     await json(await submit(alice, { stable_diffusion_model: "life-upload", init_images: [uploaded.key] }, {}, "/img2img"), 202);
     const stolen = await json<{ code: string }>(await submit(bob, { stable_diffusion_model: "life-upload", init_images: [uploaded.key] }, {}, "/img2img"), 403);
     expect(stolen.code).toBe("forbidden");
-    const jsonUpload = await json<{ key: string }>(await call("/uploads", { token: bob, body: { image: `data:image/png;base64,${btoa(String.fromCharCode(...TINY_PNG))}` } }), 201);
+    const jsonUpload = await json<{ key: string }>(
+      await call("/uploads", { token: bob, body: { image: `data:image/png;base64,${btoa(String.fromCharCode(...TINY_PNG))}` } }),
+      201,
+    );
     expect(jsonUpload.key).toContain("inputs/");
   });
 
@@ -139,7 +182,9 @@ describe("task life", () => {
     expect(none.code).toBe("no_default_model");
     await json(await call("/options", { token: user, body: { data: { sd_model_checkpoint: "life-default", CLIP_stop_at_last_layers: 2 } } }), 200);
     const submitted = await json<Submitted>(await submit(user, { prompt: "x", override_settings: { CLIP_stop_at_last_layers: 1 } }), 202);
-    const row = await env.DB.prepare("SELECT checkpoint, request FROM tasks WHERE task_id = ?").bind(submitted.taskId).first<{ checkpoint: string; request: string }>();
+    const row = await env.DB.prepare("SELECT checkpoint, request FROM tasks WHERE task_id = ?")
+      .bind(submitted.taskId)
+      .first<{ checkpoint: string; request: string }>();
     expect(row!.checkpoint).toBe("life-default");
     expect(JSON.parse(row!.request).override_settings).toEqual({ CLIP_stop_at_last_layers: 1 });
     const options = await json<{ data: Record<string, unknown> }>(await call("/options", { token: user }), 200);

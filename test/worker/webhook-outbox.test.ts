@@ -22,7 +22,17 @@ function withOutbox(name: string, test: (outbox: WebhookOutbox, clock: { now: nu
       sent.push(new Request(input, init));
       return new Response(null, { status: answer.status });
     };
-    await test(new WebhookOutbox(state.storage.sql, () => readConfig(env), () => clock.now, send as typeof fetch), clock, sent, answer);
+    await test(
+      new WebhookOutbox(
+        state.storage.sql,
+        () => readConfig(env),
+        () => clock.now,
+        send as typeof fetch,
+      ),
+      clock,
+      sent,
+      answer,
+    );
   });
 }
 

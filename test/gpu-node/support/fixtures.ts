@@ -9,7 +9,7 @@ import { PNG } from "pngjs";
 import { afterEach, expect } from "vitest";
 import { GpuNodeAgent, type GpuNodeAgentDeps } from "../../../gpu-node/agent.ts";
 import type { AgentConfigInput } from "../../../gpu-node/config.ts";
-import { createLogger, silentLogger, type Logger } from "../../../gpu-node/logger.ts";
+import { createLogger, type Logger, silentLogger } from "../../../gpu-node/logger.ts";
 import type { TestGateway } from "./test-gateway.ts";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -108,7 +108,11 @@ export function imageBytes(image: string): Buffer {
   return Buffer.from(comma >= 0 ? image.slice(comma + 1) : image, "base64");
 }
 
-export function agentFor(gateway: TestGateway, config: Omit<AgentConfigInput, "gatewayUrl" | "token"> & { token?: string }, deps: GpuNodeAgentDeps = {}): GpuNodeAgent {
+export function agentFor(
+  gateway: TestGateway,
+  config: Omit<AgentConfigInput, "gatewayUrl" | "token"> & { token?: string },
+  deps: GpuNodeAgentDeps = {},
+): GpuNodeAgent {
   return new GpuNodeAgent(
     {
       gatewayUrl: gateway.url,

@@ -7,14 +7,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { z } from "zod";
 import {
-  LEASE_HEADER,
+  type ClaimResponse,
   claimRequestSchema,
   completeRequestSchema,
   failRequestSchema,
   heartbeatSchema,
+  LEASE_HEADER,
   progressReportSchema,
   registerRequestSchema,
-  type ClaimResponse,
   type TaskKind,
 } from "../../../src/protocol/node.ts";
 
@@ -260,10 +260,14 @@ export class TestGateway {
 
   /** Waits until the task reaches one of the final states and returns it. */
   waitForEnd(id: string, timeoutMs = 20_000): Promise<TaskRecord> {
-    return this.waitFor(`task ${id} to end`, () => {
-      const task = this.mustTask(id);
-      return task.status === "succeeded" || task.status === "failed" || task.status === "cancelled" ? task : null;
-    }, timeoutMs);
+    return this.waitFor(
+      `task ${id} to end`,
+      () => {
+        const task = this.mustTask(id);
+        return task.status === "succeeded" || task.status === "failed" || task.status === "cancelled" ? task : null;
+      },
+      timeoutMs,
+    );
   }
 
   // ---- protocol ----------------------------------------------------------------------------------
@@ -344,10 +348,13 @@ export class TestGateway {
     const waiter: Waiter = {
       nodeId,
       res,
-      timer: setTimeout(() => {
-        this.removeWaiter(waiter);
-        res.writeHead(204).end();
-      }, Math.min(body.waitMs, this.options.claimWaitMs)),
+      timer: setTimeout(
+        () => {
+          this.removeWaiter(waiter);
+          res.writeHead(204).end();
+        },
+        Math.min(body.waitMs, this.options.claimWaitMs),
+      ),
     };
     // A node that hangs up (stopping) must not be handed a task.
     res.on("close", () => {
@@ -437,7 +444,11 @@ export class TestGateway {
   /** Images and completion in one multipart request, as the Worker's POST .../result takes them. */
   private async result(req: http.IncomingMessage, res: http.ServerResponse, task: TaskRecord): Promise<void> {
     const bytes = await readAll(req);
-    const form = await new Request("http://test-gateway/result", { method: "POST", headers: { "content-type": String(req.headers["content-type"] ?? "") }, body: new Uint8Array(bytes) }).formData();
+    const form = await new Request("http://test-gateway/result", {
+      method: "POST",
+      headers: { "content-type": String(req.headers["content-type"] ?? "") },
+      body: new Uint8Array(bytes),
+    }).formData();
     const raw = form.get("result");
     if (typeof raw !== "string") this.protocolError("result without a `result` field");
     const parsed = completeRequestSchema.safeParse(JSON.parse(raw));
