@@ -16,18 +16,16 @@ export function listLoras(folder: AddonFolder): { name: string; alias: string; p
 
 export function listEmbeddings(folder: AddonFolder, checkpoint: { modelName: string; shorthash: string } | null) {
   const loaded = Object.fromEntries(
-    folder
-      .list()
-      .map((file) => [
-        file.name,
-        {
-          step: null,
-          sd_checkpoint: checkpoint?.shorthash ?? null,
-          sd_checkpoint_name: checkpoint?.modelName ?? null,
-          shape: EMBEDDING_VECTOR_WIDTH,
-          vectors: 1,
-        },
-      ]),
+    folder.list().map((file) => [
+      file.name,
+      {
+        step: null,
+        sd_checkpoint: checkpoint?.shorthash ?? null,
+        sd_checkpoint_name: checkpoint?.modelName ?? null,
+        shape: EMBEDDING_VECTOR_WIDTH,
+        vectors: 1,
+      },
+    ]),
   );
   return { loaded, skipped: {} };
 }
