@@ -188,7 +188,7 @@ surface.post("/sdapi/v1/skip", (c) => c.json(null));
 // ---- lists ----------------------------------------------------------------------------------------
 
 documented("get", "/sdapi/v1/sd-models", "Registered checkpoints that have a file", z.array(sdModelItemSchema));
-surface.get("/sdapi/v1/sd-models", async (c) => c.json((await listModels(c.env.DB)).filter((m) => m.sha256).map(sdModelItem)));
+surface.get("/sdapi/v1/sd-models", async (c) => c.json((await listModels(c.env.DB, "checkpoint")).filter((m) => m.sha256).map(sdModelItem)));
 
 for (const list of CATALOG_LISTS) {
   documented("get", `/sdapi/v1/${list}`, `sd-webui's ${list}, merged over the nodes that reported them`, z.array(z.unknown()));
