@@ -65,7 +65,12 @@ poolRoutes.openapi(
   }),
   async (c) => {
     const fleet = fleetStub(c.env);
-    const [allModels, queues, nodes, poolRows] = await Promise.all([listModels(c.env.DB, "checkpoint"), fleet.listQueues(), fleet.listNodes(), listPools(c.env.DB)]);
+    const [allModels, queues, nodes, poolRows] = await Promise.all([
+      listModels(c.env.DB, "checkpoint"),
+      fleet.listQueues(),
+      fleet.listNodes(),
+      listPools(c.env.DB),
+    ]);
     const functions = await Promise.all(
       allModels.map(async (model) => {
         const pool = poolRows.find((p) => p.checkpoint === model.name) ?? null;
