@@ -119,6 +119,12 @@ function folderFor(type: ModelType, folder: string | undefined): string {
   return folder ?? MODEL_FOLDER_BY_TYPE[type];
 }
 
+/** Two models sharing a file on a node's disk would overwrite each other. */
+async function refuseSharedFile(db: D1Database, name: string, folder: string, fileName: string): Promise<void> {
+  const other = (await listModels(db)).find((m) => m.name !== name && modelFolder(m) === folder && m.fileName === fileName);
+  if (other) throw new ApiError("model_exists", `Model ${other.name} already uses ${folder}/${fileName} on the nodes; choose another fileName`);
+}
+
 async function hashObject(bucket: R2Bucket, key: string): Promise<string> {
   const object = await bucket.get(key);
   if (!object) throw fieldError("ossPath", "no such object");
@@ -227,6 +233,7 @@ modelRoutes.openapi(
     if (body.ossPath && !object) throw fieldError("ossPath", `no object ${ossPath} in the bucket`);
     if (body.etag && !body.ossPath) throw fieldError("etag", "only with ossPath");
     if (object && body.etag && body.etag.replaceAll('"', "") !== object.etag) throw fieldError("etag", `the object's etag is ${object.etag}`);
+    await refuseSharedFile(c.env.DB, body.name, folder, fileName);
     if (object && !body.sha256 && object.size > MAX_HASHED_ON_REGISTER_BYTES)
       throw fieldError(
         "sha256",
@@ -277,6 +284,8 @@ modelRoutes.openapi(
     if (body.loadSeconds !== undefined) changes.loadSeconds = body.loadSeconds;
     if (body.inferenceSeconds !== undefined) changes.inferenceSeconds = body.inferenceSeconds;
     if (body.fileName) changes.fileName = body.fileName;
+    if (changes.fileName || changes.folder)
+      await refuseSharedFile(c.env.DB, model.name, changes.folder ?? modelFolder(model), changes.fileName ?? model.fileName);
     if (body.ossPath) {
       const object = await c.env.BUCKET.head(body.ossPath);
       if (!object) throw fieldError("ossPath", `no object ${body.ossPath} in the bucket`);
