@@ -130,6 +130,24 @@ describe("registering add-ons", () => {
     expect(checkpoints.map((m) => m.name)).not.toContain("filter-lora");
     expect((await json<Problem>(await call("/models?type=nonsense", { token: ADMIN }), 422)).errors?.[0]?.path).toBe("type");
   });
+
+  it("uploads an add-on with a non-ASCII name in parts, and nodes download it with resume", async () => {
+    const name = encodeURIComponent("多部分_lora");
+    await json(await call("/models", { token: ADMIN, body: { name: "多部分_lora", type: "lycoris" } }), 201);
+    const { uploadId } = await json<{ uploadId: string }>(await call(`/models/${name}/file/uploads`, { token: ADMIN, method: "POST" }), 201);
+    const content = "lycoris weights in one part";
+    const part = await json<{ partNumber: number; etag: string }>(
+      await call(`/models/${name}/file/uploads/${uploadId}/parts/1`, { method: "PUT", token: ADMIN, body: new TextEncoder().encode(content) }),
+      200,
+    );
+    const sha256 = await sha256Hex(content);
+    const done = await json<ModelView>(await call(`/models/${name}/file/uploads/${uploadId}/complete`, { token: ADMIN, body: { parts: [part], sha256 } }), 200);
+    expect(done).toMatchObject({ type: "lora", folder: "models/Lora", fileName: "多部分_lora.safetensors", sha256, sizeBytes: content.length });
+    const node = await createKey("node");
+    const ranged = await call(`/nodes/models/${name}/file`, { token: node, headers: { range: "bytes=9-" } });
+    expect(ranged.status).toBe(206);
+    expect(await ranged.text()).toBe(content.slice(9));
+  });
 });
 
 describe("only checkpoints are checkpoints", () => {
