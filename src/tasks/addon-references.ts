@@ -102,3 +102,47 @@ export function addonReferences(body: Record<string, unknown>, embeddingNames: r
   }
   return refs;
 }
+
+/** Copies of the containers on the way to `path`, so setting the leaf leaves `body` unchanged. */
+function setAt(body: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
+  const keys = path.split(".");
+  const copy = (node: unknown, depth: number): unknown => {
+    if (depth === keys.length) return value;
+    const key = keys[depth]!;
+    if (Array.isArray(node)) return node.map((item, i) => (String(i) === key ? copy(item, depth + 1) : item));
+    const record = asRecord(node) ?? {};
+    return { ...record, [key]: copy(record[key], depth + 1) };
+  };
+  return copy(body, 0) as Record<string, unknown>;
+}
+
+/** A prompt whose lora/lyco tags naming `from` name `to` instead, their other arguments kept. */
+function renameInTags(prompt: string, from: string, to: string): string {
+  return prompt.replace(EXTRA_NETWORK_TAG, (tag, kind: string, args: string) => {
+    if (!LORA_TAGS.has(kind)) return tag;
+    const items = args.split(":");
+    const first = items.findIndex((item) => item.split("=").length !== 2);
+    if (first < 0 || items[first] !== from) return tag;
+    items[first] = to;
+    return `<${kind}:${items.join(":")}>`;
+  });
+}
+
+/**
+ * The request with each add-on named as sd-webui on the node knows its file: sd-webui finds a
+ * LoRA, ControlNet model or upscaler by the file's stem and a VAE by its file name, while a
+ * request may name a registered add-on by its registered name.
+ */
+export function renameAddons(body: Record<string, unknown>, renames: ReadonlyArray<{ ref: AddonReference; to: string }>): Record<string, unknown> {
+  let renamed = body;
+  for (const { ref, to } of renames) {
+    if (ref.name === to || ref.type === "embedding") continue;
+    if (ref.type === "lora") {
+      const prompt = stringAt(renamed, ref.path);
+      if (prompt) renamed = { ...renamed, [ref.path]: renameInTags(prompt, ref.name, to) };
+    } else {
+      renamed = setAt(renamed, ref.path, to);
+    }
+  }
+  return renamed;
+}

@@ -78,13 +78,12 @@ export function resolveAddons(refs: readonly AddonReference[], models: readonly 
   return resolved;
 }
 
-/** Registered embeddings are found in prompts by their name and by their file's stem (sd-webui's name for them). */
+/** Registered embeddings are found in prompts by their file's stem: sd-webui's name for them. */
 export function embeddingNames(models: readonly ModelRow[]): string[] {
-  const names = new Set<string>();
-  for (const m of models) {
-    if (normalizeModelType(m.type) !== "embedding") continue;
-    names.add(m.name);
-    names.add(stem(m.fileName));
-  }
-  return [...names];
+  return [...new Set(models.filter((m) => normalizeModelType(m.type) === "embedding").map((m) => stem(m.fileName)))];
+}
+
+/** The name sd-webui on a node knows a registered add-on's file by: a VAE's file name, else the file's stem. */
+export function webuiAddonName(model: ModelRow): string {
+  return normalizeModelType(model.type) === "vae" ? model.fileName : stem(model.fileName);
 }

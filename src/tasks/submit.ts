@@ -15,8 +15,8 @@ import { poolSettings } from "../pools/settings";
 import type { AddonType } from "../protocol/model-types";
 import type { AddonFile, ClaimedTask, TaskKind } from "../protocol/node";
 import { externalizeInlineImages } from "../storage/inline-images";
-import { addonReferences } from "./addon-references";
-import { embeddingNames, findRegisteredAddon, resolveAddons } from "./addon-resolution";
+import { addonReferences, renameAddons } from "./addon-references";
+import { embeddingNames, findRegisteredAddon, resolveAddons, webuiAddonName } from "./addon-resolution";
 import type { RequestedWebhook } from "./webhooks";
 
 export interface Submission {
@@ -102,13 +102,17 @@ function webuiPayload(body: Record<string, unknown>, options: Record<string, unk
  * The registered add-ons the request needs, as the claim carries them. Names neither registered
  * nor built into the nodes' sd-webui, and registered ones without a file, are refused together.
  */
-async function requiredAddons(env: Env, s: Submission, found: SubmissionLookups): Promise<{ files: AddonFile[]; vaeFileByPath: Map<string, string> }> {
-  const vaeFileByPath = new Map<string, string>();
-  if (s.kind === "passthrough") return { files: [], vaeFileByPath };
+async function requiredAddons(
+  env: Env,
+  s: Submission,
+  found: SubmissionLookups,
+): Promise<{ files: AddonFile[]; body: Record<string, unknown>; vae: string | null }> {
   // The key's default VAE (POST /options) is needed as much as one the request names.
-  const keyVae = typeof found.options.sd_vae === "string" ? found.options.sd_vae : undefined;
-  const refs = addonReferences({ ...s.body, sd_vae: s.vae ?? keyVae }, embeddingNames(found.addons));
-  if (refs.length === 0) return { files: [], vaeFileByPath };
+  const keyVae = typeof found.options.sd_vae === "string" ? found.options.sd_vae : null;
+  const vae = s.vae ?? keyVae;
+  if (s.kind === "passthrough") return { files: [], body: s.body, vae };
+  const refs = addonReferences({ ...s.body, sd_vae: vae ?? undefined }, embeddingNames(found.addons));
+  if (refs.length === 0) return { files: [], body: s.body, vae };
   const allRegistered = refs.every((ref) => findRegisteredAddon(found.addons, ref));
   const catalog = allRegistered ? {} : await fleetStub(env).catalog();
   const { registered, missing, notReady } = resolveAddons(refs, found.addons, catalog);
@@ -120,10 +124,10 @@ async function requiredAddons(env: Env, s: Submission, found: SubmissionLookups)
     const detail = `Add-on models not available: ${errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`;
     throw new ApiError(missing.length > 0 ? "addon_not_found" : "model_file_missing", detail, errors);
   }
-  for (const ref of refs) {
-    const model = ref.type === "vae" ? findRegisteredAddon(registered, ref) : null;
-    if (model) vaeFileByPath.set(ref.path, model.fileName);
-  }
+  const renames = refs.flatMap((ref) => {
+    const model = findRegisteredAddon(registered, ref);
+    return model ? [{ ref, to: webuiAddonName(model) }] : [];
+  });
   const files = registered.map((m) => ({
     name: m.name,
     type: modelType(m) as AddonType,
@@ -132,7 +136,7 @@ async function requiredAddons(env: Env, s: Submission, found: SubmissionLookups)
     sizeBytes: m.sizeBytes ?? 0,
     folder: modelFolder(m),
   }));
-  return { files, vaeFileByPath };
+  return { files, body: renameAddons(s.body, renames), vae: renames.find((r) => r.ref.path === "sd_vae")?.to ?? vae };
 }
 
 export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskRow; created: boolean; queuePosition: number }> {
@@ -153,11 +157,8 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   if (!model.sha256) throw new ApiError("model_file_missing", `Model ${model.name} is registered but has no uploaded file yet`);
   if (found.idTaken) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
   const addons = await requiredAddons(env, s, found);
-  const vae = addons.vaeFileByPath.get("sd_vae") ?? s.vae ?? (typeof options.sd_vae === "string" ? options.sd_vae : null);
-  const webuiBody = webuiPayload(s.body, options);
-  const overrideVae = addons.vaeFileByPath.get("override_settings.sd_vae");
-  if (overrideVae) webuiBody.override_settings = { ...(webuiBody.override_settings as Record<string, unknown>), sd_vae: overrideVae };
-  const { payload, inputs, writtenKeys } = await externalizeInlineImages(env.BUCKET, owner, webuiBody);
+  const vae = addons.vae;
+  const { payload, inputs, writtenKeys } = await externalizeInlineImages(env.BUCKET, owner, webuiPayload(addons.body, options));
   if (JSON.stringify(payload).length > MAX_STORED_REQUEST_BYTES) {
     await env.BUCKET.delete(writtenKeys);
     throw new ApiError("payload_too_large", `The request is over ${MAX_STORED_REQUEST_BYTES} bytes even with its images moved to storage`);

@@ -262,8 +262,13 @@ describe("add-ons at submit", () => {
       file(cn, "controlnet"),
       { ...file(up, "upscaler"), folder: "models/RealESRGAN" },
     ]);
-    // sd-webui's sd_vae takes the VAE's file name.
+    // sd-webui finds each by its file: a VAE by file name, the others by file stem.
     expect(claimed.task.vae).toBe("kl-f8-anime.pt");
+    expect(claimed.task.payload).toMatchObject({
+      prompt: "a cat <lora:bling_v2_mix:0.7> <lora:bling_v2_mix:0.2>",
+      hr_upscaler: "4x-UltraSharp",
+      alwayson_scripts: { controlnet: { args: [{ model: "control_v11p_sd15_canny [abcdef01]", module: "canny" }] } },
+    });
     const row = await env.DB.prepare("SELECT addons FROM tasks WHERE uid = ?").bind(claimed.task.id).first<{ addons: string }>();
     expect(JSON.parse(row!.addons)).toEqual(["bling", "easyneg", "my-vae", "canny", "ultra"]);
   });

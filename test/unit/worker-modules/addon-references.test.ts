@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { ModelRow } from "../../../src/db/models";
 import type { WebuiCatalog } from "../../../src/protocol/node";
 import { controlNetModelList, embeddingList, loraList, upscalerList, vaeList } from "../../../src/sdapi/addon-lists";
-import { addonReferences, extraNetworkNames, mentionsWord } from "../../../src/tasks/addon-references";
+import { addonReferences, extraNetworkNames, mentionsWord, renameAddons } from "../../../src/tasks/addon-references";
 import { embeddingNames, resolveAddons } from "../../../src/tasks/addon-resolution";
 
 const SHA = "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa";
@@ -116,6 +116,31 @@ describe("addonReferences", () => {
   });
 });
 
+describe("renameAddons", () => {
+  it("names each add-on as sd-webui knows its file, keeping weights, other tags and the original body", () => {
+    const body = {
+      prompt: "<lora:bling:0.7:lbw=1> <lora:other:1> <lyco:te=1:bling:0.2> bling",
+      hr_upscaler: "ultra",
+      override_settings: { sd_vae: "my-vae", CLIP_stop_at_last_layers: 2 },
+      alwayson_scripts: { controlnet: { args: [{ model: "None" }, { model: "canny", weight: 0.5 }] } },
+    };
+    const refs = addonReferences(body);
+    const to: Record<string, string> = { bling: "blingdbox_v1_mix", ultra: "4x-UltraSharp", "my-vae": "kl-f8.pt", canny: "control_v11p_sd15_canny" };
+    const renamed = renameAddons(
+      body,
+      refs.filter((ref) => ref.name in to).map((ref) => ({ ref, to: to[ref.name]! })),
+    );
+    expect(renamed).toEqual({
+      prompt: "<lora:blingdbox_v1_mix:0.7:lbw=1> <lora:other:1> <lyco:te=1:blingdbox_v1_mix:0.2> bling",
+      hr_upscaler: "4x-UltraSharp",
+      override_settings: { sd_vae: "kl-f8.pt", CLIP_stop_at_last_layers: 2 },
+      alwayson_scripts: { controlnet: { args: [{ model: "None" }, { model: "control_v11p_sd15_canny", weight: 0.5 }] } },
+    });
+    expect(body.alwayson_scripts.controlnet.args[1]!.model).toBe("canny");
+    expect(body.prompt).toContain("<lora:bling:0.7");
+  });
+});
+
 describe("resolveAddons", () => {
   const catalog: WebuiCatalog = {
     loras: [{ name: "builtin-lora", alias: "builtin-alias", path: "/x/builtin-lora.safetensors" }],
@@ -178,9 +203,9 @@ describe("resolveAddons", () => {
     expect(resolved.missing.map((r) => r.name)).toEqual(["sd15", "my-vae"]);
   });
 
-  it("finds registered embeddings by name and by file stem", () => {
+  it("finds registered embeddings by their file's stem, as sd-webui names them", () => {
     const names = embeddingNames([model("easyneg", "textualInversion", "EasyNegative.safetensors"), model("bling", "lora", "bling.safetensors")]);
-    expect(names.sort()).toEqual(["EasyNegative", "easyneg"]);
+    expect(names).toEqual(["EasyNegative"]);
   });
 });
 
