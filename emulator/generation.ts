@@ -3,7 +3,6 @@
 // image), and answer {images, parameters, info} with `info` as a JSON string.
 import { randomInt } from "node:crypto";
 import { type GenerationKind, isAlwaysOnScript, isSelectableScript, resolveSampler, type Sampler, type Scheduler } from "./catalog.ts";
-import type { CheckpointInfo } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { drawComposition, drawNoise } from "./draw.ts";
 import { httpException, pythonException } from "./errors.ts";
@@ -12,7 +11,7 @@ import { encodePng } from "./image-codec.ts";
 import { decodeInputImage } from "./image-input.ts";
 import { blend, blendByMask, cropCenter, fitWithin, grid, type RgbImage, resize } from "./image-ops.ts";
 import { createInfotext, type InfotextParams, parseInfotext } from "./infotext.ts";
-import { selectCheckpoint } from "./loaded-model.ts";
+import { type LoadedCheckpoint, selectCheckpoint } from "./loaded-model.ts";
 import { type GenerationRequest, type Img2ImgRequest, img2imgRequestSchema, parseBody, type Txt2ImgRequest, txt2imgRequestSchema } from "./request-schemas.ts";
 
 const WEBUI_VERSION = "v1.10.1";
@@ -235,12 +234,13 @@ async function prepareSettings(ctx: EmulatorContext, request: GenerationRequest)
   const overrides = { ...(request.override_settings ?? {}) };
   const requested = overrides["sd_model_checkpoint"];
   const overrideCheckpoint = typeof requested === "string" ? ctx.checkpoints.resolve(requested) : undefined;
+  delete overrides["sd_model_checkpoint"];
+  await ctx.model.ensure(overrideCheckpoint ?? selectCheckpoint(ctx.checkpoints, ctx.options));
   if (overrideCheckpoint) overrides["sd_model_checkpoint"] = overrideCheckpoint.title;
-  else delete overrides["sd_model_checkpoint"];
-  const checkpoint = overrideCheckpoint ?? selectCheckpoint(ctx.checkpoints, ctx.options);
-  await ctx.model.ensure(checkpoint);
   const restore = ctx.options.override(overrides);
-  return { checkpoint, restore: request.override_settings_restore_afterwards ? restore : () => {} };
+  const loaded = ctx.model.current;
+  if (!loaded) throw new Error("no checkpoint in memory after a load");
+  return { checkpoint: loaded, restore: request.override_settings_restore_afterwards ? restore : () => {} };
 }
 
 function checkMemory(batchSize: number, nIter: number, width: number, height: number): void {
@@ -288,7 +288,7 @@ function fitInit(image: RgbImage, width: number, height: number, resizeMode: num
   return cropCenter(covered, width, height);
 }
 
-async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: CheckpointInfo): Promise<GenerationResponse> {
+async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: LoadedCheckpoint): Promise<GenerationResponse> {
   const { request, batchSize, init, hires } = plan;
   const state = ctx.state;
   const nIter = Math.max(1, request.n_iter);
@@ -322,7 +322,7 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
       "Face restoration": request.restore_faces ? (ctx.options.get("face_restoration_model") as string) : null,
       Size: `${width}x${height}`,
       "Model hash": checkpoint.shorthash,
-      Model: checkpoint.modelName,
+      Model: checkpoint.stem,
       "Batch size": batchSize > 1 ? batchSize : null,
       "Batch pos": batchSize > 1 ? positionInBatch : null,
       "Variation seed": varied ? allSubseeds[i] : null,
@@ -399,7 +399,7 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
     batch_size: batchSize,
     restore_faces: request.restore_faces ?? false,
     face_restoration_model: request.restore_faces ? ctx.options.get("face_restoration_model") : null,
-    sd_model_name: checkpoint.modelName,
+    sd_model_name: checkpoint.stem,
     sd_model_hash: checkpoint.shorthash,
     sd_vae_name: null,
     sd_vae_hash: null,

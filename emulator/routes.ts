@@ -8,7 +8,6 @@ import { listEmbeddings, listLoras, listVaes } from "./extra-networks.ts";
 import { extraBatchImages, extraSingleImage } from "./extras.ts";
 import { img2img, txt2img } from "./generation.ts";
 import { interrogate, pngInfo } from "./image-tools.ts";
-import { selectCheckpoint } from "./loaded-model.ts";
 import { setOptions } from "./options-api.ts";
 import { internalProgressRequestSchema, parseBody, progressQuerySchema } from "./request-schemas.ts";
 import { cmdFlags, memory } from "./system-info.ts";
@@ -76,7 +75,7 @@ export const ROUTES: readonly Route[] = [
   core("GET", "face-restorers", () => FACE_RESTORERS),
   core("GET", "realesrgan-models", () => REALESRGAN_MODELS),
   core("GET", "prompt-styles", () => []),
-  core("GET", "embeddings", (ctx) => listEmbeddings(ctx.addons.embedding, ctx.model.current)),
+  core("GET", "embeddings", (ctx) => listEmbeddings(ctx.addons.embedding)),
   core("POST", "refresh-embeddings", async (ctx) => {
     await ctx.addons.embedding.refresh();
     return null;
@@ -91,11 +90,11 @@ export const ROUTES: readonly Route[] = [
   }),
   core("GET", "memory", (ctx) => memory(ctx)),
   core("POST", "unload-checkpoint", (ctx) => {
-    ctx.model.unload();
+    ctx.model.onDevice = false;
     return {};
   }),
-  core("POST", "reload-checkpoint", async (ctx) => {
-    await ctx.lock.run(() => ctx.model.ensure(selectCheckpoint(ctx.checkpoints, ctx.options)));
+  core("POST", "reload-checkpoint", (ctx) => {
+    ctx.model.onDevice = true;
     return {};
   }),
   core("GET", "scripts", (ctx) => scriptLists(ctx.controlnet)),

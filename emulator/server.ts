@@ -146,10 +146,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     embedding: new AddonFolder(folders.byType.embedding, hashes),
   };
   for (const folder of Object.values(addons)) await folder.refresh();
-  const model = new LoadedModel(settings, loadMs, closing.signal);
+  const model = new LoadedModel(settings, checkpoints, loadMs, closing.signal);
   const initial = checkpoints.list()[0];
   if (initial) {
-    model.setInitial(initial);
+    await model.setInitial(initial);
     settings.set("sd_model_checkpoint", initial.title);
   }
   const ctx: EmulatorContext = {
