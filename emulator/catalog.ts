@@ -164,21 +164,19 @@ export function scriptInfo(controlnet: boolean) {
   ]);
 }
 
-function findSampler(name: string): Sampler | undefined {
-  const lower = name.toLowerCase();
-  return SAMPLERS.find((s) => s.name.toLowerCase() === lower || s.aliases.includes(lower));
-}
-
 /**
- * sd-webui's `get_sampler_and_scheduler`: a trailing scheduler name in the sampler name
- * ("DPM++ 2M Karras") selects that scheduler; an unknown scheduler means Automatic, and a
- * scheduler equal to the sampler's own default is reported as Automatic. Unlike v1.10, which
- * silently substitutes its default sampler, an unknown sampler gives `null` (the API's 400).
+ * sd-webui v1.10's `get_sampler_and_scheduler` (modules/sd_samplers.py), which the API calls
+ * before `validate_sampler_name`: a trailing scheduler name in the sampler name ("DPM++ 2M
+ * Karras") selects that scheduler; an unknown scheduler means Automatic; the sampler is looked up
+ * by its exact name (`all_samplers_map`, no aliases, case-sensitive) and an unknown one silently
+ * becomes the default sampler (`samplers[0]`, DPM++ 2M), so the API never answers "Sampler not
+ * found"; a scheduler equal to the sampler's own default is reported as Automatic.
  */
-export function resolveSampler(samplerName: string, schedulerName: string | null): { sampler: Sampler; scheduler: Scheduler } | null {
+export function resolveSampler(samplerName: string, schedulerName: string | null): { sampler: Sampler; scheduler: Scheduler } {
   const automatic = SCHEDULERS[0]!;
+  const defaultSampler = SAMPLERS[0]!;
   let scheduler = SCHEDULERS.find((s) => s.name === schedulerName || s.label === schedulerName) ?? automatic;
-  let name = samplerName;
+  let name = samplerName || defaultSampler.name;
   for (const candidate of SCHEDULERS) {
     for (const option of [candidate.label, candidate.name, ...(candidate.aliases ?? [])]) {
       if (name.endsWith(` ${option}`)) {
@@ -188,8 +186,7 @@ export function resolveSampler(samplerName: string, schedulerName: string | null
       }
     }
   }
-  const sampler = findSampler(name);
-  if (!sampler) return null;
+  const sampler = SAMPLERS.find((s) => s.name === name) ?? defaultSampler;
   if (sampler.options.scheduler === scheduler.name) scheduler = automatic;
   return { sampler, scheduler };
 }

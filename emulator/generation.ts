@@ -114,7 +114,6 @@ function checkRequest(ctx: EmulatorContext, kind: GenerationKind, request: Gener
     throw httpException(422, `Script '${request.script_name}' not found`);
   }
   const resolved = resolveSampler(request.sampler_name || request.sampler_index, request.scheduler);
-  if (!resolved) throw httpException(400, "Sampler not found");
   for (const title of Object.keys(request.alwayson_scripts)) {
     if (isSelectableScript(kind, title)) throw httpException(422, "Cannot have a selectable script in the always on scripts params");
     if (!isAlwaysOnScript(kind, title, ctx.controlnet)) throw httpException(422, `always on script ${title} not found`);

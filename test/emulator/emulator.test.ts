@@ -210,10 +210,14 @@ describe("img2img", () => {
 });
 
 describe("errors", () => {
-  it("answers an unknown sampler with 400 and an unknown script with 422", async () => {
-    const sampler = await api("POST", "/sdapi/v1/txt2img", { sampler_name: "Warp Drive" });
-    expect(sampler.status).toBe(400);
-    expect(sampler.body).toEqual({ error: "HTTPException", detail: "Sampler not found", body: "", errors: "400: Sampler not found" });
+  it("runs an unknown sampler as the default DPM++ 2M (v1.10 get_sampler_and_scheduler) and answers an unknown script with 422", async () => {
+    const sampler = await api("POST", "/sdapi/v1/txt2img", { sampler_name: "Warp Drive", steps: 1, width: 64, height: 64 });
+    expect(sampler.status).toBe(200);
+    const info = JSON.parse(sampler.body.info);
+    expect(info.sampler_name).toBe("DPM++ 2M");
+    expect(info.infotexts[0]).toContain("Sampler: DPM++ 2M,");
+    const alias = await api("POST", "/sdapi/v1/txt2img", { sampler_name: "k_euler", steps: 1, width: 64, height: 64 });
+    expect(JSON.parse(alias.body.info).sampler_name).toBe("DPM++ 2M");
     const script = await api("POST", "/sdapi/v1/txt2img", { script_name: "make it pop" });
     expect(script.status).toBe(422);
     expect(script.body.detail).toBe("Script 'make it pop' not found");
