@@ -21,6 +21,8 @@ export interface EmulatorContext {
   port: number;
   readonly checkpoints: CheckpointRegistry;
   /** The add-on folders as of their last refresh. */
+  /** mtime of the embeddings folder at its last scan (sd-webui rescans when it moves). */
+  embeddingsScannedMtimeMs: number;
   readonly addons: { readonly lora: AddonFolder; readonly vae: AddonFolder; readonly controlnet: AddonFolder; readonly embedding: AddonFolder };
   readonly options: OptionsStore;
   readonly state: GenerationState;

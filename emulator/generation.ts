@@ -2,6 +2,7 @@
 // checkpoint the request or the settings name, sample image after image (steps × stepMs per
 // image), and answer {images, parameters, info} with `info` as a JSON string.
 import { randomInt } from "node:crypto";
+import { applyAddons, resolveAddons } from "./addons.ts";
 import { type GenerationKind, isAlwaysOnScript, isSelectableScript, resolveSampler, type Sampler, type Scheduler } from "./catalog.ts";
 import type { EmulatorContext } from "./context.ts";
 import { drawComposition, drawNoise } from "./draw.ts";
@@ -309,7 +310,9 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: LoadedChe
   const initFor = (i: number) => fittedInits[i % fittedInits.length]!;
   const mask = init?.mask ? resize(init.mask, width, height) : null;
 
-  const extraParams: InfotextParams = { ...(mask ? { "Mask blur": init?.maskBlur } : {}), ...hires?.params };
+  const addons = await resolveAddons(ctx, { prompts: allPrompts, negativePrompts: allNegativePrompts, alwaysonScripts: plan.request.alwayson_scripts });
+  const vaeHash = addons.vae ? addons.vae.sha256.slice(0, 10) : null;
+  const extraParams: InfotextParams = { ...(mask ? { "Mask blur": init?.maskBlur } : {}), ...hires?.params, ...addons.params };
   const infotextFor = (i: number, positionInBatch: number) =>
     createInfotext(allPrompts[i]!, allNegativePrompts[i]!, {
       Steps: request.steps,
@@ -322,6 +325,8 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: LoadedChe
       Size: `${width}x${height}`,
       "Model hash": checkpoint.shorthash,
       Model: checkpoint.stem,
+      "VAE hash": ctx.options.get("add_vae_hash_to_info") ? vaeHash : null,
+      VAE: ctx.options.get("add_vae_name_to_info") ? addons.vae?.basename : null,
       "Batch size": batchSize > 1 ? batchSize : null,
       "Batch pos": batchSize > 1 ? positionInBatch : null,
       "Variation seed": varied ? allSubseeds[i] : null,
@@ -338,6 +343,7 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: LoadedChe
     const composition = { seed: allSeeds[i]!, prompt: allPrompts[i]!, negativePrompt: allNegativePrompts[i]!, model: checkpoint.sha256 };
     let image = drawComposition(composition, w, h);
     if (varied) image = blend(image, drawComposition({ ...composition, seed: allSubseeds[i]! }, w, h), Math.min(1, request.subseed_strength));
+    image = applyAddons(image, addons);
     if (!init) return image;
     const changed = blend(initFor(i), image, Math.min(1, Math.max(0, init.denoisingStrength)) * IMG2IMG_MAX_CHANGE);
     return mask ? blendByMask(initFor(i), changed, mask, init.invertMask) : changed;
@@ -400,8 +406,8 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: LoadedChe
     face_restoration_model: request.restore_faces ? ctx.options.get("face_restoration_model") : null,
     sd_model_name: checkpoint.stem,
     sd_model_hash: checkpoint.shorthash,
-    sd_vae_name: null,
-    sd_vae_hash: null,
+    sd_vae_name: addons.vae?.basename ?? null,
+    sd_vae_hash: vaeHash,
     seed_resize_from_w: request.seed_resize_from_w,
     seed_resize_from_h: request.seed_resize_from_h,
     denoising_strength: denoisingStrength,

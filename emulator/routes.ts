@@ -1,5 +1,7 @@
 // The route table: sd-webui's core API (behind --api-auth when set), the built-in Lora
 // extension's routes and the UI's progress routes (never behind auth).
+
+import { loadEmbeddings } from "./addons.ts";
 import { FACE_RESTORERS, LATENT_UPSCALE_MODES, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, scriptInfo, scriptLists, UPSCALERS } from "./catalog.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
@@ -77,7 +79,7 @@ export const ROUTES: readonly Route[] = [
   core("GET", "prompt-styles", () => []),
   core("GET", "embeddings", (ctx) => listEmbeddings(ctx.addons.embedding)),
   core("POST", "refresh-embeddings", async (ctx) => {
-    await ctx.addons.embedding.refresh();
+    await loadEmbeddings(ctx, true);
     return null;
   }),
   core("POST", "refresh-checkpoints", async (ctx) => {

@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AddonFolder } from "./addon-folder.ts";
+import { loadEmbeddings } from "./addons.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { errorResponse, httpException, RequestValidationError, RoutingError, WebuiError } from "./errors.ts";
@@ -145,7 +146,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     controlnet: new AddonFolder(folders.byType.controlnet, hashes),
     embedding: new AddonFolder(folders.byType.embedding, hashes),
   };
-  for (const folder of Object.values(addons)) await folder.refresh();
+  for (const folder of [addons.lora, addons.vae, addons.controlnet]) await folder.refresh();
   const model = new LoadedModel(settings, checkpoints, loadMs, closing.signal);
   const initial = checkpoints.list()[0];
   if (initial) {
@@ -162,12 +163,15 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     port: 0,
     checkpoints,
     addons,
+    embeddingsScannedMtimeMs: -1,
     options: settings,
     state: new GenerationState(settings),
     lock: new QueueLock(),
     model,
     generations: 0,
   };
+
+  await loadEmbeddings(ctx, true);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const startedMs = performance.now();
