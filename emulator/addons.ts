@@ -62,6 +62,12 @@ export interface AddonRequest {
   alwaysonScripts: Record<string, unknown>;
 }
 
+/**
+ * extra_networks.parse_prompt: the prompt the model is conditioned on has its `<name:…>` tags
+ * removed (whitespace collapsed, as CLIP's tokenizer ignores it).
+ */
+export const stripExtraNetworks = (prompt: string) => prompt.replace(EXTRA_NETWORK_TAG, "").replace(/\s+/g, " ").trim();
+
 /** Python's str() of a float. */
 const pyFloat = (value: number) => (Number.isInteger(value) ? `${value}.0` : String(value));
 const colorOf = (hex: string): [number, number, number] => [0, 2, 4].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];

@@ -2,7 +2,7 @@
 // checkpoint the request or the settings name, sample image after image (steps × stepMs per
 // image), and answer {images, parameters, info} with `info` as a JSON string.
 import { randomInt } from "node:crypto";
-import { applyAddons, resolveAddons } from "./addons.ts";
+import { applyAddons, resolveAddons, stripExtraNetworks } from "./addons.ts";
 import { type GenerationKind, isAlwaysOnScript, isSelectableScript, resolveSampler, type Sampler, type Scheduler } from "./catalog.ts";
 import type { EmulatorContext } from "./context.ts";
 import { drawComposition, drawNoise } from "./draw.ts";
@@ -340,7 +340,7 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: LoadedChe
     });
 
   const finalImage = (i: number, w: number, h: number): RgbImage => {
-    const composition = { seed: allSeeds[i]!, prompt: allPrompts[i]!, negativePrompt: allNegativePrompts[i]!, model: checkpoint.sha256 };
+    const composition = { seed: allSeeds[i]!, prompt: stripExtraNetworks(allPrompts[i]!), negativePrompt: allNegativePrompts[i]!, model: checkpoint.sha256 };
     let image = drawComposition(composition, w, h);
     if (varied) image = blend(image, drawComposition({ ...composition, seed: allSubseeds[i]! }, w, h), Math.min(1, request.subseed_strength));
     image = applyAddons(image, addons);
