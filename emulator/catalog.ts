@@ -62,7 +62,8 @@ export const SCHEDULERS: readonly Scheduler[] = [
   scheduler("beta", "Beta"),
 ];
 
-export const UPSCALER_NAMES: readonly string[] = [
+/** The upscalers of a stock install; ESRGAN_4x stands for the ESRGAN family only while models/ESRGAN is empty. */
+const BUILT_IN_UPSCALERS: readonly string[] = [
   "None",
   "Lanczos",
   "Nearest",
@@ -77,14 +78,41 @@ export const UPSCALER_NAMES: readonly string[] = [
   "ScuNET PSNR",
   "SwinIR 4x",
 ];
+const ESRGAN_PLACEHOLDER = "ESRGAN_4x";
+const UNSORTED_UPSCALERS = ["None", "Lanczos", "Nearest"];
+const UPSCALER_SCALE = 4;
 
-export const UPSCALERS = UPSCALER_NAMES.map((name) => ({
-  name,
-  model_name: ["None", "Lanczos", "Nearest"].includes(name) ? null : name,
-  model_path: null,
-  model_url: null,
-  scale: 4,
-}));
+export interface UpscalerItem {
+  name: string;
+  model_name: string | null;
+  model_path: string | null;
+  model_url: string | null;
+  scale: number;
+}
+
+/**
+ * `GET /sdapi/v1/upscalers` (modules/esrgan_model.py UpscalerESRGAN, modules/shared_items.py):
+ * each model file in models/ESRGAN is an upscaler named by its stem, replacing the ESRGAN_4x
+ * placeholder; None, Lanczos and Nearest come first, the rest by name.
+ */
+export function listUpscalers(esrganFiles: readonly { name: string; filename: string }[]): UpscalerItem[] {
+  const builtIn = BUILT_IN_UPSCALERS.filter((name) => esrganFiles.length === 0 || name !== ESRGAN_PLACEHOLDER).map((name) => ({
+    name,
+    model_name: UNSORTED_UPSCALERS.includes(name) ? null : name,
+    model_path: null,
+    model_url: null,
+    scale: UPSCALER_SCALE,
+  }));
+  const files = esrganFiles.map((file) => ({
+    name: file.name,
+    model_name: ESRGAN_PLACEHOLDER,
+    model_path: file.filename,
+    model_url: null,
+    scale: UPSCALER_SCALE,
+  }));
+  const rank = (name: string) => (UNSORTED_UPSCALERS.includes(name) ? "" : name.toLowerCase());
+  return [...builtIn, ...files].sort((a, b) => (rank(a.name) < rank(b.name) ? -1 : rank(a.name) > rank(b.name) ? 1 : 0));
+}
 
 export const LATENT_UPSCALE_MODES = [
   "Latent",

@@ -3,7 +3,16 @@
 // image), and answer {images, parameters, info} with `info` as a JSON string.
 import { randomInt } from "node:crypto";
 import { applyAddons, resolveAddons, stripExtraNetworks } from "./addons.ts";
-import { type GenerationKind, isAlwaysOnScript, isSelectableScript, resolveSampler, type Sampler, type Scheduler } from "./catalog.ts";
+import {
+  type GenerationKind,
+  isAlwaysOnScript,
+  isSelectableScript,
+  LATENT_UPSCALE_MODES,
+  listUpscalers,
+  resolveSampler,
+  type Sampler,
+  type Scheduler,
+} from "./catalog.ts";
 import type { EmulatorContext } from "./context.ts";
 import { drawComposition, drawNoise } from "./draw.ts";
 import { httpException, pythonException } from "./errors.ts";
@@ -130,6 +139,13 @@ export async function txt2img(ctx: EmulatorContext, body: unknown): Promise<Gene
   const { sampler, scheduler } = checkRequest(ctx, "txt2img", request, asBody(body));
   let hires: Hires | null = null;
   if (request.enable_hr) {
+    // processing.py sample(): an upscaler that is neither a latent mode nor a known upscaler raises.
+    const upscaler = request.hr_upscaler;
+    const known =
+      upscaler === null ||
+      LATENT_UPSCALE_MODES.some((mode) => mode.name === upscaler) ||
+      listUpscalers(ctx.addons.upscaler.list()).some((item) => item.name === upscaler);
+    if (!known) throw pythonException("Exception", `could not find upscaler named ${upscaler}`);
     const { width, height, hr_resize_x: x, hr_resize_y: y } = request;
     const byScale = x === 0 && y === 0;
     const [hiresWidth, hiresHeight] = byScale

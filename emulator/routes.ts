@@ -2,7 +2,7 @@
 // extension's routes and the UI's progress routes (never behind auth).
 
 import { loadEmbeddings } from "./addons.ts";
-import { FACE_RESTORERS, LATENT_UPSCALE_MODES, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, scriptInfo, scriptLists, UPSCALERS } from "./catalog.ts";
+import { FACE_RESTORERS, LATENT_UPSCALE_MODES, listUpscalers, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, scriptInfo, scriptLists } from "./catalog.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { controlnetDetect, controlnetModelList, controlnetModuleList, controlnetVersion } from "./controlnet.ts";
@@ -69,7 +69,7 @@ export const ROUTES: readonly Route[] = [
   core("GET", "cmd-flags", (ctx) => cmdFlags(ctx)),
   core("GET", "samplers", () => SAMPLERS),
   core("GET", "schedulers", () => SCHEDULERS),
-  core("GET", "upscalers", () => UPSCALERS),
+  core("GET", "upscalers", (ctx) => listUpscalers(ctx.addons.upscaler.list())),
   core("GET", "latent-upscale-modes", () => LATENT_UPSCALE_MODES),
   core("GET", "sd-models", (ctx) => ctx.checkpoints.list().map(CheckpointRegistry.toSdModelItem)),
   core("GET", "sd-vae", (ctx) => listVaes(ctx.addons.vae)),

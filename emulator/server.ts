@@ -57,6 +57,9 @@ export interface RunningEmulator {
   };
 }
 
+/** modules/esrgan_model.py find_models ext_filter. */
+const ESRGAN_EXTENSIONS = [".pt", ".pth", ".safetensors"];
+
 /** Large enough for a batch of big base64 images. */
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
 
@@ -145,8 +148,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     vae: new AddonFolder(folders.byType.vae, hashes),
     controlnet: new AddonFolder(folders.byType.controlnet, hashes),
     embedding: new AddonFolder(folders.byType.embedding, hashes),
+    upscaler: new AddonFolder(folders.byType.upscaler, hashes, ESRGAN_EXTENSIONS),
   };
-  for (const folder of [addons.lora, addons.vae, addons.controlnet]) await folder.refresh();
+  for (const folder of [addons.lora, addons.vae, addons.controlnet, addons.upscaler]) await folder.refresh();
   const model = new LoadedModel(settings, checkpoints, loadMs, closing.signal);
   const initial = checkpoints.list()[0];
   if (initial) {

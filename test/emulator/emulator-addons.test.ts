@@ -51,13 +51,14 @@ function solidPng(rgb: [number, number, number]): string {
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), "sdgate-emulator-addons-"));
-  for (const folder of ["models/Stable-diffusion", "models/Lora", "models/VAE", "models/ControlNet", "embeddings"])
+  for (const folder of ["models/Stable-diffusion", "models/Lora", "models/VAE", "models/ControlNet", "models/ESRGAN", "embeddings"])
     await mkdir(path.join(dataDir, folder), { recursive: true });
   await writeFile(path.join(dataDir, "models/Stable-diffusion/base.safetensors"), randomBytes(4096));
   await writeFile(path.join(dataDir, "models/Lora/blingdbox_v1_mix.safetensors"), lora);
   await writeFile(path.join(dataDir, "models/VAE/vae-ft-mse.safetensors"), vae);
   await writeFile(path.join(dataDir, "embeddings/easynegative.safetensors"), embedding);
   await writeFile(path.join(dataDir, "models/ControlNet/control_v11p_sd15_canny.pth"), controlnet);
+  await writeFile(path.join(dataDir, "models/ESRGAN/4x-UltraSharp.pth"), randomBytes(512));
   emulator = await startEmulator({ dataDir, controlnet: true, stepMs: 1, loadMs: 1 });
 });
 
@@ -177,5 +178,19 @@ describe("ControlNet", () => {
     expect(png.width).toBe(32);
     const unknown = await api("POST", "/controlnet/detect", { controlnet_module: "nope", controlnet_input_images: [solidPng([0, 0, 0])] });
     expect(unknown).toMatchObject({ status: 422, body: { detail: "Module not available" } });
+  });
+});
+
+describe("upscalers", () => {
+  it("lists each file in models/ESRGAN by its stem in place of ESRGAN_4x, and runs hires with it", async () => {
+    const list = (await api("GET", "/sdapi/v1/upscalers")).body as { name: string; model_path: string | null }[];
+    expect(list.slice(0, 3).map((item) => item.name)).toEqual(["None", "Lanczos", "Nearest"]);
+    expect(list.map((item) => item.name)).not.toContain("ESRGAN_4x");
+    expect(list).toContainEqual(expect.objectContaining({ name: "4x-UltraSharp", model_path: path.join(dataDir, "models/ESRGAN/4x-UltraSharp.pth") }));
+    const hires = await api("POST", "/sdapi/v1/txt2img", { ...BASE, enable_hr: true, hr_scale: 1.5, hr_upscaler: "4x-UltraSharp" });
+    expect(hires.status).toBe(200);
+    expect(JSON.parse(hires.body.info).infotexts[0]).toContain("Hires upscaler: 4x-UltraSharp");
+    const unknown = await api("POST", "/sdapi/v1/txt2img", { ...BASE, enable_hr: true, hr_upscaler: "4x-Missing" });
+    expect(unknown).toMatchObject({ status: 500, body: { error: "Exception", errors: "could not find upscaler named 4x-Missing" } });
   });
 });

@@ -430,6 +430,7 @@ describe("one job at a time", () => {
     const id = "task(interrupted)";
     const job = api("POST", "/sdapi/v1/txt2img", { prompt: "x", steps: 1000, n_iter: 3, width: 64, height: 64, force_task_id: id });
     await expect.poll(() => taskProgress(id), { interval: 10 }).toMatchObject({ active: true });
+    await expect.poll(async () => (await api("GET", "/sdapi/v1/progress")).body.state.sampling_step, { interval: 10 }).toBeGreaterThan(0);
     expect((await api("POST", "/sdapi/v1/interrupt")).body).toEqual({});
     const reply = await job;
     expect(reply.status).toBe(200);
@@ -442,6 +443,7 @@ describe("one job at a time", () => {
     const full = await api("POST", "/sdapi/v1/txt2img", request);
     const job = api("POST", "/sdapi/v1/txt2img", { ...request, force_task_id: "task(skipped)" });
     await expect.poll(() => taskProgress("task(skipped)"), { interval: 10 }).toMatchObject({ active: true });
+    await expect.poll(async () => (await api("GET", "/sdapi/v1/progress")).body.state.sampling_step, { interval: 10 }).toBeGreaterThan(0);
     expect((await api("POST", "/sdapi/v1/skip")).body).toBeNull();
     const skipped = await job;
     expect(skipped.body.images).toHaveLength(2);
