@@ -1,5 +1,6 @@
 // The route table: sd-webui's core API (behind --api-auth when set), the built-in Lora
-// extension's routes and the UI's progress routes (never behind auth).
+// extension's routes, the ControlNet extension's routes (with --controlnet) and the UI's progress
+// routes (not with --nowebui); extension and UI routes are never behind auth.
 
 import { loadEmbeddings } from "./addons.ts";
 import { FACE_RESTORERS, LATENT_UPSCALE_MODES, listUpscalers, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, scriptInfo, scriptLists } from "./catalog.ts";
@@ -42,7 +43,10 @@ const extension = (method: Route["method"], path: string, handle: Route["handle"
   ...open(method, path, handle),
   available: (ctx) => ctx.controlnet,
 });
-/** A gradio UI route: absent with --nowebui (modules/api/api.py is mounted alone by webui.py api_only()). */
+/**
+ * A UI route (modules/progress.py setup_progress_api, modules/ui.py setup_ui_api): absent with
+ * --nowebui, where webui.py api_only() mounts only the API and the extensions' app_started routes.
+ */
 const ui = (method: Route["method"], path: string, handle: Route["handle"]): Route => ({ ...open(method, path, handle), available: (ctx) => !ctx.apiOnly });
 
 export const ROUTES: readonly Route[] = [
@@ -115,6 +119,6 @@ export const ROUTES: readonly Route[] = [
     const request = parseBody(internalProgressRequestSchema, req.body());
     return ctx.state.taskProgress(request.id_task, request.id_live_preview, request.live_preview);
   }),
-  open("GET", "/internal/pending-tasks", (ctx) => ctx.state.pendingTasks()),
-  open("GET", "/internal/ping", () => ({})),
+  ui("GET", "/internal/pending-tasks", (ctx) => ctx.state.pendingTasks()),
+  ui("GET", "/internal/ping", () => ({})),
 ];
