@@ -1,6 +1,7 @@
 // The checkpoint folder as sd-webui sees it: every .safetensors/.ckpt file (subfolders too), and
 // the aliases by which a request or setting may name it.
 import path from "node:path";
+import type { HashCache } from "./hash-cache.ts";
 import { type FileHashes, listModelFiles, stem } from "./model-files.ts";
 
 const CHECKPOINT_EXTENSIONS = [".safetensors", ".ckpt"];
@@ -45,12 +46,10 @@ export interface SdModelItem {
 export class CheckpointRegistry {
   private checkpoints: CheckpointInfo[] = [];
   private aliases = new Map<string, CheckpointInfo>();
-  /** sd-webui's sha256 cache: file → mtime it was hashed at. */
-  private readonly hashedAtMtime = new Map<string, number>();
-
   constructor(
     readonly modelsDir: string,
     private readonly hashes: FileHashes,
+    private readonly hashCache: HashCache,
   ) {}
 
   /** Rescans the folder (the emulator hashes every file for itself; sd-webui shows only cached hashes). */
@@ -61,7 +60,7 @@ export class CheckpointRegistry {
       const hashes = await this.hashes.of(filename);
       if (!hashes) continue; // vanished between listing and hashing
       const name = path.relative(path.resolve(this.modelsDir), filename).split(path.sep).join("/");
-      const hashKnown = this.hashedAtMtime.get(filename) === hashes.mtimeMs;
+      const hashKnown = (await this.hashCache.get(`checkpoint/${name}`, hashes.mtimeMs)) === hashes.sha256;
       const shorthash = hashes.sha256.slice(0, 10);
       found.push({
         title: hashKnown ? `${name} [${shorthash}]` : name,
@@ -85,7 +84,7 @@ export class CheckpointRegistry {
   async markHashed(info: CheckpointInfo): Promise<void> {
     const hashes = await this.hashes.of(info.filename);
     if (!hashes || hashes.sha256 !== info.sha256) return;
-    this.hashedAtMtime.set(info.filename, hashes.mtimeMs);
+    await this.hashCache.set(`checkpoint/${info.name}`, hashes.mtimeMs, hashes.sha256);
     if (info.hashKnown) return;
     info.hashKnown = true;
     info.title = `${info.name} [${info.shorthash}]`;

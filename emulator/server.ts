@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { AddonFolder } from "./addon-folder.ts";
 import { loadEmbeddings } from "./addons.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
@@ -11,6 +12,7 @@ import type { EmulatorContext } from "./context.ts";
 import { errorResponse, httpException, RequestValidationError, RoutingError, WebuiError } from "./errors.ts";
 import { resolveFolders } from "./folders.ts";
 import { GenerationState } from "./generation-state.ts";
+import { HashCache } from "./hash-cache.ts";
 import { LoadedModel } from "./loaded-model.ts";
 import { FileHashes } from "./model-files.ts";
 import { OptionsStore } from "./options-store.ts";
@@ -141,7 +143,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const settings = new OptionsStore(livePreviewEvery);
   const closing = new AbortController();
   const hashes = new FileHashes();
-  const checkpoints = new CheckpointRegistry(folders.byType.checkpoint, hashes);
+  const checkpoints = new CheckpointRegistry(
+    folders.byType.checkpoint,
+    hashes,
+    new HashCache(options.dataDir === undefined ? null : path.join(folders.dataDir, "cache.json")),
+  );
   await checkpoints.refresh();
   const addons = {
     lora: new AddonFolder(folders.byType.lora, hashes),

@@ -136,3 +136,33 @@ describe("reload_model_weights", () => {
     expect(info.infotexts[0]).toContain(`Model hash: ${sha256(replacement).slice(0, 10)}, Model: alpha,`);
   });
 });
+
+describe("the hash cache", () => {
+  it("keeps a loaded checkpoint's hash in DATA/cache.json, so its title keeps the hash after a restart", async () => {
+    const restartDir = await mkdtemp(path.join(os.tmpdir(), "sdgate-emulator-cache-"));
+    const folder = path.join(restartDir, "models", "Stable-diffusion");
+    await mkdir(folder, { recursive: true });
+    const first = randomBytes(1024);
+    const second = randomBytes(1024);
+    await writeFile(path.join(folder, "a.safetensors"), first);
+    await writeFile(path.join(folder, "b.safetensors"), second);
+    const titles = async (running: RunningEmulator) =>
+      ((await (await fetch(`${running.url}/sdapi/v1/sd-models`)).json()) as { title: string }[]).map((model) => model.title);
+    try {
+      const before = await startEmulator({ dataDir: restartDir, stepMs: 1, loadMs: 1 });
+      expect(await titles(before)).toEqual([`a.safetensors [${sha256(first).slice(0, 10)}]`, "b.safetensors"]);
+      const set = await fetch(`${before.url}/sdapi/v1/options`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ sd_model_checkpoint: "b" }),
+      });
+      expect(set.status).toBe(200);
+      await before.close();
+      const after = await startEmulator({ dataDir: restartDir, stepMs: 1, loadMs: 1 });
+      expect(await titles(after)).toEqual([`a.safetensors [${sha256(first).slice(0, 10)}]`, `b.safetensors [${sha256(second).slice(0, 10)}]`]);
+      await after.close();
+    } finally {
+      await rm(restartDir, { recursive: true, force: true });
+    }
+  });
+});
