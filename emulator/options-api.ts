@@ -3,7 +3,8 @@
 // and, when it changes the setting, loads that checkpoint synchronously under the queue lock (so
 // it waits for a running job), as sd-webui's onchange callback does. A load that fails is logged
 // and the setting keeps its previous value, yet the answer is still 200: Options.set catches the
-// onchange exception and returns False, which set_config ignores.
+// onchange exception and returns False, which set_config ignores. set_config then saves the
+// settings to config.json, so a restarted sd-webui loads the last checkpoint set.
 import type { EmulatorContext } from "./context.ts";
 import { pythonException, WebuiError } from "./errors.ts";
 import { optionsRequestSchema, parseBody } from "./request-schemas.ts";
@@ -40,5 +41,6 @@ export async function setOptions(ctx: EmulatorContext, body: unknown): Promise<n
       ctx.options.set("sd_model_checkpoint", previous);
     }
   }
+  await ctx.options.save();
   return null;
 }

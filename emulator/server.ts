@@ -13,7 +13,7 @@ import { errorResponse, httpException, RequestValidationError, RoutingError, Web
 import { resolveFolders } from "./folders.ts";
 import { GenerationState } from "./generation-state.ts";
 import { HashCache } from "./hash-cache.ts";
-import { LoadedModel } from "./loaded-model.ts";
+import { LoadedModel, selectCheckpoint } from "./loaded-model.ts";
 import { FileHashes } from "./model-files.ts";
 import { OptionsStore } from "./options-store.ts";
 import { QueueLock } from "./queue-lock.ts";
@@ -140,7 +140,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   const folders = resolveFolders(options.dataDir, options.modelsDir);
   await mkdir(folders.byType.checkpoint, { recursive: true });
-  const settings = new OptionsStore(livePreviewEvery);
+  const settings = new OptionsStore(livePreviewEvery, options.dataDir === undefined ? null : path.join(folders.dataDir, "config.json"));
+  await settings.load();
   const closing = new AbortController();
   const hashes = new FileHashes();
   const checkpoints = new CheckpointRegistry(
@@ -158,7 +159,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   };
   for (const folder of [addons.lora, addons.vae, addons.controlnet, addons.upscaler]) await folder.refresh();
   const model = new LoadedModel(settings, checkpoints, loadMs, closing.signal);
-  const initial = checkpoints.list()[0];
+  // At start sd-webui loads the checkpoint its (saved) settings name, else the first one.
+  const initial = checkpoints.list().length > 0 ? selectCheckpoint(checkpoints, settings) : undefined;
   if (initial) {
     await model.setInitial(initial);
     settings.set("sd_model_checkpoint", initial.title);

@@ -137,8 +137,8 @@ describe("reload_model_weights", () => {
   });
 });
 
-describe("the hash cache", () => {
-  it("keeps a loaded checkpoint's hash in DATA/cache.json, so its title keeps the hash after a restart", async () => {
+describe("a restart", () => {
+  it("keeps hashes (DATA/cache.json) and settings (DATA/config.json): the last checkpoint set loads, titles keep their hash", async () => {
     const restartDir = await mkdtemp(path.join(os.tmpdir(), "sdgate-emulator-cache-"));
     const folder = path.join(restartDir, "models", "Stable-diffusion");
     await mkdir(folder, { recursive: true });
@@ -160,6 +160,7 @@ describe("the hash cache", () => {
       await before.close();
       const after = await startEmulator({ dataDir: restartDir, stepMs: 1, loadMs: 1 });
       expect(await titles(after)).toEqual([`a.safetensors [${sha256(first).slice(0, 10)}]`, `b.safetensors [${sha256(second).slice(0, 10)}]`]);
+      expect(after.stats().loadedCheckpoint).toBe(`b.safetensors [${sha256(second).slice(0, 10)}]`);
       await after.close();
     } finally {
       await rm(restartDir, { recursive: true, force: true });
