@@ -25,6 +25,7 @@ export const ERRORS = {
   model_exists: { status: 409, title: "A model with this name already exists" },
   model_file_missing: { status: 409, title: "The model has no file yet" },
   model_in_use: { status: 409, title: "Tasks waiting or running use this model" },
+  model_failed: { status: 409, title: "The model failed to load on the nodes; upload a new file" },
   invalid_signature: { status: 403, title: "The signed URL is not valid" },
   url_expired: { status: 410, title: "The signed URL has expired" },
   payload_too_large: { status: 413, title: "The body is too large" },

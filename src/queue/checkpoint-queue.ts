@@ -184,7 +184,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     const row = this.heldRow(uid, leaseId);
     if (!row) return { ok: false, reason: "stale_lease" };
     const claim = JSON.parse(row.claim) as Omit<ClaimedTask, "attempt">;
-    return { ok: true, owner: row.owner, taskId: row.task_id, kind: claim.kind, inputKeys: claim.inputs.map((input) => input.key) };
+    return { ok: true, owner: row.owner, taskId: row.task_id, kind: claim.kind, inputKeys: claim.inputs.map((input) => input.key), nodeId: row.node_id ?? "" };
   }
 
   async progress(uid: string, leaseId: string, report: NodeProgressReport): Promise<ProgressOutcome> {
@@ -224,6 +224,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   async fail(uid: string, leaseId: string, failure: NodeFailure): Promise<EndOutcome> {
     const row = this.heldRow(uid, leaseId);
     if (!row) return { ok: false, reason: "stale_lease" };
+    if (failure.modelFailure) return this.afterModelFailure(row, failure.error);
     if (failure.retryable) return this.loseLease(row, failure.error);
     const status = row.cancel_requested === 1 ? "cancelled" : "failed";
     return this.end(row, { status, finishedAt: this.clock(), error: failure.error, webuiError: failure.webuiError ?? null });
@@ -258,10 +259,22 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     // Without settings the queue's summaries name no checkpoint and are not reported (see report).
     this.sql.exec("DELETE FROM pool");
     const cancelling = this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE status = 'running'").rowsWritten;
+    return { cancelled: await this.endAllWaiting("cancelled", reason), cancelling };
+  }
+
+  /**
+   * The checkpoint is marked failed (it failed to load on several nodes): every waiting task ends
+   * failed with `reason`. Running ones finish or report their own failure.
+   */
+  async failWaiting(reason: string): Promise<{ failed: number }> {
+    return { failed: await this.endAllWaiting("failed", reason) };
+  }
+
+  private async endAllWaiting(status: "failed" | "cancelled", reason: string): Promise<number> {
     const waiting = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting'").toArray();
     // Each end() changes its row before its first await: all of them end in this one step.
-    await Promise.all(waiting.map((row) => this.end(row, { status: "cancelled", finishedAt: this.clock(), error: reason })));
-    return { cancelled: waiting.length, cancelling };
+    await Promise.all(waiting.map((row) => this.end(row, { status, finishedAt: this.clock(), error: reason })));
+    return waiting.length;
   }
 
   /** The task's live state (null once it has ended), answered once its D1 row shows that state. */
@@ -333,18 +346,35 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     const { maxAttempts } = this.settings;
     const next = afterLostLease(row.attempts, maxAttempts, row.cancel_requested === 1);
     const lastError = error ?? row.last_error;
-    if (next === "requeue") {
-      this.sql.exec(
-        "UPDATE live_tasks SET status = 'waiting', lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ? WHERE uid = ?",
-        lastError,
-        row.uid,
-      );
-      this.mirror({ uid: row.uid, kind: "waiting", attempts: row.attempts, error: lastError });
-      this.report();
-      return { ok: true, status: "waiting" };
-    }
-    if (next === "cancel") return this.end(row, { status: "cancelled", finishedAt: this.clock(), error: "Cancelled while running" });
+    if (next === "requeue") return this.requeue(row, row.attempts, lastError);
+    if (next === "cancel") return this.cancelledWhileRunning(row);
     return this.end(row, { status: "failed", finishedAt: this.clock(), error: exhaustedReason(row.attempts, lastError) });
+  }
+
+  /**
+   * The node could not run the task on the checkpoint's weights: the task waits for another node
+   * (placement no longer sends this checkpoint to that one), and the attempt is not the task's
+   * own failure, so it does not count toward the attempts bound.
+   */
+  private async afterModelFailure(row: Row, error: string): Promise<EndOutcome> {
+    if (row.cancel_requested === 1) return this.cancelledWhileRunning(row);
+    return this.requeue(row, Math.max(0, row.attempts - 1), error);
+  }
+
+  private requeue(row: Row, attempts: number, error: string | null): EndOutcome {
+    this.sql.exec(
+      "UPDATE live_tasks SET status = 'waiting', attempts = ?, lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ? WHERE uid = ?",
+      attempts,
+      error,
+      row.uid,
+    );
+    this.mirror({ uid: row.uid, kind: "waiting", attempts, error });
+    this.report();
+    return { ok: true, status: "waiting" };
+  }
+
+  private cancelledWhileRunning(row: Row): Promise<EndOutcome> {
+    return this.end(row, { status: "cancelled", finishedAt: this.clock(), error: "Cancelled while running" });
   }
 
   private async end(row: Row, ending: TaskEnding): Promise<EndOutcome> {

@@ -58,7 +58,9 @@ export type LiveStatus =
   | { state: "waiting"; queuePosition: number; attempts: number }
   | { state: "running"; progress: TaskProgress | null; attempts: number; nodeId: string; cancelRequested: boolean };
 
-export type LeaseCheck = { ok: true; owner: string; taskId: string; kind: TaskKind; inputKeys: string[] } | { ok: false; reason: "stale_lease" };
+export type LeaseCheck =
+  | { ok: true; owner: string; taskId: string; kind: TaskKind; inputKeys: string[]; nodeId: string }
+  | { ok: false; reason: "stale_lease" };
 
 export type ProgressOutcome = { ok: true; cancel: boolean; leaseExpiresAt: number } | { ok: false; reason: "stale_lease" };
 
@@ -82,6 +84,7 @@ export interface CheckpointQueueRpc {
   cancel(uid: string): Promise<CancelOutcome>;
   summary(): Promise<QueueSummary>;
   retire(reason: string): Promise<{ cancelled: number; cancelling: number }>;
+  failWaiting(reason: string): Promise<{ failed: number }>;
   status(uid: string): Promise<LiveStatus | null>;
   waitForEnd(uid: string, timeoutMs: number): Promise<TaskEnding | "not_live" | "timeout">;
   releaseNode(nodeId: string): Promise<number>;

@@ -67,8 +67,11 @@ const modelSchema = z
     ossPath: z.string(),
     etag: z.string(),
     status: z
-      .enum(["registering", "loaded", "unloaded"])
-      .describe("registering: no file yet; loaded: some node has it loaded; unloaded: file ready, no node has it loaded"),
+      .enum(["registering", "loaded", "unloaded", "failed"])
+      .describe(
+        "registering: no file yet; loaded: some node has it loaded; unloaded: file ready, no node has it loaded; failed: it failed to load on the nodes (see failedReason) until a new file is uploaded",
+      ),
+    failedReason: z.string().nullable().describe("sd-webui's reason the file failed to load, while status is failed"),
     fileName: z.string(),
     title: z.string().describe("sd-webui's title for the checkpoint"),
     sha256: z.string().nullable(),
@@ -139,14 +142,15 @@ function hex(bytes: ArrayBuffer): string {
 
 function modelView(model: ModelRow, nodes: readonly NodeRecord[]) {
   const loadedOn = nodes.filter((n) => n.status !== "lost" && n.loadedCheckpoint === model.name);
-  const status = !model.sha256 ? "registering" : loadedOn.length > 0 ? "loaded" : "unloaded";
+  const status = !model.sha256 ? "registering" : model.failedReason ? "failed" : loadedOn.length > 0 ? "loaded" : "unloaded";
   return {
     name: model.name,
     type: modelType(model) ?? model.type,
     folder: modelFolder(model),
     ossPath: model.ossPath,
     etag: model.etag ?? "",
-    status: status as "registering" | "loaded" | "unloaded",
+    status: status as "registering" | "loaded" | "unloaded" | "failed",
+    failedReason: model.failedReason,
     fileName: model.fileName,
     title: checkpointTitle(model),
     sha256: model.sha256,
@@ -157,15 +161,19 @@ function modelView(model: ModelRow, nodes: readonly NodeRecord[]) {
   };
 }
 
+const NOT_FAILED = { failedReason: null, failedAt: null } as const;
+
 async function existingModel(db: D1Database, name: string): Promise<ModelRow> {
   const model = await findModel(db, name);
   if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(name)}`);
   return model;
 }
 
-async function recordFile(db: D1Database, model: ModelRow, object: R2Object, sha256: string): Promise<ModelRow> {
-  const changes = { sha256, sizeBytes: object.size, etag: object.etag, updatedAt: Date.now() };
-  await updateModel(db, model.name, changes);
+/** A new file: the model is no longer failed, and nodes that failed the old one may try it. */
+async function recordFile(env: Env, model: ModelRow, object: R2Object, sha256: string): Promise<ModelRow> {
+  const changes = { sha256, sizeBytes: object.size, etag: object.etag, updatedAt: Date.now(), ...(model.sha256 !== sha256 ? NOT_FAILED : {}) };
+  await updateModel(env.DB, model.name, changes);
+  if (model.sha256 !== sha256) await fleetStub(env).clearModelFailures(model.name);
   return { ...model, ...changes };
 }
 
@@ -292,7 +300,10 @@ modelRoutes.openapi(
       if (!body.sha256) throw fieldError("sha256", "required with ossPath");
       Object.assign(changes, { ossPath: body.ossPath, sha256: body.sha256, sizeBytes: object.size, etag: object.etag });
     } else if (body.sha256) changes.sha256 = body.sha256;
+    const newFile = changes.sha256 !== undefined && changes.sha256 !== model.sha256;
+    if (newFile) Object.assign(changes, NOT_FAILED);
     await updateModel(c.env.DB, model.name, changes);
+    if (newFile) await fleetStub(c.env).clearModelFailures(model.name);
     return c.json(modelView({ ...model, ...changes }, await fleetStub(c.env).listNodes()), 200);
   },
 );
@@ -382,7 +393,7 @@ modelRoutes.put("/models/:name/file", requireRole("admin"), async (c) => {
     await c.env.BUCKET.delete(model.ossPath);
     throw new ApiError("validation_failed", `The file's sha256 is ${sha256}, not the declared ${declared}; nothing was kept`);
   }
-  const updated = await recordFile(c.env.DB, model, object!, sha256);
+  const updated = await recordFile(c.env, model, object!, sha256);
   return c.json(modelView(updated, []), 200);
 });
 
@@ -412,7 +423,7 @@ modelRoutes.post("/models/:name/file/uploads/:uploadId/complete", requireRole("a
   const body = completeUploadSchema.parse(await c.req.json());
   const upload = c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId"));
   const object = await upload.complete(body.parts);
-  const updated = await recordFile(c.env.DB, model, object, body.sha256);
+  const updated = await recordFile(c.env, model, object, body.sha256);
   return c.json(modelView(updated, []), 200);
 });
 

@@ -29,6 +29,7 @@ import { checkpointOfLease } from "../queue/lease-id";
 import type { LeaseCheck } from "../queue/types";
 import { imageTypeOf } from "../storage/inline-images";
 import { imageKey } from "../storage/object-keys";
+import { markModelFailed, recordModelFailure } from "../tasks/model-failure";
 import { storePassthroughImages } from "../tasks/passthrough-images";
 import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
@@ -328,8 +329,20 @@ nodeRoutes.openapi(
   async (c) => {
     const uid = c.req.valid("param").taskId;
     const { leaseId, ...failure } = c.req.valid("json");
-    const outcome = await leaseQueue(c.env, uid, leaseId).fail(uid, leaseId, failure);
+    const { modelFailure } = failure;
+    if (!modelFailure) {
+      const outcome = await leaseQueue(c.env, uid, leaseId).fail(uid, leaseId, failure);
+      if (!outcome.ok) staleLease(uid);
+      return c.json({ ok: true as const }, 200);
+    }
+    // The lease names the task's checkpoint; Fleet hears of the failure before the task is
+    // requeued, so the failing node is never offered it again.
+    const { queue, check } = await heldLease(c, uid, leaseId);
+    const checkpoint = checkpointOfLease(leaseId) ?? modelFailure.checkpoint;
+    const failed = await recordModelFailure(c.env, check.nodeId, checkpoint, modelFailure);
+    const outcome = await queue.fail(uid, leaseId, failure);
     if (!outcome.ok) staleLease(uid);
+    if (failed) await markModelFailed(c.env, checkpoint, modelFailure.reason);
     return c.json({ ok: true as const }, 200);
   },
 );

@@ -17,6 +17,7 @@ import type { AddonFile, ClaimedTask, TaskKind } from "../protocol/node";
 import { externalizeInlineImages } from "../storage/inline-images";
 import { addonReferences, renameAddons } from "./addon-references";
 import { embeddingNames, findRegisteredAddon, resolveAddons, webuiAddonName } from "./addon-resolution";
+import { modelFailedMessage } from "./model-failure";
 import type { RequestedWebhook } from "./webhooks";
 
 export interface Submission {
@@ -155,6 +156,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const options = found.options;
   const { model, pool: poolRow } = await chooseModel(env.DB, s, requested, found);
   if (!model.sha256) throw new ApiError("model_file_missing", `Model ${model.name} is registered but has no uploaded file yet`);
+  if (model.failedReason) throw new ApiError("model_failed", `${modelFailedMessage(model.name, model.failedReason)}; upload a new file to use it again`);
   if (found.idTaken) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
   const addons = await requiredAddons(env, s, found);
   const vae = addons.vae;

@@ -1,0 +1,98 @@
+// A checkpoint that fails to load: the task goes to another node, never back to the one that
+// failed it; once it failed on enough nodes, the model is failed with sd-webui's reason, its
+// waiting tasks fail with it, submissions are refused, and a new file clears it.
+import { describe, expect, it } from "vitest";
+import type { ClaimResponse } from "../../src/protocol/node";
+import { ADMIN, call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
+
+interface Submitted {
+  taskId: string;
+}
+interface Result {
+  status: string;
+  attempts: number;
+  message?: string;
+}
+interface Model {
+  status: string;
+  failedReason: string | null;
+}
+
+const REASON = "Error(s) in loading state_dict for LatentDiffusion: size mismatch for model.diffusion_model.input_blocks.0.0.weight";
+
+async function reportLoadFailure(node: string, claimed: ClaimResponse, sha256: string) {
+  const body = {
+    leaseId: claimed.lease.id,
+    error: `sd-webui could not load ${claimed.task.model.name}`,
+    retryable: true,
+    modelFailure: { checkpoint: claimed.task.model.name, sha256, kind: "load_failed", reason: REASON },
+  };
+  await json(await call(`/nodes/tasks/${claimed.task.id}/fail`, { token: node, body }), 200);
+}
+
+async function result(user: string, taskId: string): Promise<Result> {
+  return json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+}
+
+describe("model failures", () => {
+  it("requeues the task for another node and never gives it back to the node that failed it", async () => {
+    const model = "mf-requeue";
+    const { sha256 } = await createModel(model);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, `${model}-bad`, model);
+    await registerNode(node, `${model}-good`, model);
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: model }), 202);
+    const first = (await claim(node, `${model}-bad`))!;
+    await reportLoadFailure(node, first, sha256);
+
+    expect(await result(user, taskId)).toMatchObject({ status: "waiting", attempts: 0 });
+    expect(await claim(node, `${model}-bad`, 200)).toBeNull();
+    const second = (await claim(node, `${model}-good`))!;
+    expect(second.task.id).toBe(first.task.id);
+    expect(second.task.attempt).toBe(1);
+    await finishTask(node, second);
+    expect((await result(user, taskId)).status).toBe("succeeded");
+    const view = await json<Model>(await call(`/models/${model}`, { token: user }), 200);
+    expect(view.status).not.toBe("failed");
+  });
+
+  it("fails the model with sd-webui's reason once two nodes failed it; a new file clears it", async () => {
+    const model = "mf-everywhere";
+    const { sha256 } = await createModel(model);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, `${model}-n1`, model);
+    await registerNode(node, `${model}-n2`, model);
+    const { taskId: running } = await json<Submitted>(await submit(user, { stable_diffusion_model: model }), 202);
+    const { taskId: waiting } = await json<Submitted>(await submit(user, { stable_diffusion_model: model }), 202);
+
+    await reportLoadFailure(node, (await claim(node, `${model}-n1`))!, sha256);
+    const onSecond = (await claim(node, `${model}-n2`))!;
+    await reportLoadFailure(node, onSecond, sha256);
+
+    for (const taskId of [running, waiting]) {
+      const ended = await result(user, taskId);
+      expect(ended.status).toBe("failed");
+      expect(ended.message).toContain(REASON);
+    }
+    const failed = await json<Model>(await call(`/models/${model}`, { token: user }), 200);
+    expect(failed).toMatchObject({ status: "failed", failedReason: REASON });
+
+    const refused = await json<{ code: string; detail: string }>(await submit(user, { stable_diffusion_model: model }), 409);
+    expect(refused.code).toBe("model_failed");
+    expect(refused.detail).toContain(REASON);
+    const sdapi = await json<{ detail: string }>(await call("/sdapi/v1/txt2img", { token: user, body: { stable_diffusion_model: model } }), 409);
+    expect(sdapi.detail).toContain(REASON);
+
+    const reupload = await call(`/models/${model}/file`, { method: "PUT", token: ADMIN, body: new TextEncoder().encode("fixed weights") });
+    await json(reupload, 200);
+    const cleared = await json<Model>(await call(`/models/${model}`, { token: user }), 200);
+    expect(cleared.status).not.toBe("failed");
+    expect(cleared.failedReason).toBeNull();
+    const { taskId: again } = await json<Submitted>(await submit(user, { stable_diffusion_model: model }), 202);
+    const retried = (await claim(node, `${model}-n1`))!;
+    await finishTask(node, retried);
+    expect((await result(user, again)).status).toBe("succeeded");
+  });
+});
