@@ -1,12 +1,13 @@
 // Moves inline images in a submission (init images, masks, ControlNet inputs, anything that is
 // a base64 image) larger than a few KB to R2 under inputs/<owner>/, so D1 and Durable Object rows
-// stay small. Keys of earlier uploads are checked to belong to the caller. The node receives the
-// keys and a JSON pointer for each (see InputRef in the node protocol).
+// stay small. Keys of stored images (earlier uploads, earlier results) are checked to exist and
+// belong to the caller. The node receives the keys and a JSON pointer for each (see InputRef in
+// the node protocol).
 
 import { decodeBase64, encodeBase64, randomId } from "../crypto";
 import { ApiError } from "../errors";
 import type { InputRef } from "../protocol/node";
-import { inputKey, isInputKey, ownerOfKey } from "./object-keys";
+import { inputKey, isStoredImageKey, ownerOfKey } from "./object-keys";
 
 export const INLINE_IMAGE_LIMIT_BYTES = 4 * 1024;
 
@@ -65,6 +66,29 @@ function collectStrings(value: unknown, pointer: string, set: (v: string) => voi
   }
 }
 
+function fieldPath(pointer: string): string {
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((segment) => segment.replaceAll("~1", "/").replaceAll("~0", "~"))
+    .join(".");
+}
+
+/**
+ * Stored images named as inputs must be the caller's and exist: otherwise the submission is
+ * refused naming each, rather than failing on a node. Another key's image is answered as if it
+ * did not exist.
+ */
+async function refuseUnknownImages(bucket: R2Bucket, owner: string, refs: readonly InputRef[]): Promise<void> {
+  const own = refs.filter((ref) => ownerOfKey(ref.key) === owner);
+  const heads = await Promise.all(own.map((ref) => bucket.head(ref.key)));
+  const found = new Set(own.filter((_, i) => heads[i]).map((ref) => ref.key));
+  const unknown = refs.filter((ref) => !found.has(ref.key));
+  if (unknown.length === 0) return;
+  const errors = unknown.map((ref) => ({ path: fieldPath(ref.pointer), message: `no stored image ${ref.key} of yours (an upload or one of your results)` }));
+  throw new ApiError("validation_failed", errors.map((e) => `${e.path}: ${e.message}`).join("; "), errors);
+}
+
 export interface ExternalizedPayload {
   payload: Record<string, unknown>;
   inputs: InputRef[];
@@ -79,8 +103,7 @@ export async function externalizeInlineImages(bucket: R2Bucket, owner: string, p
   const inputs: InputRef[] = [];
   const pending: Array<{ found: Found; key: string; bytes: Uint8Array; contentType: string }> = [];
   for (const found of strings) {
-    if (isInputKey(found.value)) {
-      if (ownerOfKey(found.value) !== owner) throw new ApiError("forbidden", `${found.pointer}: the object ${found.value} belongs to another key`);
+    if (isStoredImageKey(found.value)) {
       inputs.push({ pointer: found.pointer, key: found.value });
       continue;
     }
@@ -90,10 +113,7 @@ export async function externalizeInlineImages(bucket: R2Bucket, owner: string, p
     const key = inputKey(owner, randomId("in_"), image.extension);
     pending.push({ found, key, bytes: decodeImageBase64(image.base64), contentType: image.contentType });
   }
-  const referenced = inputs.map((ref) => ref.key);
-  const heads = await Promise.all(referenced.map((key) => bucket.head(key)));
-  const missing = referenced.filter((_, i) => !heads[i]);
-  if (missing.length > 0) throw new ApiError("validation_failed", `No uploaded object ${missing.join(", ")}`);
+  await refuseUnknownImages(bucket, owner, inputs);
   const writtenKeys: string[] = [];
   try {
     for (const item of pending) {

@@ -21,3 +21,8 @@ export function ownerOfKey(key: string): string | null {
 export function isInputKey(value: string): boolean {
   return /^inputs\/[^/]+\/[A-Za-z0-9._-]+$/.test(value);
 }
+
+/** A stored image a request may name as an input: an upload, or an output image as /tasks/{id}/result lists it. */
+export function isStoredImageKey(value: string): boolean {
+  return isInputKey(value) || /^images\/[^/]+\/[^/]+_[0-9]+\.png$/.test(value);
+}

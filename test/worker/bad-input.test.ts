@@ -79,9 +79,10 @@ describe("bad submissions", () => {
   it("names a missing upload key", async () => {
     const res = await json<Problem>(
       await call("/img2img", { token: user, body: { stable_diffusion_model: "bad-model", init_images: ["inputs/someone/missing.png"] } }),
-      403,
+      422,
     );
-    expect(res.code).toBe("forbidden");
+    expect(res.code).toBe("validation_failed");
+    expect(res.errors![0]).toMatchObject({ path: "init_images.0", message: expect.stringContaining("inputs/someone/missing.png") });
     await nothingStored();
   });
 

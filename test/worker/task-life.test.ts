@@ -166,8 +166,12 @@ describe("task life", () => {
     const uploaded = await json<{ key: string }>(await call("/uploads", { token: alice, body: TINY_PNG, headers: { "content-type": "image/png" } }), 201);
     expect(uploaded.key).toMatch(/^inputs\/.+\.png$/);
     await json(await submit(alice, { stable_diffusion_model: "life-upload", init_images: [uploaded.key] }, {}, "/img2img"), 202);
-    const stolen = await json<{ code: string }>(await submit(bob, { stable_diffusion_model: "life-upload", init_images: [uploaded.key] }, {}, "/img2img"), 403);
-    expect(stolen.code).toBe("forbidden");
+    const stolen = await json<{ code: string; detail: string }>(
+      await submit(bob, { stable_diffusion_model: "life-upload", init_images: [uploaded.key] }, {}, "/img2img"),
+      422,
+    );
+    expect(stolen.code).toBe("validation_failed");
+    expect(stolen.detail).toContain(uploaded.key);
     const jsonUpload = await json<{ key: string }>(
       await call("/uploads", { token: bob, body: { image: `data:image/png;base64,${btoa(String.fromCharCode(...TINY_PNG))}` } }),
       201,
