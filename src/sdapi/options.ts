@@ -1,6 +1,7 @@
-// sd-webui's settings dict, per caller: GET /sdapi/v1/options shows sd-webui defaults under the
-// caller's key options (the same store as POST /options), with `sd_model_checkpoint` as the
-// model's title; POST /sdapi/v1/options stores changes there. Setting `sd_model_checkpoint` sets
+// sd-webui's settings dict, per caller: GET /sdapi/v1/options shows every option the nodes
+// report (over sd-webui's defaults for the keys clients read most) under the caller's key
+// options (the same store as POST /options), with `sd_model_checkpoint` as the model's title;
+// POST /sdapi/v1/options stores changes there. Setting `sd_model_checkpoint` sets
 // the caller's default checkpoint; an unknown one fails as sd-webui fails.
 import { readKeyOptions, updateKeyOptions } from "../db/key-options";
 import { checkpointTitle, findModel, resolveModel } from "../db/models";
@@ -13,9 +14,19 @@ export const WEBUI_OPTION_DEFAULTS: Readonly<Record<string, unknown>> = SDWEBUI_
 /** Shown but derived: never stored as a caller option. */
 const DERIVED_KEYS = new Set(["sd_checkpoint_hash"]);
 
-export async function optionsView(db: D1Database, owner: string): Promise<Record<string, unknown>> {
+/**
+ * What a caller without options of its own sees: the options the nodes report (their catalogs'
+ * `options`) over sd-webui's defaults. The checkpoint a node happens to have loaded is not the
+ * caller's: those keys keep sd-webui's defaults.
+ */
+export function baseOptions(nodeOptions: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { sd_model_checkpoint: _checkpoint, sd_checkpoint_hash: _hash, ...reported } = nodeOptions;
+  return { ...WEBUI_OPTION_DEFAULTS, ...reported };
+}
+
+export async function optionsView(db: D1Database, owner: string, base: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
   const options = await readKeyOptions(db, owner);
-  const view: Record<string, unknown> = { ...WEBUI_OPTION_DEFAULTS, ...options };
+  const view: Record<string, unknown> = { ...base, ...options };
   if (typeof options.sd_model_checkpoint === "string") {
     const model = await findModel(db, options.sd_model_checkpoint);
     if (model) {
@@ -27,16 +38,16 @@ export async function optionsView(db: D1Database, owner: string): Promise<Record
 }
 
 /**
- * Applies a POST /sdapi/v1/options body to the caller's options. Values equal to sd-webui's
- * defaults are not stored (and drop an earlier override), so a client that posts back the whole
- * dict it read does not pin every default into each of its requests.
+ * Applies a POST /sdapi/v1/options body to the caller's options. Values equal to what the caller
+ * would see anyway (`base`) are not stored (and drop an earlier override), so a client that posts
+ * back the whole dict it read does not pin every default into each of its requests.
  */
-export async function setOptions(db: D1Database, owner: string, body: Record<string, unknown>): Promise<void> {
+export async function setOptions(db: D1Database, owner: string, body: Record<string, unknown>, base: Readonly<Record<string, unknown>>): Promise<void> {
   const current = await readKeyOptions(db, owner);
   const changes: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) {
     if (DERIVED_KEYS.has(key) || key === "sd_model_checkpoint") continue;
-    const isDefault = key in WEBUI_OPTION_DEFAULTS && JSON.stringify(value) === JSON.stringify(WEBUI_OPTION_DEFAULTS[key]);
+    const isDefault = key in base && JSON.stringify(value) === JSON.stringify(base[key]);
     if (isDefault) {
       if (key in current) changes[key] = null;
       continue;

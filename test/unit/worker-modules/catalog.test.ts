@@ -69,3 +69,18 @@ describe("mergeCatalogs", () => {
     expect(b).toEqual({ samplers: [{ name: "DDIM" }] });
   });
 });
+
+describe("mergeCatalogs with dicts", () => {
+  it("merges options key by key, the first node's value winning", () => {
+    const merged = mergeCatalogs([{ options: { samples_format: "png", sd_vae: "Automatic" } }, { options: { samples_format: "jpg", eta_ddim: 0 } }]);
+    expect(merged.options).toEqual({ samples_format: "png", sd_vae: "Automatic", eta_ddim: 0 });
+  });
+
+  it("unions the script lists of each mode", () => {
+    const merged = mergeCatalogs([
+      { scripts: { txt2img: ["prompt matrix"], img2img: ["loopback"] } },
+      { scripts: { txt2img: ["prompt matrix", "x/y/z plot"], img2img: [] } },
+    ]);
+    expect(merged.scripts).toEqual({ txt2img: ["prompt matrix", "x/y/z plot"], img2img: ["loopback"] });
+  });
+});
