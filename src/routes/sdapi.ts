@@ -19,9 +19,10 @@ import { currentJob } from "../db/tasks";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { controlNetModelList, embeddingList, loraList, upscalerList, vaeList } from "../sdapi/addon-lists";
 import { SdapiError, sdapiErrorHandler, zodValidationItems } from "../sdapi/errors";
-import { CATALOG_LISTS, catalogList, sdModelItem } from "../sdapi/lists";
-import { optionsView, setOptions } from "../sdapi/options";
+import { CATALOG_LISTS, catalogList, scriptsList, sdModelItem } from "../sdapi/lists";
+import { baseOptions, optionsView, setOptions } from "../sdapi/options";
 import { progressAnswer } from "../sdapi/progress";
+import { coerceLikePydantic } from "../sdapi/pydantic-coercion";
 import { runSdapiTask } from "../sdapi/run-task";
 import {
   extrasBatchResponseSchema,
@@ -115,6 +116,11 @@ function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   return parsed.data;
 }
 
+/** A generation or extras body: coerced as sd-webui's pydantic models coerce, then validated. */
+function parseRequestBody<T extends z.ZodObject>(schema: T, value: unknown): z.infer<T> {
+  return parseBody(schema, coerceLikePydantic(schema, value));
+}
+
 function asRecord(value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
@@ -123,13 +129,13 @@ function asRecord(value: unknown): Record<string, unknown> {
 
 documented("post", "/sdapi/v1/txt2img", "Text to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiTxt2imgSchema });
 surface.post("/sdapi/v1/txt2img", async (c) => {
-  const body = parseBody(sdapiTxt2imgSchema, await readJson(c, true));
+  const body = parseRequestBody(sdapiTxt2imgSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "txt2img", body: asRecord(body), passthrough: null, record: true });
 });
 
 documented("post", "/sdapi/v1/img2img", "Image to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiImg2imgSchema });
 surface.post("/sdapi/v1/img2img", async (c) => {
-  const body = parseBody(sdapiImg2imgSchema, await readJson(c, true));
+  const body = parseRequestBody(sdapiImg2imgSchema, await readJson(c, true));
   if (!body.init_images) throw SdapiError.http(404, "Init image not found");
   return runSdapiTask(c, { kind: "img2img", body: asRecord(body), passthrough: null, record: true });
 });
@@ -138,7 +144,7 @@ documented("post", "/sdapi/v1/extra-single-image", "Upscale / restore one image 
   body: sdapiExtrasSingleSchema,
 });
 surface.post("/sdapi/v1/extra-single-image", async (c) => {
-  const body = parseBody(sdapiExtrasSingleSchema, await readJson(c, true));
+  const body = parseRequestBody(sdapiExtrasSingleSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "extras", body: asRecord(body), passthrough: null, record: true });
 });
 
@@ -146,19 +152,23 @@ documented("post", "/sdapi/v1/extra-batch-images", "Upscale / restore a list of 
   body: sdapiExtrasBatchSchema,
 });
 surface.post("/sdapi/v1/extra-batch-images", async (c) => {
-  const body = parseBody(sdapiExtrasBatchSchema, normalizeExtrasBatch(await readJson(c, true)));
+  const body = parseRequestBody(sdapiExtrasBatchSchema, normalizeExtrasBatch(await readJson(c, true)));
   return runSdapiTask(c, { kind: "extras_batch", body: asRecord(body), passthrough: null, record: true });
 });
 
 // ---- per-caller state ---------------------------------------------------------------------------
 
-documented("get", "/sdapi/v1/options", "Your settings: sd-webui defaults under your key options", optionsSchema);
-surface.get("/sdapi/v1/options", async (c) => c.json(await optionsView(c.env.DB, c.get("caller").owner)));
+async function fleetOptions(env: Env): Promise<Record<string, unknown>> {
+  return baseOptions((await fleetStub(env).catalog()).options ?? {});
+}
+
+documented("get", "/sdapi/v1/options", "Your settings: every option the nodes report, under your key options", optionsSchema);
+surface.get("/sdapi/v1/options", async (c) => c.json(await optionsView(c.env.DB, c.get("caller").owner, await fleetOptions(c.env))));
 
 documented("post", "/sdapi/v1/options", "Set your settings; sd_model_checkpoint sets your default checkpoint", z.null(), { body: optionsSchema });
 surface.post("/sdapi/v1/options", async (c) => {
   const body = parseBody(z.record(z.string(), z.unknown()), await readJson(c, true));
-  await setOptions(c.env.DB, c.get("caller").owner, body);
+  await setOptions(c.env.DB, c.get("caller").owner, body, await fleetOptions(c.env));
   return c.json(null);
 });
 
@@ -212,6 +222,14 @@ for (const list of CATALOG_LISTS) {
   documented("get", `/sdapi/v1/${list}`, `sd-webui's ${list}, merged over the nodes that reported them`, z.array(z.unknown()));
   surface.get(`/sdapi/v1/${list}`, async (c) => c.json(catalogList(await fleetStub(c.env).catalog(), list)));
 }
+
+documented(
+  "get",
+  "/sdapi/v1/scripts",
+  "sd-webui's scripts per mode, merged over the nodes that reported them",
+  z.object({ txt2img: z.array(z.unknown()), img2img: z.array(z.unknown()) }),
+);
+surface.get("/sdapi/v1/scripts", async (c) => c.json(scriptsList(await fleetStub(c.env).catalog())));
 
 // Nodes rescan their own folders when they fetch a model; these are accepted and do nothing.
 for (const what of ["checkpoints", "vae", "loras"]) {

@@ -70,7 +70,10 @@ function fieldItems(errors: readonly FieldError[] | undefined, detail: string): 
 }
 
 function answer(c: Context, error: SdapiError): Response {
-  return c.json(error.body as object, error.status);
+  // sd-webui's Api.auth (modules/api/api.py) raises its 401s with WWW-Authenticate: Basic, as
+  // FastAPI's HTTPBasic does: clients and browsers answer it with credentials.
+  const headers: Record<string, string> = error.status === 401 ? { "WWW-Authenticate": "Basic" } : {};
+  return c.json(error.body as object, error.status, headers);
 }
 
 /** The gateway's error codes, said the way sd-webui says errors. */

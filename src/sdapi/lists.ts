@@ -4,9 +4,15 @@ import { checkpointTitle, type ModelRow, shortHash } from "../db/models";
 import type { WebuiCatalog } from "../protocol/node";
 
 /** The catalog lists served at GET /sdapi/v1/<name>, as nodes report them. */
-export const CATALOG_LISTS = ["samplers", "schedulers", "latent-upscale-modes", "face-restorers", "prompt-styles"] as const satisfies ReadonlyArray<
-  keyof WebuiCatalog
->;
+export const CATALOG_LISTS = [
+  "samplers",
+  "schedulers",
+  "latent-upscale-modes",
+  "face-restorers",
+  "prompt-styles",
+  "hypernetworks",
+  "script-info",
+] as const satisfies ReadonlyArray<keyof WebuiCatalog>;
 export type CatalogList = (typeof CATALOG_LISTS)[number];
 
 /**
@@ -28,4 +34,11 @@ export function sdModelItem(model: ModelRow) {
 /** A catalog list as sd-webui answers it. */
 export function catalogList(catalog: WebuiCatalog, list: CatalogList): unknown[] {
   return catalog[list] ?? [];
+}
+
+/** sd-webui's GET /sdapi/v1/scripts (ScriptsList): the selectable scripts of each mode. */
+export function scriptsList(catalog: WebuiCatalog): { txt2img: unknown[]; img2img: unknown[] } {
+  const scripts = catalog.scripts ?? {};
+  const names = (mode: string) => (Array.isArray(scripts[mode]) ? (scripts[mode] as unknown[]) : []);
+  return { txt2img: names("txt2img"), img2img: names("img2img") };
 }
