@@ -135,6 +135,12 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       this.mirror({ uid: task.uid, kind: "created", row: task.row });
     }
     if (task.webhook) this.webhooks.register(task.uid, task.webhook);
+    const failedReason = this.failedFileReason(task.claim.model.sha256);
+    const row = failedReason === null ? null : this.row(task.uid);
+    if (failedReason !== null && row) {
+      await this.end(row, { status: "failed", finishedAt: this.clock(), error: failedReason });
+      return { queuePosition: 0 };
+    }
     const queuePosition = this.position(task.uid);
     this.report();
     return { queuePosition };
@@ -258,16 +264,30 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   async retire(reason: string): Promise<{ cancelled: number; cancelling: number }> {
     // Without settings the queue's summaries name no checkpoint and are not reported (see report).
     this.sql.exec("DELETE FROM pool");
+    // A model registered again under this name starts with no failed file.
+    this.sql.exec("DELETE FROM failed_file");
     const cancelling = this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE status = 'running'").rowsWritten;
     return { cancelled: await this.endAllWaiting("cancelled", reason), cancelling };
   }
 
   /**
-   * The checkpoint is marked failed (it failed to load on several nodes): every waiting task ends
-   * failed with `reason`. Running ones finish or report their own failure.
+   * The checkpoint's file (`sha256`) is marked failed (it failed to load on several nodes): every
+   * waiting task ends failed with `reason`, and so does any task for that file enqueued later (a
+   * submission that read the model before it was marked). Running ones finish or report their
+   * own failure.
    */
-  async failWaiting(reason: string): Promise<{ failed: number }> {
+  async failWaiting(reason: string, sha256: string): Promise<{ failed: number }> {
+    this.sql.exec(
+      "INSERT INTO failed_file (id, sha256, reason) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET sha256 = excluded.sha256, reason = excluded.reason",
+      sha256,
+      reason,
+    );
     return { failed: await this.endAllWaiting("failed", reason) };
+  }
+
+  /** Why the checkpoint file with this sha256 was marked failed, if it was (a new file never is). */
+  private failedFileReason(sha256: string): string | null {
+    return this.sql.exec<{ reason: string }>("SELECT reason FROM failed_file WHERE sha256 = ?", sha256).toArray()[0]?.reason ?? null;
   }
 
   private async endAllWaiting(status: "failed" | "cancelled", reason: string): Promise<number> {

@@ -84,7 +84,7 @@ export interface CheckpointQueueRpc {
   cancel(uid: string): Promise<CancelOutcome>;
   summary(): Promise<QueueSummary>;
   retire(reason: string): Promise<{ cancelled: number; cancelling: number }>;
-  failWaiting(reason: string): Promise<{ failed: number }>;
+  failWaiting(reason: string, sha256: string): Promise<{ failed: number }>;
   status(uid: string): Promise<LiveStatus | null>;
   waitForEnd(uid: string, timeoutMs: number): Promise<TaskEnding | "not_live" | "timeout">;
   releaseNode(nodeId: string): Promise<number>;

@@ -342,7 +342,7 @@ nodeRoutes.openapi(
     const failed = await recordModelFailure(c.env, check.nodeId, checkpoint, modelFailure);
     const outcome = await queue.fail(uid, leaseId, failure);
     if (!outcome.ok) staleLease(uid);
-    if (failed) await markModelFailed(c.env, checkpoint, modelFailure.reason);
+    if (failed) await markModelFailed(c.env, checkpoint, modelFailure);
     return c.json({ ok: true as const }, 200);
   },
 );

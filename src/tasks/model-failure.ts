@@ -32,8 +32,8 @@ export async function recordModelFailure(env: Env, nodeId: string, checkpoint: s
   return modelHasFailed(failedNodes, eligibleNodes);
 }
 
-/** Marks the model failed with sd-webui's reason and ends every task waiting for it. */
-export async function markModelFailed(env: Env, checkpoint: string, reason: string): Promise<void> {
-  await updateModel(env.DB, checkpoint, { failedReason: reason, failedAt: Date.now() });
-  await queueStub(env, checkpoint).failWaiting(modelFailedMessage(checkpoint, reason));
+/** Marks the model's file failed with sd-webui's reason and ends every task waiting for it. */
+export async function markModelFailed(env: Env, checkpoint: string, report: ModelFailureReport): Promise<void> {
+  await updateModel(env.DB, checkpoint, { failedReason: report.reason, failedAt: Date.now() });
+  await queueStub(env, checkpoint).failWaiting(modelFailedMessage(checkpoint, report.reason), report.sha256);
 }

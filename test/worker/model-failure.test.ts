@@ -1,6 +1,7 @@
 // A checkpoint that fails to load: the task goes to another node, never back to the one that
 // failed it; once it failed on enough nodes, the model is failed with sd-webui's reason, its
 // waiting tasks fail with it, submissions are refused, and a new file clears it.
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClaimResponse } from "../../src/protocol/node";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
@@ -84,6 +85,14 @@ describe("model failures", () => {
     expect(refused.detail).toContain(REASON);
     const sdapi = await json<{ detail: string }>(await call("/sdapi/v1/txt2img", { token: user, body: { stable_diffusion_model: model } }), 409);
     expect(sdapi.detail).toContain(REASON);
+
+    // A submission that read the model just before it was marked (simulated by clearing the
+    // mark in D1 alone) still fails with the reason rather than waiting for nodes that cannot load it.
+    await env.DB.prepare("UPDATE models SET failed_reason = NULL, failed_at = NULL WHERE name = ?").bind(model).run();
+    const { taskId: late } = await json<Submitted>(await submit(user, { stable_diffusion_model: model }), 202);
+    const lateEnd = await result(user, late);
+    expect(lateEnd.status).toBe("failed");
+    expect(lateEnd.message).toContain(REASON);
 
     const reupload = await call(`/models/${model}/file`, { method: "PUT", token: ADMIN, body: new TextEncoder().encode("fixed weights") });
     await json(reupload, 200);
