@@ -49,6 +49,8 @@ describe("stored images as inputs", () => {
     const read = await readInput(node, claimed, key);
     expect(read.status).toBe(200);
     expect(new Uint8Array(await read.arrayBuffer())).toEqual(TINY_PNG);
+    // Only the results the task names: another of the caller's outputs is not an input of it.
+    expect((await readInput(node, claimed, key.replace(/_0\.png$/, "_1.png"))).status).toBe(403);
     await finishTask(node, claimed);
     expect((await json<{ status: string }>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("succeeded");
   });
