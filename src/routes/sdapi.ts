@@ -22,7 +22,7 @@ import { SdapiError, sdapiErrorHandler, zodValidationItems } from "../sdapi/erro
 import { CATALOG_LISTS, catalogList, scriptsList, sdModelItem } from "../sdapi/lists";
 import { baseOptions, optionsView, setOptions } from "../sdapi/options";
 import { progressAnswer } from "../sdapi/progress";
-import { coerceLikePydantic } from "../sdapi/pydantic-coercion";
+import { coerceLikePydantic, pydanticTypeItem } from "../sdapi/pydantic-coercion";
 import { runSdapiTask } from "../sdapi/run-task";
 import {
   extrasBatchResponseSchema,
@@ -118,7 +118,9 @@ function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
 
 /** A generation or extras body: coerced as sd-webui's pydantic models coerce, then validated. */
 function parseRequestBody<T extends z.ZodObject>(schema: T, value: unknown): z.infer<T> {
-  return parseBody(schema, coerceLikePydantic(schema, value));
+  const parsed = schema.safeParse(coerceLikePydantic(schema, value));
+  if (!parsed.success) throw SdapiError.validation(zodValidationItems(parsed.error).map((item) => pydanticTypeItem(schema, item)));
+  return parsed.data;
 }
 
 function asRecord(value: unknown): Record<string, unknown> {

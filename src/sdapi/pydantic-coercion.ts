@@ -6,6 +6,7 @@
 // str_validator). What pydantic refuses is left as it is, for the schema to refuse with
 // FastAPI's 422.
 import type { z } from "zod";
+import type { ValidationItem } from "./errors";
 
 type FieldKind = "int" | "float" | "bool" | "str";
 
@@ -78,4 +79,21 @@ export function coerceLikePydantic(schema: z.ZodObject, body: unknown): unknown 
     if (kind) coerced[key] = coerceValue(kind, value);
   }
   return coerced;
+}
+
+/** pydantic v1's type errors, by field kind (pydantic/errors.py: IntegerError, FloatError, BoolError, StrError). */
+const TYPE_ERRORS: Record<FieldKind, { msg: string; type: string }> = {
+  int: { msg: "value is not a valid integer", type: "type_error.integer" },
+  float: { msg: "value is not a valid float", type: "type_error.float" },
+  bool: { msg: "value could not be parsed to a boolean", type: "type_error.bool" },
+  str: { msg: "str type expected", type: "type_error.str" },
+};
+
+/** A type error on a top-level field, worded as pydantic words it; other items as they are. */
+export function pydanticTypeItem(schema: z.ZodObject, item: ValidationItem): ValidationItem {
+  const [where, field, ...rest] = item.loc;
+  if (where !== "body" || typeof field !== "string" || rest.length > 0 || !item.type.startsWith("type_error.")) return item;
+  const known = (schema.shape as Record<string, Introspected>)[field];
+  const kind = known ? kindOf(known) : null;
+  return kind ? { loc: item.loc, ...TYPE_ERRORS[kind] } : item;
 }

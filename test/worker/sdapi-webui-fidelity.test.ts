@@ -41,17 +41,17 @@ describe("pydantic's lax coercion", () => {
 
   it("still refuses what pydantic refuses, in FastAPI's shape", async () => {
     const user = await createKey("user");
-    for (const [field, value] of [
-      ["steps", "four"],
-      ["steps", "4.5"],
-      ["restore_faces", "maybe"],
-      ["cfg_scale", "seven"],
+    for (const [field, value, msg, type] of [
+      ["steps", "four", "value is not a valid integer", "type_error.integer"],
+      ["steps", "4.5", "value is not a valid integer", "type_error.integer"],
+      ["restore_faces", "maybe", "value could not be parsed to a boolean", "type_error.bool"],
+      ["cfg_scale", "seven", "value is not a valid float", "type_error.float"],
     ] as const) {
-      const refused = await json<{ detail: Array<{ loc: Array<string | number> }> }>(
+      const refused = await json<{ detail: Array<{ loc: Array<string | number>; msg: string; type: string }> }>(
         await call("/sdapi/v1/txt2img", { token: user, body: { stable_diffusion_model: "fid-none", [field]: value } }),
         422,
       );
-      expect(refused.detail.map((d) => d.loc)).toContainEqual(["body", field]);
+      expect(refused.detail).toContainEqual({ loc: ["body", field], msg, type });
     }
   });
 });
