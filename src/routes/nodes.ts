@@ -339,10 +339,11 @@ nodeRoutes.openapi(
     // requeued, so the failing node is never offered it again.
     const { queue, check } = await heldLease(c, uid, leaseId);
     const checkpoint = checkpointOfLease(leaseId) ?? modelFailure.checkpoint;
-    const failed = await recordModelFailure(c.env, check.nodeId, checkpoint, modelFailure);
-    const outcome = await queue.fail(uid, leaseId, failure);
+    const recorded = await recordModelFailure(c.env, check.nodeId, checkpoint, modelFailure);
+    const asReported = recorded === "stale_file" ? { ...failure, modelFailure: null, retryable: true } : failure;
+    const outcome = await queue.fail(uid, leaseId, asReported);
     if (!outcome.ok) staleLease(uid);
-    if (failed) await markModelFailed(c.env, checkpoint, modelFailure);
+    if (recorded === "model_failed") await markModelFailed(c.env, checkpoint, modelFailure);
     return c.json({ ok: true as const }, 200);
   },
 );

@@ -21,15 +21,19 @@ export function modelFailedMessage(checkpoint: string, reason: string): string {
 }
 
 /**
- * Records the node's failure with Fleet; answers whether the model is now failed. A report about
- * a file the model no longer has (it was re-uploaded meanwhile) says nothing about the current
- * one: the task is only retried.
+ * `stale_file`: the report is about a file the model no longer has (re-uploaded or deleted
+ * meanwhile), so it says nothing about the current one, and the task is retried as after any
+ * retryable failure (counted, so it cannot cycle). `noted`: Fleet stops sending the checkpoint
+ * to that node. `model_failed`: and it has now failed on enough nodes.
  */
-export async function recordModelFailure(env: Env, nodeId: string, checkpoint: string, report: ModelFailureReport): Promise<boolean> {
+export type ModelFailureOutcome = "stale_file" | "noted" | "model_failed";
+
+/** Records the node's failure with Fleet, and answers what follows from it. */
+export async function recordModelFailure(env: Env, nodeId: string, checkpoint: string, report: ModelFailureReport): Promise<ModelFailureOutcome> {
   const model = await findModel(env.DB, checkpoint);
-  if (!model || model.sha256 !== report.sha256) return false;
+  if (!model || model.sha256 !== report.sha256) return "stale_file";
   const { failedNodes, eligibleNodes } = await fleetStub(env).recordModelFailure(nodeId, checkpoint);
-  return modelHasFailed(failedNodes, eligibleNodes);
+  return modelHasFailed(failedNodes, eligibleNodes) ? "model_failed" : "noted";
 }
 
 /** Marks the model's file failed with sd-webui's reason and ends every task waiting for it. */

@@ -104,4 +104,22 @@ describe("model failures", () => {
     await finishTask(node, retried);
     expect((await result(user, again)).status).toBe("succeeded");
   });
+
+  it("retries a report about a file the model no longer has as any retryable failure, counted", async () => {
+    const model = "mf-stale";
+    const { sha256: old } = await createModel(model);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, `${model}-n1`, model);
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: model }), 202);
+    const claimed = (await claim(node, `${model}-n1`))!;
+    await json(await call(`/models/${model}/file`, { method: "PUT", token: ADMIN, body: new TextEncoder().encode("new weights") }), 200);
+    await reportLoadFailure(node, claimed, old);
+
+    expect(await result(user, taskId)).toMatchObject({ status: "waiting", attempts: 1 });
+    expect((await json<Model>(await call(`/models/${model}`, { token: user }), 200)).status).not.toBe("failed");
+    // The node is not barred from the checkpoint: the failure was about the old file.
+    const again = (await claim(node, `${model}-n1`))!;
+    expect(again.task.attempt).toBe(2);
+  });
 });
