@@ -173,7 +173,7 @@ describe("sd-webui generation routes", () => {
       await call("/sdapi/v1/txt2img", { token: user, body: { steps: "many" } }),
       422,
     );
-    expect(badType.detail[0]).toMatchObject({ loc: ["body", "steps"], type: "type_error.number" });
+    expect(badType.detail[0]).toMatchObject({ loc: ["body", "steps"], msg: "value is not a valid integer", type: "type_error.integer" });
 
     const noInit = await json(
       await call("/sdapi/v1/img2img", { token: user, body: { prompt: "x", override_settings: { sd_model_checkpoint: "sd-errors" } } }),
