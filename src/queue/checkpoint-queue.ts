@@ -10,7 +10,7 @@ import type { TaskEnding, TaskRecord } from "../db/task-records";
 import { fleetStub } from "../fleet/stub";
 import { logLine } from "../log";
 import { type PoolSettings, UNCONFIGURED_POOL } from "../pools/settings";
-import type { ClaimedTask } from "../protocol/node";
+import type { ClaimedTask, ModelFile } from "../protocol/node";
 import { migrateSqlStorage } from "../sql-storage-migrations";
 import { D1Outbox } from "./d1-outbox";
 import { newLeaseId } from "./lease-id";
@@ -283,6 +283,20 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       reason,
     );
     return { failed: await this.endAllWaiting("failed", reason) };
+  }
+
+  /**
+   * The checkpoint's file changed (a re-upload): waiting tasks were fixed at submission with the
+   * old file's sha256 and size, and a node would verify the new download against them and fail.
+   * They take the new file; running ones keep theirs (their node already holds a copy).
+   */
+  async replaceCheckpointFile(file: ModelFile): Promise<{ updated: number }> {
+    const updated = this.sql.exec(
+      "UPDATE live_tasks SET claim = json_set(claim, '$.model', json(?)) WHERE status = 'waiting' AND json_extract(claim, '$.model.name') = ?",
+      JSON.stringify(file),
+      file.name,
+    ).rowsWritten;
+    return { updated };
   }
 
   /** Why the checkpoint file with this sha256 was marked failed, if it was (a new file never is). */

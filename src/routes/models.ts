@@ -173,8 +173,16 @@ async function existingModel(db: D1Database, name: string): Promise<ModelRow> {
 async function recordFile(env: Env, model: ModelRow, object: R2Object, sha256: string): Promise<ModelRow> {
   const changes = { sha256, sizeBytes: object.size, etag: object.etag, updatedAt: Date.now(), ...(model.sha256 !== sha256 ? NOT_FAILED : {}) };
   await updateModel(env.DB, model.name, changes);
-  if (model.sha256 !== sha256) await fleetStub(env).clearModelFailures(model.name);
-  return { ...model, ...changes };
+  const updated = { ...model, ...changes };
+  if (model.sha256 !== sha256) await fileChanged(env, updated);
+  return updated;
+}
+
+/** After a model's file changed: nodes that failed the old one may try it, and waiting tasks take the new one. */
+async function fileChanged(env: Env, model: ModelRow): Promise<void> {
+  await fleetStub(env).clearModelFailures(model.name);
+  if (model.type === "checkpoint" && model.sha256)
+    await queueStub(env, model.name).replaceCheckpointFile({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.sizeBytes ?? 0 });
 }
 
 const user = [requireRole("user")];
@@ -303,7 +311,7 @@ modelRoutes.openapi(
     const newFile = changes.sha256 !== undefined && changes.sha256 !== model.sha256;
     if (newFile) Object.assign(changes, NOT_FAILED);
     await updateModel(c.env.DB, model.name, changes);
-    if (newFile) await fleetStub(c.env).clearModelFailures(model.name);
+    if (newFile) await fileChanged(c.env, { ...model, ...changes });
     return c.json(modelView({ ...model, ...changes }, await fleetStub(c.env).listNodes()), 200);
   },
 );
