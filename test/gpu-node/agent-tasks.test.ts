@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/server.ts";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
-import { agentFor, decodePng, imageBytes, modelBytes, removeTempDirs, solidPng, tempDir } from "./support/fixtures.ts";
+import { agentFor, checkpointsDirOf, decodePng, imageBytes, modelBytes, removeTempDirs, solidPng, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 let gateway: TestGateway;
@@ -11,11 +11,12 @@ let emulator: Awaited<ReturnType<typeof startEmulator>>;
 let agent: GpuNodeAgent;
 
 beforeAll(async () => {
-  const modelsDir = await tempDir("tasks-models");
+  const dataDir = await tempDir("tasks-data");
+  const modelsDir = checkpointsDirOf(dataDir);
   emulator = await startEmulator({ port: 0, modelsDir, stepMs: 15, loadMs: 20 });
   gateway = await TestGateway.start();
   gateway.addModel({ name: "demo-v1", bytes: modelBytes(64 * 1024, 1) });
-  agent = agentFor(gateway, { nodeId: "tasks-node", webuiUrl: emulator.url, modelsDir });
+  agent = agentFor(gateway, { nodeId: "tasks-node", webuiUrl: emulator.url, dataDir });
   await agent.start();
 });
 

@@ -20,6 +20,11 @@ export function emulatorCommand(options: { stepMs: number; loadMs: number }): st
   return `"${process.execPath}" "${TSX_CLI}" emulator/main.ts --api --nowebui --port {port} --models-dir {models_dir} --step-ms ${options.stepMs} --load-ms ${options.loadMs}`;
 }
 
+/** sd-webui's checkpoint folder under its data directory (the agent's default for --models-dir). */
+export function checkpointsDirOf(dataDir: string): string {
+  return path.join(dataDir, "models", "Stable-diffusion");
+}
+
 export function testLogger(scope: string): Logger {
   return process.env.SDGATE_TEST_LOG ? createLogger({ level: "debug", scope }) : silentLogger;
 }
@@ -110,7 +115,7 @@ export function imageBytes(image: string): Buffer {
 
 export function agentFor(
   gateway: TestGateway,
-  config: Omit<AgentConfigInput, "gatewayUrl" | "token"> & { token?: string },
+  config: Omit<AgentConfigInput, "gatewayUrl" | "token" | "dataDir"> & { token?: string; dataDir: string },
   deps: GpuNodeAgentDeps = {},
 ): GpuNodeAgent {
   return new GpuNodeAgent(
