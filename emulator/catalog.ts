@@ -127,31 +127,42 @@ const SELECTABLE_SCRIPTS: Record<GenerationKind, readonly string[]> = {
 };
 
 /**
- * Always-on scripts (addressed through `alwayson_scripts`), by lower-case title. ControlNet is
- * listed because the stable-diffusion-api client always sends `alwayson_scripts.ControlNet`.
+ * Always-on scripts (addressed through `alwayson_scripts`) of a stock install, by lower-case
+ * title; "controlnet" joins them only when the sd-webui-controlnet extension is installed.
  */
 const ALWAYS_ON_SCRIPTS: Record<GenerationKind, readonly string[]> = {
-  txt2img: ["comments", "controlnet", "extra options", "hypertile", "refiner", "sampler", "seed"],
-  img2img: ["comments", "controlnet", "extra options", "hypertile", "refiner", "sampler", "seed", "soft inpainting"],
+  txt2img: ["comments", "extra options", "hypertile", "refiner", "sampler", "seed"],
+  img2img: ["comments", "extra options", "hypertile", "refiner", "sampler", "seed", "soft inpainting"],
 };
+const CONTROLNET_SCRIPT = "controlnet";
+
+function alwaysOnScripts(kind: GenerationKind, controlnet: boolean): readonly string[] {
+  return controlnet ? [...ALWAYS_ON_SCRIPTS[kind], CONTROLNET_SCRIPT].sort() : ALWAYS_ON_SCRIPTS[kind];
+}
 
 export function isSelectableScript(kind: GenerationKind, title: string): boolean {
   return SELECTABLE_SCRIPTS[kind].includes(title.toLowerCase());
 }
 
-export function isAlwaysOnScript(kind: GenerationKind, title: string): boolean {
-  return ALWAYS_ON_SCRIPTS[kind].includes(title.toLowerCase());
+export function isAlwaysOnScript(kind: GenerationKind, title: string, controlnet: boolean): boolean {
+  return alwaysOnScripts(kind, controlnet).includes(title.toLowerCase());
 }
 
-export const SCRIPT_LISTS = {
-  txt2img: [...SELECTABLE_SCRIPTS.txt2img, ...ALWAYS_ON_SCRIPTS.txt2img],
-  img2img: [...SELECTABLE_SCRIPTS.img2img, ...ALWAYS_ON_SCRIPTS.img2img],
-};
+/** `GET /sdapi/v1/scripts`. */
+export function scriptLists(controlnet: boolean) {
+  return {
+    txt2img: [...SELECTABLE_SCRIPTS.txt2img, ...alwaysOnScripts("txt2img", controlnet)],
+    img2img: [...SELECTABLE_SCRIPTS.img2img, ...alwaysOnScripts("img2img", controlnet)],
+  };
+}
 
-export const SCRIPT_INFO = (["txt2img", "img2img"] as const).flatMap((kind) => [
-  ...SELECTABLE_SCRIPTS[kind].map((name) => ({ name, is_alwayson: false, is_img2img: kind === "img2img", args: [] })),
-  ...ALWAYS_ON_SCRIPTS[kind].map((name) => ({ name, is_alwayson: true, is_img2img: kind === "img2img", args: [] })),
-]);
+/** `GET /sdapi/v1/script-info`. */
+export function scriptInfo(controlnet: boolean) {
+  return (["txt2img", "img2img"] as const).flatMap((kind) => [
+    ...SELECTABLE_SCRIPTS[kind].map((name) => ({ name, is_alwayson: false, is_img2img: kind === "img2img", args: [] })),
+    ...alwaysOnScripts(kind, controlnet).map((name) => ({ name, is_alwayson: true, is_img2img: kind === "img2img", args: [] })),
+  ]);
+}
 
 function findSampler(name: string): Sampler | undefined {
   const lower = name.toLowerCase();

@@ -1,10 +1,7 @@
 // The checkpoint folder as sd-webui sees it: every .safetensors/.ckpt file, hashed (sha256,
 // streamed) when scanned, and the aliases by which a request or setting may name it.
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { open, stat } from "node:fs/promises";
 import path from "node:path";
-import { listModelFiles } from "./model-files.ts";
+import { type FileHashes, listModelFiles } from "./model-files.ts";
 
 const CHECKPOINT_EXTENSIONS = [".safetensors", ".ckpt"];
 const VAE_SUFFIXES = [".vae.safetensors", ".vae.ckpt"];
@@ -34,26 +31,20 @@ export interface SdModelItem {
   config: null;
 }
 
-interface HashCacheEntry {
-  size: number;
-  mtimeMs: number;
-  sha256: string;
-  legacyHash: string;
-}
-
 export class CheckpointRegistry {
   private checkpoints: CheckpointInfo[] = [];
   private aliases = new Map<string, CheckpointInfo>();
-  private readonly hashCache = new Map<string, HashCacheEntry>();
-
-  constructor(readonly modelsDir: string) {}
+  constructor(
+    readonly modelsDir: string,
+    private readonly hashes: FileHashes,
+  ) {}
 
   /** Rescans the folder; files whose size and mtime are unchanged are not hashed again. */
   async refresh(): Promise<void> {
     const files = await listModelFiles(this.modelsDir, CHECKPOINT_EXTENSIONS, VAE_SUFFIXES);
     const found: CheckpointInfo[] = [];
     for (const filename of files) {
-      const hashes = await this.hashFile(filename);
+      const hashes = await this.hashes.of(filename);
       if (!hashes) continue; // vanished between listing and hashing
       const name = path.relative(path.resolve(this.modelsDir), filename).split(path.sep).join("/");
       const shorthash = hashes.sha256.slice(0, 10);
@@ -103,37 +94,5 @@ export class CheckpointRegistry {
       filename: info.filename,
       config: null,
     };
-  }
-
-  private async hashFile(filename: string): Promise<HashCacheEntry | null> {
-    try {
-      const { size, mtimeMs } = await stat(filename);
-      const cached = this.hashCache.get(filename);
-      if (cached && cached.size === size && cached.mtimeMs === mtimeMs) return cached;
-      const entry = { size, mtimeMs, sha256: await sha256File(filename), legacyHash: await legacyHash(filename) };
-      this.hashCache.set(filename, entry);
-      return entry;
-    } catch {
-      return null;
-    }
-  }
-}
-
-async function sha256File(filename: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(filename)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-async function legacyHash(filename: string): Promise<string> {
-  const LEGACY_OFFSET_BYTES = 0x100000;
-  const LEGACY_LENGTH_BYTES = 0x10000;
-  const file = await open(filename, "r");
-  try {
-    const buffer = Buffer.alloc(LEGACY_LENGTH_BYTES);
-    const { bytesRead } = await file.read(buffer, 0, LEGACY_LENGTH_BYTES, LEGACY_OFFSET_BYTES);
-    return createHash("sha256").update(buffer.subarray(0, bytesRead)).digest("hex").slice(0, 8);
-  } finally {
-    await file.close();
   }
 }

@@ -1,16 +1,31 @@
-// The folders beside the checkpoint folder (sd-webui's models/VAE and models/Lora), listed
-// afresh on every request, so their refresh routes have nothing to do.
-import path from "node:path";
-import { listModelFiles, stem } from "./model-files.ts";
+// The catalog reads of the add-on folders, in sd-webui's shapes: GET /sdapi/v1/loras
+// (extensions-builtin/Lora/lora_script.py create_lora_json), /sdapi/v1/sd-vae (modules/api/api.py
+// get_sd_vaes) and /sdapi/v1/embeddings (get_embeddings: {loaded, skipped}).
+import type { AddonFolder } from "./addon-folder.ts";
 
-const NETWORK_EXTENSIONS = [".safetensors", ".ckpt", ".pt"];
+/** The text-encoder width of an SD 1.x embedding vector. */
+const EMBEDDING_VECTOR_WIDTH = 768;
 
-export async function listVaes(modelsDir: string): Promise<{ model_name: string; filename: string }[]> {
-  const files = await listModelFiles(path.join(modelsDir, "..", "VAE"), NETWORK_EXTENSIONS);
-  return files.map((filename) => ({ model_name: path.basename(filename), filename }));
+export function listVaes(folder: AddonFolder): { model_name: string; filename: string }[] {
+  return folder.list().map((file) => ({ model_name: file.basename, filename: file.filename }));
 }
 
-export async function listLoras(modelsDir: string): Promise<{ name: string; alias: string; path: string; metadata: Record<string, never> }[]> {
-  const files = await listModelFiles(path.join(modelsDir, "..", "Lora"), NETWORK_EXTENSIONS);
-  return files.map((file) => ({ name: stem(file), alias: stem(file), path: file, metadata: {} }));
+export function listLoras(folder: AddonFolder): { name: string; alias: string; path: string; metadata: Record<string, never> }[] {
+  return folder.list().map((file) => ({ name: file.name, alias: file.name, path: file.filename, metadata: {} }));
+}
+
+export function listEmbeddings(folder: AddonFolder, checkpoint: { modelName: string; shorthash: string } | null) {
+  const loaded = Object.fromEntries(
+    folder.list().map((file) => [
+      file.name,
+      {
+        step: null,
+        sd_checkpoint: checkpoint?.shorthash ?? null,
+        sd_checkpoint_name: checkpoint?.modelName ?? null,
+        shape: EMBEDDING_VECTOR_WIDTH,
+        vectors: 1,
+      },
+    ]),
+  );
+  return { loaded, skipped: {} };
 }

@@ -118,7 +118,7 @@ function checkRequest(ctx: EmulatorContext, kind: GenerationKind, request: Gener
   if (!resolved) throw httpException(400, "Sampler not found");
   for (const title of Object.keys(request.alwayson_scripts)) {
     if (isSelectableScript(kind, title)) throw httpException(422, "Cannot have a selectable script in the always on scripts params");
-    if (!isAlwaysOnScript(kind, title)) throw httpException(422, `always on script ${title} not found`);
+    if (!isAlwaysOnScript(kind, title, ctx.controlnet)) throw httpException(422, `always on script ${title} not found`);
   }
   return resolved;
 }

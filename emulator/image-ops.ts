@@ -107,3 +107,21 @@ export function grid(images: readonly RgbImage[]): RgbImage {
   });
   return out;
 }
+
+/** A crude edge map (white where brightness changes sharply), the emulator's stand-in for a ControlNet preprocessor. */
+export function edges(image: RgbImage): RgbImage {
+  const EDGE_THRESHOLD = 24;
+  const out = createImage(image.width, image.height);
+  const brightness = (x: number, y: number) => {
+    const i = (Math.min(y, image.height - 1) * image.width + Math.min(x, image.width - 1)) * 3;
+    return (image.data[i]! + image.data[i + 1]! + image.data[i + 2]!) / 3;
+  };
+  for (let y = 0; y < image.height; y++) {
+    for (let x = 0; x < image.width; x++) {
+      const here = brightness(x, y);
+      const change = Math.abs(brightness(x + 1, y) - here) + Math.abs(brightness(x, y + 1) - here);
+      out.data.fill(change > EDGE_THRESHOLD ? 255 : 0, (y * image.width + x) * 3, (y * image.width + x) * 3 + 3);
+    }
+  }
+  return out;
+}

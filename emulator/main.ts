@@ -1,16 +1,22 @@
 // Command line for the sd-webui emulator. It also takes a real sd-webui's command line
-// (--api, --nowebui, --listen, --ckpt-dir, other flags are ignored with a note), so a supervisor
-// can start either one the same way.
+// (--api, --nowebui, --listen, --data-dir, --ckpt-dir; other flags are ignored with a note), so a
+// supervisor can start either one the same way.
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { startEmulator } from "./server.ts";
 
-const USAGE = `Usage: tsx emulator/main.ts --models-dir DIR [options]
+const USAGE = `Usage: tsx emulator/main.ts (--data-dir DIR | --models-dir DIR) [options]
 
 An AUTOMATIC1111 sd-webui emulator: same API, deterministic pictures, no GPU.
 
 Options:
-  --models-dir DIR         checkpoint folder (.safetensors/.ckpt); alias --ckpt-dir
+  --data-dir DIR           sd-webui's data directory: DIR/models/Stable-diffusion, DIR/models/VAE,
+                           DIR/models/Lora, DIR/models/ControlNet, DIR/embeddings, DIR/models/ESRGAN …
+                           (subfolders are scanned too)
+  --models-dir DIR         checkpoint folder (.safetensors/.ckpt); alias --ckpt-dir; without
+                           --data-dir the data directory is DIR/../..
+  --nowebui                API only, as sd-webui's --nowebui: no /internal/progress
+  --controlnet             pretend the sd-webui-controlnet extension is installed (emulator only)
   --port N                 port to listen on (default 7861, as sd-webui --nowebui; 0 = any)
   --host ADDR              address to bind (default 127.0.0.1; --listen means 0.0.0.0)
   --step-ms N              time per sampling step per image, ms (default 50)
@@ -20,7 +26,7 @@ Options:
   --base-path /PREFIX      serve every route under this path prefix
   --help                   show this help
 
-sd-webui flags --api, --nowebui and --listen are accepted; other unknown flags are ignored.`;
+sd-webui flags --api and --listen are accepted; other unknown flags are ignored.`;
 
 const numberArg = (flag: string) =>
   z
@@ -29,27 +35,32 @@ const numberArg = (flag: string) =>
     .regex(/^-?\d+(\.\d+)?$/, `${flag} must be a number`)
     .transform(Number);
 
-const cliSchema = z.object({
-  modelsDir: z.string({ error: "--models-dir DIR is required" }).min(1, "--models-dir DIR is required"),
-  port: numberArg("--port").pipe(z.number().int().min(0).max(65535)).default(7861),
-  host: z.string({ error: "--host needs a value" }).min(1).optional(),
-  listen: z.boolean(),
-  stepMs: numberArg("--step-ms").pipe(z.number().min(0)).default(50),
-  loadMs: numberArg("--load-ms").pipe(z.number().min(0)).default(1000),
-  livePreviewEvery: numberArg("--live-preview-every").pipe(z.number().int().min(-1)).default(2),
-  apiAuth: z
-    .string({ error: "--api-auth needs USER:PASS" })
-    .regex(/^[^:,]+:[^,]*$/, "--api-auth must be USER:PASS")
-    .transform((value) => {
-      const separator = value.indexOf(":");
-      return { username: value.slice(0, separator), password: value.slice(separator + 1) };
-    })
-    .optional(),
-  basePath: z
-    .string({ error: "--base-path needs a value" })
-    .regex(/^(\/\S*)?$/, "--base-path must start with /")
-    .default(""),
-});
+const cliSchema = z
+  .object({
+    dataDir: z.string({ error: "--data-dir needs a value" }).min(1).optional(),
+    modelsDir: z.string({ error: "--models-dir needs a value" }).min(1).optional(),
+    apiOnly: z.boolean(),
+    controlnet: z.boolean(),
+    port: numberArg("--port").pipe(z.number().int().min(0).max(65535)).default(7861),
+    host: z.string({ error: "--host needs a value" }).min(1).optional(),
+    listen: z.boolean(),
+    stepMs: numberArg("--step-ms").pipe(z.number().min(0)).default(50),
+    loadMs: numberArg("--load-ms").pipe(z.number().min(0)).default(1000),
+    livePreviewEvery: numberArg("--live-preview-every").pipe(z.number().int().min(-1)).default(2),
+    apiAuth: z
+      .string({ error: "--api-auth needs USER:PASS" })
+      .regex(/^[^:,]+:[^,]*$/, "--api-auth must be USER:PASS")
+      .transform((value) => {
+        const separator = value.indexOf(":");
+        return { username: value.slice(0, separator), password: value.slice(separator + 1) };
+      })
+      .optional(),
+    basePath: z
+      .string({ error: "--base-path needs a value" })
+      .regex(/^(\/\S*)?$/, "--base-path must start with /")
+      .default(""),
+  })
+  .refine((config) => config.dataDir !== undefined || config.modelsDir !== undefined, "--data-dir DIR or --models-dir DIR is required");
 
 function parseCommandLine(argv: string[]) {
   const { values, positionals, tokens } = parseArgs({
@@ -58,8 +69,10 @@ function parseCommandLine(argv: string[]) {
     allowPositionals: true,
     tokens: true,
     options: {
+      "data-dir": { type: "string" },
       "models-dir": { type: "string" },
       "ckpt-dir": { type: "string" },
+      controlnet: { type: "boolean" },
       port: { type: "string" },
       host: { type: "string" },
       "step-ms": { type: "string" },
@@ -74,6 +87,8 @@ function parseCommandLine(argv: string[]) {
     },
   });
   const known = new Set([
+    "data-dir",
+    "controlnet",
     "models-dir",
     "ckpt-dir",
     "port",
@@ -90,7 +105,10 @@ function parseCommandLine(argv: string[]) {
   ]);
   const ignored = [...tokens.flatMap((token) => (token.kind === "option" && !known.has(token.name) ? [token.rawName] : [])), ...positionals];
   const parsed = cliSchema.safeParse({
+    dataDir: values["data-dir"],
     modelsDir: values["models-dir"] ?? values["ckpt-dir"],
+    apiOnly: values.nowebui === true,
+    controlnet: values.controlnet === true,
     port: values.port,
     host: values.host,
     listen: values.listen === true,
@@ -118,7 +136,10 @@ async function main(): Promise<void> {
   if (ignored.length > 0) console.error(`Ignoring sd-webui arguments the emulator does not use: ${ignored.join(" ")}`);
   const config = parsed.data;
   const emulator = await startEmulator({
+    dataDir: config.dataDir,
     modelsDir: config.modelsDir,
+    apiOnly: config.apiOnly,
+    controlnet: config.controlnet,
     port: config.port,
     host: config.host ?? (config.listen ? "0.0.0.0" : "127.0.0.1"),
     stepMs: config.stepMs,

@@ -1,9 +1,10 @@
 // The route table: sd-webui's core API (behind --api-auth when set), the built-in Lora
 // extension's routes and the UI's progress routes (never behind auth).
-import { FACE_RESTORERS, LATENT_UPSCALE_MODES, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, SCRIPT_INFO, SCRIPT_LISTS, UPSCALERS } from "./catalog.ts";
+import { FACE_RESTORERS, LATENT_UPSCALE_MODES, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, scriptInfo, scriptLists, UPSCALERS } from "./catalog.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
-import { listLoras, listVaes } from "./extra-networks.ts";
+import { controlnetDetect, controlnetModelList, controlnetModuleList, controlnetVersion } from "./controlnet.ts";
+import { listEmbeddings, listLoras, listVaes } from "./extra-networks.ts";
 import { extraBatchImages, extraSingleImage } from "./extras.ts";
 import { img2img, txt2img } from "./generation.ts";
 import { interrogate, pngInfo } from "./image-tools.ts";
@@ -24,6 +25,8 @@ export interface Route {
   /** Covered by --api-auth (every core route; extension and UI routes are not). */
   auth: boolean;
   handle(ctx: EmulatorContext, request: RouteRequest): unknown;
+  /** Whether this emulator serves the route at all (UI routes, extension routes); default always. */
+  available?(ctx: EmulatorContext): boolean;
 }
 
 const core = (method: Route["method"], name: string, handle: Route["handle"]): Route => ({
@@ -33,6 +36,13 @@ const core = (method: Route["method"], name: string, handle: Route["handle"]): R
   handle,
 });
 const open = (method: Route["method"], path: string, handle: Route["handle"]): Route => ({ method, path, auth: false, handle });
+/** A route of the sd-webui-controlnet extension (scripts/api.py): only when it is installed (--controlnet). */
+const extension = (method: Route["method"], path: string, handle: Route["handle"]): Route => ({
+  ...open(method, path, handle),
+  available: (ctx) => ctx.controlnet,
+});
+/** A gradio UI route: absent with --nowebui (modules/api/api.py is mounted alone by webui.py api_only()). */
+const ui = (method: Route["method"], path: string, handle: Route["handle"]): Route => ({ ...open(method, path, handle), available: (ctx) => !ctx.apiOnly });
 
 export const ROUTES: readonly Route[] = [
   core("POST", "txt2img", (ctx, req) => txt2img(ctx, req.body())),
@@ -61,18 +71,24 @@ export const ROUTES: readonly Route[] = [
   core("GET", "upscalers", () => UPSCALERS),
   core("GET", "latent-upscale-modes", () => LATENT_UPSCALE_MODES),
   core("GET", "sd-models", (ctx) => ctx.checkpoints.list().map(CheckpointRegistry.toSdModelItem)),
-  core("GET", "sd-vae", (ctx) => listVaes(ctx.modelsDir)),
+  core("GET", "sd-vae", (ctx) => listVaes(ctx.addons.vae)),
   core("GET", "hypernetworks", () => []),
   core("GET", "face-restorers", () => FACE_RESTORERS),
   core("GET", "realesrgan-models", () => REALESRGAN_MODELS),
   core("GET", "prompt-styles", () => []),
-  core("GET", "embeddings", () => ({ loaded: {}, skipped: {} })),
-  core("POST", "refresh-embeddings", () => null),
+  core("GET", "embeddings", (ctx) => listEmbeddings(ctx.addons.embedding, ctx.model.current)),
+  core("POST", "refresh-embeddings", async (ctx) => {
+    await ctx.addons.embedding.refresh();
+    return null;
+  }),
   core("POST", "refresh-checkpoints", async (ctx) => {
     await ctx.lock.run(() => ctx.checkpoints.refresh());
     return null;
   }),
-  core("POST", "refresh-vae", () => null),
+  core("POST", "refresh-vae", async (ctx) => {
+    await ctx.addons.vae.refresh();
+    return null;
+  }),
   core("GET", "memory", (ctx) => memory(ctx)),
   core("POST", "unload-checkpoint", (ctx) => {
     ctx.model.unload();
@@ -82,12 +98,19 @@ export const ROUTES: readonly Route[] = [
     await ctx.lock.run(() => ctx.model.ensure(selectCheckpoint(ctx.checkpoints, ctx.options)));
     return {};
   }),
-  core("GET", "scripts", () => SCRIPT_LISTS),
-  core("GET", "script-info", () => SCRIPT_INFO),
+  core("GET", "scripts", (ctx) => scriptLists(ctx.controlnet)),
+  core("GET", "script-info", (ctx) => scriptInfo(ctx.controlnet)),
   core("GET", "extensions", () => []),
-  open("GET", "/sdapi/v1/loras", (ctx) => listLoras(ctx.modelsDir)),
-  open("POST", "/sdapi/v1/refresh-loras", () => null),
-  open("POST", "/internal/progress", (ctx, req) => {
+  open("GET", "/sdapi/v1/loras", (ctx) => listLoras(ctx.addons.lora)),
+  open("POST", "/sdapi/v1/refresh-loras", async (ctx) => {
+    await ctx.addons.lora.refresh();
+    return null;
+  }),
+  extension("GET", "/controlnet/version", () => controlnetVersion()),
+  extension("GET", "/controlnet/model_list", (ctx, req) => controlnetModelList(ctx, req.query.get("update")?.toLowerCase() !== "false")),
+  extension("GET", "/controlnet/module_list", () => controlnetModuleList()),
+  extension("POST", "/controlnet/detect", (ctx, req) => controlnetDetect(ctx, req.body())),
+  ui("POST", "/internal/progress", (ctx, req) => {
     const request = parseBody(internalProgressRequestSchema, req.body());
     return ctx.state.taskProgress(request.id_task, request.id_live_preview, request.live_preview);
   }),

@@ -4,11 +4,14 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { AddonFolder } from "./addon-folder.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { errorResponse, httpException, RequestValidationError, RoutingError, WebuiError } from "./errors.ts";
+import { resolveFolders } from "./folders.ts";
 import { GenerationState } from "./generation-state.ts";
 import { LoadedModel } from "./loaded-model.ts";
+import { FileHashes } from "./model-files.ts";
 import { OptionsStore } from "./options-store.ts";
 import { QueueLock } from "./queue-lock.ts";
 import { ROUTES, type Route } from "./routes.ts";
@@ -18,8 +21,14 @@ export interface EmulatorOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** The checkpoint folder (sd-webui's models/Stable-diffusion); VAE and Lora are its siblings. */
-  modelsDir: string;
+  /** sd-webui's --data-dir: models/Stable-diffusion, models/Lora, embeddings … under it. */
+  dataDir?: string;
+  /** The checkpoint folder (--ckpt-dir); default DATA/models/Stable-diffusion. Without dataDir, DATA is two levels above it. */
+  modelsDir?: string;
+  /** --nowebui: no UI routes (no /internal/progress), as sd-webui's api_only(). Default false. */
+  apiOnly?: boolean;
+  /** Pretend the sd-webui-controlnet extension is installed. Default false. */
+  controlnet?: boolean;
   /** Time per sampling step of one image. Default 50. */
   stepMs?: number;
   /** Time to load a different checkpoint. Default 1000. */
@@ -107,8 +116,8 @@ function parseJson(raw: Buffer): unknown {
   }
 }
 
-function findRoute(method: string, path: string): Route {
-  const candidates = ROUTES.filter((route) => route.path === path);
+function findRoute(ctx: EmulatorContext, method: string, path: string): Route {
+  const candidates = ROUTES.filter((route) => route.path === path && (route.available?.(ctx) ?? true));
   if (candidates.length === 0) throw new RoutingError(404, "Not Found");
   const route = candidates.find((candidate) => candidate.method === method);
   if (!route) throw new RoutingError(405, "Method Not Allowed");
@@ -123,11 +132,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const livePreviewEvery = checkNumber("livePreviewEvery", options.livePreviewEvery ?? 2, -1);
   const auth = options.auth ?? null;
 
-  await mkdir(options.modelsDir, { recursive: true });
+  const folders = resolveFolders(options.dataDir, options.modelsDir);
+  await mkdir(folders.byType.checkpoint, { recursive: true });
   const settings = new OptionsStore(livePreviewEvery);
   const closing = new AbortController();
-  const checkpoints = new CheckpointRegistry(options.modelsDir);
+  const hashes = new FileHashes();
+  const checkpoints = new CheckpointRegistry(folders.byType.checkpoint, hashes);
   await checkpoints.refresh();
+  const addons = {
+    lora: new AddonFolder(folders.byType.lora, hashes),
+    vae: new AddonFolder(folders.byType.vae, hashes),
+    controlnet: new AddonFolder(folders.byType.controlnet, hashes),
+    embedding: new AddonFolder(folders.byType.embedding, hashes),
+  };
+  for (const folder of Object.values(addons)) await folder.refresh();
   const model = new LoadedModel(settings, loadMs, closing.signal);
   const initial = checkpoints.list()[0];
   if (initial) {
@@ -135,12 +153,15 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     settings.set("sd_model_checkpoint", initial.title);
   }
   const ctx: EmulatorContext = {
-    modelsDir: options.modelsDir,
+    folders,
+    apiOnly: options.apiOnly ?? false,
+    controlnet: options.controlnet ?? false,
     stepMs,
     host,
     authEnabled: auth !== null,
     port: 0,
     checkpoints,
+    addons,
     options: settings,
     state: new GenerationState(settings),
     lock: new QueueLock(),
@@ -164,7 +185,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       const url = new URL(req.url ?? "/", "http://emulator");
       const underBase = basePath === "" || url.pathname === basePath || url.pathname.startsWith(`${basePath}/`);
       if (!underBase) throw new RoutingError(404, "Not Found");
-      const route = findRoute(req.method ?? "GET", url.pathname.slice(basePath.length));
+      const route = findRoute(ctx, req.method ?? "GET", url.pathname.slice(basePath.length));
       if (route.auth && auth) checkBasicAuth(req.headers.authorization, auth);
       const raw = await readBody(req);
       send(200, await route.handle(ctx, { query: url.searchParams, body: () => parseJson(raw) }));

@@ -30,21 +30,21 @@ export function memory(ctx: EmulatorContext) {
 }
 
 export function cmdFlags(ctx: EmulatorContext) {
-  const modelsRoot = path.resolve(ctx.modelsDir, "..");
+  const { dataDir, byType } = ctx.folders;
   return {
     api: true,
-    nowebui: true,
+    nowebui: ctx.apiOnly,
     listen: ctx.host === "0.0.0.0" || ctx.host === "::",
     port: ctx.port,
     api_auth: ctx.authEnabled ? "<hidden>" : null,
     api_log: false,
     api_server_stop: false,
-    ckpt_dir: path.resolve(ctx.modelsDir),
-    vae_dir: path.join(modelsRoot, "VAE"),
-    lora_dir: path.join(modelsRoot, "Lora"),
-    hypernetwork_dir: path.join(modelsRoot, "hypernetworks"),
-    embeddings_dir: path.join(path.dirname(modelsRoot), "embeddings"),
-    data_dir: path.dirname(modelsRoot),
+    ckpt_dir: byType.checkpoint,
+    vae_dir: byType.vae,
+    lora_dir: byType.lora,
+    hypernetwork_dir: path.join(dataDir, "models", "hypernetworks"),
+    embeddings_dir: byType.embedding,
+    data_dir: dataDir,
     xformers: false,
     medvram: false,
     lowvram: false,

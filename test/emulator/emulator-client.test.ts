@@ -18,7 +18,15 @@ beforeAll(async () => {
   await mkdir(modelsDir);
   await writeFile(path.join(modelsDir, "alpha.safetensors"), randomBytes(2048));
   await writeFile(path.join(modelsDir, "beta.safetensors"), randomBytes(2048));
-  emulator = await startEmulator({ modelsDir, stepMs: 10, loadMs: 50, basePath: "/sd", auth: { username: "u", password: "p" } });
+  emulator = await startEmulator({
+    modelsDir,
+    apiOnly: true,
+    controlnet: true,
+    stepMs: 10,
+    loadMs: 50,
+    basePath: "/sd",
+    auth: { username: "u", password: "p" },
+  });
   client = new StableDiffusionApi({ baseUrl: emulator.url, timeout: 20_000 }).setAuth("u", "p");
 });
 
