@@ -275,6 +275,7 @@ export class GpuNodeAgent {
       }
     }
     await this.supervisor.stop();
+    await this.cache.flush();
     this.state = "stopped";
     this.resolveClosed();
   }

@@ -165,8 +165,11 @@ export class ModelCache {
     return { path: target, downloaded: true };
   }
 
-  /** A new version of a model arrived: its older files (kept at other paths) are of no more use. */
-  private async dropOtherVersions(model: CachedFile, protect: Set<string>): Promise<void> {
+  /**
+   * A new version of a model is in use: its older files (kept at other paths) are of no more use.
+   * A loaded checkpoint's file stays until another is loaded (sd-webui reloads it after a failed load).
+   */
+  async dropOtherVersions(model: CachedFile, protect: ReadonlySet<string> = new Set()): Promise<void> {
     for (const entry of [...this.entries.values()]) {
       if (entry.name !== model.name || entry.type !== model.type || entry.path === model.path || protect.has(entry.path)) continue;
       this.log.info(`removing the previous version of ${entry.name} (${entry.path})`);
@@ -312,6 +315,11 @@ export class ModelCache {
     }
     bar.finish(`${formatBytes(done)} received`);
     return { digest: hash.digest("hex"), resumed: append };
+  }
+
+  /** Waits for the index writes under way (before the agent exits). */
+  async flush(): Promise<void> {
+    await this.saving.catch(() => undefined);
   }
 
   private indexPath(): string {

@@ -34,7 +34,13 @@ export function checkpointPath(checkpointsDir: string, model: Pick<ModelFile, "f
   return path.join(checkpointsDir, shortHash(model.sha256), model.fileName);
 }
 
-const ADDON_FOLDERS: ReadonlySet<string> = new Set([...Object.values(MODEL_FOLDER_BY_TYPE), ...UPSCALER_FOLDERS]);
+/** Every add-on type's folder; never the checkpoint folder, where sd-webui would list a file as a checkpoint. */
+const ADDON_FOLDERS: ReadonlySet<string> = new Set([
+  ...Object.entries(MODEL_FOLDER_BY_TYPE)
+    .filter(([type]) => type !== "checkpoint")
+    .map(([, folder]) => folder),
+  ...UPSCALER_FOLDERS,
+]);
 
 /** Where an add-on goes under sd-webui's data directory; null for a folder sd-webui does not read. */
 export function addonPath(dataDir: string, addon: Pick<AddonFile, "folder" | "fileName">): string | null {

@@ -167,6 +167,7 @@ export class TaskRunner {
 
       phase = { progress: 0, state: { job: "loading model" }, textinfo: `loading ${model.name}` };
       await loadedModel.load(this.webui, supervisor.generation, model, this.task.vae, { signal: this.signal, log: this.log, printed: supervisor.printed });
+      await cache.dropOtherVersions(checkpoint);
     } finally {
       await reporting.stop();
     }
@@ -305,6 +306,7 @@ export class TaskRunner {
         await this.deps.loadedModel.readFrom(this.webui, this.deps.supervisor.generation).catch(() => this.deps.loadedModel.forget());
         throw new CheckpointLoadError("wrong_weights", task.model, problem);
       }
+      this.deps.loadedModel.ranOn(this.deps.supervisor.generation, task.model);
     }
 
     const files = images.map((image, index) => {

@@ -102,9 +102,9 @@ export class LoadedModel {
     if (known && this.loaded?.fileName === model.fileName && this.loaded.sha256 === model.sha256 && this.vae === wantedVae) return;
     const options = await client.getOptions();
     const change: Record<string, unknown> = {};
-    if (!holds(options, model)) {
+    const wanted = checkpointRelativePath(model);
+    if (titlePath(options.sd_model_checkpoint) !== wanted) {
       await client.refreshCheckpoints();
-      const wanted = checkpointRelativePath(model);
       const entry = (await client.sdModels()).find((candidate) => titlePath(candidate.filename) === wanted || titlePath(candidate.title) === wanted);
       if (!entry) {
         throw new CheckpointNotListedError(`sd-webui does not list ${wanted} after refresh-checkpoints; is ${this.checkpointsDir} its checkpoint folder?`);
@@ -113,6 +113,11 @@ export class LoadedModel {
     }
     if ((options.sd_vae ?? null) !== wantedVae) change.sd_vae = wantedVae;
     if (Object.keys(change).length === 0) {
+      // The option names the file but other weights are in memory (a request's override_settings
+      // loaded them and restored only the option): setting the same value again is a no-op
+      // (Options.set), but the next generation loads it (processing.process_images calls
+      // sd_models.reload_model_weights, which loads when the path differs). The result's hash confirms it.
+      if (!hashAgrees(options, model)) context.log.info(`sd-webui holds other weights than ${wanted}; its next generation loads them`);
       this.record(options, run);
       return;
     }
@@ -136,6 +141,12 @@ export class LoadedModel {
       const kept = after.sd_model_checkpoint ? `sd-webui kept ${after.sd_model_checkpoint} loaded` : "sd-webui has no checkpoint loaded";
       throw new CheckpointLoadError("load_failed", model, said ?? `${kept} after being asked for ${String(change.sd_model_checkpoint)}`);
     }
+  }
+
+  /** A generation in sd-webui run `run` answered with `model`'s hash: that is what it has loaded. */
+  ranOn(run: number, model: LoadedCheckpoint): void {
+    if (this.run !== run) return;
+    this.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
   }
 
   /** Takes sd-webui's options as the truth about what it has loaded. */
@@ -183,10 +194,14 @@ const EXCEPTION_LINE = /^[A-Za-z_][\w.]*(Error|Exception)\b.*:/;
 /**
  * sd-webui's own words for a failed load, from what it printed: its "Failed to load checkpoint,
  * restoring previous" line (sd_models.reload_model_weights) with the exception line nearest to it.
+ * A file safetensors cannot read fails before that line is printed: then the exception alone
+ * (from the traceback `errors.display` prints for the failed option change).
  */
 export function loadFailureReason(lines: readonly string[]): string | null {
   const at = lines.findLastIndex((line) => line.includes(LOAD_FAILED_LINE));
-  if (at < 0) return null;
+  if (at < 0) {
+    return lines.findLast((line) => EXCEPTION_LINE.test(line.trim()))?.trim() ?? null;
+  }
   const before = lines
     .slice(0, at)
     .findLast((line) => EXCEPTION_LINE.test(line.trim()))
