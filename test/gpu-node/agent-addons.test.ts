@@ -89,7 +89,7 @@ describe("gpu-node add-ons", () => {
     );
     expect(beat.cachedAddons).toEqual([LORA, CONTROLNET, VAE].sort());
     expect(beat.cachedCheckpoints).toEqual(["base-v1"]);
-    expect((beat.catalog?.loras as { name: string }[]).map((lora) => lora.name)).toContain(LORA);
+    expect(((beat.catalog?.loras ?? []) as { name: string }[]).map((lora) => lora.name)).toContain(LORA);
     expect(beat.catalog?.["controlnet-modules"]).toContain("canny");
     expect(Object.keys(beat.catalog?.options ?? {})).toContain("sd_model_checkpoint");
     expect(beat.catalog?.embeddings).toHaveProperty("loaded");
