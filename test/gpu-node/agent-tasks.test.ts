@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/server.ts";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
-import { agentFor, checkpointsDirOf, decodePng, imageBytes, modelBytes, removeTempDirs, solidPng, tempDir } from "./support/fixtures.ts";
+import { agentFor, decodePng, imageBytes, modelBytes, removeTempDirs, solidPng, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 let gateway: TestGateway;
@@ -12,8 +12,8 @@ let agent: GpuNodeAgent;
 
 beforeAll(async () => {
   const dataDir = await tempDir("tasks-data");
-  const modelsDir = checkpointsDirOf(dataDir);
-  emulator = await startEmulator({ port: 0, modelsDir, stepMs: 15, loadMs: 20 });
+  // --nowebui, as the agent starts sd-webui by default: no /internal/progress, progress comes from /sdapi/v1/progress.
+  emulator = await startEmulator({ port: 0, dataDir, apiOnly: true, stepMs: 15, loadMs: 20 });
   gateway = await TestGateway.start();
   gateway.addModel({ name: "demo-v1", bytes: modelBytes(64 * 1024, 1) });
   agent = agentFor(gateway, { nodeId: "tasks-node", webuiUrl: emulator.url, dataDir });
@@ -82,7 +82,8 @@ describe("gpu-node agent runs tasks", () => {
     expect(echoed && imageBytes(echoed).equals(input)).toBe(true);
   });
 
-  it("reports progress that moves and carries a live preview", async () => {
+  it("reports progress that moves and carries a live preview (sd-webui without /internal/progress)", async () => {
+    expect((await fetch(`${emulator.url}/internal/progress`, { method: "POST", body: "{}" })).status).toBe(404);
     const id = gateway.enqueue({
       kind: "txt2img",
       model: "demo-v1",
