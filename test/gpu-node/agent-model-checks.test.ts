@@ -130,7 +130,7 @@ describe("gpu-node model checks", () => {
 
     const task = await txt2img(gateway, "not-a-checkpoint");
     expect(task.status).toBe("failed");
-    expect(task.failures[0]?.modelFailure?.reason).toMatch(/^Failed to load checkpoint, restoring previous/);
+    expect(task.failures[0]?.modelFailure?.reason).toMatch(/^Failed to load checkpoint, restoring previous: RuntimeError: /);
     expect(path.isAbsolute(dataDir)).toBe(true);
   });
 });

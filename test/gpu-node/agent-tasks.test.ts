@@ -127,14 +127,14 @@ describe("gpu-node agent runs tasks", () => {
     const id = gateway.enqueue({
       kind: "txt2img",
       model: "demo-v1",
-      payload: { prompt: "anything", sampler_name: "No Such Sampler", steps: 2, width: 64, height: 64 },
+      payload: { prompt: "anything", script_name: "No Such Script", steps: 2, width: 64, height: 64 },
     });
     const task = await gateway.waitForEnd(id);
 
     expect(task.status).toBe("failed");
     expect(task.failures).toHaveLength(1);
     const failure = task.failures[0]!;
-    expect(failure.error).toMatch(/sampler not found/i);
+    expect(failure.error).toMatch(/Script 'No Such Script' not found/);
     expect(failure.error).not.toMatch(/\n\s+at /); // no stack trace
     expect(failure.retryable).toBe(false);
     expect(failure.webuiError?.status).toBeGreaterThanOrEqual(400);
