@@ -13,6 +13,7 @@ const { cleanups, gateways } = agentTestTeardown();
 const LORA = "blingdbox_v1_mix";
 const VAE = "clear-vae";
 const CONTROLNET = "control_v11p_sd15_canny";
+const EMBEDDING = "bad-hands-5";
 
 async function setup(): Promise<{ gateway: TestGateway; dataDir: string; emulatorUrl: string; agent: GpuNodeAgent }> {
   const dataDir = await tempDir("addons-data");
@@ -25,6 +26,7 @@ async function setup(): Promise<{ gateway: TestGateway; dataDir: string; emulato
   gateway.addModel({ name: LORA, type: "lora", bytes: safetensorsBytes("lora", 1) });
   gateway.addModel({ name: VAE, type: "vae", bytes: safetensorsBytes("vae", 2) });
   gateway.addModel({ name: CONTROLNET, type: "controlnet", bytes: safetensorsBytes("controlnet", 3) });
+  gateway.addModel({ name: EMBEDDING, type: "embedding", bytes: safetensorsBytes("embedding", 4) });
   const agent = agentFor(gateway, { nodeId: "addons-node", webuiUrl: emulator.url, dataDir });
   cleanups.push(() => agent.stop({ drain: false }));
   await agent.start();
@@ -37,10 +39,11 @@ function withAddons(gateway: TestGateway, prompt: string) {
     gateway.enqueue({
       kind: "txt2img",
       model: "base-v1",
-      addons: [LORA, VAE, CONTROLNET],
+      addons: [LORA, VAE, CONTROLNET, EMBEDDING],
       vae: `${VAE}.safetensors`,
       payload: {
         prompt: `${prompt} <lora:${LORA}:0.8>`,
+        negative_prompt: EMBEDDING,
         steps: 3,
         width: 64,
         height: 64,
@@ -69,10 +72,20 @@ describe("gpu-node add-ons", () => {
       [LORA, "models/Lora"],
       [VAE, "models/VAE"],
       [CONTROLNET, "models/ControlNet"],
+      [EMBEDDING, "embeddings"],
     ] as const) {
       expect(gateway.downloadsOf(name)).toHaveLength(1);
       expect(await fileSha256(path.join(dataDir, folder, `${name}.safetensors`))).toBe(gateway.models.get(name)!.sha256);
     }
+    // sd-webui applied each of them: its infotext names them with their hashes.
+    const infotext = (first.complete?.info as { infotexts?: string[] }).infotexts?.[0] ?? "";
+    expect(infotext).toMatch(new RegExp(`Lora hashes: "${LORA}: [0-9a-f]{12}"`));
+    expect(infotext).toContain(`VAE hash: ${gateway.models.get(VAE)!.sha256.slice(0, 10)}`);
+    expect(infotext).toContain(`VAE: ${VAE}.safetensors`);
+    expect(infotext).toMatch(new RegExp(`TI hashes: "${EMBEDDING}: [0-9a-f]{12}"`));
+    expect(infotext).toMatch(new RegExp(`ControlNet 0: "Module: canny, Model: ${CONTROLNET} \\[[0-9a-f]{8}\\]`));
+    expect(infotext).toContain(`Model hash: ${gateway.models.get("base-v1")!.sha256.slice(0, 10)}`);
+
     // sd-webui was told about them (the emulator, like sd-webui, rescans only when asked).
     const loras = await getJson<{ name: string }[]>(`${emulatorUrl}/sdapi/v1/loras`);
     expect(loras.map((lora) => lora.name)).toContain(LORA);
@@ -85,9 +98,9 @@ describe("gpu-node add-ons", () => {
     const beat = await gateway.waitFor("a heartbeat with the add-ons and the new catalog", () =>
       gateway
         .node("addons-node")
-        .heartbeats.findLast((h) => h.cachedAddons.length === 3 && h.catalog?.["controlnet-models"]?.some((title) => title.startsWith(CONTROLNET)) === true),
+        .heartbeats.findLast((h) => h.cachedAddons.length === 4 && h.catalog?.["controlnet-models"]?.some((title) => title.startsWith(CONTROLNET)) === true),
     );
-    expect(beat.cachedAddons).toEqual([LORA, CONTROLNET, VAE].sort());
+    expect(beat.cachedAddons).toEqual([LORA, CONTROLNET, VAE, EMBEDDING].sort());
     expect(beat.cachedCheckpoints).toEqual(["base-v1"]);
     expect(((beat.catalog?.loras ?? []) as { name: string }[]).map((lora) => lora.name)).toContain(LORA);
     expect(beat.catalog?.["controlnet-modules"]).toContain("canny");
@@ -97,7 +110,7 @@ describe("gpu-node add-ons", () => {
     // The second task finds everything on disk.
     const second = await withAddons(gateway, "a glass teapot, again");
     expect(second.status).toBe("succeeded");
-    for (const name of [LORA, VAE, CONTROLNET, "base-v1"]) expect(gateway.downloadsOf(name)).toHaveLength(1);
+    for (const name of [LORA, VAE, CONTROLNET, EMBEDDING, "base-v1"]) expect(gateway.downloadsOf(name)).toHaveLength(1);
     const claim = gateway.node("addons-node");
     expect(claim.registrations[0]?.cachedAddons).toEqual([]);
   });
