@@ -78,7 +78,7 @@ describe("gpu-node add-ons", () => {
       expect(await fileSha256(path.join(dataDir, folder, `${name}.safetensors`))).toBe(gateway.models.get(name)!.sha256);
     }
     // sd-webui applied each of them: its infotext names them with their hashes.
-    const infotext = (first.complete?.info as { infotexts?: string[] }).infotexts?.[0] ?? "";
+    const infotext = (first.complete?.info as { infotexts?: string[] } | null)?.infotexts?.[0] ?? "";
     expect(infotext).toMatch(new RegExp(`Lora hashes: "${LORA}: [0-9a-f]{12}"`));
     expect(infotext).toContain(`VAE hash: ${gateway.models.get(VAE)!.sha256.slice(0, 10)}`);
     expect(infotext).toContain(`VAE: ${VAE}.safetensors`);
