@@ -2,7 +2,7 @@
 // (v1.9/v1.10) or its extension offers for it. Called only when something new arrived.
 import type { AddonType } from "../../src/protocol/model-types.ts";
 import type { Logger } from "../logger.ts";
-import type { WebuiClient } from "./client.ts";
+import { type WebuiClient, WebuiHttpError } from "./client.ts";
 
 /**
  * Refreshes sd-webui's lists for the add-on types in `arrived`. Returns true when an upscaler
@@ -17,6 +17,15 @@ export async function refreshAddons(client: WebuiClient, arrived: ReadonlySet<Ad
   if (arrived.has("embedding") && !(await client.refreshEmbeddings())) {
     log.debug("this sd-webui has no refresh-embeddings route; it reloads the embeddings folder on the next generation");
   }
-  if (arrived.has("controlnet")) await client.refreshControlnetModels();
+  if (arrived.has("controlnet")) {
+    try {
+      await client.refreshControlnetModels();
+    } catch (error) {
+      if (error instanceof WebuiHttpError && error.status === 404) {
+        throw new WebuiHttpError(404, { detail: "this sd-webui has no ControlNet extension (sd-webui-controlnet) to use the ControlNet model" }, error.path);
+      }
+      throw error;
+    }
+  }
   return { restartNeeded: arrived.has("upscaler") };
 }
