@@ -122,6 +122,7 @@ export class GpuNodeAgent {
     });
     this.cache = new ModelCache({
       dir: this.config.dataDir,
+      checkpointsDir: this.config.modelsDir,
       budgetBytes: Math.floor(this.config.cacheBudgetGb * 1024 ** 3),
       source: (name, offset, signal) => this.gateway.modelFile(name, offset, signal),
       logger: this.log.child("models"),

@@ -17,6 +17,7 @@ import type { ModelType } from "../src/protocol/model-types.ts";
 import type { ModelFile } from "../src/protocol/node.ts";
 import { isGatewayStatus, isTransientGatewayError } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
+import { checkpointPath } from "./model-paths.ts";
 import { formatBytes, ProgressBar, type ProgressOutput } from "./progress-bar.ts";
 
 export const CACHE_INDEX_FILE = ".sdgate-cache.json";
@@ -34,6 +35,12 @@ const cacheEntrySchema = z.object({
 });
 export type CacheEntry = z.infer<typeof cacheEntrySchema>;
 const cacheIndexSchema = z.object({ version: z.literal(2), entries: z.array(cacheEntrySchema) });
+
+/** The index of agents that kept checkpoints flat in their folder. */
+const flatIndexSchema = z.object({
+  version: z.literal(1),
+  entries: z.array(z.object({ name: z.string(), fileName: z.string(), sha256: z.string(), sizeBytes: z.number(), lastUsedAt: z.number() })),
+});
 
 /** A model file and where it belongs on disk. */
 export interface CachedFile extends ModelFile {
@@ -66,6 +73,8 @@ export interface ModelCacheOptions {
   progressOutput: ProgressOutput | null;
   /** Base delay between download retries. */
   retryDelayMs?: number;
+  /** The checkpoint folder: an index an older agent kept there (flat files) is taken over once. */
+  checkpointsDir?: string;
 }
 
 export interface EnsureOptions {
@@ -106,7 +115,35 @@ export class ModelCache {
       const size = await fileSize(entry.path);
       if (size === entry.sizeBytes) this.entries.set(entry.path, entry);
     }
+    if (this.options.checkpointsDir) await this.adoptFlatCheckpoints(this.options.checkpointsDir);
     await this.save();
+  }
+
+  /**
+   * Agents before versioned checkpoint folders kept `<checkpoints>/<fileName>` with a version-1
+   * index beside them: each such file moves to its version folder (a rename) and joins this cache.
+   */
+  private async adoptFlatCheckpoints(checkpointsDir: string): Promise<void> {
+    const legacyIndex = path.join(checkpointsDir, CACHE_INDEX_FILE);
+    if (legacyIndex === this.indexPath()) return;
+    let entries: z.infer<typeof flatIndexSchema>["entries"];
+    try {
+      const parsed = flatIndexSchema.safeParse(JSON.parse(await fs.readFile(legacyIndex, "utf8")));
+      if (!parsed.success) return;
+      entries = parsed.data.entries;
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const from = path.join(checkpointsDir, entry.fileName);
+      if ((await fileSize(from)) !== entry.sizeBytes) continue;
+      const to = checkpointPath(checkpointsDir, entry);
+      await fs.mkdir(path.dirname(to), { recursive: true });
+      await fs.rename(from, to);
+      this.entries.set(to, { name: entry.name, type: "checkpoint", path: to, sha256: entry.sha256, sizeBytes: entry.sizeBytes, lastUsedAt: entry.lastUsedAt });
+      this.log.info(`moved ${entry.fileName} to its version folder ${path.relative(checkpointsDir, to)}`);
+    }
+    await fs.rm(legacyIndex, { force: true });
   }
 
   /** Registered names of the checkpoints (or of the add-ons) on disk. */

@@ -83,6 +83,24 @@ describe("gpu-node model cache", () => {
     expect(beat.cachedCheckpoints).toEqual(["alpha"]);
   });
 
+  it("takes over the checkpoints an older agent kept flat in the folder, without downloading them again", async () => {
+    const bytes = modelBytes(100 * KB, 9);
+    const { gateway, modelsDir } = await setup({
+      prepare: async (g, dir) => {
+        const model = g.addModel({ name: "kept", bytes });
+        await fs.mkdir(dir, { recursive: true });
+        await fs.writeFile(path.join(dir, model.fileName), bytes);
+        const entries = [{ name: "kept", fileName: model.fileName, sha256: model.sha256, sizeBytes: bytes.length, lastUsedAt: 1 }];
+        await fs.writeFile(path.join(dir, ".sdgate-cache.json"), JSON.stringify({ version: 1, entries }));
+      },
+    });
+
+    expect((await txt2img(gateway, "kept")).status).toBe("succeeded");
+    expect(gateway.downloadsOf("kept")).toHaveLength(0);
+    expect(await fileSha256(onDisk(gateway, modelsDir, "kept"))).toBe(sha256(bytes));
+    expect(await exists(path.join(modelsDir, "kept.safetensors"))).toBe(false);
+  });
+
   it("resumes a download from the .part file with a Range request", async () => {
     const bytes = modelBytes(400 * KB, 11);
     const { gateway, modelsDir } = await setup({
