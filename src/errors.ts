@@ -30,6 +30,7 @@ export const ERRORS = {
   payload_too_large: { status: 413, title: "The body is too large" },
   unsupported_media_type: { status: 415, title: "Unsupported content type" },
   no_default_model: { status: 422, title: "No checkpoint given and the key has no default" },
+  addon_not_found: { status: 422, title: "The request names add-on models that are neither registered nor built into the nodes" },
   misconfigured: { status: 500, title: "The service is misconfigured" },
   internal: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;

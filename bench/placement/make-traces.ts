@@ -11,7 +11,14 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Trace, type TraceCheckpoint, type TraceNode, traceSchema } from "./trace.ts";
+import type { z } from "zod";
+import { traceSchema } from "./trace.ts";
+
+// The traces as written: fields with defaults may be left out.
+type Trace = z.input<typeof traceSchema>;
+type TraceCheckpoint = Trace["checkpoints"][number];
+type TraceNode = Trace["nodes"][number];
+type TraceAddon = NonNullable<Trace["addons"]>[number];
 
 // Options, for checking that a policy change is not fitted to the shipped draws:
 // `--seed-offset N` (other seeds; the shipped traces use 0), `--tasks N` (default 5000),
@@ -204,6 +211,68 @@ function burstyTrace(): Trace {
   };
 }
 
+// Add-ons (issue 12): file sizes of a LoRA, a VAE and a ControlNet model, fetched at the
+// bandwidth the checkpoints' downloads assume (an SD1.5 file of ~2 GB in 20–40 s).
+const DOWNLOAD_MB_PER_S = 70;
+const ADDON_SIZE_MB = { lora: 150, vae: 300, controlnet: 1400 } as const;
+const CHECKPOINT_SIZE_MB = { sd15: 2_000, sdxl: 6_500 } as const;
+/** Disk for models on each node of the add-ons trace: about half of its checkpoints and add-ons fit. */
+const ADDONS_DISK_BUDGET_MB = 30_000;
+
+function addon(name: string, type: keyof typeof ADDON_SIZE_MB): TraceAddon {
+  const sizeMb = ADDON_SIZE_MB[type];
+  return { name, type, sizeMb, downloadMs: roundTo((1000 * sizeMb) / DOWNLOAD_MB_PER_S, 100) };
+}
+
+/**
+ * The zipf trace's shape with add-ons: each task carries a LoRA with probability 0.6 (drawn
+ * Zipf(1.0) from 15 made for its checkpoint), a VAE of its family with 0.2, a ControlNet model of
+ * its family with 0.1; nodes have a disk budget shared by checkpoints and add-ons.
+ */
+function addonsTrace(): Trace {
+  const r = rng(4 + SEED_OFFSET);
+  const ckpts = shuffled(r, checkpoints(r, 8, 4)).map((c) => ({ ...c, sizeMb: CHECKPOINT_SIZE_MB[c.family] }));
+  const weights = zipfWeights(ckpts.length, 1.1);
+  const loraWeights = zipfWeights(15, 1.0);
+  const lorasOf = new Map(ckpts.map((c) => [c.name, Array.from({ length: 15 }, (_, i) => addon(`${c.name}-lora-${i + 1}`, "lora"))]));
+  const vaes = { sd15: [addon("vae-ft-mse-840000", "vae"), addon("kl-f8-anime2", "vae")], sdxl: [addon("sdxl_vae", "vae")] };
+  const controlnets = {
+    sd15: ["control_v11p_sd15_canny", "control_v11f1p_sd15_depth", "control_v11p_sd15_openpose"].map((n) => addon(n, "controlnet")),
+    sdxl: ["diffusers_xl_canny_mid", "diffusers_xl_depth_mid"].map((n) => addon(n, "controlnet")),
+  };
+  const family = new Map(ckpts.map((c) => [c.name, c.family]));
+  const arrivals = poisson(r, ckpts, weights, TASKS, OFFERED_LOAD, NODES).map((a) => {
+    const f = family.get(a.checkpoint)!;
+    const names: string[] = [];
+    if (r() < 0.6) names.push(pickWeighted(r, lorasOf.get(a.checkpoint)!, loraWeights).name);
+    if (r() < 0.2)
+      names.push(
+        pickWeighted(
+          r,
+          vaes[f],
+          vaes[f].map(() => 1),
+        ).name,
+      );
+    if (r() < 0.1)
+      names.push(
+        pickWeighted(
+          r,
+          controlnets[f],
+          controlnets[f].map(() => 1),
+        ).name,
+      );
+    return names.length > 0 ? { ...a, addons: names } : a;
+  });
+  return {
+    name: "addons",
+    description: `12 checkpoints (8 SD1.5, 4 SDXL) with Zipf(1.1) popularity, Poisson arrivals; per task a LoRA (p 0.6, Zipf(1.0) of 15 per checkpoint, ${ADDON_SIZE_MB.lora} MB), a VAE (p 0.2, ${ADDON_SIZE_MB.vae} MB), a ControlNet (p 0.1, ${ADDON_SIZE_MB.controlnet} MB) at ${DOWNLOAD_MB_PER_S} MB/s; ${ADDONS_DISK_BUDGET_MB / 1000} GB of model disk per node (LRU)`,
+    nodes: nodes(r, ckpts, weights).map((n) => ({ ...n, diskBudgetMb: ADDONS_DISK_BUDGET_MB })),
+    checkpoints: ckpts,
+    addons: [...[...lorasOf.values()].flat(), ...vaes.sd15, ...vaes.sdxl, ...controlnets.sd15, ...controlnets.sdxl],
+    arrivals,
+  };
+}
+
 /** JSON with one arrival per line: readable diffs, modest size. */
 function serialise(trace: Trace): string {
   const { arrivals, ...rest } = trace;
@@ -227,9 +296,10 @@ function described(trace: Trace): Trace {
 }
 
 await mkdir(OUT_DIR, { recursive: true });
-for (const trace of [uniformTrace(), zipfTrace(), burstyTrace()]) {
-  const checked = traceSchema.parse(described(trace));
+for (const trace of [uniformTrace(), zipfTrace(), burstyTrace(), addonsTrace()]) {
+  const written = described(trace);
+  const checked = traceSchema.parse(written);
   const path = join(OUT_DIR, `${trace.name}.json`);
-  await writeFile(path, serialise(checked));
+  await writeFile(path, serialise(written));
   console.log(`${path}: ${checked.arrivals.length} arrivals, ${checked.checkpoints.length} checkpoints, ${checked.nodes.length} nodes`);
 }

@@ -66,6 +66,9 @@ export interface RunFigures {
   downloads: number;
   /** Share of node time spent downloading and loading. */
   switchingShare: number;
+  addonDownloads: number;
+  /** Share of node time spent downloading add-ons. */
+  addonShare: number;
   /** Wait = from arrival until inference starts (includes the download and load it waited for). */
   p50WaitMs: number;
   p95WaitMs: number;
@@ -95,6 +98,8 @@ export function figures(trace: Trace, run: SimResult, bound: LowerBound = lowerB
     switches: run.switches,
     downloads: run.downloads,
     switchingShare: run.switchingMs / (run.makespanMs * trace.nodes.length),
+    addonDownloads: run.addonDownloads,
+    addonShare: run.addonDownloadMs / (run.makespanMs * trace.nodes.length),
     p50WaitMs: percentile(waits, 50),
     p95WaitMs: percentile(waits, 95),
     maxWaitMs: waits[waits.length - 1] ?? 0,

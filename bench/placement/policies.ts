@@ -4,6 +4,7 @@
 //              its checkpoint if needed (sd-webui instances behind a load balancer);
 //   static   — each checkpoint owns a fixed set of nodes sized to its expected load (the
 //              original one-function-per-checkpoint); a checkpoint's nodes serve its FIFO.
+import { addonsHeld } from "../../src/fleet/addon-preference.ts";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../src/fleet/placement.ts";
 import { capOf, hasClaimableWork, nodeFits, nodesServing, oldestWaiting, type SimNode, type SimPolicy, type SimQueue, waitingCount } from "./simulator.ts";
 import type { Trace } from "./trace.ts";
@@ -25,6 +26,19 @@ export function makePolicy(name: PolicyName, trace: Trace): SimPolicy {
 export function affinityPolicy(): SimPolicy {
   return {
     name: "affinity",
+    // As Fleet wakes its parked claims: a node holding more of the add-ons that its checkpoint's
+    // next task needs asks first (src/fleet/addon-preference.ts).
+    order(idle, state) {
+      const held = (node: SimNode) => {
+        const q = node.loaded === null ? undefined : state.queues.get(node.loaded);
+        const next = q && oldestWaiting(q);
+        return next ? addonsHeld([...node.cachedAddons], next.addons) : 0;
+      };
+      return idle
+        .map((node, index) => ({ node, index, held: held(node) }))
+        .sort((a, b) => b.held - a.held || a.index - b.index)
+        .map((entry) => entry.node);
+    },
     choose(node, state) {
       const self: PlacementNode = {
         nodeId: node.id,

@@ -1,7 +1,9 @@
 // Discrete-event simulator of a GPU fleet in virtual time (no timers): nodes that serve one
 // checkpoint at a time, switch costs (load, plus download when the file is not on the node's
-// disk; once downloaded it stays cached), per-checkpoint FIFO queues with concurrency caps, and
-// the arrivals of a trace. A policy answers "what should this idle node serve?"; the simulator
+// disk; once downloaded it stays cached), the add-ons a task needs (downloaded before it runs
+// when the node lacks them), a disk budget per node shared by checkpoints and add-ons (least
+// recently used evicted first; unlimited when the trace sets none), per-checkpoint FIFO queues
+// with concurrency caps, and the arrivals of a trace. A policy answers "what should this idle node serve?"; the simulator
 // does the rest the way sdgate does: the node claims the task at once (the lease covers its
 // download and load), switches if needed, runs it, and asks again.
 //
@@ -16,6 +18,8 @@ export interface SimTask {
   checkpoint: string;
   arrivalMs: number;
   inferenceMs: number;
+  /** Add-on names it needs beside its checkpoint. */
+  addons: readonly string[];
   /** When a node claimed it (its lease starts; download and load follow), null while waiting. */
   claimMs: number | null;
   /** When inference started (after any download and load), null while waiting. */
@@ -31,6 +35,10 @@ export interface SimNode {
   /** The checkpoint loaded, or being loaded (a switching node counts as serving its target). */
   loaded: string | null;
   cached: Set<string>;
+  cachedAddons: Set<string>;
+  diskBudgetMb: number | null;
+  /** Files on its disk (`checkpoint:`/`addon:` + name) by when last used, for LRU eviction. */
+  lastUsedMs: Map<string, number>;
   /** When it started serving `loaded` (set at the claim that switched, as Fleet does). */
   servingSinceMs: number | null;
   busyUntilMs: number | null;
@@ -61,6 +69,8 @@ export interface SimPolicy {
   name: string;
   /** An idle node asks; null = wait. A choice with nothing to claim only switches (pre-warm). */
   choose(node: SimNode, state: SimState): SimChoice | null;
+  /** The order idle nodes ask in at one instant (default: the fleet's order). */
+  order?(idle: readonly SimNode[], state: SimState): SimNode[];
 }
 
 export interface SimResult {
@@ -71,6 +81,9 @@ export interface SimResult {
   downloads: number;
   /** Node time spent downloading and loading. */
   switchingMs: number;
+  /** Add-on files fetched onto nodes that lacked them, and the node time that took. */
+  addonDownloads: number;
+  addonDownloadMs: number;
   /** Switches by the reason the policy gave. */
   switchReasons: Record<string, number>;
 }
@@ -150,21 +163,48 @@ class EventHeap {
 
 export function simulate(trace: Trace, policy: SimPolicy): SimResult {
   const queues = new Map<string, SimQueue>(trace.checkpoints.map((spec) => [spec.name, { spec, tasks: [], head: 0, running: 0 }]));
-  const nodes: SimNode[] = trace.nodes.map((n) => ({
-    id: n.id,
-    gpuMemoryMb: n.gpuMemoryMb,
-    gpuClass: n.gpuClass,
-    loaded: n.loaded,
-    cached: new Set(n.loaded ? [...n.cached, n.loaded] : n.cached),
-    servingSinceMs: n.loaded ? 0 : null,
-    busyUntilMs: null,
-    task: null,
-  }));
+  const nodes: SimNode[] = trace.nodes.map((n) => {
+    const cached = new Set(n.loaded ? [...n.cached, n.loaded] : n.cached);
+    return {
+      id: n.id,
+      gpuMemoryMb: n.gpuMemoryMb,
+      gpuClass: n.gpuClass,
+      loaded: n.loaded,
+      cached,
+      cachedAddons: new Set(n.cachedAddons),
+      diskBudgetMb: n.diskBudgetMb ?? null,
+      lastUsedMs: new Map([...[...cached].map((c) => `checkpoint:${c}`), ...n.cachedAddons.map((a) => `addon:${a}`)].map((key) => [key, 0])),
+      servingSinceMs: n.loaded ? 0 : null,
+      busyUntilMs: null,
+      task: null,
+    };
+  });
+  const addonSpecs = new Map(trace.addons.map((a) => [a.name, a]));
+  const sizeMb = (key: string) => {
+    const name = key.slice(key.indexOf(":") + 1);
+    return (key.startsWith("addon:") ? addonSpecs.get(name)?.sizeMb : queues.get(name)?.spec.sizeMb) ?? 0;
+  };
+  /** Marks files used now and, past the node's budget, evicts the least recently used others. */
+  const use = (node: SimNode, keys: readonly string[]) => {
+    for (const key of keys) node.lastUsedMs.set(key, state.nowMs);
+    if (node.diskBudgetMb === null) return;
+    let totalMb = 0;
+    for (const key of node.lastUsedMs.keys()) totalMb += sizeMb(key);
+    const oldestFirst = [...node.lastUsedMs].filter(([key]) => !keys.includes(key)).sort((a, b) => a[1] - b[1]);
+    for (const [key] of oldestFirst) {
+      if (totalMb <= node.diskBudgetMb) break;
+      totalMb -= sizeMb(key);
+      node.lastUsedMs.delete(key);
+      if (key.startsWith("addon:")) node.cachedAddons.delete(key.slice("addon:".length));
+      else node.cached.delete(key.slice("checkpoint:".length));
+    }
+  };
   const tasks: SimTask[] = trace.arrivals.map((a, id) => ({
     id,
     checkpoint: a.checkpoint,
     arrivalMs: a.atMs,
     inferenceMs: a.inferenceMs ?? queues.get(a.checkpoint)!.spec.inferenceMs,
+    addons: a.addons ?? [],
     claimMs: null,
     startMs: null,
     endMs: null,
@@ -172,7 +212,17 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
   }));
   const state: SimState = { nowMs: 0, nodes, queues };
   const frees = new EventHeap();
-  const result: SimResult = { policy: policy.name, tasks, makespanMs: 0, switches: 0, downloads: 0, switchingMs: 0, switchReasons: {} };
+  const result: SimResult = {
+    policy: policy.name,
+    tasks,
+    makespanMs: 0,
+    switches: 0,
+    downloads: 0,
+    switchingMs: 0,
+    addonDownloads: 0,
+    addonDownloadMs: 0,
+    switchReasons: {},
+  };
 
   // A stalled policy (work waiting that it never places) must not loop forever.
   const totalWorkMs = tasks.reduce((sum, t) => sum + t.inferenceMs, 0);
@@ -204,6 +254,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       result.switchReasons[reason] = (result.switchReasons[reason] ?? 0) + 1;
       node.loaded = q.spec.name;
       node.cached.add(q.spec.name);
+      use(node, [`checkpoint:${q.spec.name}`]);
       node.servingSinceMs = state.nowMs;
       readyMs += costMs;
     }
@@ -211,6 +262,15 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       const task = q.tasks[q.head]!;
       q.head += 1;
       q.running += 1;
+      for (const name of task.addons) {
+        if (node.cachedAddons.has(name)) continue;
+        const downloadMs = addonSpecs.get(name)!.downloadMs;
+        result.addonDownloads += 1;
+        result.addonDownloadMs += downloadMs;
+        readyMs += downloadMs;
+        node.cachedAddons.add(name);
+      }
+      use(node, [`checkpoint:${q.spec.name}`, ...task.addons.map((a) => `addon:${a}`)]);
       task.claimMs = state.nowMs;
       task.startMs = readyMs;
       task.endMs = readyMs + task.inferenceMs;
@@ -245,7 +305,8 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       queues.get(task.checkpoint)!.tasks.push(task);
       nextArrival += 1;
     }
-    for (const node of nodes) {
+    const idleNodes = nodes.filter((n) => n.busyUntilMs === null);
+    for (const node of policy.order ? policy.order(idleNodes, state) : idleNodes) {
       if (node.busyUntilMs !== null) continue;
       const choice = policy.choose(node, state);
       if (choice) place(node, choice);

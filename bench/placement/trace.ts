@@ -13,6 +13,8 @@ const checkpointSchema = z.object({
   loadMs: z.number().nonnegative(),
   /** Extra when the file is not on the node's disk. */
   downloadMs: z.number().nonnegative(),
+  /** Its file's size, counted against a node's disk budget (0: not counted). */
+  sizeMb: z.number().nonnegative().default(0),
   /** Pool settings, as in POST /batch_update_sd_resource. Absent cap = unlimited. */
   concurrencyCap: z.number().int().positive().optional(),
   minNodes: z.number().int().nonnegative().default(0),
@@ -27,12 +29,25 @@ const nodeSchema = z.object({
   gpuClass: z.string().min(1),
   loaded: z.string().nullable(),
   cached: z.array(z.string()),
+  cachedAddons: z.array(z.string()).default([]),
+  /** Disk for checkpoints and add-ons together, least recently used evicted first; absent = unlimited. */
+  diskBudgetMb: z.number().positive().optional(),
+});
+
+/** An add-on model (LoRA, VAE, ControlNet) tasks may need beside their checkpoint. */
+const addonSchema = z.object({
+  name: z.string().min(1),
+  type: z.enum(["lora", "vae", "controlnet"]),
+  sizeMb: z.number().nonnegative(),
+  /** Fetching it onto a node that lacks it (at the bandwidth the checkpoints' downloads assume). */
+  downloadMs: z.number().nonnegative(),
 });
 
 const arrivalSchema = z.object({
   atMs: z.number().nonnegative(),
   checkpoint: z.string(),
   inferenceMs: z.number().positive().optional(),
+  addons: z.array(z.string()).optional(),
 });
 
 export const traceSchema = z
@@ -41,6 +56,7 @@ export const traceSchema = z
     description: z.string(),
     nodes: z.array(nodeSchema).min(1),
     checkpoints: z.array(checkpointSchema).min(1),
+    addons: z.array(addonSchema).default([]),
     arrivals: z.array(arrivalSchema).min(1),
   })
   .superRefine((trace, ctx) => {
@@ -52,7 +68,14 @@ export const traceSchema = z
         if (name !== null && !names.has(name)) ctx.addIssue({ code: "custom", path: ["nodes", i], message: `unknown checkpoint ${name}` });
       }
     }
+    const addonNames = new Set(trace.addons.map((a) => a.name));
+    for (const [i, node] of trace.nodes.entries()) {
+      for (const name of node.cachedAddons) if (!addonNames.has(name)) ctx.addIssue({ code: "custom", path: ["nodes", i], message: `unknown add-on ${name}` });
+    }
     for (const [i, arrival] of trace.arrivals.entries()) {
+      for (const name of arrival.addons ?? []) {
+        if (!addonNames.has(name)) ctx.addIssue({ code: "custom", path: ["arrivals", i, "addons"], message: `unknown add-on ${name}` });
+      }
       if (!names.has(arrival.checkpoint)) {
         ctx.addIssue({ code: "custom", path: ["arrivals", i, "checkpoint"], message: `unknown checkpoint ${arrival.checkpoint}` });
       }
@@ -69,6 +92,7 @@ export const traceSchema = z
 export type Trace = z.infer<typeof traceSchema>;
 export type TraceCheckpoint = Trace["checkpoints"][number];
 export type TraceNode = Trace["nodes"][number];
+export type TraceAddon = Trace["addons"][number];
 
 export async function loadTrace(path: string): Promise<Trace> {
   const raw: unknown = JSON.parse(await readFile(path, "utf8"));

@@ -1,12 +1,30 @@
 // Models in D1: lookups (by name or any sd-webui alias), registration, changes and deletion.
 import { eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { MODEL_FOLDER_BY_TYPE, type ModelType, normalizeModelType } from "../protocol/model-types";
 import { models, pools } from "./schema";
 
 export type ModelRow = typeof models.$inferSelect;
 
-export async function listModels(db: D1Database): Promise<ModelRow[]> {
-  return drizzle(db).select().from(models).orderBy(models.name).all();
+/** A row's type, normalized (rows registered before types were checked may carry the original's names). */
+export function modelType(model: ModelRow): ModelType | null {
+  return normalizeModelType(model.type);
+}
+
+export function isCheckpoint(model: ModelRow): boolean {
+  return modelType(model) === "checkpoint";
+}
+
+/** The folder under sd-webui's data directory the model's file goes to on a node. */
+export function modelFolder(model: ModelRow): string {
+  const type = modelType(model);
+  return model.folder ?? (type ? MODEL_FOLDER_BY_TYPE[type] : MODEL_FOLDER_BY_TYPE.checkpoint);
+}
+
+/** Every registered model, or those of one type. */
+export async function listModels(db: D1Database, type?: ModelType): Promise<ModelRow[]> {
+  const all = await drizzle(db).select().from(models).orderBy(models.name).all();
+  return type ? all.filter((m) => modelType(m) === type) : all;
 }
 
 export async function findModel(db: D1Database, name: string): Promise<ModelRow | null> {
@@ -36,8 +54,11 @@ export function matchModel(all: readonly ModelRow[], alias: string): ModelRow | 
   );
 }
 
-export async function resolveModel(db: D1Database, alias: string): Promise<ModelRow | null> {
-  return (await findModel(db, alias)) ?? matchModel(await listModels(db), alias);
+/** A model of `type` (any type if not given) by any name sd-webui accepts. */
+export async function resolveModel(db: D1Database, alias: string, type?: ModelType): Promise<ModelRow | null> {
+  const exact = await findModel(db, alias);
+  if (exact && (!type || modelType(exact) === type)) return exact;
+  return matchModel(await listModels(db, type), alias);
 }
 
 export async function insertModel(db: D1Database, row: ModelRow): Promise<void> {

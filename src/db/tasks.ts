@@ -71,3 +71,14 @@ export async function currentJob(db: D1Database, owner: string): Promise<TaskRow
 export async function countTasksByStatus(db: D1Database): Promise<Array<{ status: TaskStatus; n: number }>> {
   return drizzle(db).select({ status: tasks.status, n: sql<number>`count(*)` }).from(tasks).groupBy(tasks.status).all();
 }
+
+/** Waiting and running tasks whose request needs the add-on `name` (in their `addons`). */
+export async function liveTasksUsingAddon(db: D1Database, name: string): Promise<Array<Pick<TaskRow, "uid" | "checkpoint" | "status">>> {
+  return drizzle(db)
+    .select({ uid: tasks.uid, checkpoint: tasks.checkpoint, status: tasks.status })
+    .from(tasks)
+    .where(
+      and(or(eq(tasks.status, "waiting"), eq(tasks.status, "running")), sql`exists (select 1 from json_each(${tasks.addons}) where json_each.value = ${name})`),
+    )
+    .all();
+}

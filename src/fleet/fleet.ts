@@ -1,14 +1,18 @@
 // Fleet: the node registry (heartbeats, what each node has loaded and cached, lost nodes) and
 // the broker of claims: an idle node asks, the placement policy picks a checkpoint, the
 // checkpoint's queue hands out a task. Claims with nothing to do wait (long poll) and are woken
-// the moment a queue reports new work. Soft state: nodes and queues re-report it.
+// the moment a queue reports new work; a node that holds the add-ons a queue's next task needs
+// is woken (and asks) first. Soft state: nodes and queues re-report it — except the checkpoints
+// that failed on a node (recordModelFailure), which nobody re-reports, so they are stored until
+// the checkpoint's file changes.
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../config";
 import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { QueueSummary } from "../queue/types";
 import { migrateSqlStorage } from "../sql-storage-migrations";
+import { betterHolder, byAddonsHeld } from "./addon-preference";
 import { mergeCatalogs } from "./catalog";
-import { choosePlacement, type PlacementNode, type PlacementQueue } from "./placement";
+import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue } from "./placement";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
 import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord } from "./types";
@@ -25,19 +29,35 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   clock: () => number = () => Date.now();
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly queues = new Map<string, QueueSummary>();
-  private wakeClaims = new Set<() => void>();
+  /** Parked claims: how to wake each, and the node asking. */
+  private wakeClaims = new Map<() => void, string>();
+  /** Checkpoint → the nodes it failed on since its file last changed: never placed there again. */
+  private readonly failedOn = new Map<string, Set<string>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     migrateSqlStorage(ctx.storage, FLEET_STORAGE_STEPS);
     for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM nodes")) {
       const node = JSON.parse(row.data) as NodeRecord;
-      this.nodes.set(node.nodeId, node);
+      // Records stored before nodes reported add-ons.
+      this.nodes.set(node.nodeId, { ...node, cachedAddons: node.cachedAddons ?? [] });
     }
     for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM queues")) {
       const summary = JSON.parse(row.data) as QueueSummary;
       this.queues.set(summary.checkpoint, summary);
     }
+    for (const row of ctx.storage.sql.exec<{ checkpoint: string; node_id: string }>("SELECT checkpoint, node_id FROM model_failures")) {
+      this.failedNodes(row.checkpoint).add(row.node_id);
+    }
+  }
+
+  private failedNodes(checkpoint: string): Set<string> {
+    let nodes = this.failedOn.get(checkpoint);
+    if (!nodes) {
+      nodes = new Set();
+      this.failedOn.set(checkpoint, nodes);
+    }
+    return nodes;
   }
 
   private save(node: NodeRecord): void {
@@ -62,6 +82,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       gpuMemoryMb: r.gpuMemoryMb,
       loadedCheckpoint: r.loadedCheckpoint,
       cachedCheckpoints: r.cachedCheckpoints,
+      cachedAddons: r.cachedAddons,
       status: "idle",
       currentTaskId: null,
       servingSince: r.loadedCheckpoint ? now : null,
@@ -95,6 +116,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       gpuMemoryMb: beat.gpuMemoryMb,
       loadedCheckpoint: loaded,
       cachedCheckpoints: beat.cachedCheckpoints,
+      cachedAddons: beat.cachedAddons,
       status: beat.status,
       currentTaskId: placedTask ? node.currentTaskId : beat.currentTaskId,
       servingSince: switched && loaded ? now : node.servingSince,
@@ -122,7 +144,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
 
   private noteQueue(summary: QueueSummary): void {
     this.remember(summary);
-    if (summary.waiting > 0 && summary.running < summary.concurrencyCap) this.wakeAll();
+    if (summary.waiting > 0 && summary.running < summary.concurrencyCap) this.wakeAll(summary.nextTaskAddons ?? []);
   }
 
   private remember(summary: QueueSummary): void {
@@ -132,10 +154,27 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
   }
 
-  private wakeAll(): void {
+  /**
+   * Wakes every parked claim, those whose nodes hold more of `neededAddons` first: each resumes
+   * in wake order up to its call to the queue, so a holder's claim reaches the queue first.
+   */
+  private wakeAll(neededAddons: readonly string[] = []): void {
     const waiting = this.wakeClaims;
-    this.wakeClaims = new Set();
-    for (const wake of waiting) wake();
+    this.wakeClaims = new Map();
+    const heldBy = (entry: [() => void, string]) => this.nodes.get(entry[1])?.cachedAddons ?? [];
+    for (const [wake] of byAddonsHeld([...waiting], heldBy, neededAddons)) wake();
+  }
+
+  /**
+   * A parked claim whose node has `checkpoint` loaded and holds more of the add-ons its next task
+   * needs than `asking` does, if any.
+   */
+  private parkedHolder(asking: NodeRecord, checkpoint: string): (() => void) | null {
+    const needed = this.queues.get(checkpoint)?.nextTaskAddons ?? [];
+    if (needed.length === 0) return null;
+    const onCheckpoint = [...this.wakeClaims].filter(([, nodeId]) => this.nodes.get(nodeId)?.loadedCheckpoint === checkpoint);
+    const holder = betterHolder(asking.cachedAddons, onCheckpoint, ([, nodeId]) => this.nodes.get(nodeId)?.cachedAddons ?? [], needed);
+    return holder ? holder[0] : null;
   }
 
   private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
@@ -144,7 +183,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const add = (counts: Map<string, number>, checkpoint: string) => counts.set(checkpoint, (counts.get(checkpoint) ?? 0) + 1);
     for (const other of this.nodes.values()) {
       if (other.nodeId === node.nodeId || other.status === "lost") continue;
-      if (other.loadedCheckpoint) add(servingCounts, other.loadedCheckpoint);
+      // A node the checkpoint failed on does not serve it, whatever it last reported.
+      if (other.loadedCheckpoint && !this.failedOn.get(other.loadedCheckpoint)?.has(other.nodeId)) add(servingCounts, other.loadedCheckpoint);
       for (const checkpoint of new Set([...other.cachedCheckpoints, ...(other.loadedCheckpoint ? [other.loadedCheckpoint] : [])]))
         add(cachedCounts, checkpoint);
     }
@@ -172,6 +212,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       gpuMemoryMb: node.gpuMemoryMb,
       gpuClass: node.gpuClass,
       servingSinceMs: node.servingSince,
+      refusedCheckpoints: [...this.failedOn].filter(([, nodeIds]) => nodeIds.has(node.nodeId)).map(([checkpoint]) => checkpoint),
     };
     return { self, queues };
   }
@@ -180,7 +221,11 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
    * An idle node asks for work: place it, claim from that checkpoint's queue, or wait until a
    * queue reports work or `waitMs` passes.
    */
-  async claim(nodeId: string, waitMs: number, state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "instanceId"> = {}): Promise<FleetClaim> {
+  async claim(
+    nodeId: string,
+    waitMs: number,
+    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId"> = {},
+  ): Promise<FleetClaim> {
     const deadline = this.clock() + waitMs;
     const asking = this.nodes.get(nodeId);
     if (asking && replacedBy(asking, state.instanceId)) return { outcome: "replaced" };
@@ -193,9 +238,11 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
         currentTaskId: null,
         loadedCheckpoint: loaded,
         cachedCheckpoints: state.cachedCheckpoints ?? asking.cachedCheckpoints,
+        cachedAddons: state.cachedAddons ?? asking.cachedAddons,
         servingSince: loaded !== asking.loadedCheckpoint ? (loaded ? this.clock() : null) : asking.servingSince,
       });
     }
+    let yielded = false;
     for (;;) {
       const node = this.nodes.get(nodeId);
       if (!node || node.status === "lost") return { outcome: "unknown_node" };
@@ -204,6 +251,16 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       const { self, queues } = this.placementView(node);
       const decision = choosePlacement(self, queues, this.clock());
       if (decision) {
+        // A parked node on that checkpoint holds more of the next task's add-ons: it asks first
+        // (its claim reaches the queue before this one, which asks again straight after), once.
+        const holder = yielded ? null : this.parkedHolder(node, decision.checkpoint);
+        if (holder) {
+          yielded = true;
+          this.wakeClaims.delete(holder);
+          holder();
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          continue;
+        }
         const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId);
         if (outcome.outcome === "claimed") {
           this.noteQueue(outcome.summary);
@@ -233,7 +290,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
           this.wakeClaims.delete(wake);
           resolve();
         }, remaining);
-        this.wakeClaims.add(wake);
+        this.wakeClaims.set(wake, nodeId);
       });
     }
   }
@@ -250,6 +307,30 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
 
   async listQueues(): Promise<QueueSummary[]> {
     return [...this.queues.values()];
+  }
+
+  /**
+   * The node could not load `checkpoint` (or ran on other weights): placement never sends it
+   * there again until clearModelFailures. Answers how many distinct nodes it failed on, and how
+   * many live nodes could serve it under its pool's GPU constraints (those included).
+   */
+  async recordModelFailure(nodeId: string, checkpoint: string): Promise<{ failedNodes: number; eligibleNodes: number }> {
+    const failed = this.failedNodes(checkpoint);
+    if (!failed.has(nodeId)) {
+      failed.add(nodeId);
+      this.ctx.storage.sql.exec("INSERT OR IGNORE INTO model_failures (checkpoint, node_id, failed_at) VALUES (?, ?, ?)", checkpoint, nodeId, this.clock());
+    }
+    const pool = this.queues.get(checkpoint);
+    let eligibleNodes = 0;
+    for (const node of this.nodes.values()) if (node.status !== "lost" && (!pool || fitsPool(node, pool))) eligibleNodes += 1;
+    return { failedNodes: failed.size, eligibleNodes };
+  }
+
+  /** The checkpoint's file changed: every node may be offered it again. */
+  async clearModelFailures(checkpoint: string): Promise<void> {
+    if (!this.failedOn.delete(checkpoint)) return;
+    this.ctx.storage.sql.exec("DELETE FROM model_failures WHERE checkpoint = ?", checkpoint);
+    this.wakeAll();
   }
 
   async catalog(): Promise<WebuiCatalog> {

@@ -22,7 +22,7 @@
 //                    once switched (downloads wait while a node that has the file may come);
 //   5. null        — nothing worth a switch: it keeps what it has loaded and waits (long poll).
 //
-// Constraints hold throughout: GPU memory and class, maxNodes (counting nodes already on the
+// Constraints hold throughout: GPU memory and class, checkpoints that failed on the node, maxNodes (counting nodes already on the
 // pool), and the concurrency cap (no claim at the cap; no join when the nodes already on a pool
 // can fill its cap).
 
@@ -33,6 +33,8 @@ export interface PlacementNode {
   gpuMemoryMb: number;
   gpuClass: string;
   servingSinceMs: number | null; // when it started serving loadedCheckpoint (anti-thrash)
+  /** Checkpoints that failed to load here (or ran on other weights): never offered to this node. */
+  refusedCheckpoints?: readonly string[];
 }
 
 export interface PlacementQueue {
@@ -134,8 +136,13 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
   return { checkpoint: best.checkpoint, switching: true, reason: starved ? "starvation" : "backlog" };
 }
 
+/** The node's GPU meets the pool's constraints (memory, class). */
+export function fitsPool(node: Pick<PlacementNode, "gpuMemoryMb" | "gpuClass">, pool: Pick<PlacementQueue, "minGpuMemoryMb" | "gpuClass">): boolean {
+  return node.gpuMemoryMb >= pool.minGpuMemoryMb && (pool.gpuClass === null || pool.gpuClass === node.gpuClass);
+}
+
 function nodeFits(node: PlacementNode, q: PlacementQueue): boolean {
-  return node.gpuMemoryMb >= q.minGpuMemoryMb && (q.gpuClass === null || q.gpuClass === node.gpuClass);
+  return fitsPool(node, q) && !(node.refusedCheckpoints?.includes(q.checkpoint) ?? false);
 }
 
 /** May this node switch to q: it fits, and neither maxNodes nor the cap is filled by others. */

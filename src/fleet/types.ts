@@ -14,6 +14,8 @@ export interface NodeRecord {
   gpuMemoryMb: number;
   loadedCheckpoint: string | null;
   cachedCheckpoints: string[];
+  /** Registered add-on models (LoRA, VAE, ControlNet, …) whose files are on its disk. */
+  cachedAddons: string[];
   status: NodeState;
   currentTaskId: string | null;
   servingSince: number | null;
@@ -32,10 +34,16 @@ export interface FleetRpc {
   heartbeat(nodeId: string, beat: Heartbeat): Promise<HeartbeatOutcome>;
   deregister(nodeId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced">;
   reportQueue(summary: QueueSummary): Promise<void>;
-  claim(nodeId: string, waitMs: number, state?: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "instanceId">): Promise<FleetClaim>;
+  claim(
+    nodeId: string,
+    waitMs: number,
+    state?: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
+  ): Promise<FleetClaim>;
   listNodes(): Promise<NodeRecord[]>;
   forgetQueue(checkpoint: string): Promise<void>;
   listQueues(): Promise<QueueSummary[]>;
   catalog(): Promise<WebuiCatalog>;
   requestRestart(): Promise<number>;
+  recordModelFailure(nodeId: string, checkpoint: string): Promise<{ failedNodes: number; eligibleNodes: number }>;
+  clearModelFailures(checkpoint: string): Promise<void>;
 }

@@ -414,12 +414,19 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       .exec<{ node_id: string }>("SELECT DISTINCT node_id FROM live_tasks WHERE status = 'running' AND node_id IS NOT NULL")
       .toArray()
       .map((r) => r.node_id);
+    const nextTaskAddons = this.sql
+      .exec<{ name: string }>(
+        "SELECT json_extract(addon.value, '$.name') AS name FROM (SELECT claim FROM live_tasks WHERE status = 'waiting' ORDER BY priority DESC, seq LIMIT 1) AS next, json_each(next.claim, '$.addons') AS addon",
+      )
+      .toArray()
+      .map((r) => r.name);
     return {
       ...pool,
       waiting: counts.waiting ?? 0,
       running: counts.running ?? 0,
       oldestWaitingAt: counts.oldest,
       leaseHolders,
+      nextTaskAddons,
       reportedAt: this.clock(),
       sequence: ++this.summarySequence,
     };

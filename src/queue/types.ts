@@ -33,6 +33,8 @@ export interface QueueSummary extends PoolSettings {
   oldestWaitingAt: number | null;
   /** Node ids holding leases now. */
   leaseHolders: string[];
+  /** Add-on model names the next task to be claimed needs (Fleet lets a node that holds them claim first). */
+  nextTaskAddons: string[];
   reportedAt: number;
   /** Orders summaries built in the same millisecond (reports are not awaited, so may overtake). */
   sequence: number;

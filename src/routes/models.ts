@@ -4,23 +4,66 @@
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { checkpointTitle, deleteModel, findModel, insertModel, listModels, type ModelRow, updateModel } from "../db/models";
+import {
+  checkpointTitle,
+  deleteModel,
+  findModel,
+  insertModel,
+  isCheckpoint,
+  listModels,
+  type ModelRow,
+  modelFolder,
+  modelType,
+  updateModel,
+} from "../db/models";
+import { liveTasksUsingAddon } from "../db/tasks";
 import { ApiError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import type { NodeRecord } from "../fleet/types";
+import {
+  MODEL_FILE_EXTENSIONS,
+  MODEL_FOLDER_BY_TYPE,
+  MODEL_TYPE_ALIASES,
+  MODEL_TYPES,
+  type ModelType,
+  normalizeModelType,
+  UPSCALER_FOLDERS,
+} from "../protocol/model-types";
 import { modelKey } from "../storage/object-keys";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
-const nameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits and . _ - (1–128), starting with a letter or digit");
-const fileNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}\.(safetensors|ckpt|pt|bin)$/, "a file name ending in .safetensors, .ckpt, .pt or .bin");
+/** Names nodes and sd-webui use as they are: any script, but nothing that walks out of a folder. */
+function safeName(maxLength: number) {
+  return z
+    .string()
+    .min(1)
+    .max(maxLength)
+    .refine((v) => !/[/\\]/.test(v), "must not contain a path separator (/ or \\)")
+    .refine((v) => !v.includes(".."), 'must not contain ".."')
+    .refine((v) => !/\p{Cc}/u.test(v), "must not contain control characters")
+    .refine((v) => v.trim() === v && !v.startsWith("."), "must not start with a dot or start or end with spaces");
+}
+
+function hasModelExtension(fileName: string): boolean {
+  return MODEL_FILE_EXTENSIONS.some((ext) => fileName.toLowerCase().endsWith(ext));
+}
+
+const nameSchema = safeName(128);
+const fileNameSchema = safeName(200).refine(hasModelExtension, `must end in ${MODEL_FILE_EXTENSIONS.join(", ")}`);
 const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex digits");
+const typeSchema = z
+  .string()
+  .refine((t) => normalizeModelType(t) !== null, `one of ${MODEL_TYPES.join(", ")} (or the original's ${Object.keys(MODEL_TYPE_ALIASES).join(", ")})`)
+  .transform((t) => normalizeModelType(t)!);
+
+/** Largest object registration hashes itself when `ossPath` comes without `sha256`. */
+const MAX_HASHED_ON_REGISTER_BYTES = 1024 * 1024 * 1024;
 
 const modelSchema = z
   .object({
     name: z.string(),
-    type: z.string(),
+    type: z.enum(MODEL_TYPES).or(z.string()).describe("checkpoint, vae, lora, controlnet, embedding or upscaler"),
+    folder: z.string().describe("Where the file goes on a node, under sd-webui's data directory"),
     ossPath: z.string(),
     etag: z.string(),
     status: z
@@ -37,23 +80,70 @@ const modelSchema = z
   .openapi("ModelAttributes");
 
 const registerSchema = z.object({
-  name: nameSchema,
-  type: z.string().min(1).max(64).default("checkpoint"),
-  fileName: fileNameSchema.optional().describe("File name on nodes; default <name>.safetensors"),
-  ossPath: z.string().min(1).max(512).optional().describe("R2 key of a file already in the bucket (then give sha256); default models/<name>/<fileName>"),
+  name: nameSchema.describe("Any script; no path separators, '..' or control characters. May be the file's stem"),
+  type: typeSchema.default("checkpoint").describe(`${MODEL_TYPES.join(", ")}; the original's ${Object.keys(MODEL_TYPE_ALIASES).join(", ")} are accepted`),
+  fileName: fileNameSchema
+    .optional()
+    .describe(
+      "File name on nodes, with its own extension; default: the ossPath object's name, else <name> if it has a model extension, else <name>.safetensors",
+    ),
+  folder: z.enum(UPSCALER_FOLDERS).optional().describe("Upscalers only: sd-webui's folder for the upscaler's family (default models/ESRGAN)"),
+  ossPath: z
+    .string()
+    .min(1)
+    .max(512)
+    .optional()
+    .describe("R2 key of a file already in the bucket; default models/<name>/<fileName>. Without sha256 the Worker hashes objects up to 1 GiB"),
+  etag: z.string().min(1).max(128).optional().describe("With ossPath: the object's expected etag (the original's register body)"),
   sha256: sha256Schema.optional(),
   loadSeconds: z.number().min(0).max(3600).optional().describe("Estimated seconds to load it into sd-webui (placement weighs switches with it)"),
   inferenceSeconds: z.number().min(0).max(3600).optional().describe("Estimated seconds of one task"),
 });
 
-const updateSchema = registerSchema.omit({ name: true }).partial();
+const updateSchema = registerSchema.omit({ name: true, etag: true }).partial();
+
+function fieldError(path: string, message: string): ApiError {
+  return new ApiError("validation_failed", `${path}: ${message}`, [{ path, message }]);
+}
+
+/** The file name a registration gives, else the ossPath object's own name, else one from the model's name. */
+function defaultFileName(name: string, ossPath: string | undefined): string {
+  const objectName = ossPath?.split("/").pop() ?? "";
+  if (fileNameSchema.safeParse(objectName).success) return objectName;
+  return hasModelExtension(name) ? name : `${name}.safetensors`;
+}
+
+/** The folder a model of `type` goes to; only upscalers choose theirs. */
+function folderFor(type: ModelType, folder: string | undefined): string {
+  if (folder && type !== "upscaler") throw fieldError("folder", "only upscalers choose a folder");
+  return folder ?? MODEL_FOLDER_BY_TYPE[type];
+}
+
+/** Two models sharing a file on a node's disk would overwrite each other. */
+async function refuseSharedFile(db: D1Database, name: string, folder: string, fileName: string): Promise<void> {
+  const other = (await listModels(db)).find((m) => m.name !== name && modelFolder(m) === folder && m.fileName === fileName);
+  if (other) throw new ApiError("model_exists", `Model ${other.name} already uses ${folder}/${fileName} on the nodes; choose another fileName`);
+}
+
+async function hashObject(bucket: R2Bucket, key: string): Promise<string> {
+  const object = await bucket.get(key);
+  if (!object) throw fieldError("ossPath", "no such object");
+  const digest = new crypto.DigestStream("SHA-256");
+  await object.body.pipeTo(digest);
+  return hex(await digest.digest);
+}
+
+function hex(bytes: ArrayBuffer): string {
+  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function modelView(model: ModelRow, nodes: readonly NodeRecord[]) {
   const loadedOn = nodes.filter((n) => n.status !== "lost" && n.loadedCheckpoint === model.name);
   const status = !model.sha256 ? "registering" : loadedOn.length > 0 ? "loaded" : "unloaded";
   return {
     name: model.name,
-    type: model.type,
+    type: modelType(model) ?? model.type,
+    folder: modelFolder(model),
     ossPath: model.ossPath,
     etag: model.etag ?? "",
     status: status as "registering" | "loaded" | "unloaded",
@@ -93,12 +183,13 @@ modelRoutes.openapi(
     tags: ["models"],
     security: bearerSecurity,
     middleware: user,
+    request: { query: z.object({ type: typeSchema.optional().describe("Only models of this type (ours or the original's name)") }) },
     responses: { 200: jsonContent(z.array(modelSchema), "Models"), ...problemResponses },
   }),
   async (c) => {
     const nodes = await fleetStub(c.env).listNodes();
     return c.json(
-      (await listModels(c.env.DB)).map((m) => modelView(m, nodes)),
+      (await listModels(c.env.DB, c.req.valid("query").type)).map((m) => modelView(m, nodes)),
       200,
     );
   },
@@ -135,15 +226,20 @@ modelRoutes.openapi(
   async (c) => {
     const body = c.req.valid("json");
     if (await findModel(c.env.DB, body.name)) throw new ApiError("model_exists", `Model ${body.name} already exists; PUT /models/${body.name} changes it`);
-    const fileName = body.fileName ?? `${body.name}.safetensors`;
+    const fileName = body.fileName ?? defaultFileName(body.name, body.ossPath);
+    const folder = folderFor(body.type, body.folder);
     const ossPath = body.ossPath ?? modelKey(body.name, fileName);
     const object = body.ossPath ? await c.env.BUCKET.head(ossPath) : null;
-    if (body.ossPath && !object)
-      throw new ApiError("validation_failed", `ossPath: no object ${ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
-    if (object && !body.sha256)
-      throw new ApiError("validation_failed", "sha256: required with ossPath, so nodes can verify the file", [
-        { path: "sha256", message: "required with ossPath" },
-      ]);
+    if (body.ossPath && !object) throw fieldError("ossPath", `no object ${ossPath} in the bucket`);
+    if (body.etag && !body.ossPath) throw fieldError("etag", "only with ossPath");
+    if (object && body.etag && body.etag.replaceAll('"', "") !== object.etag) throw fieldError("etag", `the object's etag is ${object.etag}`);
+    await refuseSharedFile(c.env.DB, body.name, folder, fileName);
+    if (object && !body.sha256 && object.size > MAX_HASHED_ON_REGISTER_BYTES)
+      throw fieldError(
+        "sha256",
+        `required with an ossPath object over ${MAX_HASHED_ON_REGISTER_BYTES} bytes (this one has ${object.size}), so nodes can verify the file`,
+      );
+    const sha256 = object ? (body.sha256 ?? (await hashObject(c.env.BUCKET, ossPath))) : null;
     const now = Date.now();
     const row: ModelRow = {
       name: body.name,
@@ -151,9 +247,9 @@ modelRoutes.openapi(
       fileName,
       ossPath,
       etag: object?.etag ?? null,
-      sha256: object ? body.sha256! : null,
+      sha256,
       sizeBytes: object?.size ?? null,
-      folder: null,
+      folder,
       failedReason: null,
       failedAt: null,
       loadSeconds: body.loadSeconds ?? 8,
@@ -181,15 +277,19 @@ modelRoutes.openapi(
     const model = await existingModel(c.env.DB, c.req.valid("param").name);
     const body = c.req.valid("json");
     const changes: Partial<ModelRow> = { updatedAt: Date.now() };
+    if (body.type && (body.type === "checkpoint") !== isCheckpoint(model))
+      throw fieldError("type", `${model.name} is a ${modelType(model) ?? model.type}: register a new model instead of turning it into or out of a checkpoint`);
     if (body.type) changes.type = body.type;
+    if (body.type || body.folder) changes.folder = folderFor(body.type ?? modelType(model) ?? "checkpoint", body.folder);
     if (body.loadSeconds !== undefined) changes.loadSeconds = body.loadSeconds;
     if (body.inferenceSeconds !== undefined) changes.inferenceSeconds = body.inferenceSeconds;
     if (body.fileName) changes.fileName = body.fileName;
+    if (changes.fileName || changes.folder)
+      await refuseSharedFile(c.env.DB, model.name, changes.folder ?? modelFolder(model), changes.fileName ?? model.fileName);
     if (body.ossPath) {
       const object = await c.env.BUCKET.head(body.ossPath);
-      if (!object)
-        throw new ApiError("validation_failed", `ossPath: no object ${body.ossPath} in the bucket`, [{ path: "ossPath", message: "no such object" }]);
-      if (!body.sha256) throw new ApiError("validation_failed", "sha256: required with ossPath", [{ path: "sha256", message: "required with ossPath" }]);
+      if (!object) throw fieldError("ossPath", `no object ${body.ossPath} in the bucket`);
+      if (!body.sha256) throw fieldError("sha256", "required with ossPath");
       Object.assign(changes, { ossPath: body.ossPath, sha256: body.sha256, sizeBytes: object.size, etag: object.etag });
     } else if (body.sha256) changes.sha256 = body.sha256;
     await updateModel(c.env.DB, model.name, changes);
@@ -211,7 +311,9 @@ modelRoutes.openapi(
         force: z
           .enum(["true", "false"])
           .default("false")
-          .describe("true: cancel the tasks that wait for or run on this model; otherwise they make the delete fail with 409 model_in_use"),
+          .describe(
+            "true: cancel the tasks that wait for or run on this model (or, for an add-on, that need it); otherwise they make the delete fail with 409 model_in_use",
+          ),
       }),
     },
     responses: {
@@ -228,8 +330,24 @@ modelRoutes.openapi(
   }),
   async (c) => {
     const model = await existingModel(c.env.DB, c.req.valid("param").name);
+    const force = c.req.valid("query").force === "true";
+    if (!isCheckpoint(model)) {
+      // An add-on has no queue of its own: the tasks that need it are found by their `addons`.
+      const users = await liveTasksUsingAddon(c.env.DB, model.name);
+      if (users.length > 0 && !force) {
+        const running = users.filter((t) => t.status === "running").length;
+        throw new ApiError(
+          "model_in_use",
+          `${users.length - running} waiting and ${running} running tasks use ${model.name}; DELETE /models/${model.name}?force=true cancels them`,
+        );
+      }
+      await deleteModel(c.env.DB, model.name);
+      await c.env.BUCKET.delete(model.ossPath);
+      const outcomes = await Promise.all(users.map((t) => queueStub(c.env, t.checkpoint).cancel(t.uid)));
+      return c.json({ name: model.name, deleted: true as const, cancelledTasks: outcomes.filter((o) => o !== "not_live").length }, 200);
+    }
     const queue = queueStub(c.env, model.name);
-    if (c.req.valid("query").force !== "true") {
+    if (!force) {
       const { waiting, running } = await queue.summary();
       if (waiting + running > 0) {
         throw new ApiError(

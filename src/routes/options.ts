@@ -18,7 +18,7 @@ export async function canonicalOptions(db: D1Database, data: Record<string, unkn
   if (checkpoint === undefined || checkpoint === null) return data;
   if (typeof checkpoint !== "string")
     throw new ApiError("validation_failed", "data.sd_model_checkpoint: must be a string", [{ path: "data.sd_model_checkpoint", message: "expected string" }]);
-  const model = await resolveModel(db, checkpoint);
+  const model = await resolveModel(db, checkpoint, "checkpoint");
   if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(checkpoint)} is registered`);
   return { ...data, sd_model_checkpoint: model.name };
 }

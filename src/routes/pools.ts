@@ -65,7 +65,12 @@ poolRoutes.openapi(
   }),
   async (c) => {
     const fleet = fleetStub(c.env);
-    const [allModels, queues, nodes, poolRows] = await Promise.all([listModels(c.env.DB), fleet.listQueues(), fleet.listNodes(), listPools(c.env.DB)]);
+    const [allModels, queues, nodes, poolRows] = await Promise.all([
+      listModels(c.env.DB, "checkpoint"),
+      fleet.listQueues(),
+      fleet.listNodes(),
+      listPools(c.env.DB),
+    ]);
     const functions = await Promise.all(
       allModels.map(async (model) => {
         const pool = poolRows.find((p) => p.checkpoint === model.name) ?? null;
@@ -112,7 +117,7 @@ poolRoutes.openapi(
   }),
   async (c) => {
     const update = c.req.valid("json");
-    const allModels = await listModels(c.env.DB);
+    const allModels = await listModels(c.env.DB, "checkpoint");
     const wanted = update.models ?? allModels.map((m) => m.name);
     const failFuncList: string[] = [];
     const errors: string[] = [];
@@ -120,7 +125,7 @@ poolRoutes.openapi(
       const model = allModels.find((m) => m.name === name);
       if (!model) {
         failFuncList.push(name);
-        errors.push(`${name}: no such model`);
+        errors.push(`${name}: no such checkpoint`);
         continue;
       }
       const row = applyUpdate(model, await findPool(c.env.DB, name), update);
@@ -161,7 +166,7 @@ poolRoutes.openapi(
     },
   }),
   async (c) => {
-    const allModels = await listModels(c.env.DB);
+    const allModels = await listModels(c.env.DB, "checkpoint");
     const byFunction = new Map(await Promise.all(allModels.map(async (m) => [await functionName(m.name), m] as const)));
     const fails: Array<{ functionName: string; errMsg: string }> = [];
     for (const name of c.req.valid("json").functions) {

@@ -17,6 +17,7 @@ import { requireRole } from "../auth/middleware";
 import { listModels } from "../db/models";
 import { currentJob } from "../db/tasks";
 import { fleetStub, queueStub } from "../fleet/stub";
+import { controlNetModelList, embeddingList, loraList, upscalerList, vaeList } from "../sdapi/addon-lists";
 import { SdapiError, sdapiErrorHandler, zodValidationItems } from "../sdapi/errors";
 import { CATALOG_LISTS, catalogList, sdModelItem } from "../sdapi/lists";
 import { optionsView, setOptions } from "../sdapi/options";
@@ -188,7 +189,24 @@ surface.post("/sdapi/v1/skip", (c) => c.json(null));
 // ---- lists ----------------------------------------------------------------------------------------
 
 documented("get", "/sdapi/v1/sd-models", "Registered checkpoints that have a file", z.array(sdModelItemSchema));
-surface.get("/sdapi/v1/sd-models", async (c) => c.json((await listModels(c.env.DB)).filter((m) => m.sha256).map(sdModelItem)));
+surface.get("/sdapi/v1/sd-models", async (c) => c.json((await listModels(c.env.DB, "checkpoint")).filter((m) => m.sha256).map(sdModelItem)));
+
+/** Lists of add-ons: the registered ones merged with what the nodes have built in (nodes send loras without their bulky metadata). */
+const ADDON_LISTS = {
+  "/sdapi/v1/loras": loraList,
+  "/sdapi/v1/sd-vae": vaeList,
+  "/sdapi/v1/upscalers": upscalerList,
+  "/sdapi/v1/embeddings": embeddingList,
+  "/controlnet/model_list": controlNetModelList,
+} as const;
+
+for (const [path, list] of Object.entries(ADDON_LISTS)) {
+  documented("get", path, "Registered add-ons merged with what the nodes have built in", z.unknown());
+  surface.get(path, async (c) => {
+    const [models, catalog] = await Promise.all([listModels(c.env.DB), fleetStub(c.env).catalog()]);
+    return c.json(list(models, catalog));
+  });
+}
 
 for (const list of CATALOG_LISTS) {
   documented("get", `/sdapi/v1/${list}`, `sd-webui's ${list}, merged over the nodes that reported them`, z.array(z.unknown()));

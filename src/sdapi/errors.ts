@@ -65,7 +65,8 @@ export function zodValidationItems(error: ZodError, where = "body"): ValidationI
 
 function fieldItems(errors: readonly FieldError[] | undefined, detail: string): ValidationItem[] {
   if (!errors || errors.length === 0) return [{ loc: ["body"], msg: detail, type: "value_error" }];
-  return errors.map((e) => ({ loc: ["body", ...e.path.split(".").filter(Boolean)], msg: e.message, type: "value_error" }));
+  const segment = (part: string) => (/^\d+$/.test(part) ? Number(part) : part);
+  return errors.map((e) => ({ loc: ["body", ...e.path.split(".").filter(Boolean).map(segment)], msg: e.message, type: "value_error" }));
 }
 
 function answer(c: Context, error: SdapiError): Response {
@@ -79,6 +80,7 @@ function fromApiError(c: Context, err: ApiError): SdapiError {
     case "unauthorized":
       return SdapiError.http(401, tokenFromHeaders(c.req.raw.headers) ? "Incorrect username or password" : "Not authenticated");
     case "validation_failed":
+    case "addon_not_found":
       return SdapiError.validation(fieldItems(err.errors, detail));
     case "no_default_model":
       return SdapiError.http(

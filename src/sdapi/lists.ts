@@ -1,18 +1,12 @@
-// sd-webui's lists: checkpoints from the model registry, the rest from what the nodes reported.
+// sd-webui's lists: checkpoints from the model registry, the rest from what the nodes reported
+// (add-on lists merge both: ./addon-lists.ts).
 import { checkpointTitle, type ModelRow, shortHash } from "../db/models";
 import type { WebuiCatalog } from "../protocol/node";
 
 /** The catalog lists served at GET /sdapi/v1/<name>, as nodes report them. */
-export const CATALOG_LISTS = [
-  "samplers",
-  "schedulers",
-  "upscalers",
-  "latent-upscale-modes",
-  "sd-vae",
-  "loras",
-  "face-restorers",
-  "prompt-styles",
-] as const satisfies ReadonlyArray<keyof WebuiCatalog>;
+export const CATALOG_LISTS = ["samplers", "schedulers", "latent-upscale-modes", "face-restorers", "prompt-styles"] as const satisfies ReadonlyArray<
+  keyof WebuiCatalog
+>;
 export type CatalogList = (typeof CATALOG_LISTS)[number];
 
 /**
@@ -31,9 +25,7 @@ export function sdModelItem(model: ModelRow) {
   };
 }
 
-/** A catalog list as sd-webui answers it (nodes send loras without their bulky metadata). */
+/** A catalog list as sd-webui answers it. */
 export function catalogList(catalog: WebuiCatalog, list: CatalogList): unknown[] {
-  const items = catalog[list] ?? [];
-  if (list !== "loras") return items;
-  return items.map((item) => (item && typeof item === "object" && !("metadata" in item) ? { ...item, metadata: {} } : item));
+  return catalog[list] ?? [];
 }

@@ -46,7 +46,7 @@ export async function setOptions(db: D1Database, owner: string, body: Record<str
   const checkpoint = body.sd_model_checkpoint;
   if (checkpoint !== undefined && checkpoint !== null) {
     const alias = typeof checkpoint === "string" ? checkpoint : JSON.stringify(checkpoint);
-    const model = await resolveModel(db, alias);
+    const model = await resolveModel(db, alias, "checkpoint");
     // sd-webui lists only checkpoints on disk: a registered model without a file is not one.
     if (!model?.sha256) throw SdapiError.runtime(`model '${alias}' not found`);
     changes.sd_model_checkpoint = model.name;

@@ -1,17 +1,22 @@
 // Turning a client request into a task: resolve the checkpoint (request, else the key's
 // options), honour Idempotency-Key and client-chosen ids, move inline images to R2, store the
 // D1 row `waiting`, hand it to the checkpoint's queue. Anything written is undone on failure.
+// The add-on models the request names must be registered (with a file) or built into the nodes'
+// sd-webui; the registered ones travel with the claim so the node has them on disk.
 import type { Caller } from "../app-env";
 import { randomId, sha256Hex } from "../crypto";
-import { listModels, type ModelRow, resolveModel } from "../db/models";
+import { isCheckpoint, listModels, type ModelRow, modelFolder, modelType, resolveModel } from "../db/models";
 import { findPool, type PoolRow } from "../db/pools";
 import { lookUpSubmission, type SubmissionLookups } from "../db/submission-lookups";
 import { deleteTask, findTask, findTaskByIdempotencyKey, insertTask, type TaskRow } from "../db/tasks";
-import { ApiError } from "../errors";
-import { queueStub } from "../fleet/stub";
+import { ApiError, type FieldError } from "../errors";
+import { fleetStub, queueStub } from "../fleet/stub";
 import { poolSettings } from "../pools/settings";
-import type { ClaimedTask, TaskKind } from "../protocol/node";
+import type { AddonType } from "../protocol/model-types";
+import type { AddonFile, ClaimedTask, TaskKind } from "../protocol/node";
 import { externalizeInlineImages } from "../storage/inline-images";
+import { addonReferences, renameAddons } from "./addon-references";
+import { embeddingNames, findRegisteredAddon, resolveAddons, webuiAddonName } from "./addon-resolution";
 import type { RequestedWebhook } from "./webhooks";
 
 export interface Submission {
@@ -38,23 +43,42 @@ export const MAX_STORED_REQUEST_BYTES = 512 * 1024;
 /** Fields the gateway consumes; sd-webui never sees them. */
 const GATEWAY_FIELDS = ["stable_diffusion_model", "sd_vae", "save_dir"];
 
-/** The checkpoint the request itself names (sdgate's field, else sd-webui's override), if any. */
-function requestedCheckpoint(s: Submission): string | null {
+/** The checkpoint the request itself names (sdgate's field, else sd-webui's override), if any, and the field naming it. */
+function requestedCheckpoint(s: Submission): { alias: string; field: string } | null {
   const overrides = (s.body.override_settings ?? {}) as Record<string, unknown>;
-  return s.checkpoint ?? (typeof overrides.sd_model_checkpoint === "string" ? overrides.sd_model_checkpoint : null);
+  if (s.checkpoint) return { alias: s.checkpoint, field: "stable_diffusion_model" };
+  if (typeof overrides.sd_model_checkpoint === "string") return { alias: overrides.sd_model_checkpoint, field: "override_settings.sd_model_checkpoint" };
+  return null;
+}
+
+/** The checkpoint an alias names; a model of another type is refused as not a checkpoint. */
+async function resolveCheckpoint(db: D1Database, alias: string, field: string): Promise<ModelRow> {
+  const model = await resolveModel(db, alias, "checkpoint");
+  if (model) return model;
+  const other = await resolveModel(db, alias);
+  if (other) {
+    const message = `${other.name} is a ${modelType(other) ?? other.type}, not a checkpoint`;
+    throw new ApiError("validation_failed", `${field}: ${message}`, [{ path: field, message }]);
+  }
+  throw new ApiError("model_not_found", `No model named ${JSON.stringify(alias)} is registered; GET /models lists them`);
 }
 
 /** The request's checkpoint (by exact name, else any sd-webui alias), else the key's default. */
-async function chooseModel(db: D1Database, s: Submission, alias: string | null, found: SubmissionLookups): Promise<{ model: ModelRow; pool: PoolRow | null }> {
-  if (found.named) return found.named;
-  const wanted = alias ?? (typeof found.options.sd_model_checkpoint === "string" ? found.options.sd_model_checkpoint : null);
+async function chooseModel(
+  db: D1Database,
+  s: Submission,
+  requested: { alias: string; field: string } | null,
+  found: SubmissionLookups,
+): Promise<{ model: ModelRow; pool: PoolRow | null }> {
+  if (found.named && isCheckpoint(found.named.model)) return found.named;
+  const byDefault = typeof found.options.sd_model_checkpoint === "string" ? { alias: found.options.sd_model_checkpoint, field: "sd_model_checkpoint" } : null;
+  const wanted = requested ?? byDefault;
   let model: ModelRow | null = null;
   if (wanted) {
-    model = await resolveModel(db, wanted);
-    if (!model) throw new ApiError("model_not_found", `No model named ${JSON.stringify(wanted)} is registered; GET /models lists them`);
+    model = await resolveCheckpoint(db, wanted.alias, wanted.field);
   } else if (s.kind === "extras" || s.kind === "extras_batch") {
     // Upscaling needs no particular checkpoint: any registered one with a file will do.
-    model = (await listModels(db)).find((m) => m.sha256) ?? null;
+    model = (await listModels(db, "checkpoint")).find((m) => m.sha256) ?? null;
   }
   if (!model) throw new ApiError("no_default_model", "Name a checkpoint in `stable_diffusion_model`, or set `sd_model_checkpoint` with POST /options");
   return { model, pool: await findPool(db, model.name) };
@@ -74,11 +98,52 @@ function webuiPayload(body: Record<string, unknown>, options: Record<string, unk
   return payload;
 }
 
+/**
+ * The registered add-ons the request needs, as the claim carries them. Names neither registered
+ * nor built into the nodes' sd-webui, and registered ones without a file, are refused together.
+ */
+async function requiredAddons(
+  env: Env,
+  s: Submission,
+  found: SubmissionLookups,
+): Promise<{ files: AddonFile[]; body: Record<string, unknown>; vae: string | null }> {
+  // The key's default VAE (POST /options) is needed as much as one the request names.
+  const keyVae = typeof found.options.sd_vae === "string" ? found.options.sd_vae : null;
+  const vae = s.vae ?? keyVae;
+  if (s.kind === "passthrough") return { files: [], body: s.body, vae };
+  const refs = addonReferences({ ...s.body, sd_vae: vae ?? undefined }, embeddingNames(found.addons));
+  if (refs.length === 0) return { files: [], body: s.body, vae };
+  const allRegistered = refs.every((ref) => findRegisteredAddon(found.addons, ref));
+  const catalog = allRegistered ? {} : await fleetStub(env).catalog();
+  const { registered, missing, notReady } = resolveAddons(refs, found.addons, catalog);
+  const errors: FieldError[] = [
+    ...missing.map((ref) => ({ path: ref.path, message: `no ${ref.type} named ${JSON.stringify(ref.name)} is registered or built into the nodes' sd-webui` })),
+    ...notReady.map(({ ref, model }) => ({ path: ref.path, message: `${ref.type} ${model.name} is registered but has no uploaded file yet` })),
+  ];
+  if (errors.length > 0) {
+    const detail = `Add-on models not available: ${errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`;
+    throw new ApiError(missing.length > 0 ? "addon_not_found" : "model_file_missing", detail, errors);
+  }
+  const renames = refs.flatMap((ref) => {
+    const model = findRegisteredAddon(registered, ref);
+    return model ? [{ ref, to: webuiAddonName(model) }] : [];
+  });
+  const files = registered.map((m) => ({
+    name: m.name,
+    type: modelType(m) as AddonType,
+    fileName: m.fileName,
+    sha256: m.sha256!,
+    sizeBytes: m.sizeBytes ?? 0,
+    folder: modelFolder(m),
+  }));
+  return { files, body: renameAddons(s.body, renames), vae: renames.find((r) => r.ref.path === "sd_vae")?.to ?? vae };
+}
+
 export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskRow; created: boolean; queuePosition: number }> {
   const owner = s.caller.owner;
   const requestHash = await sha256Hex(JSON.stringify({ kind: s.kind, body: s.body, checkpoint: s.checkpoint, passthrough: s.passthrough }));
-  const alias = requestedCheckpoint(s);
-  const found = await lookUpSubmission(env.DB, owner, { checkpoint: alias, idempotencyKey: s.idempotencyKey, clientTaskId: s.clientTaskId });
+  const requested = requestedCheckpoint(s);
+  const found = await lookUpSubmission(env.DB, owner, { checkpoint: requested?.alias ?? null, idempotencyKey: s.idempotencyKey, clientTaskId: s.clientTaskId });
   if (found.earlier) {
     if (found.earlier.requestHash !== requestHash)
       throw new ApiError(
@@ -88,11 +153,12 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     return { task: found.earlier, created: false, queuePosition: 0 };
   }
   const options = found.options;
-  const { model, pool: poolRow } = await chooseModel(env.DB, s, alias, found);
+  const { model, pool: poolRow } = await chooseModel(env.DB, s, requested, found);
   if (!model.sha256) throw new ApiError("model_file_missing", `Model ${model.name} is registered but has no uploaded file yet`);
   if (found.idTaken) throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);
-  const vae = s.vae ?? (typeof options.sd_vae === "string" ? options.sd_vae : null);
-  const { payload, inputs, writtenKeys } = await externalizeInlineImages(env.BUCKET, owner, webuiPayload(s.body, options));
+  const addons = await requiredAddons(env, s, found);
+  const vae = addons.vae;
+  const { payload, inputs, writtenKeys } = await externalizeInlineImages(env.BUCKET, owner, webuiPayload(addons.body, options));
   if (JSON.stringify(payload).length > MAX_STORED_REQUEST_BYTES) {
     await env.BUCKET.delete(writtenKeys);
     throw new ApiError("payload_too_large", `The request is over ${MAX_STORED_REQUEST_BYTES} bytes even with its images moved to storage`);
@@ -115,7 +181,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     parameters: null,
     info: null,
     imageKeys: [],
-    addons: [],
+    addons: addons.files.map((a) => a.name),
     passthroughResult: null,
     error: null,
     webuiError: null,
@@ -151,7 +217,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       kind: s.kind,
       model: { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.sizeBytes ?? 0 },
       vae,
-      addons: [],
+      addons: addons.files,
       payload,
       inputs,
       passthrough: s.passthrough,

@@ -284,3 +284,13 @@ describe("choosePlacement", () => {
     expect(choosePlacement(busy, queuesAt(30_000 + STARVATION_AGE_MS), NOW)).toEqual({ checkpoint: "rare", switching: true, reason: "starvation" });
   });
 });
+
+describe("checkpoints that failed on the node", () => {
+  it("are never offered to it, not even the one it has loaded, while other work is", () => {
+    const refused = servingNode("a", { refusedCheckpoints: ["a"] });
+    const queues = [queue("a", { waiting: 50, oldestWaitingAgeMs: 60_000 }), queue("b", { waiting: 1, oldestWaitingAgeMs: 1_000 })];
+    expect(choosePlacement(refused, queues, NOW)?.checkpoint).toBe("b");
+    expect(choosePlacement(refused, [queue("a", { waiting: 50, oldestWaitingAgeMs: 60_000 })], NOW)).toBeNull();
+    expect(choosePlacement(servingNode("a"), queues, NOW)?.checkpoint).toBe("a");
+  });
+});

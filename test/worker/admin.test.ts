@@ -26,8 +26,16 @@ describe("models", () => {
     const user = await createKey("user");
     const list = await json<Array<{ name: string }>>(await call("/models", { token: user }), 200);
     expect(list.map((m) => m.name)).toContain("m-crud");
-    const updated = await json<{ type: string }>(await call("/models/m-crud", { method: "PUT", token: ADMIN, body: { type: "sdxl", loadSeconds: 20 } }), 200);
-    expect(updated.type).toBe("sdxl");
+    const updated = await json<{ type: string }>(
+      await call("/models/m-crud", { method: "PUT", token: ADMIN, body: { type: "stableDiffusion", loadSeconds: 20 } }),
+      200,
+    );
+    expect(updated.type).toBe("checkpoint");
+    const unknownType = await json<{ errors: Array<{ path: string }> }>(
+      await call("/models/m-crud", { method: "PUT", token: ADMIN, body: { type: "sdxl" } }),
+      422,
+    );
+    expect(unknownType.errors.map((e) => e.path)).toEqual(["type"]);
     await json(await call("/models/m-crud", { method: "DELETE", token: ADMIN }), 200);
     expect((await call("/models/m-crud", { token: user })).status).toBe(404);
     expect(await env.BUCKET.head("models/m-crud/m-crud.safetensors")).toBeNull();

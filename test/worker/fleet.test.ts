@@ -3,8 +3,10 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { Fleet } from "../../src/fleet/fleet";
-import { ADMIN, call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
+import { Fleet } from "../../src/fleet/fleet";
+import type { PoolSettings } from "../../src/pools/settings";
+import type { ClaimResponse } from "../../src/protocol/node";
+import { ADMIN, call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
 
 const fleet = () => env.FLEET.get(env.FLEET.idFromName("fleet"));
 const nodes = async () => json<Array<{ nodeId: string; status: string; loadedCheckpoint: string | null }>>(await call("/nodes", { token: ADMIN }), 200);
@@ -139,5 +141,123 @@ describe("fleet", () => {
     await json(await call("/nodes/fl-twin-1/heartbeat", { token: node, body: { ...beat(null, null), status: "idle" } }), 200);
     await json(await call("/nodes/fl-twin-1?instanceId=second-process", { method: "DELETE", token: node }), 200);
     expect((await nodes()).some((n) => n.nodeId === "fl-twin-1")).toBe(false);
+  });
+
+  it("keeps the add-ons each node reports (register, heartbeat, claim) and lists them", async () => {
+    const node = await createKey("node");
+    const addonsOf = async () =>
+      (await json<Array<{ nodeId: string; cachedAddons: string[] }>>(await call("/nodes", { token: ADMIN }), 200)).find((n) => n.nodeId === "fl-addons")!
+        .cachedAddons;
+    await json(
+      await call("/nodes/register", {
+        token: node,
+        body: { nodeId: "fl-addons", loadedCheckpoint: null, cachedCheckpoints: [], cachedAddons: ["lora-a"], gpuClass: "test-gpu", gpuMemoryMb: 24_000 },
+      }),
+      200,
+    );
+    expect(await addonsOf()).toEqual(["lora-a"]);
+    await json(
+      await call("/nodes/fl-addons/heartbeat", { token: node, body: { ...beat(null, null), status: "idle", cachedAddons: ["lora-a", "vae-b"] } }),
+      200,
+    );
+    expect(await addonsOf()).toEqual(["lora-a", "vae-b"]);
+    expect((await call("/nodes/fl-addons/claim", { token: node, body: { waitMs: 0, cachedAddons: ["cn-c"] } })).status).toBe(204);
+    expect(await addonsOf()).toEqual(["cn-c"]);
+  });
+
+  it("wakes the waiting node that holds the next task's add-ons before one that would download them", async () => {
+    await createModel("fl-lora");
+    const node = await createKey("node");
+    await registerNode(node, "fl-lora-plain", "fl-lora");
+    await json(
+      await call("/nodes/register", {
+        token: node,
+        body: {
+          nodeId: "fl-lora-holder",
+          loadedCheckpoint: "fl-lora",
+          cachedCheckpoints: ["fl-lora"],
+          cachedAddons: ["lora-x"],
+          gpuClass: "test-gpu",
+          gpuMemoryMb: 24_000,
+        },
+      }),
+      200,
+    );
+    // Both wait for work, the one without the LoRA first.
+    const asking = (nodeId: string) => call(`/nodes/${nodeId}/claim`, { token: node, body: { waitMs: 3000 } });
+    const parked = async (count: number) => {
+      for (;;) {
+        const n = await runInDurableObject(fleet(), (f: Fleet) => (f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.size);
+        if (n >= count) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const plain = asking("fl-lora-plain");
+    await parked(1);
+    const holder = asking("fl-lora-holder");
+    await parked(2);
+    const pool: PoolSettings = {
+      checkpoint: "fl-lora",
+      concurrencyCap: 10,
+      timeoutSeconds: 600,
+      extraArgs: "",
+      minGpuMemoryMb: 0,
+      gpuClass: null,
+      minNodes: 0,
+      maxNodes: 0,
+      loadMs: 5000,
+      downloadMs: 30_000,
+      inferenceMs: 2000,
+    };
+    const lora = { name: "lora-x", fileName: "lora-x.safetensors", sha256: "a".repeat(64), sizeBytes: 10, type: "lora" as const, folder: "models/Lora" };
+    const model = { name: "fl-lora", fileName: "fl-lora.safetensors", sha256: "b".repeat(64), sizeBytes: 10 };
+    await queueOf("fl-lora").enqueue(
+      {
+        uid: "t_fl_lora_1",
+        taskId: "t_fl_lora_1",
+        owner: "fl-owner",
+        priority: 0,
+        claim: { id: "t_fl_lora_1", kind: "txt2img", model, vae: null, addons: [lora], payload: {}, inputs: [], passthrough: null, timeoutSeconds: 600 },
+        row: null,
+        webhook: null,
+      },
+      pool,
+    );
+    const holderAnswer = await json<ClaimResponse>(await holder, 200);
+    expect(holderAnswer.task.id).toBe("t_fl_lora_1");
+    expect(holderAnswer.task.addons.map((a) => a.name)).toEqual(["lora-x"]);
+    expect((await plain).status).toBe(204);
+  });
+
+  it("never offers a checkpoint to a node it failed on until its failures are cleared, and remembers them across restarts", async () => {
+    await createModel("fl-bad");
+    await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-bad"], instanceType: "fl-bad-gpu" } }), 200);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    const register = (nodeId: string, gpuClass: string) =>
+      call("/nodes/register", { token: node, body: { nodeId, loadedCheckpoint: "fl-bad", cachedCheckpoints: ["fl-bad"], gpuClass, gpuMemoryMb: 24_000 } });
+    await json(await register("fl-bad-1", "fl-bad-gpu"), 200);
+    await json(await register("fl-bad-2", "fl-bad-gpu"), 200);
+    await json(await register("fl-bad-other-class", "other-gpu"), 200);
+
+    expect(await fleet().recordModelFailure("fl-bad-1", "fl-bad")).toEqual({ failedNodes: 1, eligibleNodes: 2 });
+    expect(await fleet().recordModelFailure("fl-bad-1", "fl-bad")).toEqual({ failedNodes: 1, eligibleNodes: 2 });
+    await submit(user, { stable_diffusion_model: "fl-bad" });
+    expect(await claim(node, "fl-bad-1", 300)).toBeNull();
+    const second = (await claim(node, "fl-bad-2"))!;
+    expect(second.task.model.name).toBe("fl-bad");
+    await finishTask(node, second);
+
+    // A Fleet started afresh on the same storage still knows fl-bad failed on fl-bad-1.
+    const afterRestart = await runInDurableObject(fleet(), (_f: Fleet, state) => new Fleet(state, env).recordModelFailure("fl-bad-2", "fl-bad"));
+    expect(afterRestart).toEqual({ failedNodes: 2, eligibleNodes: 2 });
+
+    await fleet().clearModelFailures("fl-bad");
+    await submit(user, { stable_diffusion_model: "fl-bad" });
+    const again = (await claim(node, "fl-bad-1"))!;
+    expect(again.task.model.name).toBe("fl-bad");
+    await finishTask(node, again);
+    expect(await fleet().recordModelFailure("fl-bad-1", "fl-bad")).toEqual({ failedNodes: 1, eligibleNodes: 2 });
+    await fleet().clearModelFailures("fl-bad");
   });
 });

@@ -59,21 +59,21 @@ describe("sd-webui passthrough", () => {
     const user = await createKey("user");
     const node = await createKey("node");
     await registerNode(node, "node-sd-pass");
-    const noDefault = await json<Record<string, string>>(await call("/controlnet/model_list", { token: user }), 422);
+    const noDefault = await json<Record<string, string>>(await call("/sdapi/v1/memory", { token: user }), 422);
     expect(noDefault).toMatchObject({ error: "HTTPException", body: "" });
     expect(noDefault.detail).toContain("sd_model_checkpoint");
 
     await json(await call("/sdapi/v1/options", { token: user, body: { sd_model_checkpoint: "sd-pass" } }), 200);
-    const pending = call("/controlnet/model_list?update=true", { token: user });
+    const pending = call("/sdapi/v1/memory?detail=true", { token: user });
     const claimed = (await claim(node, "node-sd-pass", 3000))!;
     expect(claimed.task).toMatchObject({
       kind: "passthrough",
-      passthrough: { method: "GET", path: "/controlnet/model_list?update=true" },
+      passthrough: { method: "GET", path: "/sdapi/v1/memory?detail=true" },
       model: { name: "sd-pass" },
     });
-    await completeTask(node, claimed, { passthroughResult: { status: 200, body: { model_list: ["control_canny", "control_depth"] } } });
+    await completeTask(node, claimed, { passthroughResult: { status: 200, body: { ram: { free: 1 }, cuda: { error: "none" } } } });
     const res = await pending;
-    expect(await json(res, 200)).toEqual({ model_list: ["control_canny", "control_depth"] });
+    expect(await json(res, 200)).toEqual({ ram: { free: 1 }, cuda: { error: "none" } });
     expect(res.headers.get("task-id")).toBeNull();
     expect(await taskIds(user)).toEqual([]);
 

@@ -10,7 +10,7 @@ import { migrateSqlStorage } from "../../src/sql-storage-migrations";
 import { queueOf } from "./helpers";
 
 const QUEUE_TABLES = ["d1_outbox", "live_tasks", "pool", "schema_version", "webhook_deliveries", "webhooks"];
-const FLEET_TABLES = ["nodes", "queues", "schema_version"];
+const FLEET_TABLES = ["model_failures", "nodes", "queues", "schema_version"];
 
 function tables(storage: DurableObjectStorage): string[] {
   return storage.sql
@@ -79,13 +79,13 @@ describe("Durable Object storage schema", () => {
   it("Fleet's storage is versioned the same way", async () => {
     await runInDurableObject(fleetOf("schema-fleet"), (_fleet, state) => {
       const storage = state.storage;
-      expect(version(storage)).toBe(1);
+      expect(version(storage)).toBe(FLEET_STORAGE_STEPS.length);
       dropAll(storage);
       storage.sql.exec(FLEET_STORAGE_STEPS[0]!);
       storage.sql.exec("INSERT INTO nodes (node_id, data) VALUES ('n1', '{}')");
 
-      expect(migrateSqlStorage(storage, FLEET_STORAGE_STEPS)).toBe(1);
-      expect(migrateSqlStorage(storage, FLEET_STORAGE_STEPS)).toBe(1);
+      expect(migrateSqlStorage(storage, FLEET_STORAGE_STEPS)).toBe(FLEET_STORAGE_STEPS.length);
+      expect(migrateSqlStorage(storage, FLEET_STORAGE_STEPS)).toBe(FLEET_STORAGE_STEPS.length);
       expect(tables(storage)).toEqual(FLEET_TABLES);
       expect(storage.sql.exec("SELECT node_id FROM nodes").toArray()).toEqual([{ node_id: "n1" }]);
     });
