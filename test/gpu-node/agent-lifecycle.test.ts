@@ -33,6 +33,15 @@ describe("gpu-node agent lifecycle", () => {
     expect(registration.gpuMemoryMb).toBe(8192);
     expect(registration.catalog.samplers?.length).toBeGreaterThan(0);
     expect(registration.catalog.upscalers?.length).toBeGreaterThan(0);
+    expect(registration.catalog.scripts).toHaveProperty("txt2img");
+    expect(registration.catalog["script-info"]?.length).toBeGreaterThan(0);
+    expect(registration.catalog.embeddings).toHaveProperty("loaded");
+    expect(registration.catalog.hypernetworks).toBeInstanceOf(Array);
+    expect(registration.catalog.options?.sd_model_checkpoint).toBeDefined();
+    // No ControlNet extension on this sd-webui: its lists are left out, not empty.
+    expect(registration.catalog).not.toHaveProperty("controlnet-models");
+    expect(registration.catalog).not.toHaveProperty("controlnet-modules");
+    expect(registration.cachedAddons).toEqual([]);
     await gateway.waitFor("heartbeats", () => node.heartbeats.length >= 2);
     expect(node.heartbeats.at(-1)).toMatchObject({ status: "idle", currentTaskId: null });
   });
