@@ -138,7 +138,7 @@ const FLAGS: readonly FlagSpec[] = [
     key: "modelsDir",
     env: "SDGATE_MODELS_DIR",
     value: "DIR",
-    help: "sd-webui's checkpoint folder (default: <data-dir>/models/Stable-diffusion)",
+    help: "sd-webui's checkpoint folder (default: <data-dir>/models/Stable-diffusion; another one needs --ckpt-dir {models_dir} in --webui-cmd)",
   },
   {
     flag: "--cache-budget-gb",
