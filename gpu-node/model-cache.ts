@@ -163,12 +163,6 @@ export class ModelCache {
     return total;
   }
 
-  /** Is the model's file here with the right checksum (by the index)? */
-  has(model: CachedFile): boolean {
-    const entry = this.entries.get(model.path);
-    return entry !== undefined && entry.sha256 === model.sha256;
-  }
-
   /** Makes sure the model's file is on disk; downloads it when needed. */
   async ensure(model: CachedFile, options: EnsureOptions = {}): Promise<{ path: string; downloaded: boolean }> {
     assertPlainFileName(model.fileName);
