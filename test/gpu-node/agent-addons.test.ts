@@ -5,7 +5,19 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/server.ts";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
-import { agentFor, agentTestTeardown, checkpointsDirOf, decodePng, fileSha256, modelBytes, safetensorsBytes, solidPng, tempDir } from "./support/fixtures.ts";
+import {
+  agentFor,
+  agentTestTeardown,
+  checkpointsDirOf,
+  decodePng,
+  emulatorCommand,
+  fileSha256,
+  modelBytes,
+  REPO_ROOT,
+  safetensorsBytes,
+  solidPng,
+  tempDir,
+} from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const { cleanups, gateways } = agentTestTeardown();
@@ -121,5 +133,39 @@ describe("gpu-node add-ons", () => {
     const checkpoint = gateway.models.get("base-v1")!;
     expect(await fileSha256(path.join(checkpointsDirOf(dataDir), checkpoint.sha256.slice(0, 10), checkpoint.fileName))).toBe(checkpoint.sha256);
     expect(await fileSha256(path.join(checkpointsDirOf(dataDir), `${LORA}.safetensors`))).toBeNull();
+  });
+
+  it("restarts a supervised sd-webui for a new upscaler (it lists upscalers only at start), once", async () => {
+    const dataDir = await tempDir("addons-spawn");
+    const gateway = await TestGateway.start();
+    cleanups.push(() => gateway.close());
+    gateways.push(gateway);
+    gateway.addModel({ name: "base-v1", bytes: modelBytes(32 * 1024, 43) });
+    gateway.addModel({ name: "4x-sharp", type: "upscaler", fileName: "4x-sharp.pth", bytes: modelBytes(8 * 1024, 44) });
+    const agent = agentFor(gateway, {
+      nodeId: "upscaler-node",
+      webuiCmd: emulatorCommand({ stepMs: 5, loadMs: 10 }),
+      webuiDir: REPO_ROOT,
+      webuiPort: 0,
+      dataDir,
+    });
+    cleanups.push(() => agent.stop({ drain: false }));
+    await agent.start();
+    const pidBefore = agent.webuiPid;
+
+    const upscale = () =>
+      gateway.waitForEnd(
+        gateway.enqueue({ kind: "txt2img", model: "base-v1", addons: ["4x-sharp"], payload: { prompt: "a map", steps: 2, width: 64, height: 64 } }),
+        30_000,
+      );
+    expect((await upscale()).status).toBe("succeeded");
+    expect(await fileSha256(path.join(dataDir, "models/ESRGAN/4x-sharp.pth"))).toBe(gateway.models.get("4x-sharp")!.sha256);
+    const pidAfter = agent.webuiPid;
+    expect(pidAfter).toBeDefined();
+    expect(pidAfter).not.toBe(pidBefore);
+
+    expect((await upscale()).status).toBe("succeeded");
+    expect(agent.webuiPid).toBe(pidAfter);
+    expect(gateway.downloadsOf("4x-sharp")).toHaveLength(1);
   });
 });
