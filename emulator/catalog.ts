@@ -62,7 +62,8 @@ export const SCHEDULERS: readonly Scheduler[] = [
   scheduler("beta", "Beta"),
 ];
 
-export const UPSCALER_NAMES: readonly string[] = [
+/** The upscalers of a stock install; ESRGAN_4x stands for the ESRGAN family only while models/ESRGAN is empty. */
+const BUILT_IN_UPSCALERS: readonly string[] = [
   "None",
   "Lanczos",
   "Nearest",
@@ -77,14 +78,41 @@ export const UPSCALER_NAMES: readonly string[] = [
   "ScuNET PSNR",
   "SwinIR 4x",
 ];
+const ESRGAN_PLACEHOLDER = "ESRGAN_4x";
+const UNSORTED_UPSCALERS = ["None", "Lanczos", "Nearest"];
+const UPSCALER_SCALE = 4;
 
-export const UPSCALERS = UPSCALER_NAMES.map((name) => ({
-  name,
-  model_name: ["None", "Lanczos", "Nearest"].includes(name) ? null : name,
-  model_path: null,
-  model_url: null,
-  scale: 4,
-}));
+export interface UpscalerItem {
+  name: string;
+  model_name: string | null;
+  model_path: string | null;
+  model_url: string | null;
+  scale: number;
+}
+
+/**
+ * `GET /sdapi/v1/upscalers` (modules/esrgan_model.py UpscalerESRGAN, modules/shared_items.py):
+ * each model file in models/ESRGAN is an upscaler named by its stem, replacing the ESRGAN_4x
+ * placeholder; None, Lanczos and Nearest come first, the rest by name.
+ */
+export function listUpscalers(esrganFiles: readonly { name: string; filename: string }[]): UpscalerItem[] {
+  const builtIn = BUILT_IN_UPSCALERS.filter((name) => esrganFiles.length === 0 || name !== ESRGAN_PLACEHOLDER).map((name) => ({
+    name,
+    model_name: UNSORTED_UPSCALERS.includes(name) ? null : name,
+    model_path: null,
+    model_url: null,
+    scale: UPSCALER_SCALE,
+  }));
+  const files = esrganFiles.map((file) => ({
+    name: file.name,
+    model_name: ESRGAN_PLACEHOLDER,
+    model_path: file.filename,
+    model_url: null,
+    scale: UPSCALER_SCALE,
+  }));
+  const rank = (name: string) => (UNSORTED_UPSCALERS.includes(name) ? "" : name.toLowerCase());
+  return [...builtIn, ...files].sort((a, b) => (rank(a.name) < rank(b.name) ? -1 : rank(a.name) > rank(b.name) ? 1 : 0));
+}
 
 export const LATENT_UPSCALE_MODES = [
   "Latent",
@@ -164,21 +192,19 @@ export function scriptInfo(controlnet: boolean) {
   ]);
 }
 
-function findSampler(name: string): Sampler | undefined {
-  const lower = name.toLowerCase();
-  return SAMPLERS.find((s) => s.name.toLowerCase() === lower || s.aliases.includes(lower));
-}
-
 /**
- * sd-webui's `get_sampler_and_scheduler`: a trailing scheduler name in the sampler name
- * ("DPM++ 2M Karras") selects that scheduler; an unknown scheduler means Automatic, and a
- * scheduler equal to the sampler's own default is reported as Automatic. Unlike v1.10, which
- * silently substitutes its default sampler, an unknown sampler gives `null` (the API's 400).
+ * sd-webui v1.10's `get_sampler_and_scheduler` (modules/sd_samplers.py), which the API calls
+ * before `validate_sampler_name`: a trailing scheduler name in the sampler name ("DPM++ 2M
+ * Karras") selects that scheduler; an unknown scheduler means Automatic; the sampler is looked up
+ * by its exact name (`all_samplers_map`, no aliases, case-sensitive) and an unknown one silently
+ * becomes the default sampler (`samplers[0]`, DPM++ 2M), so the API never answers "Sampler not
+ * found"; a scheduler equal to the sampler's own default is reported as Automatic.
  */
-export function resolveSampler(samplerName: string, schedulerName: string | null): { sampler: Sampler; scheduler: Scheduler } | null {
+export function resolveSampler(samplerName: string, schedulerName: string | null): { sampler: Sampler; scheduler: Scheduler } {
   const automatic = SCHEDULERS[0]!;
+  const defaultSampler = SAMPLERS[0]!;
   let scheduler = SCHEDULERS.find((s) => s.name === schedulerName || s.label === schedulerName) ?? automatic;
-  let name = samplerName;
+  let name = samplerName || defaultSampler.name;
   for (const candidate of SCHEDULERS) {
     for (const option of [candidate.label, candidate.name, ...(candidate.aliases ?? [])]) {
       if (name.endsWith(` ${option}`)) {
@@ -188,8 +214,7 @@ export function resolveSampler(samplerName: string, schedulerName: string | null
       }
     }
   }
-  const sampler = findSampler(name);
-  if (!sampler) return null;
+  const sampler = SAMPLERS.find((s) => s.name === name) ?? defaultSampler;
   if (sampler.options.scheduler === scheduler.name) scheduler = automatic;
   return { sampler, scheduler };
 }

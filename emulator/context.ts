@@ -20,8 +20,16 @@ export interface EmulatorContext {
   /** The port actually listened on (known once listening). */
   port: number;
   readonly checkpoints: CheckpointRegistry;
-  /** The add-on folders as of their last refresh. */
-  readonly addons: { readonly lora: AddonFolder; readonly vae: AddonFolder; readonly controlnet: AddonFolder; readonly embedding: AddonFolder };
+  /** The add-on folders as of their last refresh (upscalers: as of start-up, sd-webui has no refresh for them). */
+  /** mtime of the embeddings folder at its last scan (sd-webui rescans when it moves). */
+  embeddingsScannedMtimeMs: number;
+  readonly addons: {
+    readonly lora: AddonFolder;
+    readonly vae: AddonFolder;
+    readonly controlnet: AddonFolder;
+    readonly embedding: AddonFolder;
+    readonly upscaler: AddonFolder;
+  };
   readonly options: OptionsStore;
   readonly state: GenerationState;
   readonly lock: QueueLock;

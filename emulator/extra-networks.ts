@@ -14,14 +14,15 @@ export function listLoras(folder: AddonFolder): { name: string; alias: string; p
   return folder.list().map((file) => ({ name: file.name, alias: file.name, path: file.filename, metadata: {} }));
 }
 
-export function listEmbeddings(folder: AddonFolder, checkpoint: { modelName: string; shorthash: string } | null) {
+/** The fake files carry no training checkpoint, so `sd_checkpoint` is null as for an embedding saved without one. */
+export function listEmbeddings(folder: AddonFolder) {
   const loaded = Object.fromEntries(
     folder.list().map((file) => [
       file.name,
       {
         step: null,
-        sd_checkpoint: checkpoint?.shorthash ?? null,
-        sd_checkpoint_name: checkpoint?.modelName ?? null,
+        sd_checkpoint: null,
+        sd_checkpoint_name: null,
         shape: EMBEDDING_VECTOR_WIDTH,
         vectors: 1,
       },

@@ -1,7 +1,7 @@
 // The "Extras" tab through the API: upscale one image or a list (bilinear, or nearest for the
 // Nearest upscaler), on the global lock, costing EXTRAS_STEPS × stepMs per image. As in sd-webui,
 // upscaler "None" leaves the size alone; face restoration only shows up in the infotext.
-import { UPSCALER_NAMES } from "./catalog.ts";
+import { listUpscalers } from "./catalog.ts";
 import type { EmulatorContext } from "./context.ts";
 import { pythonException } from "./errors.ts";
 import { type DecodedImage, encodePng } from "./image-codec.ts";
@@ -26,9 +26,10 @@ function plaintextToHtml(text: string): string {
   return `<p>${text.split("\n").map(escapeHtml).join("<br>\n")}</p>`;
 }
 
-function checkUpscaler(name: string): string | null {
+function checkUpscaler(ctx: EmulatorContext, name: string): string | null {
   if (name === "None") return null;
-  if (!UPSCALER_NAMES.includes(name)) throw pythonException("AssertionError", `could not find upscaler named ${name}`);
+  if (!listUpscalers(ctx.addons.upscaler.list()).some((upscaler) => upscaler.name === name))
+    throw pythonException("AssertionError", `could not find upscaler named ${name}`);
   return name;
 }
 
@@ -71,7 +72,7 @@ function postprocess(decoded: DecodedImage, options: ExtrasOptions, upscalers: U
 }
 
 async function runExtras(ctx: EmulatorContext, options: ExtrasOptions, inputs: DecodedImage[]): Promise<ExtrasResult> {
-  const upscalers = { first: checkUpscaler(options.upscaler_1), second: checkUpscaler(options.upscaler_2) };
+  const upscalers = { first: checkUpscaler(ctx, options.upscaler_1), second: checkUpscaler(ctx, options.upscaler_2) };
   return ctx.lock.run(async () => {
     const { state } = ctx;
     state.begin("extras");

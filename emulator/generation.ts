@@ -2,8 +2,17 @@
 // checkpoint the request or the settings name, sample image after image (steps × stepMs per
 // image), and answer {images, parameters, info} with `info` as a JSON string.
 import { randomInt } from "node:crypto";
-import { type GenerationKind, isAlwaysOnScript, isSelectableScript, resolveSampler, type Sampler, type Scheduler } from "./catalog.ts";
-import type { CheckpointInfo } from "./checkpoints.ts";
+import { applyAddons, resolveAddons, stripExtraNetworks } from "./addons.ts";
+import {
+  type GenerationKind,
+  isAlwaysOnScript,
+  isSelectableScript,
+  LATENT_UPSCALE_MODES,
+  listUpscalers,
+  resolveSampler,
+  type Sampler,
+  type Scheduler,
+} from "./catalog.ts";
 import type { EmulatorContext } from "./context.ts";
 import { drawComposition, drawNoise } from "./draw.ts";
 import { httpException, pythonException } from "./errors.ts";
@@ -12,7 +21,7 @@ import { encodePng } from "./image-codec.ts";
 import { decodeInputImage } from "./image-input.ts";
 import { blend, blendByMask, cropCenter, fitWithin, grid, type RgbImage, resize } from "./image-ops.ts";
 import { createInfotext, type InfotextParams, parseInfotext } from "./infotext.ts";
-import { selectCheckpoint } from "./loaded-model.ts";
+import { type LoadedCheckpoint, selectCheckpoint } from "./loaded-model.ts";
 import { type GenerationRequest, type Img2ImgRequest, img2imgRequestSchema, parseBody, type Txt2ImgRequest, txt2imgRequestSchema } from "./request-schemas.ts";
 
 const WEBUI_VERSION = "v1.10.1";
@@ -115,7 +124,6 @@ function checkRequest(ctx: EmulatorContext, kind: GenerationKind, request: Gener
     throw httpException(422, `Script '${request.script_name}' not found`);
   }
   const resolved = resolveSampler(request.sampler_name || request.sampler_index, request.scheduler);
-  if (!resolved) throw httpException(400, "Sampler not found");
   for (const title of Object.keys(request.alwayson_scripts)) {
     if (isSelectableScript(kind, title)) throw httpException(422, "Cannot have a selectable script in the always on scripts params");
     if (!isAlwaysOnScript(kind, title, ctx.controlnet)) throw httpException(422, `always on script ${title} not found`);
@@ -131,6 +139,13 @@ export async function txt2img(ctx: EmulatorContext, body: unknown): Promise<Gene
   const { sampler, scheduler } = checkRequest(ctx, "txt2img", request, asBody(body));
   let hires: Hires | null = null;
   if (request.enable_hr) {
+    // processing.py sample(): an upscaler that is neither a latent mode nor a known upscaler raises.
+    const upscaler = request.hr_upscaler;
+    const known =
+      upscaler === null ||
+      LATENT_UPSCALE_MODES.some((mode) => mode.name === upscaler) ||
+      listUpscalers(ctx.addons.upscaler.list()).some((item) => item.name === upscaler);
+    if (!known) throw pythonException("Exception", `could not find upscaler named ${upscaler}`);
     const { width, height, hr_resize_x: x, hr_resize_y: y } = request;
     const byScale = x === 0 && y === 0;
     const [hiresWidth, hiresHeight] = byScale
@@ -235,12 +250,13 @@ async function prepareSettings(ctx: EmulatorContext, request: GenerationRequest)
   const overrides = { ...(request.override_settings ?? {}) };
   const requested = overrides["sd_model_checkpoint"];
   const overrideCheckpoint = typeof requested === "string" ? ctx.checkpoints.resolve(requested) : undefined;
+  delete overrides["sd_model_checkpoint"];
+  await ctx.model.ensure(overrideCheckpoint ?? selectCheckpoint(ctx.checkpoints, ctx.options));
   if (overrideCheckpoint) overrides["sd_model_checkpoint"] = overrideCheckpoint.title;
-  else delete overrides["sd_model_checkpoint"];
-  const checkpoint = overrideCheckpoint ?? selectCheckpoint(ctx.checkpoints, ctx.options);
-  await ctx.model.ensure(checkpoint);
   const restore = ctx.options.override(overrides);
-  return { checkpoint, restore: request.override_settings_restore_afterwards ? restore : () => {} };
+  const loaded = ctx.model.current;
+  if (!loaded) throw new Error("no checkpoint in memory after a load");
+  return { checkpoint: loaded, restore: request.override_settings_restore_afterwards ? restore : () => {} };
 }
 
 function checkMemory(batchSize: number, nIter: number, width: number, height: number): void {
@@ -288,7 +304,7 @@ function fitInit(image: RgbImage, width: number, height: number, resizeMode: num
   return cropCenter(covered, width, height);
 }
 
-async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: CheckpointInfo): Promise<GenerationResponse> {
+async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: LoadedCheckpoint): Promise<GenerationResponse> {
   const { request, batchSize, init, hires } = plan;
   const state = ctx.state;
   const nIter = Math.max(1, request.n_iter);
@@ -310,7 +326,9 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
   const initFor = (i: number) => fittedInits[i % fittedInits.length]!;
   const mask = init?.mask ? resize(init.mask, width, height) : null;
 
-  const extraParams: InfotextParams = { ...(mask ? { "Mask blur": init?.maskBlur } : {}), ...hires?.params };
+  const addons = await resolveAddons(ctx, { prompts: allPrompts, negativePrompts: allNegativePrompts, alwaysonScripts: plan.request.alwayson_scripts });
+  const vaeHash = addons.vae ? addons.vae.sha256.slice(0, 10) : null;
+  const extraParams: InfotextParams = { ...(mask ? { "Mask blur": init?.maskBlur } : {}), ...hires?.params, ...addons.params };
   const infotextFor = (i: number, positionInBatch: number) =>
     createInfotext(allPrompts[i]!, allNegativePrompts[i]!, {
       Steps: request.steps,
@@ -322,7 +340,9 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
       "Face restoration": request.restore_faces ? (ctx.options.get("face_restoration_model") as string) : null,
       Size: `${width}x${height}`,
       "Model hash": checkpoint.shorthash,
-      Model: checkpoint.modelName,
+      Model: checkpoint.stem,
+      "VAE hash": ctx.options.get("add_vae_hash_to_info") ? vaeHash : null,
+      VAE: ctx.options.get("add_vae_name_to_info") ? addons.vae?.basename : null,
       "Batch size": batchSize > 1 ? batchSize : null,
       "Batch pos": batchSize > 1 ? positionInBatch : null,
       "Variation seed": varied ? allSubseeds[i] : null,
@@ -336,9 +356,10 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
     });
 
   const finalImage = (i: number, w: number, h: number): RgbImage => {
-    const composition = { seed: allSeeds[i]!, prompt: allPrompts[i]!, negativePrompt: allNegativePrompts[i]!, model: checkpoint.sha256 };
+    const composition = { seed: allSeeds[i]!, prompt: stripExtraNetworks(allPrompts[i]!), negativePrompt: allNegativePrompts[i]!, model: checkpoint.sha256 };
     let image = drawComposition(composition, w, h);
     if (varied) image = blend(image, drawComposition({ ...composition, seed: allSubseeds[i]! }, w, h), Math.min(1, request.subseed_strength));
+    image = applyAddons(image, addons);
     if (!init) return image;
     const changed = blend(initFor(i), image, Math.min(1, Math.max(0, init.denoisingStrength)) * IMG2IMG_MAX_CHANGE);
     return mask ? blendByMask(initFor(i), changed, mask, init.invertMask) : changed;
@@ -399,10 +420,10 @@ async function sampleAll(ctx: EmulatorContext, plan: Plan, checkpoint: Checkpoin
     batch_size: batchSize,
     restore_faces: request.restore_faces ?? false,
     face_restoration_model: request.restore_faces ? ctx.options.get("face_restoration_model") : null,
-    sd_model_name: checkpoint.modelName,
+    sd_model_name: checkpoint.stem,
     sd_model_hash: checkpoint.shorthash,
-    sd_vae_name: null,
-    sd_vae_hash: null,
+    sd_vae_name: addons.vae?.basename ?? null,
+    sd_vae_hash: vaeHash,
     seed_resize_from_w: request.seed_resize_from_w,
     seed_resize_from_h: request.seed_resize_from_h,
     denoising_strength: denoisingStrength,

@@ -26,7 +26,11 @@ Options:
   --base-path /PREFIX      serve every route under this path prefix
   --help                   show this help
 
-sd-webui flags --api and --listen are accepted; other unknown flags are ignored.`;
+sd-webui flags --api and --listen are accepted; other unknown flags are ignored.
+
+Model files: any file of random bytes loads as a checkpoint; a file with a safetensors header loads
+only if it is complete and does not declare another type (__metadata__.sdgate_emulator_type, or no
+model.diffusion_model.* tensor); otherwise the load fails as in sd-webui (see emulator/model-file-kind.ts).`;
 
 const numberArg = (flag: string) =>
   z

@@ -79,3 +79,23 @@ async function legacyHash(filename: string): Promise<string> {
     await file.close();
   }
 }
+
+/**
+ * sd-webui's `addnet_hash_safetensors` (modules/hashes.py): sha256 of a .safetensors file after its
+ * header, which LoRA hashes use. A file without a valid header length hashes whatever lies past it
+ * (often nothing), as sd-webui's does.
+ */
+export async function addnetHash(filename: string): Promise<string> {
+  const file = await open(filename, "r");
+  try {
+    const lengthBytes = Buffer.alloc(8);
+    const { bytesRead } = await file.read(lengthBytes, 0, 8, 0);
+    const { size } = await file.stat();
+    const offset = bytesRead === 8 ? 8n + lengthBytes.readBigUInt64LE(0) : BigInt(size);
+    const hash = createHash("sha256");
+    if (offset < BigInt(size)) for await (const chunk of file.createReadStream({ start: Number(offset), autoClose: false })) hash.update(chunk as Buffer);
+    return hash.digest("hex");
+  } finally {
+    await file.close();
+  }
+}

@@ -1,8 +1,12 @@
-// POST /sdapi/v1/options: store every key; `sd_model_checkpoint` must name a known checkpoint
-// (else 500 RuntimeError) and, when it changes the setting, loads that checkpoint synchronously
-// under the queue lock (so it waits for a running job), as sd-webui's onchange callback does.
+// POST /sdapi/v1/options (modules/api/api.py set_config, modules/options.py Options.set, v1.10):
+// store every key; `sd_model_checkpoint` must name a known checkpoint (else 500 RuntimeError)
+// and, when it changes the setting, loads that checkpoint synchronously under the queue lock (so
+// it waits for a running job), as sd-webui's onchange callback does. A load that fails is logged
+// and the setting keeps its previous value, yet the answer is still 200: Options.set catches the
+// onchange exception and returns False, which set_config ignores. set_config then saves the
+// settings to config.json, so a restarted sd-webui loads the last checkpoint set.
 import type { EmulatorContext } from "./context.ts";
-import { pythonException } from "./errors.ts";
+import { pythonException, WebuiError } from "./errors.ts";
 import { optionsRequestSchema, parseBody } from "./request-schemas.ts";
 
 /** Python's repr() of a JSON value, for error messages. */
@@ -23,8 +27,20 @@ export async function setOptions(ctx: EmulatorContext, body: unknown): Promise<n
   const changesCheckpoint = checkpoint !== undefined && requested !== ctx.options.get("sd_model_checkpoint");
   for (const [key, value] of Object.entries(values)) if (key !== "sd_model_checkpoint") ctx.options.set(key, value);
   if (checkpoint && changesCheckpoint) {
+    const previous = ctx.options.get("sd_model_checkpoint");
     ctx.options.set("sd_model_checkpoint", checkpoint.title);
-    await ctx.lock.run(() => ctx.model.ensure(checkpoint));
+    try {
+      await ctx.lock.run(() => ctx.model.ensure(checkpoint));
+      ctx.options.set("sd_model_checkpoint", checkpoint.title);
+    } catch (error) {
+      if (!(error instanceof WebuiError)) throw error;
+      // errors.display(e, f"changing setting {key} to {value}")
+      console.error(
+        `changing setting sd_model_checkpoint to ${String(requested)}: ${error.errorName}\nTraceback (most recent call last):\n${error.errorName}: ${error.message}`,
+      );
+      ctx.options.set("sd_model_checkpoint", previous);
+    }
   }
+  await ctx.options.save();
   return null;
 }

@@ -1,6 +1,7 @@
 // sd-webui's settings (`shared.opts`): a flat dict that GET /options returns whole and POST
 // /options or a request's `override_settings` change. Unknown keys are kept as given.
 
+import { readFile, writeFile } from "node:fs/promises";
 import { SDWEBUI_DEFAULT_OPTIONS } from "../src/protocol/sdwebui-defaults.ts";
 
 export type OptionsDict = Record<string, unknown>;
@@ -49,6 +50,13 @@ function defaultOptions(livePreviewEvery: number): OptionsDict {
     always_discard_next_to_last_sigma: false,
     lora_preferred_name: "Alias from file",
     lora_add_hashes_to_infotext: true,
+    lora_not_found_warning_console: false,
+    lora_not_found_gradio_warning: false,
+    add_model_hash_to_info: true,
+    add_model_name_to_info: true,
+    add_vae_hash_to_info: true,
+    add_vae_name_to_info: true,
+    textual_inversion_add_hashes_to_infotext: true,
     show_progress_bar: true,
     live_previews_image_format: "png",
     show_progress_grid: true,
@@ -66,8 +74,28 @@ export class OptionsStore {
   // A Map, so that keys such as "__proto__" from a request body are stored like any other.
   private readonly values: Map<string, unknown>;
 
-  constructor(livePreviewEvery: number) {
+  /** `configFile`: sd-webui's DATA/config.json, read at start and written by POST /options; null = memory only. */
+  constructor(
+    livePreviewEvery: number,
+    private readonly configFile: string | null = null,
+  ) {
     this.values = new Map(Object.entries(defaultOptions(livePreviewEvery)));
+  }
+
+  /** modules/options.py Options.load: saved values over the defaults (a missing or broken file is ignored). */
+  async load(): Promise<void> {
+    if (!this.configFile) return;
+    try {
+      const saved: unknown = JSON.parse(await readFile(this.configFile, "utf8"));
+      if (saved && typeof saved === "object" && !Array.isArray(saved)) for (const [key, value] of Object.entries(saved)) this.values.set(key, value);
+    } catch {
+      // first start: no config.json yet
+    }
+  }
+
+  /** Options.save, as set_config does after every POST /options. */
+  async save(): Promise<void> {
+    if (this.configFile) await writeFile(this.configFile, JSON.stringify(this.all(), null, 4));
   }
 
   get(key: string): unknown {

@@ -1,6 +1,9 @@
 // The route table: sd-webui's core API (behind --api-auth when set), the built-in Lora
-// extension's routes and the UI's progress routes (never behind auth).
-import { FACE_RESTORERS, LATENT_UPSCALE_MODES, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, scriptInfo, scriptLists, UPSCALERS } from "./catalog.ts";
+// extension's routes, the ControlNet extension's routes (with --controlnet) and the UI's progress
+// routes (not with --nowebui); extension and UI routes are never behind auth.
+
+import { loadEmbeddings } from "./addons.ts";
+import { FACE_RESTORERS, LATENT_UPSCALE_MODES, listUpscalers, REALESRGAN_MODELS, SAMPLERS, SCHEDULERS, scriptInfo, scriptLists } from "./catalog.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { controlnetDetect, controlnetModelList, controlnetModuleList, controlnetVersion } from "./controlnet.ts";
@@ -8,7 +11,6 @@ import { listEmbeddings, listLoras, listVaes } from "./extra-networks.ts";
 import { extraBatchImages, extraSingleImage } from "./extras.ts";
 import { img2img, txt2img } from "./generation.ts";
 import { interrogate, pngInfo } from "./image-tools.ts";
-import { selectCheckpoint } from "./loaded-model.ts";
 import { setOptions } from "./options-api.ts";
 import { internalProgressRequestSchema, parseBody, progressQuerySchema } from "./request-schemas.ts";
 import { cmdFlags, memory } from "./system-info.ts";
@@ -41,7 +43,10 @@ const extension = (method: Route["method"], path: string, handle: Route["handle"
   ...open(method, path, handle),
   available: (ctx) => ctx.controlnet,
 });
-/** A gradio UI route: absent with --nowebui (modules/api/api.py is mounted alone by webui.py api_only()). */
+/**
+ * A UI route (modules/progress.py setup_progress_api, modules/ui.py setup_ui_api): absent with
+ * --nowebui, where webui.py api_only() mounts only the API and the extensions' app_started routes.
+ */
 const ui = (method: Route["method"], path: string, handle: Route["handle"]): Route => ({ ...open(method, path, handle), available: (ctx) => !ctx.apiOnly });
 
 export const ROUTES: readonly Route[] = [
@@ -68,7 +73,7 @@ export const ROUTES: readonly Route[] = [
   core("GET", "cmd-flags", (ctx) => cmdFlags(ctx)),
   core("GET", "samplers", () => SAMPLERS),
   core("GET", "schedulers", () => SCHEDULERS),
-  core("GET", "upscalers", () => UPSCALERS),
+  core("GET", "upscalers", (ctx) => listUpscalers(ctx.addons.upscaler.list())),
   core("GET", "latent-upscale-modes", () => LATENT_UPSCALE_MODES),
   core("GET", "sd-models", (ctx) => ctx.checkpoints.list().map(CheckpointRegistry.toSdModelItem)),
   core("GET", "sd-vae", (ctx) => listVaes(ctx.addons.vae)),
@@ -76,9 +81,9 @@ export const ROUTES: readonly Route[] = [
   core("GET", "face-restorers", () => FACE_RESTORERS),
   core("GET", "realesrgan-models", () => REALESRGAN_MODELS),
   core("GET", "prompt-styles", () => []),
-  core("GET", "embeddings", (ctx) => listEmbeddings(ctx.addons.embedding, ctx.model.current)),
+  core("GET", "embeddings", (ctx) => listEmbeddings(ctx.addons.embedding)),
   core("POST", "refresh-embeddings", async (ctx) => {
-    await ctx.addons.embedding.refresh();
+    await loadEmbeddings(ctx, true);
     return null;
   }),
   core("POST", "refresh-checkpoints", async (ctx) => {
@@ -91,11 +96,11 @@ export const ROUTES: readonly Route[] = [
   }),
   core("GET", "memory", (ctx) => memory(ctx)),
   core("POST", "unload-checkpoint", (ctx) => {
-    ctx.model.unload();
+    ctx.model.onDevice = false;
     return {};
   }),
-  core("POST", "reload-checkpoint", async (ctx) => {
-    await ctx.lock.run(() => ctx.model.ensure(selectCheckpoint(ctx.checkpoints, ctx.options)));
+  core("POST", "reload-checkpoint", (ctx) => {
+    ctx.model.onDevice = true;
     return {};
   }),
   core("GET", "scripts", (ctx) => scriptLists(ctx.controlnet)),
@@ -114,6 +119,6 @@ export const ROUTES: readonly Route[] = [
     const request = parseBody(internalProgressRequestSchema, req.body());
     return ctx.state.taskProgress(request.id_task, request.id_live_preview, request.live_preview);
   }),
-  open("GET", "/internal/pending-tasks", (ctx) => ctx.state.pendingTasks()),
-  open("GET", "/internal/ping", () => ({})),
+  ui("GET", "/internal/pending-tasks", (ctx) => ctx.state.pendingTasks()),
+  ui("GET", "/internal/ping", () => ({})),
 ];

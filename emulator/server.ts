@@ -4,13 +4,16 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { AddonFolder } from "./addon-folder.ts";
+import { loadEmbeddings } from "./addons.ts";
 import { CheckpointRegistry } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { errorResponse, httpException, RequestValidationError, RoutingError, WebuiError } from "./errors.ts";
 import { resolveFolders } from "./folders.ts";
 import { GenerationState } from "./generation-state.ts";
-import { LoadedModel } from "./loaded-model.ts";
+import { HashCache } from "./hash-cache.ts";
+import { LoadedModel, selectCheckpoint } from "./loaded-model.ts";
 import { FileHashes } from "./model-files.ts";
 import { OptionsStore } from "./options-store.ts";
 import { QueueLock } from "./queue-lock.ts";
@@ -55,6 +58,9 @@ export interface RunningEmulator {
     loadedCheckpoint: string | null;
   };
 }
+
+/** modules/esrgan_model.py find_models ext_filter. */
+const ESRGAN_EXTENSIONS = [".pt", ".pth", ".safetensors"];
 
 /** Large enough for a batch of big base64 images. */
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
@@ -134,22 +140,29 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   const folders = resolveFolders(options.dataDir, options.modelsDir);
   await mkdir(folders.byType.checkpoint, { recursive: true });
-  const settings = new OptionsStore(livePreviewEvery);
+  const settings = new OptionsStore(livePreviewEvery, options.dataDir === undefined ? null : path.join(folders.dataDir, "config.json"));
+  await settings.load();
   const closing = new AbortController();
   const hashes = new FileHashes();
-  const checkpoints = new CheckpointRegistry(folders.byType.checkpoint, hashes);
+  const checkpoints = new CheckpointRegistry(
+    folders.byType.checkpoint,
+    hashes,
+    new HashCache(options.dataDir === undefined ? null : path.join(folders.dataDir, "cache.json")),
+  );
   await checkpoints.refresh();
   const addons = {
     lora: new AddonFolder(folders.byType.lora, hashes),
     vae: new AddonFolder(folders.byType.vae, hashes),
     controlnet: new AddonFolder(folders.byType.controlnet, hashes),
     embedding: new AddonFolder(folders.byType.embedding, hashes),
+    upscaler: new AddonFolder(folders.byType.upscaler, hashes, ESRGAN_EXTENSIONS),
   };
-  for (const folder of Object.values(addons)) await folder.refresh();
-  const model = new LoadedModel(settings, loadMs, closing.signal);
-  const initial = checkpoints.list()[0];
+  for (const folder of [addons.lora, addons.vae, addons.controlnet, addons.upscaler]) await folder.refresh();
+  const model = new LoadedModel(settings, checkpoints, loadMs, closing.signal);
+  // At start sd-webui loads the checkpoint its (saved) settings name, else the first one.
+  const initial = checkpoints.list().length > 0 ? selectCheckpoint(checkpoints, settings) : undefined;
   if (initial) {
-    model.setInitial(initial);
+    await model.setInitial(initial);
     settings.set("sd_model_checkpoint", initial.title);
   }
   const ctx: EmulatorContext = {
@@ -162,12 +175,15 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     port: 0,
     checkpoints,
     addons,
+    embeddingsScannedMtimeMs: -1,
     options: settings,
     state: new GenerationState(settings),
     lock: new QueueLock(),
     model,
     generations: 0,
   };
+
+  await loadEmbeddings(ctx, true);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const startedMs = performance.now();

@@ -12,7 +12,7 @@ const LOADED_MODEL_BYTES = 2.6 * 1024 ** 3;
 export function memory(ctx: EmulatorContext) {
   const rss = process.memoryUsage().rss;
   const ramTotal = os.totalmem();
-  const allocated = ctx.model.current ? LOADED_MODEL_BYTES : 0;
+  const allocated = ctx.model.current && ctx.model.onDevice ? LOADED_MODEL_BYTES : 0;
   const reserved = allocated ? allocated + 512 * 1024 ** 2 : 0;
   const gpuUsed = GPU_BASELINE_BYTES + reserved;
   const pair = (current: number, peak: number) => ({ current, peak });

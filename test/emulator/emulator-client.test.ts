@@ -53,13 +53,16 @@ describe("stable-diffusion-api client", () => {
   it("lists and switches checkpoints through options", async () => {
     const models = await client.getSdModels();
     expect(models.map((model) => model.model_name)).toEqual(["alpha", "beta"]);
+    // beta was never loaded, so sd-webui does not know its hash yet: loading it adds it to the title.
+    expect(models[1]!.title).toBe("beta.safetensors");
     await client.setOptions({ sd_model_checkpoint: models[1]!.title });
-    expect(await client.getCurrentModel()).toBe(models[1]!.title);
-    expect(emulator.stats().loadedCheckpoint).toBe(models[1]!.title);
+    const loadedTitle = await client.getCurrentModel();
+    expect(loadedTitle).toMatch(/^beta\.safetensors \[[0-9a-f]{10}\]$/);
+    expect(emulator.stats().loadedCheckpoint).toBe(loadedTitle);
     // setModel() looks models up by a `name` field that sd-webui's /sd-models items do not
     // have, so it throws against a real sd-webui, and against the emulator in the same way.
     await expect(client.setModel("alpha")).rejects.toThrow();
-    expect(emulator.stats().loadedCheckpoint).toBe(models[1]!.title);
+    expect(emulator.stats().loadedCheckpoint).toBe(loadedTitle);
   });
 
   it("follows progress, interrupts through its axios instance, and sees the server idle again", async () => {

@@ -66,6 +66,7 @@ describe("--data-dir --nowebui --controlnet", () => {
   it("has no /internal/progress, as sd-webui's api_only() mounts no UI routes", async () => {
     const reply = await fetch(`${url}/internal/progress`, { method: "POST", body: JSON.stringify({ id_task: "x" }) });
     expect(reply.status).toBe(404);
+    expect((await fetch(`${url}/internal/pending-tasks`)).status).toBe(404);
     expect((await fetch(`${url}/sdapi/v1/progress`)).status).toBe(200);
   });
 
