@@ -163,6 +163,8 @@ describe("gpu-node add-ons", () => {
     const pidAfter = agent.webuiPid;
     expect(pidAfter).toBeDefined();
     expect(pidAfter).not.toBe(pidBefore);
+    const upscalers = await getJson<{ name: string }[]>(`${agent.webuiUrl}/sdapi/v1/upscalers`);
+    expect(upscalers.map((upscaler) => upscaler.name)).toContain("4x-sharp");
 
     expect((await upscale()).status).toBe("succeeded");
     expect(agent.webuiPid).toBe(pidAfter);
