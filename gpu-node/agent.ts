@@ -3,6 +3,7 @@
 // Several agents can run in one process (tests, the end-to-end harness); main.ts is CLI glue.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ZodError } from "zod";
@@ -13,6 +14,7 @@ import { detectGpu, type GpuInfo, UNKNOWN_GPU } from "./gpu-info.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { createLogger, errorMessage, type Logger } from "./logger.ts";
 import { ModelCache } from "./model-cache.ts";
+import { pathEndsWith } from "./model-paths.ts";
 import type { ProgressOutput } from "./progress-bar.ts";
 import { TaskRunner } from "./task-runner.ts";
 import { WebuiStoppedError } from "./webui/health.ts";
@@ -109,13 +111,18 @@ export class GpuNodeAgent {
           cwd: this.config.webuiDir,
           port: this.config.webuiPort,
           modelsDir: this.config.modelsDir,
+          dataDir: this.config.dataDir,
           pidFile: path.join(this.config.modelsDir, WEBUI_PID_FILE),
           echoOutput: deps.echoWebuiOutput ?? true,
           killGraceMs: deps.webuiKillGraceMs,
         });
-    this.loadedModel = new LoadedModel(this.config.modelsDir);
+    this.loadedModel = new LoadedModel(this.config.modelsDir, (relative) => {
+      const entry = this.cache.find((candidate) => candidate.type === "checkpoint" && pathEndsWith(candidate.path, relative));
+      return entry && { name: entry.name, fileName: path.basename(entry.path), sha256: entry.sha256 };
+    });
     this.cache = new ModelCache({
-      dir: this.config.modelsDir,
+      dir: this.config.dataDir,
+      checkpointsDir: this.config.modelsDir,
       budgetBytes: Math.floor(this.config.cacheBudgetGb * 1024 ** 3),
       source: (name, offset, signal) => this.gateway.modelFile(name, offset, signal),
       logger: this.log.child("models"),
@@ -174,6 +181,8 @@ export class GpuNodeAgent {
     try {
       this.gpu = await this.resolveGpu();
       await this.cache.init();
+      // sd-webui's checkpoint folder holds the pid file before sd-webui would create it.
+      await mkdir(this.config.modelsDir, { recursive: true });
       this.log.info(
         `node ${this.nodeId}: GPU ${this.gpu.gpuClass} (${this.gpu.gpuMemoryMb} MB), models in ${this.config.modelsDir}, ` +
           (this.supervisor.supervised ? "starting sd-webui" : `sd-webui at ${this.config.webuiUrl}`),
@@ -267,6 +276,7 @@ export class GpuNodeAgent {
       }
     }
     await this.supervisor.stop();
+    await this.cache.flush();
     this.state = "stopped";
     this.resolveClosed();
   }
@@ -307,8 +317,8 @@ export class GpuNodeAgent {
           agentVersion: AGENT_VERSION,
           catalog: this.catalog,
           loadedCheckpoint: this.loadedModel.checkpointName,
-          cachedCheckpoints: this.cache.cachedNames(),
-          cachedAddons: [],
+          cachedCheckpoints: this.cache.cachedNames("checkpoint"),
+          cachedAddons: this.cache.cachedNames("addon"),
           gpuClass: this.gpu.gpuClass,
           gpuMemoryMb: this.gpu.gpuMemoryMb,
         });
@@ -351,12 +361,17 @@ export class GpuNodeAgent {
     const client = this.supervisor.client;
     const generation = this.supervisor.generation;
     try {
-      await this.loadedModel.readFrom(client, generation, (fileName) => this.cache.entryForFile(fileName));
+      await this.loadedModel.readFrom(client, generation);
     } catch (error) {
       this.log.warn(`cannot read sd-webui's options: ${errorMessage(error)}`);
       this.loadedModel.forget();
     }
-    this.catalog = await client.catalog();
+    await this.refreshCatalog();
+  }
+
+  /** Reads sd-webui's catalog again and sends it with the next heartbeat. */
+  private async refreshCatalog(): Promise<void> {
+    this.catalog = await this.supervisor.client.catalog();
     this.heartbeat.sendCatalog(this.catalog);
     this.heartbeat.beatNow();
   }
@@ -366,8 +381,8 @@ export class GpuNodeAgent {
       status: this.state === "draining" || this.state === "stopping" ? ("draining" as const) : this.current ? ("busy" as const) : ("idle" as const),
       currentTaskId: this.current?.task.id ?? null,
       loadedCheckpoint: this.loadedModel.checkpointName,
-      cachedCheckpoints: this.cache.cachedNames(),
-      cachedAddons: [],
+      cachedCheckpoints: this.cache.cachedNames("checkpoint"),
+      cachedAddons: this.cache.cachedNames("addon"),
       gpuClass: this.gpu.gpuClass,
       gpuMemoryMb: this.gpu.gpuMemoryMb,
       instanceId: this.instanceId,
@@ -393,8 +408,8 @@ export class GpuNodeAgent {
           {
             waitMs: Math.min(this.registration!.claimWaitMs, MAX_CLAIM_WAIT_MS),
             loadedCheckpoint: this.loadedModel.checkpointName,
-            cachedCheckpoints: this.cache.cachedNames(),
-            cachedAddons: [],
+            cachedCheckpoints: this.cache.cachedNames("checkpoint"),
+            cachedAddons: this.cache.cachedNames("addon"),
             instanceId: this.instanceId,
           },
           signal,
@@ -441,6 +456,9 @@ export class GpuNodeAgent {
         loadedModel: this.loadedModel,
         logger: this.log,
         progressIntervalMs: this.config.progressIntervalMs,
+        dataDir: this.config.dataDir,
+        checkpointsDir: this.config.modelsDir,
+        onAddonsArrived: () => void this.refreshCatalog().catch((error) => this.log.warn(`cannot read sd-webui's catalog: ${errorMessage(error)}`)),
       },
       claim,
     );

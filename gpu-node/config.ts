@@ -5,7 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 
-export const DEFAULT_WEBUI_CMD = "python launch.py --api --nowebui --port {port}";
+// --no-download-sd-model: with an empty checkpoint folder, sd-webui otherwise downloads a 4 GB
+// model at start and on refresh (modules/sd_models.py list_models). --data-dir: the folders the
+// agent fills (checkpoints and add-ons) are sd-webui's own.
+export const DEFAULT_WEBUI_CMD = "python launch.py --api --nowebui --no-download-sd-model --data-dir {data_dir} --port {port}";
 export const DEFAULT_WEBUI_PORT = 7861;
 export const DEFAULT_CACHE_BUDGET_GB = 50;
 export const DEFAULT_PROGRESS_INTERVAL_MS = 500;
@@ -46,7 +49,7 @@ export const agentConfigSchema = z
       .default(defaultNodeId),
     /** Attach to this sd-webui instead of starting one. */
     webuiUrl: httpUrl.optional(),
-    /** Command that starts sd-webui; `{port}` and `{models_dir}` are substituted. */
+    /** Command that starts sd-webui; `{port}`, `{data_dir}` and `{models_dir}` are substituted. */
     webuiCmd: z.string().min(1).default(DEFAULT_WEBUI_CMD),
     /** Working directory of the sd-webui command. */
     webuiDir: z
@@ -62,7 +65,9 @@ export const agentConfigSchema = z
       .optional(),
     /** How long sd-webui may take to answer GET /sdapi/v1/sd-models after it is started. */
     webuiStartTimeoutS: z.coerce.number().positive().default(DEFAULT_WEBUI_START_TIMEOUT_S),
-    /** sd-webui's models/Stable-diffusion: the checkpoint cache. Default: <webuiDir>/models/Stable-diffusion. */
+    /** sd-webui's --data-dir: add-ons go to its models/Lora, models/VAE, … Default: webuiDir. */
+    dataDir: z.string().min(1).optional(),
+    /** sd-webui's checkpoint folder. Default: <dataDir>/models/Stable-diffusion. */
     modelsDir: z.string().min(1).optional(),
     cacheBudgetGb: z.coerce.number().positive().default(DEFAULT_CACHE_BUDGET_GB),
     /** Defaults to the first GPU's name from nvidia-smi, else "unknown". */
@@ -72,11 +77,15 @@ export const agentConfigSchema = z
     progressIntervalMs: z.coerce.number().int().min(50).max(10_000).default(DEFAULT_PROGRESS_INTERVAL_MS),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   })
-  .transform((config) => ({
-    ...config,
-    modelsDir: path.resolve(config.modelsDir ?? path.join(config.webuiDir, "models", "Stable-diffusion")),
-    webuiDir: path.resolve(config.webuiDir),
-  }));
+  .transform((config) => {
+    const dataDir = path.resolve(config.dataDir ?? config.webuiDir);
+    return {
+      ...config,
+      dataDir,
+      modelsDir: path.resolve(config.modelsDir ?? path.join(dataDir, "models", "Stable-diffusion")),
+      webuiDir: path.resolve(config.webuiDir),
+    };
+  });
 
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 export type AgentConfig = z.output<typeof agentConfigSchema>;
@@ -99,7 +108,7 @@ const FLAGS: readonly FlagSpec[] = [
     key: "webuiCmd",
     env: "SDGATE_WEBUI_CMD",
     value: "CMD",
-    help: `command that starts sd-webui; {port} and {models_dir} are substituted, the pool's extra args appended (default: "${DEFAULT_WEBUI_CMD}")`,
+    help: `command that starts sd-webui; {port}, {data_dir} and {models_dir} are substituted, the pool's extra args appended (default: "${DEFAULT_WEBUI_CMD}")`,
   },
   { flag: "--webui-dir", key: "webuiDir", env: "SDGATE_WEBUI_DIR", value: "DIR", help: "working directory for --webui-cmd (default: current directory)" },
   {
@@ -118,18 +127,25 @@ const FLAGS: readonly FlagSpec[] = [
     help: `how long sd-webui may take to become ready (default: ${DEFAULT_WEBUI_START_TIMEOUT_S})`,
   },
   {
+    flag: "--data-dir",
+    key: "dataDir",
+    env: "SDGATE_DATA_DIR",
+    value: "DIR",
+    help: "sd-webui's --data-dir: checkpoints and add-ons (models/Lora, models/VAE, models/ControlNet, embeddings, …) go under it (default: --webui-dir)",
+  },
+  {
     flag: "--models-dir",
     key: "modelsDir",
     env: "SDGATE_MODELS_DIR",
     value: "DIR",
-    help: "sd-webui's checkpoint folder, used as the model cache (default: <webui-dir>/models/Stable-diffusion)",
+    help: "sd-webui's checkpoint folder (default: <data-dir>/models/Stable-diffusion; another one needs --ckpt-dir {models_dir} in --webui-cmd)",
   },
   {
     flag: "--cache-budget-gb",
     key: "cacheBudgetGb",
     env: "SDGATE_CACHE_BUDGET_GB",
     value: "GB",
-    help: `disk budget for downloaded checkpoints, least recently used evicted first (default: ${DEFAULT_CACHE_BUDGET_GB})`,
+    help: `disk budget for downloaded checkpoints and add-ons, least recently used evicted first (default: ${DEFAULT_CACHE_BUDGET_GB})`,
   },
   {
     flag: "--gpu-class",

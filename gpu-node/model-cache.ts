@@ -1,8 +1,9 @@
-// The node's checkpoint cache: sd-webui's checkpoint folder, where the agent downloads models
-// through the Worker (resuming from `<fileName>.part` with a Range request), checks each file's
-// sha256, and keeps what it downloaded under a disk budget by evicting the least recently used
-// file — never one that is loaded or about to be used. The agent's bookkeeping lives in
-// `.sdgate-cache.json` in the same folder; files it did not download are left alone.
+// The node's model cache: every file the agent downloads through the Worker — checkpoints and
+// add-ons alike, each at the path model-paths.ts gives it — resumed from `<file>.part` with a
+// Range request, checked against its sha256, and kept under one disk budget by evicting the least
+// recently used file, never one that is loaded or used by the task at hand. The agent's
+// bookkeeping lives in `.sdgate-cache.json` in sd-webui's data directory; files it did not
+// download are left alone.
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
@@ -12,9 +13,11 @@ import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
+import type { ModelType } from "../src/protocol/model-types.ts";
 import type { ModelFile } from "../src/protocol/node.ts";
 import { isGatewayStatus, isTransientGatewayError } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
+import { checkpointPath } from "./model-paths.ts";
 import { formatBytes, ProgressBar, type ProgressOutput } from "./progress-bar.ts";
 
 export const CACHE_INDEX_FILE = ".sdgate-cache.json";
@@ -23,13 +26,28 @@ const DOWNLOAD_ATTEMPTS = 5;
 
 const cacheEntrySchema = z.object({
   name: z.string(),
-  fileName: z.string(),
+  type: z.string(),
+  /** Absolute path of the file. */
+  path: z.string(),
   sha256: z.string(),
   sizeBytes: z.number().int().nonnegative(),
   lastUsedAt: z.number(),
 });
 export type CacheEntry = z.infer<typeof cacheEntrySchema>;
-const cacheIndexSchema = z.object({ version: z.literal(1), entries: z.array(cacheEntrySchema) });
+const cacheIndexSchema = z.object({ version: z.literal(2), entries: z.array(cacheEntrySchema) });
+
+/** The index of agents that kept checkpoints flat in their folder. */
+const flatIndexSchema = z.object({
+  version: z.literal(1),
+  entries: z.array(z.object({ name: z.string(), fileName: z.string(), sha256: z.string(), sizeBytes: z.number(), lastUsedAt: z.number() })),
+});
+
+/** A model file and where it belongs on disk. */
+export interface CachedFile extends ModelFile {
+  type: ModelType;
+  /** Absolute path the file is kept at. */
+  path: string;
+}
 
 /** A model could not be made available; `retryable` says whether another attempt may succeed. */
 export class ModelCacheError extends Error {
@@ -46,6 +64,7 @@ export class ModelCacheError extends Error {
 export type ModelSource = (name: string, offset: number, signal?: AbortSignal) => Promise<Response>;
 
 export interface ModelCacheOptions {
+  /** Where the index is kept (sd-webui's data directory). */
   dir: string;
   budgetBytes: number;
   source: ModelSource;
@@ -54,11 +73,13 @@ export interface ModelCacheOptions {
   progressOutput: ProgressOutput | null;
   /** Base delay between download retries. */
   retryDelayMs?: number;
+  /** The checkpoint folder: an index an older agent kept there (flat files) is taken over once. */
+  checkpointsDir?: string;
 }
 
 export interface EnsureOptions {
   signal?: AbortSignal;
-  /** File names that must not be evicted (the loaded checkpoint). */
+  /** Paths that must not be evicted (the loaded checkpoint, the task's other files). */
   protect?: Iterable<string>;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
@@ -91,19 +112,49 @@ export class ModelCache {
     }
     this.entries.clear();
     for (const entry of stored) {
-      const size = await fileSize(this.pathFor(entry.fileName));
-      if (size === entry.sizeBytes) this.entries.set(entry.fileName, entry);
+      const size = await fileSize(entry.path);
+      if (size === entry.sizeBytes) this.entries.set(entry.path, entry);
     }
+    if (this.options.checkpointsDir) await this.adoptFlatCheckpoints(this.options.checkpointsDir);
     await this.save();
   }
 
-  /** Registered names of the checkpoints on disk. */
-  cachedNames(): string[] {
-    return [...new Set([...this.entries.values()].map((entry) => entry.name))].sort();
+  /**
+   * Agents before versioned checkpoint folders kept `<checkpoints>/<fileName>` with a version-1
+   * index beside them: each such file moves to its version folder (a rename) and joins this cache.
+   */
+  private async adoptFlatCheckpoints(checkpointsDir: string): Promise<void> {
+    const legacyIndex = path.join(checkpointsDir, CACHE_INDEX_FILE);
+    if (legacyIndex === this.indexPath()) return;
+    let entries: z.infer<typeof flatIndexSchema>["entries"];
+    try {
+      const parsed = flatIndexSchema.safeParse(JSON.parse(await fs.readFile(legacyIndex, "utf8")));
+      if (!parsed.success) return;
+      entries = parsed.data.entries;
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const from = path.join(checkpointsDir, entry.fileName);
+      if ((await fileSize(from)) !== entry.sizeBytes) continue;
+      const to = checkpointPath(checkpointsDir, entry);
+      await fs.mkdir(path.dirname(to), { recursive: true });
+      await fs.rename(from, to);
+      this.entries.set(to, { name: entry.name, type: "checkpoint", path: to, sha256: entry.sha256, sizeBytes: entry.sizeBytes, lastUsedAt: entry.lastUsedAt });
+      this.log.info(`moved ${entry.fileName} to its version folder ${path.relative(checkpointsDir, to)}`);
+    }
+    await fs.rm(legacyIndex, { force: true });
   }
 
-  entryForFile(fileName: string): CacheEntry | undefined {
-    return this.entries.get(fileName);
+  /** Registered names of the checkpoints (or of the add-ons) on disk. */
+  cachedNames(kind: "checkpoint" | "addon"): string[] {
+    const names = [...this.entries.values()].filter((entry) => (entry.type === "checkpoint") === (kind === "checkpoint")).map((entry) => entry.name);
+    return [...new Set(names)].sort();
+  }
+
+  /** The first entry `matches` accepts. */
+  find(matches: (entry: CacheEntry) => boolean): CacheEntry | undefined {
+    return [...this.entries.values()].find(matches);
   }
 
   usedBytes(): number {
@@ -112,25 +163,11 @@ export class ModelCache {
     return total;
   }
 
-  pathFor(fileName: string): string {
-    return path.join(this.options.dir, fileName);
-  }
-
-  partPathFor(fileName: string): string {
-    return this.pathFor(fileName) + PART_SUFFIX;
-  }
-
-  /** Is the model's file here with the right checksum (by the index)? */
-  has(model: ModelFile): boolean {
-    const entry = this.entries.get(model.fileName);
-    return entry !== undefined && entry.sha256 === model.sha256;
-  }
-
   /** Makes sure the model's file is on disk; downloads it when needed. */
-  async ensure(model: ModelFile, options: EnsureOptions = {}): Promise<{ path: string; downloaded: boolean }> {
+  async ensure(model: CachedFile, options: EnsureOptions = {}): Promise<{ path: string; downloaded: boolean }> {
     assertPlainFileName(model.fileName);
-    const target = this.pathFor(model.fileName);
-    const entry = this.entries.get(model.fileName);
+    const target = model.path;
+    const entry = this.entries.get(target);
     const onDisk = await fileSize(target);
     if (entry && entry.sha256 === model.sha256 && onDisk === entry.sizeBytes) {
       this.touch(entry, model.name);
@@ -145,53 +182,73 @@ export class ModelCache {
           false,
         );
       }
-      this.log.info(`adopting ${model.fileName} already in the models folder as ${model.name}`);
-      this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: onDisk, lastUsedAt: 0 }, model.name);
+      this.log.info(`adopting ${target} already on disk as ${model.name}`);
+      this.touch({ name: model.name, type: model.type, path: target, sha256: model.sha256, sizeBytes: onDisk, lastUsedAt: 0 }, model.name);
       return { path: target, downloaded: false };
     }
 
     const protect = new Set(options.protect ?? []);
-    protect.add(model.fileName);
+    protect.add(target);
+    await fs.mkdir(path.dirname(target), { recursive: true });
     await this.makeRoom(model, protect);
     await this.download(model, options);
+    await this.dropOtherVersions(model, protect);
     return { path: target, downloaded: true };
+  }
+
+  /**
+   * A new version of a model is in use: its older files (kept at other paths) are of no more use.
+   * A loaded checkpoint's file stays until another is loaded (sd-webui reloads it after a failed load).
+   */
+  async dropOtherVersions(model: CachedFile, protect: ReadonlySet<string> = new Set()): Promise<void> {
+    for (const entry of [...this.entries.values()]) {
+      if (entry.name !== model.name || entry.type !== model.type || entry.path === model.path || protect.has(entry.path)) continue;
+      this.log.info(`removing the previous version of ${entry.name} (${entry.path})`);
+      await this.remove(entry);
+    }
+  }
+
+  private async remove(entry: CacheEntry): Promise<void> {
+    await fs.rm(entry.path, { force: true });
+    // A checkpoint's version folder goes with its only file.
+    await fs.rmdir(path.dirname(entry.path)).catch(() => undefined);
+    this.entries.delete(entry.path);
+    await this.save();
   }
 
   /** Marks a file used now. The index is written behind the task: the time of use only orders evictions. */
   private touch(entry: CacheEntry, name: string): void {
-    this.entries.set(entry.fileName, { ...entry, name, lastUsedAt: Date.now() });
+    this.entries.set(entry.path, { ...entry, name, lastUsedAt: Date.now() });
     this.save().catch((error: unknown) => this.log.warn(`cannot write ${CACHE_INDEX_FILE}: ${errorMessage(error)}`));
   }
 
   /** Evicts least recently used files until the model fits the budget. */
-  private async makeRoom(model: ModelFile, protect: Set<string>): Promise<void> {
-    const replaced = this.entries.get(model.fileName)?.sizeBytes ?? 0;
+  private async makeRoom(model: CachedFile, protect: Set<string>): Promise<void> {
+    const replaced = this.entries.get(model.path)?.sizeBytes ?? 0;
     const needed = () => this.usedBytes() - replaced + model.sizeBytes;
-    const candidates = [...this.entries.values()].filter((entry) => !protect.has(entry.fileName)).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    const candidates = [...this.entries.values()].filter((entry) => !protect.has(entry.path)).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
     while (needed() > this.options.budgetBytes && candidates.length > 0) {
       const victim = candidates.shift()!;
-      this.log.info(`evicting ${victim.fileName} (${victim.name}, ${formatBytes(victim.sizeBytes)}) to stay under the cache budget`);
-      await fs.rm(this.pathFor(victim.fileName), { force: true });
-      this.entries.delete(victim.fileName);
-      await this.save();
+      this.log.info(`evicting ${victim.path} (${victim.name}, ${formatBytes(victim.sizeBytes)}) to stay under the cache budget`);
+      await this.remove(victim);
     }
     if (needed() > this.options.budgetBytes) {
       this.log.warn(
         `model ${model.name} (${formatBytes(model.sizeBytes)}) does not fit the cache budget of ${formatBytes(this.options.budgetBytes)} beside the files in use; downloading it anyway`,
       );
     }
-    const free = await freeDiskBytes(this.options.dir);
-    const partBytes = (await fileSize(this.partPathFor(model.fileName))) ?? 0;
+    const free = await freeDiskBytes(path.dirname(model.path));
+    const partBytes = (await fileSize(model.path + PART_SUFFIX)) ?? 0;
     if (free !== null && free < model.sizeBytes - partBytes) {
       throw new ModelCacheError(
-        `not enough disk space for model ${model.name}: ${formatBytes(model.sizeBytes - partBytes)} needed, ${formatBytes(free)} free in ${this.options.dir}`,
+        `not enough disk space for model ${model.name}: ${formatBytes(model.sizeBytes - partBytes)} needed, ${formatBytes(free)} free in ${path.dirname(model.path)}`,
         true,
       );
     }
   }
 
-  private async download(model: ModelFile, options: EnsureOptions): Promise<void> {
-    const partPath = this.partPathFor(model.fileName);
+  private async download(model: CachedFile, options: EnsureOptions): Promise<void> {
+    const partPath = model.path + PART_SUFFIX;
     const retryDelayMs = this.options.retryDelayMs ?? 1_000;
     let lastError: unknown = null;
     for (let attempt = 0; attempt < DOWNLOAD_ATTEMPTS; attempt++) {
@@ -212,8 +269,8 @@ export class ModelCache {
           throw new ModelCacheError(`checksum mismatch for model ${model.name}: expected sha256 ${model.sha256}, downloaded file has ${digest}`, false);
         }
         const sizeBytes = (await fileSize(partPath)) ?? 0;
-        await fs.rename(partPath, this.pathFor(model.fileName));
-        this.touch({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes, lastUsedAt: 0 }, model.name);
+        await fs.rename(partPath, model.path);
+        this.touch({ name: model.name, type: model.type, path: model.path, sha256: model.sha256, sizeBytes, lastUsedAt: 0 }, model.name);
         this.log.info(`model ${model.name} downloaded and verified (${formatBytes(sizeBytes)})`);
         return;
       } catch (error) {
@@ -291,6 +348,11 @@ export class ModelCache {
     return { digest: hash.digest("hex"), resumed: append };
   }
 
+  /** Waits for the index writes under way (before the agent exits). */
+  async flush(): Promise<void> {
+    await this.saving.catch(() => undefined);
+  }
+
   private indexPath(): string {
     return path.join(this.options.dir, CACHE_INDEX_FILE);
   }
@@ -299,7 +361,7 @@ export class ModelCache {
   private save(): Promise<void> {
     const write = async () => {
       const tmp = `${this.indexPath()}.${process.pid}.tmp`;
-      await fs.writeFile(tmp, JSON.stringify({ version: 1, entries: [...this.entries.values()] }, null, 2));
+      await fs.writeFile(tmp, JSON.stringify({ version: 2, entries: [...this.entries.values()] }, null, 2));
       await fs.rename(tmp, this.indexPath());
     };
     this.saving = this.saving.then(write, write);

@@ -1,14 +1,18 @@
-// One claimed task, end to end: checkpoint on disk and loaded, input images resolved, the
-// sd-webui call with progress polling (cancel and timeout interrupt sd-webui), image uploads,
-// then complete — or fail with sd-webui's own message. A 409 from the Worker at any point means
+// One claimed task, end to end: checkpoint and add-ons on disk, the checkpoint loaded (and
+// confirmed), input images resolved, the sd-webui call with progress polling (cancel and timeout
+// interrupt sd-webui), the result checked to come from the asked-for weights, image uploads, then
+// complete — or fail with sd-webui's own message. A 409 from the Worker at any point means
 // the task is no longer ours: it is dropped without another word to the Worker.
 import { z } from "zod";
-import type { ClaimedTask, ClaimResponse, TaskTimings } from "../src/protocol/node.ts";
+import type { AddonType } from "../src/protocol/model-types.ts";
+import type { ClaimedTask, ClaimResponse, FailRequest, TaskTimings } from "../src/protocol/node.ts";
 import { type GatewayClient, GatewayHttpError, isGatewayStatus, isTransientGatewayError, StaleLeaseError } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
-import { type ModelCache, ModelCacheError } from "./model-cache.ts";
+import { type CachedFile, type ModelCache, ModelCacheError } from "./model-cache.ts";
+import { addonPath, checkpointPath } from "./model-paths.ts";
+import { refreshAddons } from "./webui/addon-refresh.ts";
 import { type WebuiClient, WebuiConnectionError, WebuiHttpError, type WebuiResponse, webuiErrorMessage } from "./webui/client.ts";
-import { CheckpointNotListedError, type LoadedModel } from "./webui/loaded-model.ts";
+import { CheckpointLoadError, CheckpointNotListedError, type LoadedModel, resultHashProblem } from "./webui/loaded-model.ts";
 import { buildWebuiRequest, type InputImage, InvalidTaskError, type WebuiRequest } from "./webui/payload.ts";
 import { GenerationPoller, type ReportFields } from "./webui/progress.ts";
 import type { WebuiExit, WebuiSupervisor } from "./webui/supervisor.ts";
@@ -25,6 +29,7 @@ export class TaskFailure extends Error {
     message: string,
     readonly retryable: boolean,
     readonly webuiError: { status: number; body: unknown } | null = null,
+    readonly modelFailure: FailRequest["modelFailure"] = null,
   ) {
     super(message);
   }
@@ -44,6 +49,11 @@ export interface TaskRunnerDeps {
   loadedModel: LoadedModel;
   logger: Logger;
   progressIntervalMs: number;
+  /** sd-webui's data directory (add-ons go under it) and its checkpoint folder. */
+  dataDir: string;
+  checkpointsDir: string;
+  /** New add-ons are on disk and sd-webui was told: its catalog changed. */
+  onAddonsArrived: () => void;
 }
 
 const generationAnswerSchema = z.looseObject({
@@ -131,23 +141,53 @@ export class TaskRunner {
       await supervisor.waitReady(this.signal);
       this.webui = supervisor.client;
 
-      phase = { progress: 0, state: { job: "downloading model" }, textinfo: `checking ${model.name}` };
-      const protect = loadedModel.checkpoint ? [loadedModel.checkpoint.fileName] : [];
-      const { downloaded } = await cache.ensure(model, {
-        signal: this.signal,
-        protect,
-        onProgress: (done, total) => {
-          const percent = total > 0 ? Math.floor((done / total) * 100) : 0;
-          phase = { progress: 0, state: { job: "downloading model" }, textinfo: `downloading ${model.name}: ${percent}%` };
-        },
+      const checkpoint: CachedFile = { ...model, type: "checkpoint", path: checkpointPath(this.deps.checkpointsDir, model) };
+      const addons = this.task.addons.map((addon): CachedFile & { type: AddonType } => {
+        const where = addonPath(this.deps.dataDir, addon);
+        if (!where) throw new TaskFailure(`add-on ${addon.name} names folder ${addon.folder}, which sd-webui does not read`, false);
+        return { ...addon, path: where };
       });
-      if (downloaded) loadedModel.fileReplaced(model.fileName);
+      // Nothing the task uses, nor the loaded checkpoint, makes room for another of its files.
+      const loaded = loadedModel.checkpoint;
+      const protect = [checkpoint.path, ...addons.map((addon) => addon.path), ...(loaded ? [checkpointPath(this.deps.checkpointsDir, loaded)] : [])];
+      const arrived = new Set<AddonType>();
+      for (const file of [checkpoint, ...addons]) {
+        phase = { progress: 0, state: { job: "downloading model" }, textinfo: `checking ${file.name}` };
+        const { downloaded } = await cache.ensure(file, {
+          signal: this.signal,
+          protect,
+          onProgress: (done, total) => {
+            const percent = total > 0 ? Math.floor((done / total) * 100) : 0;
+            phase = { progress: 0, state: { job: "downloading model" }, textinfo: `downloading ${file.name}: ${percent}%` };
+          },
+        });
+        if (downloaded && file.type !== "checkpoint") arrived.add(file.type);
+      }
+      if (arrived.size > 0) await this.showAddons(arrived);
 
       phase = { progress: 0, state: { job: "loading model" }, textinfo: `loading ${model.name}` };
-      await loadedModel.load(this.webui, supervisor.generation, model, this.task.vae, { signal: this.signal, log: this.log });
+      await loadedModel.load(this.webui, supervisor.generation, model, this.task.vae, { signal: this.signal, log: this.log, printed: supervisor.printed });
+      await cache.dropOtherVersions(checkpoint);
     } finally {
       await reporting.stop();
     }
+  }
+
+  /** New add-on files are on disk: sd-webui rescans its lists (or restarts, for upscalers), the Worker gets the new catalog. */
+  private async showAddons(arrived: ReadonlySet<AddonType>): Promise<void> {
+    const { supervisor } = this.deps;
+    const { restartNeeded } = await refreshAddons(this.webui, arrived, this.log);
+    if (restartNeeded) {
+      if (supervisor.supervised) {
+        this.log.info("restarting sd-webui: it lists upscalers only at start");
+        await supervisor.restart();
+        await supervisor.waitReady(this.signal);
+        this.webui = supervisor.client;
+      } else {
+        this.log.warn("sd-webui lists upscalers only at start: restart the sd-webui this node attaches to for it to see the new upscaler");
+      }
+    }
+    this.deps.onAddonsArrived();
   }
 
   // ---- phase 2: input images ---------------------------------------------------------------------
@@ -260,6 +300,13 @@ export class TaskRunner {
       images = parsed.images ?? [];
       parameters = parsed.parameters ?? {};
       info = parseInfo(parsed.info);
+      // Images from other weights than the task's are never delivered.
+      const problem = resultHashProblem(info, task.model);
+      if (problem) {
+        await this.deps.loadedModel.readFrom(this.webui, this.deps.supervisor.generation).catch(() => this.deps.loadedModel.forget());
+        throw new CheckpointLoadError("wrong_weights", task.model, problem);
+      }
+      this.deps.loadedModel.ranOn(this.deps.supervisor.generation, task.model);
     }
 
     const files = images.map((image, index) => {
@@ -290,6 +337,7 @@ export class TaskRunner {
         error: failure.message.slice(0, 4000),
         retryable: failure.retryable,
         webuiError: failure.webuiError,
+        modelFailure: failure.modelFailure,
       });
     } catch (failError) {
       if (failError instanceof StaleLeaseError) {
@@ -305,6 +353,10 @@ export class TaskRunner {
     if (error instanceof TaskFailure) return error;
     if (error instanceof ModelCacheError) return new TaskFailure(error.message, error.retryable);
     if (error instanceof CheckpointNotListedError) return new TaskFailure(error.message, true);
+    if (error instanceof CheckpointLoadError) {
+      const { checkpoint, kind, reason } = error;
+      return new TaskFailure(error.message, true, null, { checkpoint: checkpoint.name, sha256: checkpoint.sha256, kind, reason: reason.slice(0, 4000) });
+    }
     if (error instanceof InvalidTaskError) return new TaskFailure(error.message, false);
     if (error instanceof WebuiConnectionError) {
       this.deps.supervisor.markUnhealthy();

@@ -142,6 +142,8 @@ export interface AgentOptions {
   workDir?: string;
   stepMs?: number;
   loadMs?: number;
+  /** Start the emulator as if sd-webui-controlnet were installed. Default false. */
+  controlnet?: boolean;
   gpuClass?: string;
   gpuMemoryMb?: number;
   logLevel?: "debug" | "info" | "warn" | "error" | "silent";
@@ -181,14 +183,18 @@ export function startAgent(options: AgentOptions): RunningAgent {
   mkdirSync(modelsDir, { recursive: true });
   const webuiCmd = [
     ...tsxCommand("emulator/main.ts"),
+    "--api",
+    "--nowebui",
+    "--no-download-sd-model",
+    "--data-dir",
+    "{data_dir}",
     "--port",
     "{port}",
-    "--models-dir",
-    "{models_dir}",
     "--step-ms",
     String(options.stepMs ?? 40),
     "--load-ms",
     String(options.loadMs ?? 500),
+    ...(options.controlnet ? ["--controlnet"] : []),
   ]
     .map((w) => (w.includes(" ") ? `"${w}"` : w))
     .join(" ");

@@ -64,6 +64,8 @@ export type SdModel = z.infer<typeof sdModelSchema>;
 
 const optionsSchema = z.looseObject({
   sd_model_checkpoint: z.string().nullish(),
+  /** The loaded checkpoint's sha256 (`load_model_weights` sets it). */
+  sd_checkpoint_hash: z.string().nullish(),
   sd_vae: z.string().nullish(),
 });
 export type WebuiOptions = z.infer<typeof optionsSchema>;
@@ -89,7 +91,26 @@ const progressSchema = z.looseObject({
 });
 export type WebuiProgress = z.infer<typeof progressSchema>;
 
-export const CATALOG_PATHS = ["samplers", "schedulers", "upscalers", "latent-upscale-modes", "sd-vae", "loras", "face-restorers", "prompt-styles"] as const;
+/** The catalog's lists, each sd-webui's `GET /sdapi/v1/<name>` answer. */
+export const CATALOG_PATHS = [
+  "samplers",
+  "schedulers",
+  "upscalers",
+  "latent-upscale-modes",
+  "sd-vae",
+  "loras",
+  "face-restorers",
+  "prompt-styles",
+  "hypernetworks",
+  "script-info",
+] as const;
+/** The catalog's objects, each sd-webui's `GET /sdapi/v1/<name>` answer. */
+const CATALOG_OBJECT_PATHS = ["embeddings", "scripts", "options"] as const;
+/** The ControlNet extension's lists (`scripts/api.py` of Mikubill/sd-webui-controlnet): route, answer key. */
+const CONTROLNET_CATALOG = [
+  ["controlnet-models", "/controlnet/model_list", "model_list"],
+  ["controlnet-modules", "/controlnet/module_list", "module_list"],
+] as const;
 
 export interface WebuiClientOptions {
   baseUrl: string;
@@ -106,6 +127,7 @@ interface CallOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const MODEL_LOAD_TIMEOUT_MS = 30 * 60_000;
+const REFRESH_TIMEOUT_MS = 5 * 60_000;
 
 export class WebuiClient {
   readonly baseUrl: string;
@@ -205,7 +227,35 @@ export class WebuiClient {
   }
 
   async refreshCheckpoints(): Promise<void> {
-    await this.call("POST", "/sdapi/v1/refresh-checkpoints", z.unknown(), undefined, { timeoutMs: 5 * 60_000 });
+    await this.call("POST", "/sdapi/v1/refresh-checkpoints", z.unknown(), undefined, { timeoutMs: REFRESH_TIMEOUT_MS });
+  }
+
+  /** The built-in Lora extension rescans models/Lora (`extensions-builtin/Lora/lora_script.py`). */
+  async refreshLoras(): Promise<void> {
+    await this.call("POST", "/sdapi/v1/refresh-loras", z.unknown(), undefined, { timeoutMs: REFRESH_TIMEOUT_MS });
+  }
+
+  /** `modules/api/api.py` refresh_vae: `sd_vae.refresh_vae_list()`. */
+  async refreshVae(): Promise<void> {
+    await this.call("POST", "/sdapi/v1/refresh-vae", z.unknown(), undefined, { timeoutMs: REFRESH_TIMEOUT_MS });
+  }
+
+  /**
+   * `modules/api/api.py` refresh_embeddings: `load_textual_inversion_embeddings(force_reload=True)`.
+   * False when this sd-webui has no such route (404); it then reloads the embeddings by itself on
+   * the next generation, as `textual_inversion.py` `load_textual_inversion_embeddings` checks
+   * whether the embeddings folder's mtime changed (`DirWithTextualInversionEmbeddings.has_changed`).
+   */
+  async refreshEmbeddings(): Promise<boolean> {
+    const res = await this.request("POST", "/sdapi/v1/refresh-embeddings", undefined, { timeoutMs: REFRESH_TIMEOUT_MS });
+    if (res.status === 404) return false;
+    if (res.status < 200 || res.status >= 300) throw new WebuiHttpError(res.status, res.body, "/sdapi/v1/refresh-embeddings");
+    return true;
+  }
+
+  /** The ControlNet extension rescans its model folders on `GET /controlnet/model_list?update=true`. */
+  async refreshControlnetModels(): Promise<void> {
+    await this.call("GET", "/controlnet/model_list", z.unknown(), undefined, { timeoutMs: REFRESH_TIMEOUT_MS, query: { update: "true" } });
   }
 
   getOptions(): Promise<WebuiOptions> {
@@ -239,20 +289,30 @@ export class WebuiClient {
     return this.request(method, path, method === "GET" || method === "DELETE" ? undefined : body, { signal, timeoutMs: null });
   }
 
-  /** The lists the Worker shows per node (samplers, upscalers, …); lists sd-webui lacks are left out. */
+  /**
+   * The lists the Worker shows per node (samplers, upscalers, embeddings, options, …); what sd-webui
+   * lacks is left out — the ControlNet lists when the extension is not installed (404).
+   */
   async catalog(): Promise<WebuiCatalog> {
-    const entries = await Promise.all(
-      CATALOG_PATHS.map(async (name) => {
-        try {
-          const list = await this.call("GET", `/sdapi/v1/${name}`, z.array(z.unknown()));
-          // A lora's metadata is its safetensors header and can weigh megabytes: keep the names.
-          const trimmed = name === "loras" ? list.map(trimLora) : list;
-          return [name, trimmed] as const;
-        } catch {
-          return null;
-        }
+    const read = async <T>(key: string, path: string, schema: z.ZodType<T>): Promise<readonly [string, T] | null> => {
+      try {
+        return [key, await this.call("GET", path, schema)] as const;
+      } catch {
+        return null;
+      }
+    };
+    const entries = await Promise.all([
+      ...CATALOG_PATHS.map(async (name) => {
+        const entry = await read(name, `/sdapi/v1/${name}`, z.array(z.unknown()));
+        // A lora's metadata is its safetensors header and can weigh megabytes: keep the names.
+        return entry && name === "loras" ? ([name, entry[1].map(trimLora)] as const) : entry;
       }),
-    );
+      ...CATALOG_OBJECT_PATHS.map((name) => read(name, `/sdapi/v1/${name}`, z.record(z.string(), z.unknown()))),
+      ...CONTROLNET_CATALOG.map(async ([key, path, field]) => {
+        const entry = await read(key, path, z.looseObject({ [field]: z.array(z.string()) }));
+        return entry ? ([key, entry[1][field]] as const) : null;
+      }),
+    ]);
     return Object.fromEntries(entries.filter((entry) => entry !== null));
   }
 }

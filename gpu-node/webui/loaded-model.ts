@@ -3,8 +3,17 @@
 // sd-webui run (WebuiSupervisor.generation): a restarted sd-webui is read again. The agent is
 // sd-webui's only client, so what it loaded into this very run is still loaded, and the common
 // case (same checkpoint, same VAE) costs no call at all.
+//
+// A load is never taken on trust: sd-webui v1.9/v1.10 answers POST /sdapi/v1/options with 200 even
+// when the load failed (`modules/options.py` `Options.set` catches the onchange's exception,
+// restores the old value and returns False; `modules/sd_models.py` `reload_model_weights` prints
+// "Failed to load checkpoint, restoring previous" and reloads the previous weights). So after
+// every load the options are read again: `sd_model_checkpoint` must name the wanted file and
+// `sd_checkpoint_hash` (set by `load_model_weights` to the file's sha256) must be its sha256.
 import type { Logger } from "../logger.ts";
-import type { WebuiClient, WebuiOptions } from "./client.ts";
+import { checkpointRelativePath, shortHash } from "../model-paths.ts";
+import { type WebuiClient, WebuiHttpError, type WebuiOptions } from "./client.ts";
+import type { OutputTail } from "./output-tail.ts";
 
 /** One of the agent's checkpoints, as it is loaded into sd-webui. */
 export interface LoadedCheckpoint {
@@ -13,9 +22,31 @@ export interface LoadedCheckpoint {
   sha256: string;
 }
 
+/** The agent's checkpoint at a path relative to the checkpoint folder ("<short hash>/<file>"), if any. */
+export type CheckpointLookup = (relativePath: string) => LoadedCheckpoint | undefined;
+
 /** sd-webui does not list a checkpoint file the agent has put in its folder. */
 export class CheckpointNotListedError extends Error {
   override name = "CheckpointNotListedError";
+}
+
+/** sd-webui did not load the checkpoint, or ran on other weights; `reason` is sd-webui's own account when it gave one. */
+export class CheckpointLoadError extends Error {
+  override name = "CheckpointLoadError";
+  constructor(
+    readonly kind: "load_failed" | "wrong_weights",
+    readonly checkpoint: LoadedCheckpoint,
+    readonly reason: string,
+  ) {
+    super(`${kind === "load_failed" ? "sd-webui could not load" : "sd-webui did not run on"} checkpoint ${checkpoint.name}: ${reason}`);
+  }
+}
+
+export interface LoadContext {
+  signal: AbortSignal;
+  log: Logger;
+  /** What the sd-webui the agent started prints (null when attached): where sd-webui says why a load failed. */
+  printed: OutputTail | null;
 }
 
 export class LoadedModel {
@@ -30,7 +61,10 @@ export class LoadedModel {
   private defaultVaeKnown = false;
 
   /** `checkpointsDir`: the folder sd-webui should find the agent's checkpoints in (for error messages). */
-  constructor(private readonly checkpointsDir: string) {}
+  constructor(
+    private readonly checkpointsDir: string,
+    private readonly lookup: CheckpointLookup,
+  ) {}
 
   get checkpoint(): LoadedCheckpoint | null {
     return this.loaded;
@@ -42,82 +76,152 @@ export class LoadedModel {
   }
 
   /**
-   * After every sd-webui (re)start: reads which checkpoint it loaded (one of ours when `ownFile`
-   * knows the file) and its VAE. The first read also learns sd-webui's default VAE.
+   * After every sd-webui (re)start, and whenever what it has loaded is in doubt: reads which
+   * checkpoint it has (one of ours when the lookup knows the file and the hash agrees) and its VAE.
+   * The first read also learns sd-webui's default VAE.
    */
-  async readFrom(client: WebuiClient, run: number, ownFile: (fileName: string) => LoadedCheckpoint | undefined): Promise<void> {
-    const options = await client.getOptions();
-    if (!this.defaultVaeKnown) {
-      this.defaultVae = options.sd_vae ?? "Automatic";
-      this.defaultVaeKnown = true;
-    }
-    const entry = ownFile(checkpointFileName(options.sd_model_checkpoint) ?? "");
-    this.loaded = entry ? { name: entry.name, fileName: entry.fileName, sha256: entry.sha256 } : null;
-    this.vae = options.sd_vae ?? null;
-    this.run = run;
+  async readFrom(client: WebuiClient, run: number): Promise<void> {
+    this.record(await client.getOptions(), run);
   }
 
   /** sd-webui's state could not be read: no checkpoint is taken to be loaded. */
   forget(): void {
     this.loaded = null;
-  }
-
-  /** `fileName` was (re)written on disk: whatever sd-webui loaded from it before is not that file. */
-  fileReplaced(fileName: string): void {
-    if (this.loaded?.fileName === fileName) this.loaded = null;
+    this.run = -1;
   }
 
   /**
    * Makes sd-webui run `model` with `vae` (sd-webui's default VAE when null): loads the checkpoint
    * through POST /sdapi/v1/options unless it is loaded already, after refresh-checkpoints so a
-   * file just downloaded is listed.
+   * file just downloaded is listed, then confirms sd-webui really has it. Throws
+   * CheckpointLoadError (with the node's state corrected) when it does not.
    */
-  async load(client: WebuiClient, run: number, model: LoadedCheckpoint, vae: string | null, context: { signal: AbortSignal; log: Logger }): Promise<void> {
+  async load(client: WebuiClient, run: number, model: LoadedCheckpoint, vae: string | null, context: LoadContext): Promise<void> {
     const wantedVae = vae ?? this.defaultVae;
     const known = this.run === run;
     if (known && this.loaded?.fileName === model.fileName && this.loaded.sha256 === model.sha256 && this.vae === wantedVae) return;
     const options = await client.getOptions();
     const change: Record<string, unknown> = {};
-    if (!this.holds(options, model)) {
+    const wanted = checkpointRelativePath(model);
+    if (titlePath(options.sd_model_checkpoint) !== wanted) {
       await client.refreshCheckpoints();
-      const entry = (await client.sdModels()).find((candidate) => baseName(candidate.filename) === model.fileName);
+      const entry = (await client.sdModels()).find((candidate) => titlePath(candidate.filename) === wanted || titlePath(candidate.title) === wanted);
       if (!entry) {
-        throw new CheckpointNotListedError(
-          `sd-webui does not list ${model.fileName} after refresh-checkpoints; is ${this.checkpointsDir} its checkpoint folder?`,
-        );
+        throw new CheckpointNotListedError(`sd-webui does not list ${wanted} after refresh-checkpoints; is ${this.checkpointsDir} its checkpoint folder?`);
       }
       change.sd_model_checkpoint = entry.title;
     }
     if ((options.sd_vae ?? null) !== wantedVae) change.sd_vae = wantedVae;
-    if (Object.keys(change).length > 0) {
-      if (change.sd_model_checkpoint)
-        context.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
-      // Unknown until sd-webui has taken the change.
-      this.run = -1;
-      if (change.sd_model_checkpoint) this.loaded = null;
-      await client.setOptions(change, context.signal);
+    if (Object.keys(change).length === 0) {
+      // The option names the file but other weights are in memory (a request's override_settings
+      // loaded them and restored only the option): setting the same value again is a no-op
+      // (Options.set), but the next generation loads it (processing.process_images calls
+      // sd_models.reload_model_weights, which loads when the path differs). The result's hash confirms it.
+      if (!hashAgrees(options, model)) context.log.info(`sd-webui holds other weights than ${wanted}; its next generation loads them`);
+      this.record(options, run);
+      return;
     }
-    this.markLoaded(run, model, wantedVae);
+    const loading = change.sd_model_checkpoint !== undefined;
+    if (loading) context.log.info(`loading checkpoint ${String(change.sd_model_checkpoint)}${change.sd_vae ? ` with VAE ${String(change.sd_vae)}` : ""}`);
+    // Unknown until sd-webui has taken the change.
+    this.forget();
+    const mark = context.printed?.mark() ?? 0;
+    try {
+      await client.setOptions(change, context.signal);
+    } catch (error) {
+      // sd-webui refuses a title it does not know (500 "model ... not found"); anything else is not about the file.
+      if (!(loading && error instanceof WebuiHttpError)) throw error;
+      await this.readFrom(client, run);
+      throw new CheckpointLoadError("load_failed", model, error.message);
+    }
+    const after = await client.getOptions();
+    this.record(after, run);
+    if (loading && !holds(after, model)) {
+      const said = loadFailureReason(context.printed?.since(mark) ?? []);
+      const kept = after.sd_model_checkpoint ? `sd-webui kept ${after.sd_model_checkpoint} loaded` : "sd-webui has no checkpoint loaded";
+      throw new CheckpointLoadError("load_failed", model, said ?? `${kept} after being asked for ${String(change.sd_model_checkpoint)}`);
+    }
   }
 
-  /** Whether sd-webui's options name `model`'s file, and nothing says it is another version of it. */
-  private holds(options: WebuiOptions, model: LoadedCheckpoint): boolean {
-    return checkpointFileName(options.sd_model_checkpoint) === model.fileName && (this.loaded === null || this.loaded.sha256 === model.sha256);
-  }
-
-  private markLoaded(run: number, model: LoadedCheckpoint, vae: string): void {
+  /** A generation in sd-webui run `run` answered with `model`'s hash: that is what it has loaded. */
+  ranOn(run: number, model: LoadedCheckpoint): void {
+    if (this.run !== run) return;
     this.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
-    this.vae = vae;
+  }
+
+  /** Takes sd-webui's options as the truth about what it has loaded. */
+  private record(options: WebuiOptions, run: number): void {
+    if (!this.defaultVaeKnown) {
+      this.defaultVae = options.sd_vae ?? "Automatic";
+      this.defaultVaeKnown = true;
+    }
+    const relative = titlePath(options.sd_model_checkpoint);
+    const entry = relative ? this.lookup(relative) : undefined;
+    this.loaded = entry && hashAgrees(options, entry) ? { name: entry.name, fileName: entry.fileName, sha256: entry.sha256 } : null;
+    this.vae = options.sd_vae ?? null;
     this.run = run;
   }
 }
 
-function baseName(filePath: string): string {
-  return filePath.split(/[\\/]/).pop() ?? filePath;
+/** Whether sd-webui's options say `model`'s file version is loaded. */
+function holds(options: WebuiOptions, model: LoadedCheckpoint): boolean {
+  return titlePath(options.sd_model_checkpoint) === checkpointRelativePath(model) && hashAgrees(options, model);
 }
 
-/** "sub/v1-5.safetensors [6ce0161689]" → "v1-5.safetensors". */
-export function checkpointFileName(title: string | null | undefined): string | null {
+/** sd_checkpoint_hash, when sd-webui reports it, is the loaded file's sha256. */
+function hashAgrees(options: WebuiOptions, model: LoadedCheckpoint): boolean {
+  const hash = options.sd_checkpoint_hash;
+  return !hash || hash === model.sha256;
+}
+
+/**
+ * The last two segments of a checkpoint title or path, with "/" — where the agent keeps a
+ * checkpoint version ("<short hash>/<file>"): "abc/v1-5.safetensors [6ce0161689]" → "abc/v1-5.safetensors".
+ */
+export function titlePath(title: string | null | undefined): string | null {
   if (!title) return null;
-  return baseName(title.replace(/\s*\[[0-9a-fA-F]+\]\s*$/, ""));
+  const segments = title
+    .replace(/\s*\[[0-9a-fA-F]+\]\s*$/, "")
+    .split(/[\\/]/)
+    .filter(Boolean);
+  return segments.length > 0 ? segments.slice(-2).join("/") : null;
+}
+
+const LOAD_FAILED_LINE = "Failed to load checkpoint, restoring previous";
+/** A Python exception line: "RuntimeError: …", "safetensors_rust.SafetensorError: …". */
+const EXCEPTION_LINE = /^[A-Za-z_][\w.]*(Error|Exception)\b.*:/;
+
+/**
+ * sd-webui's own words for a failed load, from what it printed: its "Failed to load checkpoint,
+ * restoring previous" line (sd_models.reload_model_weights) with the exception line nearest to it.
+ * A file safetensors cannot read fails before that line is printed: then the exception alone
+ * (from the traceback `errors.display` prints for the failed option change).
+ */
+export function loadFailureReason(lines: readonly string[]): string | null {
+  const at = lines.findLastIndex((line) => line.includes(LOAD_FAILED_LINE));
+  if (at < 0) {
+    return lines.findLast((line) => EXCEPTION_LINE.test(line.trim()))?.trim() ?? null;
+  }
+  const before = lines
+    .slice(0, at)
+    .findLast((line) => EXCEPTION_LINE.test(line.trim()))
+    ?.trim();
+  const after = lines
+    .slice(at + 1)
+    .find((line) => EXCEPTION_LINE.test(line.trim()))
+    ?.trim();
+  const exception = before ?? after;
+  return exception ? `${LOAD_FAILED_LINE}: ${exception}` : LOAD_FAILED_LINE;
+}
+
+/**
+ * Whether a generation's `info` names `model`'s weights: sd-webui's `sd_model_hash` is the loaded
+ * file's short hash (`modules/processing.py` Processed.js; `sd_models.CheckpointInfo.calculate_shorthash`).
+ * Returns what is wrong, or null.
+ */
+export function resultHashProblem(info: unknown, model: LoadedCheckpoint): string | null {
+  const hash = info && typeof info === "object" ? (info as { sd_model_hash?: unknown }).sd_model_hash : undefined;
+  if (typeof hash !== "string" || hash === "") return "sd-webui's answer does not say which weights made it (no sd_model_hash in info)";
+  if (hash.toLowerCase() !== shortHash(model.sha256)) return `sd-webui made the images with model hash ${hash}, not ${shortHash(model.sha256)}`;
+  return null;
 }

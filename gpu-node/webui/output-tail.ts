@@ -10,6 +10,19 @@ const MAX_PARTIAL_CHARS = 4096;
 
 export class OutputTail {
   private tail: string[] = [];
+  /** Lines appended since the process started, kept or not. */
+  private appended = 0;
+
+  /** A mark to read the lines printed after it with `since`. */
+  mark(): number {
+    return this.appended;
+  }
+
+  /** The lines printed after `mark` that the tail still holds, oldest first. */
+  since(mark: number): string[] {
+    const count = Math.min(this.appended - mark, this.tail.length);
+    return count > 0 ? this.tail.slice(-count) : [];
+  }
 
   /** The last lines, oldest first (a copy). */
   lines(): string[] {
@@ -18,6 +31,7 @@ export class OutputTail {
 
   clear(): void {
     this.tail = [];
+    this.appended = 0;
   }
 
   /** Follows `streams` line by line; each line is also logged to `echo` when given. */
@@ -51,6 +65,7 @@ export class OutputTail {
     const text = line.trimEnd();
     if (!text) return;
     this.tail.push(text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}…` : text);
+    this.appended++;
     if (this.tail.length > OUTPUT_TAIL_LINES) this.tail.splice(0, this.tail.length - OUTPUT_TAIL_LINES);
   }
 }

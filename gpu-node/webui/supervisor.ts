@@ -25,12 +25,13 @@ const DEFAULT_KILL_GRACE_MS = 10_000;
 
 export interface SpawnedWebuiOptions {
   mode: "spawn";
-  /** Command line; `{port}` and `{models_dir}` are substituted in each word. */
+  /** Command line; `{port}`, `{data_dir}` and `{models_dir}` are substituted in each word. */
   command: string;
   cwd: string;
   /** 0 picks a free port once; restarts keep it. */
   port: number;
   modelsDir: string;
+  dataDir: string;
   env?: NodeJS.ProcessEnv;
   /** Grace between SIGTERM and SIGKILL of the group. */
   killGraceMs?: number;
@@ -107,6 +108,11 @@ export class WebuiSupervisor extends EventEmitter<WebuiSupervisorEvents> {
 
   get supervised(): boolean {
     return this.options.mode === "spawn";
+  }
+
+  /** What the sd-webui the agent started prints; null for one it attached to (its output is elsewhere). */
+  get printed(): OutputTail | null {
+    return this.supervised ? this.output : null;
   }
 
   private isStopped(): boolean {
@@ -246,7 +252,8 @@ export class WebuiSupervisor extends EventEmitter<WebuiSupervisorEvents> {
     const options = this.options as SpawnedWebuiOptions & WebuiSupervisorOptions;
     const port = await this.resolvePort();
     if (!this.webuiClient) this.webuiClient = new WebuiClient({ baseUrl: `http://127.0.0.1:${port}`, auth: options.auth });
-    const substitute = (word: string) => word.replaceAll("{port}", String(port)).replaceAll("{models_dir}", options.modelsDir);
+    const substitute = (word: string) =>
+      word.replaceAll("{port}", String(port)).replaceAll("{data_dir}", options.dataDir).replaceAll("{models_dir}", options.modelsDir);
     const argv = [...splitCommandLine(options.command), ...splitCommandLine(this.extraArgs)].map(substitute);
     const [program, ...args] = argv;
     if (!program) throw new WebuiStartError("the sd-webui command is empty", []);

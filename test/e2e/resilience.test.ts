@@ -1,10 +1,12 @@
 // End to end, when things go wrong: an agent dies mid-task, sd-webui crashes, and the model
 // cache saves downloads. Each case checks what a client would notice: the task still ends,
 // once, with an image that decodes.
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { callApi, emulatorPids, fetchPng, nodeStatus, type Stack, useStack, waitFor } from "./support.ts";
+import { checkpointPath } from "../../gpu-node/model-paths.ts";
+import { demoCheckpointBytes } from "../../scripts/local-stack.ts";
+import { callApi, E2E_MODELS, emulatorPids, fetchPng, nodeStatus, type Stack, useStack, waitFor } from "./support.ts";
 
 interface Submitted {
   taskId: string;
@@ -36,7 +38,10 @@ describe("resilience", () => {
       expect(body.status).toBe("succeeded");
     }
     expect(count(agent!.output(), "downloading model e2e-b")).toBe(1);
-    expect(existsSync(path.join(agent!.modelsDir, "e2e-b.safetensors"))).toBe(true);
+    // The agent keeps each checkpoint version in a folder named by its short hash.
+    const e2eB = E2E_MODELS.find((model) => model.name === "e2e-b")!;
+    const sha = createHash("sha256").update(demoCheckpointBytes(e2eB)).digest("hex");
+    expect(existsSync(checkpointPath(agent!.modelsDir, { fileName: "e2e-b.safetensors", sha256: sha }))).toBe(true);
   });
 
   it("an sd-webui crash fails the running task as retryable; sd-webui restarts and the retry succeeds", async () => {

@@ -3,20 +3,21 @@
 import { describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/server.ts";
 import { createLogger } from "../../gpu-node/logger.ts";
-import { agentFor, agentTestTeardown, modelBytes, tempDir } from "./support/fixtures.ts";
+import { agentFor, agentTestTeardown, checkpointsDirOf, modelBytes, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const { cleanups, gateways } = agentTestTeardown();
 
 async function setup(nodeId: string, gatewayOptions: Parameters<typeof TestGateway.start>[0] = {}) {
-  const modelsDir = await tempDir("life-models");
+  const dataDir = await tempDir("life-data");
+  const modelsDir = checkpointsDirOf(dataDir);
   const emulator = await startEmulator({ port: 0, modelsDir, stepMs: 20, loadMs: 10 });
   cleanups.push(() => emulator.close());
   const gateway = await TestGateway.start(gatewayOptions);
   cleanups.push(() => gateway.close());
   gateways.push(gateway);
   gateway.addModel({ name: "demo-v1", bytes: modelBytes(32 * 1024, 5) });
-  const agent = agentFor(gateway, { nodeId, webuiUrl: emulator.url, modelsDir });
+  const agent = agentFor(gateway, { nodeId, webuiUrl: emulator.url, dataDir });
   cleanups.push(() => agent.stop({ drain: false }));
   return { gateway, agent, emulator };
 }
@@ -32,6 +33,15 @@ describe("gpu-node agent lifecycle", () => {
     expect(registration.gpuMemoryMb).toBe(8192);
     expect(registration.catalog.samplers?.length).toBeGreaterThan(0);
     expect(registration.catalog.upscalers?.length).toBeGreaterThan(0);
+    expect(registration.catalog.scripts).toHaveProperty("txt2img");
+    expect(registration.catalog["script-info"]?.length).toBeGreaterThan(0);
+    expect(registration.catalog.embeddings).toHaveProperty("loaded");
+    expect(registration.catalog.hypernetworks).toBeInstanceOf(Array);
+    expect(registration.catalog.options?.sd_model_checkpoint).toBeDefined();
+    // No ControlNet extension on this sd-webui: its lists are left out, not empty.
+    expect(registration.catalog).not.toHaveProperty("controlnet-models");
+    expect(registration.catalog).not.toHaveProperty("controlnet-modules");
+    expect(registration.cachedAddons).toEqual([]);
     await gateway.waitFor("heartbeats", () => node.heartbeats.length >= 2);
     expect(node.heartbeats.at(-1)).toMatchObject({ status: "idle", currentTaskId: null });
   });
@@ -54,7 +64,7 @@ describe("gpu-node agent lifecycle", () => {
     const lines: string[] = [];
     const agent = agentFor(
       gateway,
-      { nodeId: "bad-token-node", webuiUrl: emulator.url, modelsDir: await tempDir("life-models"), token: "wrong-token-1234" },
+      { nodeId: "bad-token-node", webuiUrl: emulator.url, dataDir: await tempDir("life-data"), token: "wrong-token-1234" },
       { logger: createLogger({ level: "debug", secrets: ["wrong-token-1234"], write: (line) => lines.push(line) }) },
     );
 

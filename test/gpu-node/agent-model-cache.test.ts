@@ -6,7 +6,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/server.ts";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
-import { agentFor, agentTestTeardown, exists, fileSha256, GB, modelBytes, sha256, tempDir } from "./support/fixtures.ts";
+import { checkpointPath } from "../../gpu-node/model-paths.ts";
+import { agentFor, agentTestTeardown, checkpointsDirOf, exists, fileSha256, GB, modelBytes, sha256, tempDir } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const KB = 1024;
@@ -22,7 +23,8 @@ interface Setup {
 const { cleanups, gateways } = agentTestTeardown();
 
 async function setup(options: { cacheBudgetBytes?: number; prepare?: (gateway: TestGateway, modelsDir: string) => Promise<void> | void } = {}): Promise<Setup> {
-  const modelsDir = await tempDir("cache-models");
+  const dataDir = await tempDir("cache-data");
+  const modelsDir = checkpointsDirOf(dataDir);
   const emulator = await startEmulator({ port: 0, modelsDir, stepMs: 5, loadMs: 10 });
   cleanups.push(() => emulator.close());
   const gateway = await TestGateway.start();
@@ -32,12 +34,20 @@ async function setup(options: { cacheBudgetBytes?: number; prepare?: (gateway: T
   const agent = agentFor(gateway, {
     nodeId: "cache-node",
     webuiUrl: emulator.url,
-    modelsDir,
+    dataDir,
     ...(options.cacheBudgetBytes ? { cacheBudgetGb: options.cacheBudgetBytes / GB } : {}),
   });
   cleanups.push(() => agent.stop({ drain: false }));
   await agent.start();
   return { gateway, modelsDir, emulatorUrl: emulator.url, emulatorLoads: () => emulator.stats().loads, agent };
+}
+
+const PART = ".part";
+
+/** Where the agent keeps the gateway's model `name`: a folder per file version, named by its short hash. */
+function onDisk(gateway: TestGateway, modelsDir: string, name: string, suffix = ""): string {
+  const model = gateway.models.get(name)!;
+  return checkpointPath(modelsDir, model) + suffix;
 }
 
 function txt2img(gateway: TestGateway, model: string): Promise<ReturnType<TestGateway["task"]>> {
@@ -58,8 +68,8 @@ describe("gpu-node model cache", () => {
     const first = await txt2img(gateway, "alpha");
     expect(first.status).toBe("succeeded");
     expect(gateway.downloadsOf("alpha")).toHaveLength(1);
-    expect(await fileSha256(path.join(modelsDir, "alpha.safetensors"))).toBe(sha256(bytes));
-    expect(await loadedCheckpoint(emulatorUrl)).toMatch(/^alpha\.safetensors/);
+    expect(await fileSha256(onDisk(gateway, modelsDir, "alpha"))).toBe(sha256(bytes));
+    expect(await loadedCheckpoint(emulatorUrl)).toMatch(/^[0-9a-f]{10}[\\/]alpha\.safetensors/);
     const loads = emulatorLoads();
 
     const second = await txt2img(gateway, "alpha");
@@ -73,20 +83,39 @@ describe("gpu-node model cache", () => {
     expect(beat.cachedCheckpoints).toEqual(["alpha"]);
   });
 
+  it("takes over the checkpoints an older agent kept flat in the folder, without downloading them again", async () => {
+    const bytes = modelBytes(100 * KB, 9);
+    const { gateway, modelsDir } = await setup({
+      prepare: async (g, dir) => {
+        const model = g.addModel({ name: "kept", bytes });
+        await fs.mkdir(dir, { recursive: true });
+        await fs.writeFile(path.join(dir, model.fileName), bytes);
+        const entries = [{ name: "kept", fileName: model.fileName, sha256: model.sha256, sizeBytes: bytes.length, lastUsedAt: 1 }];
+        await fs.writeFile(path.join(dir, ".sdgate-cache.json"), JSON.stringify({ version: 1, entries }));
+      },
+    });
+
+    expect((await txt2img(gateway, "kept")).status).toBe("succeeded");
+    expect(gateway.downloadsOf("kept")).toHaveLength(0);
+    expect(await fileSha256(onDisk(gateway, modelsDir, "kept"))).toBe(sha256(bytes));
+    expect(await exists(path.join(modelsDir, "kept.safetensors"))).toBe(false);
+  });
+
   it("resumes a download from the .part file with a Range request", async () => {
     const bytes = modelBytes(400 * KB, 11);
     const { gateway, modelsDir } = await setup({
       prepare: async (g, dir) => {
         g.addModel({ name: "beta", bytes });
-        await fs.writeFile(path.join(dir, "beta.safetensors.part"), bytes.subarray(0, 150 * KB));
+        await fs.mkdir(path.dirname(onDisk(g, dir, "beta")), { recursive: true });
+        await fs.writeFile(onDisk(g, dir, "beta", PART), bytes.subarray(0, 150 * KB));
       },
     });
 
     const task = await txt2img(gateway, "beta");
     expect(task.status).toBe("succeeded");
     expect(gateway.downloadsOf("beta")).toEqual([{ name: "beta", range: `bytes=${150 * KB}-`, status: 206 }]);
-    expect(await fileSha256(path.join(modelsDir, "beta.safetensors"))).toBe(sha256(bytes));
-    expect(await exists(path.join(modelsDir, "beta.safetensors.part"))).toBe(false);
+    expect(await fileSha256(onDisk(gateway, modelsDir, "beta"))).toBe(sha256(bytes));
+    expect(await exists(onDisk(gateway, modelsDir, "beta", PART))).toBe(false);
   });
 
   it("picks up where a dropped download stopped", async () => {
@@ -101,7 +130,7 @@ describe("gpu-node model cache", () => {
     expect(requests[0]).toMatchObject({ range: null, status: 200 });
     expect(requests[1]?.status).toBe(206);
     expect(Number(/^bytes=(\d+)-$/.exec(requests[1]?.range ?? "")?.[1])).toBeGreaterThan(0);
-    expect(await fileSha256(path.join(modelsDir, "gamma.safetensors"))).toBe(sha256(bytes));
+    expect(await fileSha256(onDisk(gateway, modelsDir, "gamma"))).toBe(sha256(bytes));
   });
 
   it("refuses a file whose sha256 does not match: not loaded, task failed", async () => {
@@ -114,8 +143,8 @@ describe("gpu-node model cache", () => {
     expect(task.status).toBe("failed");
     expect(task.failures[0]?.error).toMatch(/checksum mismatch/);
     expect(task.failures[0]?.retryable).toBe(false);
-    expect(await exists(path.join(modelsDir, "corrupt.safetensors"))).toBe(false);
-    expect(await exists(path.join(modelsDir, "corrupt.safetensors.part"))).toBe(false);
+    expect(await exists(onDisk(gateway, modelsDir, "corrupt"))).toBe(false);
+    expect(await exists(onDisk(gateway, modelsDir, "corrupt", PART))).toBe(false);
     expect(await loadedCheckpoint(emulatorUrl)).not.toMatch(/corrupt/);
   });
 
@@ -131,9 +160,9 @@ describe("gpu-node model cache", () => {
     for (const name of ["m-a", "m-b", "m-a", "m-c"]) expect((await txt2img(gateway, name)).status).toBe("succeeded");
 
     // m-b was used least recently when m-c needed room.
-    expect(await exists(path.join(modelsDir, "m-a.safetensors"))).toBe(true);
-    expect(await exists(path.join(modelsDir, "m-b.safetensors"))).toBe(false);
-    expect(await exists(path.join(modelsDir, "m-c.safetensors"))).toBe(true);
+    expect(await exists(onDisk(gateway, modelsDir, "m-a"))).toBe(true);
+    expect(await exists(onDisk(gateway, modelsDir, "m-b"))).toBe(false);
+    expect(await exists(onDisk(gateway, modelsDir, "m-c"))).toBe(true);
     const beat = await gateway.waitFor("a heartbeat after the eviction", () =>
       gateway.node("cache-node").heartbeats.findLast((h) => h.loadedCheckpoint === "m-c"),
     );
@@ -155,12 +184,12 @@ describe("gpu-node model cache", () => {
     expect((await txt2img(gateway, "n-a")).status).toBe("succeeded");
     expect((await txt2img(gateway, "n-b")).status).toBe("succeeded");
     // n-a was loaded while n-b downloaded: kept, although over budget.
-    expect(await exists(path.join(modelsDir, "n-a.safetensors"))).toBe(true);
-    expect(await exists(path.join(modelsDir, "n-b.safetensors"))).toBe(true);
+    expect(await exists(onDisk(gateway, modelsDir, "n-a"))).toBe(true);
+    expect(await exists(onDisk(gateway, modelsDir, "n-b"))).toBe(true);
 
     expect((await txt2img(gateway, "n-c")).status).toBe("succeeded");
-    expect(await exists(path.join(modelsDir, "n-a.safetensors"))).toBe(false);
-    expect(await exists(path.join(modelsDir, "n-b.safetensors"))).toBe(true);
-    expect(await exists(path.join(modelsDir, "n-c.safetensors"))).toBe(true);
+    expect(await exists(onDisk(gateway, modelsDir, "n-a"))).toBe(false);
+    expect(await exists(onDisk(gateway, modelsDir, "n-b"))).toBe(true);
+    expect(await exists(onDisk(gateway, modelsDir, "n-c"))).toBe(true);
   });
 });

@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { WebuiStartError, WebuiSupervisor } from "../../gpu-node/webui/supervisor.ts";
-import { agentFor, agentTestTeardown, emulatorCommand, modelBytes, REPO_ROOT, tempDir, testLogger } from "./support/fixtures.ts";
+import { agentFor, agentTestTeardown, checkpointsDirOf, emulatorCommand, modelBytes, REPO_ROOT, tempDir, testLogger } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const { cleanups, gateways } = agentTestTeardown();
@@ -35,6 +35,7 @@ describe("sd-webui supervisor", () => {
       cwd: REPO_ROOT,
       port: 0,
       modelsDir: await tempDir("sup-models"),
+      dataDir: await tempDir("sup-data"),
       startTimeoutMs: 20_000,
       logger: testLogger("supervisor"),
       echoOutput: false,
@@ -61,6 +62,7 @@ describe("sd-webui supervisor", () => {
       cwd: REPO_ROOT,
       port: 0,
       modelsDir: await tempDir("sup-models"),
+      dataDir: await tempDir("sup-data"),
       startTimeoutMs: 1_500,
       killGraceMs: 1_000,
       logger: testLogger("supervisor"),
@@ -90,7 +92,7 @@ describe("sd-webui supervisor", () => {
       webuiCmd: nodeCommand("console.error('ModuleNotFoundError: No module named torch'); process.exit(1)"),
       webuiDir: REPO_ROOT,
       webuiPort: 0,
-      modelsDir: await tempDir("sup-models"),
+      dataDir: await tempDir("sup-data"),
     });
 
     await expect(agent.start()).rejects.toThrow(/No module named torch/);
@@ -108,6 +110,7 @@ describe("sd-webui supervisor", () => {
       cwd: REPO_ROOT,
       port: (blocker.address() as net.AddressInfo).port,
       modelsDir: await tempDir("sup-models"),
+      dataDir: await tempDir("sup-data"),
       startTimeoutMs: 5_000,
       logger: testLogger("supervisor"),
     });
@@ -121,7 +124,8 @@ describe("sd-webui supervisor", () => {
     const gateway = await TestGateway.start();
     cleanups.push(() => gateway.close());
     gateways.push(gateway);
-    const modelsDir = await tempDir("sup-models");
+    const dataDir = await tempDir("sup-data");
+    const modelsDir = checkpointsDirOf(dataDir);
     const pidFile = path.join(modelsDir, ".sdgate-webui.pid");
     // The agent CLI as its own process, killed like a machine losing it.
     const dead = spawn(
@@ -138,8 +142,8 @@ describe("sd-webui supervisor", () => {
         "0",
         "--webui-cmd",
         emulatorCommand({ stepMs: 10, loadMs: 10 }),
-        "--models-dir",
-        modelsDir,
+        "--data-dir",
+        dataDir,
         "--gpu-class",
         "test",
         "--gpu-memory-mb",
@@ -160,7 +164,7 @@ describe("sd-webui supervisor", () => {
       webuiCmd: emulatorCommand({ stepMs: 10, loadMs: 10 }),
       webuiDir: REPO_ROOT,
       webuiPort: 0,
-      modelsDir,
+      dataDir,
     });
     cleanups.push(() => successor.stop({ drain: false }));
     await successor.start();
@@ -181,7 +185,7 @@ describe("sd-webui supervisor", () => {
         webuiCmd: emulatorCommand({ stepMs: 40, loadMs: 10 }),
         webuiDir: REPO_ROOT,
         webuiPort: 0,
-        modelsDir: await tempDir("sup-models"),
+        dataDir: await tempDir("sup-data"),
       });
       cleanups.push(() => agent.stop({ drain: false }));
       await agent.start();

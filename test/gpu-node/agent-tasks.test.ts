@@ -11,11 +11,12 @@ let emulator: Awaited<ReturnType<typeof startEmulator>>;
 let agent: GpuNodeAgent;
 
 beforeAll(async () => {
-  const modelsDir = await tempDir("tasks-models");
-  emulator = await startEmulator({ port: 0, modelsDir, stepMs: 15, loadMs: 20 });
+  const dataDir = await tempDir("tasks-data");
+  // --nowebui, as the agent starts sd-webui by default: no /internal/progress, progress comes from /sdapi/v1/progress.
+  emulator = await startEmulator({ port: 0, dataDir, apiOnly: true, stepMs: 15, loadMs: 20 });
   gateway = await TestGateway.start();
   gateway.addModel({ name: "demo-v1", bytes: modelBytes(64 * 1024, 1) });
-  agent = agentFor(gateway, { nodeId: "tasks-node", webuiUrl: emulator.url, modelsDir });
+  agent = agentFor(gateway, { nodeId: "tasks-node", webuiUrl: emulator.url, dataDir });
   await agent.start();
 });
 
@@ -81,7 +82,8 @@ describe("gpu-node agent runs tasks", () => {
     expect(echoed && imageBytes(echoed).equals(input)).toBe(true);
   });
 
-  it("reports progress that moves and carries a live preview", async () => {
+  it("reports progress that moves and carries a live preview (sd-webui without /internal/progress)", async () => {
+    expect((await fetch(`${emulator.url}/internal/progress`, { method: "POST", body: "{}" })).status).toBe(404);
     const id = gateway.enqueue({
       kind: "txt2img",
       model: "demo-v1",
@@ -125,14 +127,14 @@ describe("gpu-node agent runs tasks", () => {
     const id = gateway.enqueue({
       kind: "txt2img",
       model: "demo-v1",
-      payload: { prompt: "anything", sampler_name: "No Such Sampler", steps: 2, width: 64, height: 64 },
+      payload: { prompt: "anything", script_name: "No Such Script", steps: 2, width: 64, height: 64 },
     });
     const task = await gateway.waitForEnd(id);
 
     expect(task.status).toBe("failed");
     expect(task.failures).toHaveLength(1);
     const failure = task.failures[0]!;
-    expect(failure.error).toMatch(/sampler not found/i);
+    expect(failure.error).toMatch(/Script 'No Such Script' not found/);
     expect(failure.error).not.toMatch(/\n\s+at /); // no stack trace
     expect(failure.retryable).toBe(false);
     expect(failure.webuiError?.status).toBeGreaterThanOrEqual(400);

@@ -10,14 +10,23 @@ import { afterEach, expect } from "vitest";
 import { GpuNodeAgent, type GpuNodeAgentDeps } from "../../../gpu-node/agent.ts";
 import type { AgentConfigInput } from "../../../gpu-node/config.ts";
 import { createLogger, type Logger, silentLogger } from "../../../gpu-node/logger.ts";
+import type { ModelType } from "../../../src/protocol/model-types.ts";
 import type { TestGateway } from "./test-gateway.ts";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const TSX_CLI = path.join(REPO_ROOT, "node_modules/tsx/dist/cli.mjs");
 
 /** The emulator as a child process, for supervisor tests (the agent substitutes the placeholders). */
-export function emulatorCommand(options: { stepMs: number; loadMs: number }): string {
-  return `"${process.execPath}" "${TSX_CLI}" emulator/main.ts --api --nowebui --port {port} --models-dir {models_dir} --step-ms ${options.stepMs} --load-ms ${options.loadMs}`;
+export function emulatorCommand(options: { stepMs: number; loadMs: number; controlnet?: boolean }): string {
+  return (
+    `"${process.execPath}" "${TSX_CLI}" emulator/main.ts --api --nowebui --no-download-sd-model --data-dir {data_dir} --port {port} ` +
+    `--step-ms ${options.stepMs} --load-ms ${options.loadMs}${options.controlnet ? " --controlnet" : ""}`
+  );
+}
+
+/** sd-webui's checkpoint folder under its data directory (the agent's default for --models-dir). */
+export function checkpointsDirOf(dataDir: string): string {
+  return path.join(dataDir, "models", "Stable-diffusion");
 }
 
 export function testLogger(scope: string): Logger {
@@ -62,6 +71,18 @@ export function modelBytes(size: number, seed: number): Buffer {
     bytes[i] = state >>> 24;
   }
   return bytes;
+}
+
+/**
+ * A safetensors file with no tensors whose metadata says which kind of model it is, the way the
+ * emulator reads model files (`__metadata__.sdgate_emulator_type`, emulator/model-file-kind.ts):
+ * an add-on, or a LoRA posing as a checkpoint that sd-webui fails to load.
+ */
+export function safetensorsBytes(type: ModelType, seed: number): Buffer {
+  const header = Buffer.from(JSON.stringify({ __metadata__: { sdgate_emulator_type: type, seed: String(seed) } }));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  return Buffer.concat([length, header]);
 }
 
 export function sha256(bytes: Uint8Array): string {
@@ -110,7 +131,7 @@ export function imageBytes(image: string): Buffer {
 
 export function agentFor(
   gateway: TestGateway,
-  config: Omit<AgentConfigInput, "gatewayUrl" | "token"> & { token?: string },
+  config: Omit<AgentConfigInput, "gatewayUrl" | "token" | "dataDir"> & { token?: string; dataDir: string },
   deps: GpuNodeAgentDeps = {},
 ): GpuNodeAgent {
   return new GpuNodeAgent(

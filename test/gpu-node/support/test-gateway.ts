@@ -6,7 +6,9 @@ import { createHash, randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { z } from "zod";
+import { MODEL_FOLDER_BY_TYPE, type ModelType } from "../../../src/protocol/model-types.ts";
 import {
+  type AddonFile,
   type ClaimResponse,
   claimRequestSchema,
   completeRequestSchema,
@@ -22,6 +24,9 @@ export type TaskStatus = "waiting" | "running" | "succeeded" | "failed" | "cance
 
 export interface TestModel {
   name: string;
+  type: ModelType;
+  /** Where an add-on goes under sd-webui's data directory. */
+  folder: string;
   fileName: string;
   bytes: Buffer;
   /** What the gateway advertises (defaults to the real sha256 of `bytes`). */
@@ -32,6 +37,8 @@ export interface EnqueueInput {
   id?: string;
   kind: TaskKind;
   model: string;
+  /** Registered add-on names the task needs (the claim carries their files). */
+  addons?: string[];
   payload?: Record<string, unknown>;
   inputs?: { pointer: string; key: string }[];
   vae?: string | null;
@@ -43,6 +50,7 @@ export interface TaskRecord {
   id: string;
   kind: TaskKind;
   model: string;
+  addons: string[];
   payload: Record<string, unknown>;
   inputs: { pointer: string; key: string }[];
   vae: string | null;
@@ -164,9 +172,13 @@ export class TestGateway {
 
   // ---- test controls -----------------------------------------------------------------------------
 
-  addModel(model: { name: string; bytes: Buffer; fileName?: string; sha256?: string }): TestModel {
+  /** Registers (or re-uploads) a model: a checkpoint unless `type` says otherwise. */
+  addModel(model: { name: string; bytes: Buffer; fileName?: string; sha256?: string; type?: ModelType; folder?: string }): TestModel {
+    const type = model.type ?? "checkpoint";
     const full: TestModel = {
       name: model.name,
+      type,
+      folder: model.folder ?? MODEL_FOLDER_BY_TYPE[type],
       fileName: model.fileName ?? `${model.name}.safetensors`,
       bytes: model.bytes,
       sha256: model.sha256 ?? createHash("sha256").update(model.bytes).digest("hex"),
@@ -180,12 +192,17 @@ export class TestGateway {
   }
 
   enqueue(input: EnqueueInput): string {
-    if (!this.models.has(input.model)) throw new Error(`unknown model ${input.model}`);
+    if (this.models.get(input.model)?.type !== "checkpoint") throw new Error(`unknown checkpoint ${input.model}`);
+    for (const addon of input.addons ?? []) {
+      const type = this.models.get(addon)?.type;
+      if (!type || type === "checkpoint") throw new Error(`unknown add-on ${addon}`);
+    }
     const id = input.id ?? `task-${++this.seq}-${randomUUID().slice(0, 8)}`;
     this.tasks.set(id, {
       id,
       kind: input.kind,
       model: input.model,
+      addons: input.addons ?? [],
       payload: input.payload ?? {},
       inputs: input.inputs ?? [],
       vae: input.vae ?? null,
@@ -494,7 +511,7 @@ export class TestGateway {
         kind: task.kind,
         model: { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.bytes.length },
         vae: task.vae,
-        addons: [],
+        addons: task.addons.map((name) => addonFile(this.models.get(name)!)),
         payload: task.payload,
         inputs: task.inputs,
         passthrough: task.passthrough ?? null,
@@ -581,6 +598,11 @@ export class TestGateway {
     if (!parsed.success) this.protocolError(`${what}: ${parsed.error.message}`);
     return parsed.data as z.output<S>;
   }
+}
+
+function addonFile(model: TestModel): AddonFile {
+  if (model.type === "checkpoint") throw new Error(`${model.name} is a checkpoint`);
+  return { name: model.name, type: model.type, folder: model.folder, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.bytes.length };
 }
 
 function readAll(req: http.IncomingMessage): Promise<Buffer> {
