@@ -210,7 +210,8 @@ export class TaskRunner {
   private async callWebui(request: WebuiRequest): Promise<WebuiResponse> {
     const task = this.task;
     const generation = request.isGeneration;
-    this.onCancel = () => this.requestStop(new TaskFailure("cancelled", false), generation);
+    const cancelled = new TaskFailure("cancelled", false);
+    this.onCancel = () => this.requestStop(cancelled, generation);
     const timeoutMs = task.timeoutSeconds * 1000;
     const timer = setTimeout(() => this.requestStop(new TaskFailure(`timed out after ${task.timeoutSeconds} s`, false), generation), timeoutMs);
     const poller = new GenerationPoller(this.webui, task.id);
@@ -223,7 +224,11 @@ export class TaskRunner {
     }, false);
     try {
       const answer = await this.webui.run(request.method, request.path, request.body, this.signal);
-      if (this.stopReason) throw this.stopReason;
+      // An interrupted generation answers 200 with what it had (sd-webui's launch_sampling catches
+      // InterruptedException and decodes the last latent, modules/sd_samplers_kdiffusion.py): a
+      // cancelled task completes with those images, and the Worker ends it cancelled. A timeout fails.
+      const interruptedByCancel = this.stopReason === cancelled && generation && answer.status >= 200 && answer.status < 300;
+      if (this.stopReason && !interruptedByCancel) throw this.stopReason;
       return answer;
     } finally {
       clearTimeout(timer);

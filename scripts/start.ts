@@ -17,7 +17,14 @@ console.log(`sdgate: Worker on ${gateway.url}; registering demo checkpoints…`)
 await registerModels(gateway.url, DEMO_MODELS);
 const userKey = await createKey(gateway.url, "user", "npm start user");
 const nodeKey = await createKey(gateway.url, "node", "npm start node");
-const agent = startAgent({ gateway: gateway.url, token: nodeKey, nodeId: "local-node-1", workDir: path.join(stateDir, "node-1"), stdio: "inherit" });
+const agent = startAgent({
+  gateway: gateway.url,
+  token: nodeKey,
+  nodeId: "local-node-1",
+  workDir: path.join(stateDir, "node-1"),
+  stdio: "inherit",
+  controlnet: true,
+});
 
 const curl = [
   `curl -s ${gateway.url}/txt2img -H "Authorization: Bearer ${userKey}" -H "Content-Type: application/json" \\`,

@@ -182,7 +182,12 @@ async function recordFile(env: Env, model: ModelRow, object: R2Object, sha256: s
 async function fileChanged(env: Env, model: ModelRow): Promise<void> {
   await fleetStub(env).clearModelFailures(model.name);
   if (model.type === "checkpoint" && model.sha256)
-    await queueStub(env, model.name).replaceCheckpointFile({ name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.sizeBytes ?? 0 });
+    await queueStub(env, model.name).replaceCheckpointFile({
+      name: model.name,
+      fileName: model.fileName,
+      sha256: model.sha256,
+      sizeBytes: model.sizeBytes ?? 0,
+    });
 }
 
 const user = [requireRole("user")];

@@ -23,7 +23,7 @@ beforeAll(async () => {
   const modelsDir = path.join(directDir, "Stable-diffusion");
   mkdirSync(modelsDir, { recursive: true });
   for (const model of E2E_MODELS) writeFileSync(path.join(modelsDir, `${model.name}.safetensors`), demoCheckpointBytes(model));
-  emulator = await startEmulator({ modelsDir, stepMs: 30, loadMs: 200 });
+  emulator = await startEmulator({ modelsDir, stepMs: 30, loadMs: 200, controlnet: true });
   direct = new StableDiffusionApi({ baseUrl: emulator.url, timeout: 60_000 });
 }, 120_000);
 afterAll(async () => {

@@ -38,7 +38,16 @@ export async function startStack(agentCount: number): Promise<Stack> {
   const nodeKey = await createKey(gateway.url, "node", "e2e node");
   const agents: RunningAgent[] = [];
   const addAgent = async (nodeId: string, options: { stepMs?: number } = {}) => {
-    const agent = startAgent({ gateway: gateway.url, token: nodeKey, nodeId, stepMs: options.stepMs ?? 30, loadMs: 200, logLevel: "info", stdio: "pipe" });
+    const agent = startAgent({
+      gateway: gateway.url,
+      token: nodeKey,
+      nodeId,
+      stepMs: options.stepMs ?? 30,
+      loadMs: 200,
+      logLevel: "info",
+      stdio: "pipe",
+      controlnet: true,
+    });
     agents.push(agent);
     await waitFor(async () => (await nodeStatus(gateway.url, nodeId)) === "idle", 30_000, `${nodeId} to register`, agent);
     return agent;

@@ -103,7 +103,7 @@ describe("gpu-node agent runs tasks", () => {
     expect(running.some((report) => typeof report.state.sampling_step === "number")).toBe(true);
   });
 
-  it("on a cancel answer interrupts sd-webui and ends the task without waiting for the run", async () => {
+  it("on a cancel answer interrupts sd-webui and ends the task with the partial picture sd-webui answered", async () => {
     const id = gateway.enqueue({
       kind: "txt2img",
       model: "demo-v1",
@@ -115,7 +115,9 @@ describe("gpu-node agent runs tasks", () => {
     const task = await gateway.waitForEnd(id, 15_000);
 
     expect(task.status).toBe("cancelled");
-    expect(task.images.size).toBe(0);
+    // As sd-webui does after an interrupt, the run answers 200 with what it had: an A1111 client gets it.
+    expect(task.images.size).toBe(1);
+    expect(decodePng(task.images.get(0)!.bytes)).toMatchObject({ width: 64, height: 64 });
     // sd-webui was interrupted, not abandoned: it is free again and the next task runs.
     const next = await gateway.waitForEnd(
       gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after", steps: 2, width: 64, height: 64 } }),
