@@ -123,3 +123,23 @@ describe("model failures", () => {
     expect(again.task.attempt).toBe(2);
   });
 });
+
+describe("a re-uploaded checkpoint", () => {
+  it("reaches the tasks already waiting for it: their claim names the new file, not the one they were submitted with", async () => {
+    const model = "reupload-waiting";
+    const { sha256: first } = await createModel(model, "first weights");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, `${model}-node`, model);
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: model }), 202);
+
+    const res = await call(`/models/${model}/file`, { method: "PUT", token: ADMIN, body: new TextEncoder().encode("second, longer weights") });
+    const { sha256: second } = await json<{ sha256: string }>(res, 200);
+    expect(second).not.toBe(first);
+
+    const claimed = (await claim(node, `${model}-node`))!;
+    expect(claimed.task.model).toMatchObject({ name: model, sha256: second, sizeBytes: "second, longer weights".length });
+    await finishTask(node, claimed);
+    expect((await result(user, taskId)).status).toBe("succeeded");
+  });
+});
