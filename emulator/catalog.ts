@@ -1,6 +1,8 @@
 // The fixed lists a stock sd-webui v1.10 reports (samplers, schedulers, upscalers, scripts …)
 // and the name lookups that requests are checked against.
 
+import { LATENT_UPSCALE_MODE_NAMES } from "../src/protocol/sdwebui-defaults.ts";
+
 export interface Sampler {
   name: string;
   aliases: string[];
@@ -114,14 +116,7 @@ export function listUpscalers(esrganFiles: readonly { name: string; filename: st
   return [...builtIn, ...files].sort((a, b) => (rank(a.name) < rank(b.name) ? -1 : rank(a.name) > rank(b.name) ? 1 : 0));
 }
 
-export const LATENT_UPSCALE_MODES = [
-  "Latent",
-  "Latent (antialiased)",
-  "Latent (bicubic)",
-  "Latent (bicubic antialiased)",
-  "Latent (nearest)",
-  "Latent (nearest-exact)",
-].map((name) => ({ name }));
+export const LATENT_UPSCALE_MODES = LATENT_UPSCALE_MODE_NAMES.map((name) => ({ name }));
 
 export const FACE_RESTORERS = [
   { name: "CodeFormer", cmd_dir: null },

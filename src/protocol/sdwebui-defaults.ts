@@ -44,3 +44,13 @@ export const SDWEBUI_DEFAULT_OPTIONS: Readonly<Record<string, unknown>> = {
   api_enable_requests: true,
   api_forbid_local_requests: true,
 };
+
+/** sd-webui's latent upscale modes for `hr_upscaler` (`shared.latent_upscale_modes`, modules/shared.py): every install has them. */
+export const LATENT_UPSCALE_MODE_NAMES = [
+  "Latent",
+  "Latent (antialiased)",
+  "Latent (bicubic)",
+  "Latent (bicubic antialiased)",
+  "Latent (nearest)",
+  "Latent (nearest-exact)",
+] as const;

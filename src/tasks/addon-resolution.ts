@@ -3,23 +3,14 @@
 import type { ModelRow } from "../db/models";
 import { type AddonType, normalizeModelType } from "../protocol/model-types";
 import type { WebuiCatalog } from "../protocol/node";
+import { LATENT_UPSCALE_MODE_NAMES } from "../protocol/sdwebui-defaults";
 import type { AddonReference } from "./addon-references";
 
 /**
  * Upscalers every sd-webui has whatever its folders hold: `modules/upscaler.py` (UpscalerNone,
  * UpscalerLanczos, UpscalerNearest) and `shared.latent_upscale_modes` (`modules/shared.py`) for hr_upscaler.
  */
-const ALWAYS_BUILT_IN_UPSCALERS = [
-  "None",
-  "Lanczos",
-  "Nearest",
-  "Latent",
-  "Latent (antialiased)",
-  "Latent (bicubic)",
-  "Latent (bicubic antialiased)",
-  "Latent (nearest)",
-  "Latent (nearest-exact)",
-];
+const ALWAYS_BUILT_IN_UPSCALERS = ["None", "Lanczos", "Nearest", ...LATENT_UPSCALE_MODE_NAMES];
 
 export interface ResolvedAddons {
   /** Registered add-ons the request needs, each once. */
