@@ -50,7 +50,7 @@ async function registerAddon(name: string, type: string, kind: ModelType, fileNa
   const registered = await callApi(stack, "/models", { body: { name, type, fileName }, headers: ADMIN });
   expect(registered.status).toBe(201);
   const bytes = fakeModelFile(kind, randomBytes(LEGACY_HASH_END_BYTES));
-  const uploaded = await fetch(`${stack.gateway.url}/models/${name}/file`, { method: "PUT", headers: ADMIN, body: bytes });
+  const uploaded = await fetch(`${stack.gateway.url}/models/${name}/file`, { method: "PUT", headers: ADMIN, body: new Uint8Array(bytes) });
   expect(uploaded.status).toBe(200);
   return { name, fileName, folder, bytes };
 }
@@ -165,7 +165,7 @@ describe("add-on models reach the node that runs the task", () => {
     expect(infotext).toContain("Mask blur");
     expect(infotext).toMatch(new RegExp(`ControlNet 0: "Module: canny, Model: control_e2e_depth \\[${legacyHash(depth.bytes)}\\],`));
     const plain = await run("/img2img", img2img);
-    expect(meanDifference(png, plain.png)).toBeGreaterThan(1);
+    expect(meanDifference(png, plain.png)).toBeGreaterThan(2);
   });
 });
 
