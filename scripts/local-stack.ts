@@ -154,6 +154,8 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   nodeId: string;
+  /** sd-webui's --data-dir: add-ons land in its models/Lora, models/VAE, models/ControlNet, … */
+  dataDir: string;
   modelsDir: string;
   process: ChildProcess;
   /** Resolves with the exit code once the agent process has ended. */
@@ -244,6 +246,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
   };
   return {
     nodeId: options.nodeId,
+    dataDir: workDir,
     modelsDir,
     process: child,
     exited,
