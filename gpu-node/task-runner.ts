@@ -226,9 +226,10 @@ export class TaskRunner {
       const answer = await this.webui.run(request.method, request.path, request.body, this.signal);
       // An interrupted generation answers 200 with what it had (sd-webui's launch_sampling catches
       // InterruptedException and decodes the last latent, modules/sd_samplers_kdiffusion.py): a
-      // cancelled task completes with those images, and the Worker ends it cancelled. A timeout fails.
-      const interruptedByCancel = this.stopReason === cancelled && generation && answer.status >= 200 && answer.status < 300;
-      if (this.stopReason && !interruptedByCancel) throw this.stopReason;
+      // cancelled task that asked to keep them completes with those images (and the Worker ends it
+      // succeeded); any other cancelled task fails "cancelled" with none. A timeout fails.
+      const keptAfterCancel = task.keepInterruptedImages && this.stopReason === cancelled && generation && answer.status >= 200 && answer.status < 300;
+      if (this.stopReason && !keptAfterCancel) throw this.stopReason;
       return answer;
     } finally {
       clearTimeout(timer);

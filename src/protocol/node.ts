@@ -176,6 +176,11 @@ export const claimedTaskSchema = z.object({
   attempt: z.number().int().positive(),
   /** Seconds the pool allows one run; the agent interrupts sd-webui after it. */
   timeoutSeconds: z.number().int().positive(),
+  /**
+   * On a cancel, complete with the partial images sd-webui answers after the interrupt (the
+   * task then ends succeeded, as sd-webui's own API does) instead of failing "cancelled".
+   */
+  keepInterruptedImages: z.boolean().default(false),
 });
 export type ClaimedTask = z.infer<typeof claimedTaskSchema>;
 
@@ -203,7 +208,7 @@ export const progressReportSchema = z.object({
 export type ProgressReport = z.input<typeof progressReportSchema>;
 
 export const progressAnswerSchema = z.object({
-  /** The client cancelled: interrupt sd-webui, then complete or fail; the task ends cancelled. */
+  /** The client cancelled: interrupt sd-webui, then fail "cancelled" (or complete, see `keepInterruptedImages`). */
   cancel: z.boolean(),
   leaseExpiresAt: z.number().int(),
 });

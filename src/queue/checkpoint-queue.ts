@@ -215,9 +215,11 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   async complete(uid: string, leaseId: string, result: NodeCompletion): Promise<EndOutcome> {
     const row = this.heldRow(uid, leaseId);
     if (!row) return { ok: false, reason: "stale_lease" };
-    const status = row.cancel_requested === 1 ? "cancelled" : "succeeded";
+    // A completion is finished work, even after a cancel was asked for: the cancel came too late,
+    // or the task keeps the images sd-webui answered after the interrupt. A cancelled task never
+    // has images, so this ends succeeded.
     return this.end(row, {
-      status,
+      status: "succeeded",
       finishedAt: this.clock(),
       imageKeys: result.imageKeys,
       parameters: result.parameters ?? {},

@@ -47,6 +47,7 @@ async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<
     passthrough: null,
     sync: headers["request-type"] !== "async",
     webhook: requestedWebhook(headers[WEBHOOK_URL_HEADER], origin),
+    keepInterruptedImages: false,
   });
   const config = c.get("config");
   if (headers["request-type"] === "async") return c.json(await submitView(origin, config, task), 202);

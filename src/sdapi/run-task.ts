@@ -67,6 +67,8 @@ export async function runSdapiTask(c: Context<AppEnv>, t: SdapiTask): Promise<Re
     passthrough: t.passthrough,
     sync: !asynchronous,
     webhook: recorded ? requestedWebhook(headers[WEBHOOK_URL_HEADER], origin) : null,
+    // sd-webui answers an interrupted generation with what it had, and its clients expect that.
+    keepInterruptedImages: true,
   };
   let task: TaskRow;
   try {

@@ -36,6 +36,8 @@ export interface Submission {
   sync: boolean;
   /** Where to post the task's end (see ./webhooks.ts), if anywhere. */
   webhook: RequestedWebhook | null;
+  /** A cancelled generation keeps the partial images sd-webui answers after its interrupt (the sd-webui surface). */
+  keepInterruptedImages: boolean;
 }
 
 /** Largest request kept in D1 and the queue once inline images are in R2 (D1 rows stay well under their limit). */
@@ -224,6 +226,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       inputs,
       passthrough: s.passthrough,
       timeoutSeconds: pool.timeoutSeconds,
+      keepInterruptedImages: s.keepInterruptedImages,
     };
     const { queuePosition } = await queueStub(env, model.name).enqueue(
       { uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null, webhook: s.webhook ? { ...s.webhook, owner } : null },

@@ -103,26 +103,45 @@ describe("gpu-node agent runs tasks", () => {
     expect(running.some((report) => typeof report.state.sampling_step === "number")).toBe(true);
   });
 
-  it("on a cancel answer interrupts sd-webui and ends the task with the partial picture sd-webui answered", async () => {
+  /** A generation of about a minute if nobody interrupts it, cancelled once it makes progress. */
+  async function cancelledLongRender(keepInterruptedImages: boolean) {
     const id = gateway.enqueue({
       kind: "txt2img",
       model: "demo-v1",
-      // about a minute if nobody interrupts it
       payload: { prompt: "a very long render", steps: 4000, width: 64, height: 64 },
+      keepInterruptedImages,
     });
     await gateway.waitFor("the task to make progress", () => gateway.task(id).progress.some((report) => report.progress > 0));
     gateway.cancel(id);
-    const task = await gateway.waitForEnd(id, 15_000);
+    return gateway.waitForEnd(id, 15_000);
+  }
 
-    expect(task.status).toBe("cancelled");
-    // As sd-webui does after an interrupt, the run answers 200 with what it had: an A1111 client gets it.
-    expect(task.images.size).toBe(1);
-    expect(decodePng(task.images.get(0)!.bytes)).toMatchObject({ width: 64, height: 64 });
+  async function expectWebuiFreeAgain() {
     // sd-webui was interrupted, not abandoned: it is free again and the next task runs.
     const next = await gateway.waitForEnd(
       gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "after", steps: 2, width: 64, height: 64 } }),
     );
     expect(next.status).toBe("succeeded");
+  }
+
+  it("on a cancel of a task that keeps interrupted images, interrupts sd-webui and completes with the partial picture it answered", async () => {
+    const task = await cancelledLongRender(true);
+
+    // As sd-webui does after an interrupt, the run answers 200 with what it had: an A1111 client gets it.
+    expect(task.status).toBe("succeeded");
+    expect(task.images.size).toBe(1);
+    expect(decodePng(task.images.get(0)!.bytes)).toMatchObject({ width: 64, height: 64 });
+    await expectWebuiFreeAgain();
+  });
+
+  it("on a cancel of any other task, interrupts sd-webui and ends it cancelled with no image", async () => {
+    const task = await cancelledLongRender(false);
+
+    expect(task.status).toBe("cancelled");
+    expect(task.images.size).toBe(0);
+    expect(task.complete).toBeNull();
+    expect(task.failures.map((failure) => failure.error)).toEqual(["cancelled"]);
+    await expectWebuiFreeAgain();
   });
 
   it("fails a task with sd-webui's own message when sd-webui refuses it", async () => {

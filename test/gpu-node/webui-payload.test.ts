@@ -15,6 +15,7 @@ function task(fields: Partial<ClaimedTask>): ClaimedTask {
     passthrough: null,
     attempt: 1,
     timeoutSeconds: 60,
+    keepInterruptedImages: false,
     ...fields,
   };
 }

@@ -142,10 +142,11 @@ describe("cancellation", () => {
     expect(again.code).toBe("task_finished");
   });
 
-  it("tells the node of a running task to stop; the task ends cancelled", async () => {
+  it("tells the node of a running task to stop; the node's failure ends it cancelled, with no images", async () => {
     const { user, node } = await setup("cancel-run");
     const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "cancel-run" }), 202);
     const claimed = (await claim(node, "cancel-run-n1"))!;
+    expect(claimed.task.keepInterruptedImages).toBe(false);
     const answer = await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" });
     expect(answer.status).toBe(202);
     const progress = await json<{ cancel: boolean }>(
@@ -153,8 +154,37 @@ describe("cancellation", () => {
       200,
     );
     expect(progress.cancel).toBe(true);
-    await json(await call(`/nodes/tasks/${claimed.task.id}/complete`, { token: node, body: { leaseId: claimed.lease.id, imageCount: 0 } }), 200);
-    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("cancelled");
+    // An image uploaded before the node stopped is not the task's: the task has none.
+    await json(
+      await call(`/nodes/tasks/${claimed.task.id}/images/0`, {
+        method: "PUT",
+        token: node,
+        body: TINY_PNG,
+        headers: { "lease-id": claimed.lease.id, "content-type": "image/png" },
+      }),
+      200,
+    );
+    await json(await call(`/nodes/tasks/${claimed.task.id}/fail`, { token: node, body: { leaseId: claimed.lease.id, error: "cancelled" } }), 200);
+    const result = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(result.status).toBe("cancelled");
+    expect(result.images).toEqual([]);
+  });
+
+  it("a task that completes after its cancel was asked for ends succeeded with its images, never cancelled with them", async () => {
+    const { user, node } = await setup("cancel-late");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "cancel-late" }), 202);
+    const claimed = (await claim(node, "cancel-late-n1"))!;
+    expect((await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" })).status).toBe(202);
+    await finishTask(node, claimed, 2);
+    const result = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(result.status).toBe("succeeded");
+    expect(result.images).toHaveLength(2);
+  });
+
+  it("asks nodes to keep an interrupted generation's images only for the sd-webui surface", async () => {
+    const { user, node } = await setup("cancel-keep");
+    await json(await submit(user, { stable_diffusion_model: "cancel-keep" }, {}, "/sdapi/v1/txt2img"), 202);
+    expect((await claim(node, "cancel-keep-n1"))!.task.keepInterruptedImages).toBe(true);
   });
 
   it("a cancelled running task whose node vanished ends cancelled, not retried", async () => {

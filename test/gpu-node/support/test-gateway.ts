@@ -44,6 +44,7 @@ export interface EnqueueInput {
   vae?: string | null;
   passthrough?: { method: "GET" | "POST" | "PUT" | "DELETE"; path: string } | null;
   timeoutSeconds?: number;
+  keepInterruptedImages?: boolean;
 }
 
 export interface TaskRecord {
@@ -56,6 +57,7 @@ export interface TaskRecord {
   vae: string | null;
   passthrough: EnqueueInput["passthrough"];
   timeoutSeconds: number;
+  keepInterruptedImages: boolean;
   status: TaskStatus;
   attempts: number;
   lease: { id: string; nodeId: string; expiresAt: number } | null;
@@ -208,6 +210,7 @@ export class TestGateway {
       vae: input.vae ?? null,
       passthrough: input.passthrough ?? null,
       timeoutSeconds: input.timeoutSeconds ?? 120,
+      keepInterruptedImages: input.keepInterruptedImages ?? false,
       status: "waiting",
       attempts: 0,
       lease: null,
@@ -454,7 +457,8 @@ export class TestGateway {
       if (!task.images.has(index)) this.protocolError(`complete says ${body.imageCount} images but image ${index} was not uploaded`);
     }
     task.complete = body;
-    this.finish(task, task.cancelRequested ? "cancelled" : "succeeded");
+    // As the Worker: a completion is finished work, even after a cancel (only a failure ends cancelled).
+    this.finish(task, "succeeded");
     sendJson(res, 200, { ok: true });
   }
 
@@ -479,7 +483,7 @@ export class TestGateway {
       task.images.set(index, { bytes: image, contentType: file.type });
     }
     task.complete = parsed.data;
-    this.finish(task, task.cancelRequested ? "cancelled" : "succeeded");
+    this.finish(task, "succeeded");
     sendJson(res, 200, { ok: true });
   }
 
@@ -517,6 +521,7 @@ export class TestGateway {
         passthrough: task.passthrough ?? null,
         attempt: task.attempts,
         timeoutSeconds: task.timeoutSeconds,
+        keepInterruptedImages: task.keepInterruptedImages,
       },
       lease: { id: task.lease.id, expiresAt: task.lease.expiresAt, leaseMs: this.options.leaseMs },
     };
