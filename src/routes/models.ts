@@ -29,7 +29,7 @@ import {
   normalizeModelType,
   UPSCALER_FOLDERS,
 } from "../protocol/model-types";
-import { modelKey } from "../storage/object-keys";
+import { modelKey, uploadedModelKey } from "../storage/object-keys";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 /** Names nodes and sd-webui use as they are: any script, but nothing that walks out of a folder. */
@@ -169,10 +169,21 @@ async function existingModel(db: D1Database, name: string): Promise<ModelRow> {
   return model;
 }
 
-/** A new file: the model is no longer failed, and nodes that failed the old one may try it. */
+/**
+ * A new file (`object`, wherever it was written): the registry points at it, the previous object
+ * goes, the model is no longer failed, and nodes that failed the old one may try it.
+ */
 async function recordFile(env: Env, model: ModelRow, object: R2Object, sha256: string): Promise<ModelRow> {
-  const changes = { sha256, sizeBytes: object.size, etag: object.etag, updatedAt: Date.now(), ...(model.sha256 !== sha256 ? NOT_FAILED : {}) };
+  const changes = {
+    ossPath: object.key,
+    sha256,
+    sizeBytes: object.size,
+    etag: object.etag,
+    updatedAt: Date.now(),
+    ...(model.sha256 !== sha256 ? NOT_FAILED : {}),
+  };
   await updateModel(env.DB, model.name, changes);
+  if (model.ossPath !== object.key) await env.BUCKET.delete(model.ossPath);
   const updated = { ...model, ...changes };
   if (model.sha256 !== sha256) await fileChanged(env, updated);
   return updated;
@@ -396,14 +407,17 @@ modelRoutes.put("/models/:name/file", requireRole("admin"), async (c) => {
   if (!c.req.raw.body || !Number.isFinite(length) || length <= 0) throw new ApiError("bad_request", "Send the file as the request body with a Content-Length");
   const digest = new crypto.DigestStream("SHA-256");
   const [toBucket, toDigest] = c.req.raw.body.tee();
+  // Written and verified under a key of its own before the registry points at it: R2 has no
+  // rename, and an upload that fails its check must leave the previous file in place.
+  const key = uploadedModelKey(model.name, model.fileName);
   const [object] = await Promise.all([
-    c.env.BUCKET.put(model.ossPath, toBucket.pipeThrough(new FixedLengthStream(length)), { httpMetadata: { contentType: "application/octet-stream" } }),
+    c.env.BUCKET.put(key, toBucket.pipeThrough(new FixedLengthStream(length)), { httpMetadata: { contentType: "application/octet-stream" } }),
     toDigest.pipeTo(digest),
   ]);
   const sha256 = [...new Uint8Array(await digest.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
   const declared = c.req.header("x-sha256");
   if (declared && declared !== sha256) {
-    await c.env.BUCKET.delete(model.ossPath);
+    await c.env.BUCKET.delete(key);
     throw new ApiError("validation_failed", `The file's sha256 is ${sha256}, not the declared ${declared}; nothing was kept`);
   }
   const updated = await recordFile(c.env, model, object!, sha256);

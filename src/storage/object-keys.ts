@@ -1,4 +1,6 @@
-// R2 layout: images/<owner>/<taskId>_<n>.png (the original's), inputs/<owner>/<id>.<ext>, models/<name>/<file>.
+// R2 layout: images/<owner>/<taskId>_<n>.png (the original's), inputs/<owner>/<id>.<ext>, models/<name>/<file>,
+// models/<name>/uploads/<id>/<file> (each file uploaded through the API).
+import { randomId } from "../crypto";
 
 export function imageKey(owner: string, taskId: string, index: number): string {
   return `images/${owner}/${taskId}_${index}.png`;
@@ -10,6 +12,11 @@ export function inputKey(owner: string, id: string, extension: string): string {
 
 export function modelKey(name: string, fileName: string): string {
   return `models/${name}/${fileName}`;
+}
+
+/** A new key for each upload of a model's file (file names have no `/`: it never is a `modelKey`). */
+export function uploadedModelKey(name: string, fileName: string): string {
+  return `models/${name}/uploads/${randomId("u_")}/${fileName}`;
 }
 
 /** The owner an `images/…` or `inputs/…` key belongs to, or null for any other key. */

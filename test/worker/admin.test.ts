@@ -15,13 +15,14 @@ describe("models", () => {
     expect(created).toMatchObject({ status: "registering", ossPath: "models/m-crud/m-crud.safetensors" });
     expect((await json<{ code: string }>(await call("/models", { token: ADMIN, body: { name: "m-crud" } }), 409)).code).toBe("model_exists");
     const bytes = new TextEncoder().encode("pretend weights");
-    const uploaded = await json<{ sha256: string; sizeBytes: number; status: string; title: string }>(
+    const uploaded = await json<{ sha256: string; sizeBytes: number; status: string; title: string; ossPath: string }>(
       await call("/models/m-crud/file", { method: "PUT", token: ADMIN, body: bytes }),
       200,
     );
     expect(uploaded).toMatchObject({ sha256: await sha256Hex(bytes), sizeBytes: bytes.length, status: "unloaded" });
     expect(uploaded.title).toBe(`m-crud.safetensors [${uploaded.sha256.slice(0, 10)}]`);
-    const stored = await env.BUCKET.get("models/m-crud/m-crud.safetensors");
+    expect(uploaded.ossPath).toMatch(/^models\/m-crud\/.*m-crud\.safetensors$/);
+    const stored = await env.BUCKET.get(uploaded.ossPath);
     expect(await stored!.text()).toBe("pretend weights");
     const user = await createKey("user");
     const list = await json<Array<{ name: string }>>(await call("/models", { token: user }), 200);
@@ -38,7 +39,7 @@ describe("models", () => {
     expect(unknownType.errors.map((e) => e.path)).toEqual(["type"]);
     await json(await call("/models/m-crud", { method: "DELETE", token: ADMIN }), 200);
     expect((await call("/models/m-crud", { token: user })).status).toBe(404);
-    expect(await env.BUCKET.head("models/m-crud/m-crud.safetensors")).toBeNull();
+    expect((await env.BUCKET.list({ prefix: "models/m-crud/" })).objects).toEqual([]);
   });
 
   it("will not delete a model that tasks still use unless told to cancel them", async () => {
@@ -90,7 +91,33 @@ describe("models", () => {
       headers: { "x-sha256": "0".repeat(64) },
     });
     expect(res.status).toBe(422);
-    expect(await env.BUCKET.head("models/m-bad-sha/m-bad-sha.safetensors")).toBeNull();
+    expect((await env.BUCKET.list({ prefix: "models/m-bad-sha/" })).objects).toEqual([]);
+  });
+
+  it("keeps the previous file when a re-upload's declared sha256 does not match", async () => {
+    const good = await createModel("m-reupload", "good weights");
+    const node = await createKey("node");
+    const res = await call("/models/m-reupload/file", {
+      method: "PUT",
+      token: ADMIN,
+      body: new TextEncoder().encode("corrupted weights"),
+      headers: { "x-sha256": "0".repeat(64) },
+    });
+    expect(res.status).toBe(422);
+    const file = await call("/nodes/models/m-reupload/file", { token: node });
+    expect(file.status).toBe(200);
+    expect(await file.text()).toBe("good weights");
+    const model = await json<{ sha256: string }>(await call("/models/m-reupload", { token: ADMIN }), 200);
+    expect(model.sha256).toBe(good.sha256);
+    // Nothing of the refused upload stays in the bucket, and a good re-upload replaces the file.
+    expect((await env.BUCKET.list({ prefix: "models/m-reupload/" })).objects).toHaveLength(1);
+    const newer = await json<{ sha256: string }>(
+      await call("/models/m-reupload/file", { method: "PUT", token: ADMIN, body: new TextEncoder().encode("newer weights") }),
+      200,
+    );
+    expect(newer.sha256).toBe(await sha256Hex("newer weights"));
+    expect(await (await call("/nodes/models/m-reupload/file", { token: node })).text()).toBe("newer weights");
+    expect((await env.BUCKET.list({ prefix: "models/m-reupload/" })).objects).toHaveLength(1);
   });
 
   it("uploads a file larger than one request body in parts", async () => {
