@@ -142,19 +142,18 @@ async function requiredAddons(
   return { files, body: renameAddons(s.body, renames), vae: renames.find((r) => r.ref.path === "sd_vae")?.to ?? vae };
 }
 
+/** The task an Idempotency-Key already names, when it was made by this same request; else a conflict. */
+function sameRequest(earlier: TaskRow, requestHash: string, idempotencyKey: string | null): TaskRow {
+  if (earlier.requestHash === requestHash) return earlier;
+  throw new ApiError("idempotency_conflict", `Idempotency-Key ${JSON.stringify(idempotencyKey)} was used for a different request (task ${earlier.taskId})`);
+}
+
 export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskRow; created: boolean; queuePosition: number }> {
   const owner = s.caller.owner;
   const requestHash = await sha256Hex(JSON.stringify({ kind: s.kind, body: s.body, checkpoint: s.checkpoint, passthrough: s.passthrough }));
   const requested = requestedCheckpoint(s);
   const found = await lookUpSubmission(env.DB, owner, { checkpoint: requested?.alias ?? null, idempotencyKey: s.idempotencyKey, clientTaskId: s.clientTaskId });
-  if (found.earlier) {
-    if (found.earlier.requestHash !== requestHash)
-      throw new ApiError(
-        "idempotency_conflict",
-        `Idempotency-Key ${JSON.stringify(s.idempotencyKey)} was used for a different request (task ${found.earlier.taskId})`,
-      );
-    return { task: found.earlier, created: false, queuePosition: 0 };
-  }
+  if (found.earlier) return { task: sameRequest(found.earlier, requestHash, s.idempotencyKey), created: false, queuePosition: 0 };
   const options = found.options;
   const { model, pool: poolRow } = await chooseModel(env.DB, s, requested, found);
   if (!model.sha256) throw new ApiError("model_file_missing", `Model ${model.name} is registered but has no uploaded file yet`);
@@ -208,7 +207,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       // Lost a race with an identical id or idempotency key: answer as if we had seen it first.
       if (s.idempotencyKey) {
         const earlier = await findTaskByIdempotencyKey(env.DB, owner, s.idempotencyKey);
-        if (earlier) return { task: earlier, created: false, queuePosition: 0 };
+        if (earlier) return { task: sameRequest(earlier, requestHash, s.idempotencyKey), created: false, queuePosition: 0 };
       }
       if (s.clientTaskId && (await findTask(env.DB, owner, s.clientTaskId)))
         throw new ApiError("task_id_conflict", `You already have a task with id ${JSON.stringify(s.clientTaskId)}`);

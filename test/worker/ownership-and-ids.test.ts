@@ -39,6 +39,25 @@ describe("task ids", () => {
     expect(other.code).toBe("idempotency_conflict");
   });
 
+  it("refuses the loser of a race for a new Idempotency-Key when its request differs, and answers the same task when it is identical", async () => {
+    await createModel("ids-race");
+    const user = await createKey("user");
+    const races = Array.from({ length: 4 }, (_, i) => `race-${i}`);
+    const different = await Promise.all(
+      races.map((key) => Promise.all(["a", "b"].map((prompt) => submit(user, { stable_diffusion_model: "ids-race", prompt }, { "idempotency-key": key })))),
+    );
+    for (const pair of different) {
+      expect(pair.map((res) => res.status).sort()).toEqual([202, 409]);
+      const refused = await json<{ code: string }>(pair.find((res) => res.status === 409)!);
+      expect(refused.code).toBe("idempotency_conflict");
+    }
+    const identical = await Promise.all(
+      ["same-0", "same-0"].map((key) => submit(user, { stable_diffusion_model: "ids-race", prompt: "c" }, { "idempotency-key": key })),
+    );
+    const [one, two] = await Promise.all(identical.map((res) => json<Submitted>(res, 202)));
+    expect(two!.taskId).toBe(one!.taskId);
+  });
+
   it("lists the caller's tasks newest first, page by page", async () => {
     await createModel("ids-list");
     const user = await createKey("user");
