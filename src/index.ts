@@ -16,6 +16,7 @@ import { submitRoutes } from "./routes/submit";
 import { taskRoutes } from "./routes/tasks";
 import { uploadRoutes } from "./routes/uploads";
 import { webhookRoutes } from "./routes/webhooks";
+import { endUnqueuedTasks } from "./tasks/unqueued";
 
 export { Fleet } from "./fleet/fleet";
 export { CheckpointQueue } from "./queue/checkpoint-queue";
@@ -68,4 +69,10 @@ app.get("/", (c) => c.redirect("/docs"));
 app.notFound((c) => problem(c, "not_found", `No route ${c.req.method} ${new URL(c.req.url).pathname}`));
 app.onError(handleError);
 
-export default app;
+export default {
+  fetch: app.fetch,
+  // wrangler.toml [triggers]: every minute, tasks a stopped Worker accepted but never queued end with a reason.
+  scheduled(_controller, env, ctx) {
+    ctx.waitUntil(endUnqueuedTasks(env));
+  },
+} satisfies ExportedHandler<Env>;

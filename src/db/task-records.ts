@@ -1,6 +1,6 @@
 // The D1 side of task transitions: what CheckpointQueue writes so a task's row follows every
 // change (through its outbox, src/queue/d1-outbox.ts).
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import { tasks } from "./schema";
 
@@ -22,7 +22,9 @@ export type TaskRecord =
   | { uid: string; kind: "created"; row: typeof tasks.$inferInsert }
   | { uid: string; kind: "running"; attempts: number; nodeId: string; startedAt: number }
   | { uid: string; kind: "waiting"; attempts: number; error: string | null }
-  | { uid: string; kind: "ended"; ending: TaskEnding };
+  | { uid: string; kind: "ended"; ending: TaskEnding }
+  /** A task the queue never received ends: only a row still waiting (one that ran has a newer record). */
+  | { uid: string; kind: "ended_unqueued"; ending: TaskEnding };
 
 /** Applies the records to D1 in order, in one batch: all of them or none. */
 export async function applyTaskRecords(db: D1Database, records: readonly TaskRecord[]): Promise<void> {
@@ -45,5 +47,10 @@ function taskRecordQuery(d: DrizzleD1Database, record: TaskRecord) {
       return d.update(tasks).set({ status: "waiting", nodeId: null, startedAt: null, attempts: record.attempts, error: record.error }).where(where);
     case "ended":
       return d.update(tasks).set(record.ending).where(where);
+    case "ended_unqueued":
+      return d
+        .update(tasks)
+        .set(record.ending)
+        .where(and(where, eq(tasks.status, "waiting")));
   }
 }

@@ -82,3 +82,14 @@ export async function liveTasksUsingAddon(db: D1Database, name: string): Promise
     )
     .all();
 }
+
+/** The oldest `limit` tasks D1 shows waiting that were created before `before` (epoch ms). */
+export async function waitingTasksCreatedBefore(db: D1Database, before: number, limit: number): Promise<Array<Pick<TaskRow, "uid" | "checkpoint">>> {
+  return drizzle(db)
+    .select({ uid: tasks.uid, checkpoint: tasks.checkpoint })
+    .from(tasks)
+    .where(and(eq(tasks.status, "waiting"), lt(tasks.createdAt, before)))
+    .orderBy(tasks.createdAt)
+    .limit(limit)
+    .all();
+}

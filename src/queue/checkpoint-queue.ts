@@ -119,6 +119,8 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   }
 
   async enqueue(task: QueuedTask, pool: PoolSettings): Promise<{ queuePosition: number }> {
+    // Ended before it got here (endUnqueued): it never runs; its row already says how it ended.
+    if (this.sql.exec("SELECT 1 FROM unqueued_ended WHERE uid = ?", task.uid).toArray().length > 0) return { queuePosition: 0 };
     this.sql.exec("INSERT INTO pool (id, settings) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET settings = excluded.settings", JSON.stringify(pool));
     const seq = (this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM live_tasks").one().s ?? 0) + 1;
     this.sql.exec(
@@ -251,6 +253,24 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     }
     this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE uid = ?", uid);
     return "cancel_requested";
+  }
+
+  /**
+   * Ends tasks whose D1 rows say waiting but that this queue may never have received (the Worker
+   * stopped between a submission's D1 insert and its enqueue). One this queue holds, or whose
+   * records have not reached D1 yet, is live and left alone; any other ends with `ending`, in D1
+   * only if its row still says waiting, and an enqueue arriving later is refused, all in this one
+   * synchronous step. Answers the uids it ended.
+   */
+  async endUnqueued(uids: string[], ending: { status: "failed" | "cancelled"; error: string }): Promise<string[]> {
+    const now = this.clock();
+    const ended = uids.filter((uid) => !this.row(uid) && !this.outbox.holds(uid));
+    for (const uid of ended) {
+      this.sql.exec("INSERT OR IGNORE INTO unqueued_ended (uid, ended_at) VALUES (?, ?)", uid, now);
+      this.mirror({ uid, kind: "ended_unqueued", ending: { ...ending, finishedAt: now, attempts: 0 } });
+    }
+    await Promise.all(ended.map((uid) => this.settle(uid))); // the caller reads the rows next
+    return ended;
   }
 
   /** How the queue stands now (waiting and running counts, lease holders). */

@@ -1,5 +1,5 @@
 // CheckpointQueue's SQLite tables, as upgrade steps (see src/sql-storage-migrations.ts): live
-// tasks, the pool's settings and the checkpoint file marked failed (./checkpoint-queue.ts), the D1 outbox (./d1-outbox.ts) and
+// tasks, the pool's settings and the checkpoint file marked failed, tasks ended unqueued (./checkpoint-queue.ts), the D1 outbox (./d1-outbox.ts) and
 // webhook deliveries (./webhook-outbox.ts). Append a step to change them; never edit one.
 import type { StorageSteps } from "../sql-storage-migrations";
 
@@ -18,4 +18,6 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
   id TEXT PRIMARY KEY, url TEXT NOT NULL, origin TEXT NOT NULL, owner TEXT NOT NULL, event TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT);`,
   "CREATE TABLE IF NOT EXISTS failed_file (id INTEGER PRIMARY KEY CHECK (id = 1), sha256 TEXT NOT NULL, reason TEXT NOT NULL);",
+  // Tasks ended without ever being queued (endUnqueued): their late enqueue is refused.
+  "CREATE TABLE IF NOT EXISTS unqueued_ended (uid TEXT PRIMARY KEY, ended_at INTEGER NOT NULL);",
 ];

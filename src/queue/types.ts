@@ -82,6 +82,7 @@ export interface CheckpointQueueRpc {
   complete(uid: string, leaseId: string, result: NodeCompletion): Promise<EndOutcome>;
   fail(uid: string, leaseId: string, failure: NodeFailure): Promise<EndOutcome>;
   cancel(uid: string): Promise<CancelOutcome>;
+  endUnqueued(uids: string[], ending: { status: "failed" | "cancelled"; error: string }): Promise<string[]>;
   summary(): Promise<QueueSummary>;
   retire(reason: string): Promise<{ cancelled: number; cancelling: number }>;
   failWaiting(reason: string, sha256: string): Promise<{ failed: number }>;

@@ -149,7 +149,12 @@ taskRoutes.openapi(
     const outcome = await queueStub(c.env, task.checkpoint).cancel(task.uid);
     if (outcome === "cancel_requested")
       return c.json({ taskId: task.taskId, status: "running", message: "Cancelling: the node interrupts sd-webui at its next progress report" }, 202);
-    const now = (await findTaskByUid(c.env.DB, task.uid)) ?? task;
+    let now = (await findTaskByUid(c.env.DB, task.uid)) ?? task;
+    // Waiting in D1 but in no queue: a submission the Worker never finished queueing (../tasks/unqueued.ts).
+    if (outcome === "not_live" && now.status === "waiting") {
+      await queueStub(c.env, task.checkpoint).endUnqueued([task.uid], { status: "cancelled", error: "Cancelled before it ran" });
+      now = (await findTaskByUid(c.env.DB, task.uid)) ?? task;
+    }
     if (outcome === "not_live" && now.status !== "cancelled") throw new ApiError("task_finished", `Task ${task.taskId} has already ended (${now.status})`);
     return c.json({ taskId: task.taskId, status: "cancelled", message: "Cancelled before it ran" }, 200);
   },

@@ -1,6 +1,7 @@
 // Turning a client request into a task: resolve the checkpoint (request, else the key's
 // options), honour Idempotency-Key and client-chosen ids, move inline images to R2, store the
-// D1 row `waiting`, hand it to the checkpoint's queue. Anything written is undone on failure.
+// D1 row `waiting`, hand it to the checkpoint's queue. Anything written is undone on failure;
+// a row left behind by a Worker that stopped in between ends through ./unqueued.ts.
 // The add-on models the request names must be registered (with a file) or built into the nodes'
 // sd-webui; the registered ones travel with the claim so the node has them on disk.
 import type { Caller } from "../app-env";
