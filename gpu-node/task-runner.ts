@@ -35,6 +35,14 @@ export class TaskFailure extends Error {
   }
 }
 
+/** The node or its sd-webui failed, not the task: retryable, and the Worker bounds it apart (MAX_INFRA_RETRIES). */
+export class InfrastructureFailure extends TaskFailure {
+  override name = "InfrastructureFailure";
+  constructor(message: string) {
+    super(message, true);
+  }
+}
+
 /** The task is not ours any more (stale lease): say nothing more to the Worker about it. */
 class TaskDropped extends Error {
   override name = "TaskDropped";
@@ -95,7 +103,7 @@ export class TaskRunner {
   async run(): Promise<TaskOutcome> {
     const { supervisor } = this.deps;
     const onCrash = (exit: WebuiExit) =>
-      this.abort(new TaskFailure(`sd-webui crashed while running the task (${exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`})`, true));
+      this.abort(new InfrastructureFailure(`sd-webui crashed while running the task (${exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`})`));
     supervisor.on("crash", onCrash);
     const started = Date.now();
     this.log.info(`running ${this.task.kind} on ${this.task.model.name} (attempt ${this.task.attempt})`);
@@ -118,7 +126,7 @@ export class TaskRunner {
 
   /** Hard stop (second signal): interrupt sd-webui if it runs our job, fail the task as retryable. */
   abortNow(reason: string): void {
-    const failure = new TaskFailure(reason, true);
+    const failure = new InfrastructureFailure(reason);
     if (this.ourJobActive && !this.interruptSent) {
       this.interruptSent = true;
       this.webui?.interrupt().catch(() => undefined);
@@ -342,6 +350,7 @@ export class TaskRunner {
         leaseId: this.leaseId,
         error: failure.message.slice(0, 4000),
         retryable: failure.retryable,
+        infrastructure: failure instanceof InfrastructureFailure,
         webuiError: failure.webuiError,
         modelFailure: failure.modelFailure,
       });
@@ -366,10 +375,10 @@ export class TaskRunner {
     if (error instanceof InvalidTaskError) return new TaskFailure(error.message, false);
     if (error instanceof WebuiConnectionError) {
       this.deps.supervisor.markUnhealthy();
-      return new TaskFailure(`lost the connection to sd-webui: ${error.message}`, true);
+      return new InfrastructureFailure(`lost the connection to sd-webui: ${error.message}`);
     }
     if (error instanceof WebuiHttpError) return new TaskFailure(error.message, false, { status: error.status, body: error.body });
-    if (isTransientGatewayError(error)) return new TaskFailure(`gateway unreachable: ${errorMessage(error)}`, true);
+    if (isTransientGatewayError(error)) return new InfrastructureFailure(`gateway unreachable: ${errorMessage(error)}`);
     if (error instanceof GatewayHttpError) return new TaskFailure(`gateway refused a call: ${errorMessage(error)}`, true);
     return new TaskFailure(`agent error: ${errorMessage(error)}`, true);
   }

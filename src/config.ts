@@ -15,6 +15,7 @@ const configSchema = z.object({
   SIGNED_URL_TTL_SECONDS: intFromString(1).default(3600),
   LEASE_MS: intFromString(100).default(30_000),
   MAX_ATTEMPTS: intFromString(1).default(3),
+  MAX_INFRA_RETRIES: intFromString(0).default(10),
   HEARTBEAT_INTERVAL_MS: intFromString(100).default(5000),
   CLAIM_WAIT_MS: intFromString(0).default(20_000),
   SYNC_WAIT_MS: intFromString(0).default(300_000),
@@ -27,6 +28,7 @@ export interface Config {
   signedUrlTtlSeconds: number;
   leaseMs: number;
   maxAttempts: number;
+  maxInfraRetries: number;
   heartbeatIntervalMs: number;
   claimWaitMs: number;
   syncWaitMs: number;
@@ -59,6 +61,7 @@ function parseConfig(env: Env): Config {
     signedUrlTtlSeconds: v.SIGNED_URL_TTL_SECONDS,
     leaseMs: v.LEASE_MS,
     maxAttempts: v.MAX_ATTEMPTS,
+    maxInfraRetries: v.MAX_INFRA_RETRIES,
     heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS,
     claimWaitMs: v.CLAIM_WAIT_MS,
     syncWaitMs: v.SYNC_WAIT_MS,

@@ -247,6 +247,12 @@ export const failRequestSchema = z.object({
   error: z.string().max(4000),
   /** True when another attempt might succeed (sd-webui crashed, node shutting down). */
   retryable: z.boolean().default(false),
+  /**
+   * With `retryable`: the node or its sd-webui failed, not the task (sd-webui crashed or its
+   * connection was lost, the node is shutting down, the gateway was unreachable). Counted
+   * against the Worker's MAX_INFRA_RETRIES rather than MAX_ATTEMPTS.
+   */
+  infrastructure: z.boolean().default(false),
   /** sd-webui's own error answer, kept so the A1111 surface can answer in sd-webui's shape. */
   webuiError: z.object({ status: z.number().int(), body: z.unknown() }).nullable().default(null),
   /**

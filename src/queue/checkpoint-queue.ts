@@ -14,7 +14,7 @@ import type { ClaimedTask, ModelFile } from "../protocol/node";
 import { migrateSqlStorage } from "../sql-storage-migrations";
 import { D1Outbox } from "./d1-outbox";
 import { newLeaseId } from "./lease-id";
-import { afterLostLease, exhaustedReason, leaseDeadline, nextAlarmAt } from "./lease-policy";
+import { afterLostLease, exhaustedReason, type LossCause, leaseDeadline, nextAlarmAt } from "./lease-policy";
 import { QUEUE_STORAGE_STEPS } from "./storage-schema";
 import type {
   CancelOutcome,
@@ -49,6 +49,7 @@ interface Row extends Record<string, SqlStorageValue> {
   claim: string;
   progress: string | null;
   last_error: string | null;
+  infra_losses: number;
 }
 
 /** After D1 refused the outbox, the alarm tries again this much later. */
@@ -90,9 +91,9 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     if (this.outbox.pending > 0 || this.webhooks.nextDueAt() !== null) void ctx.blockConcurrencyWhile(() => this.alarmBy(this.clock()));
   }
 
-  private get settings(): { leaseMs: number; maxAttempts: number } {
+  private get settings(): { leaseMs: number; maxAttempts: number; maxInfraRetries: number } {
     const config = readConfig(this.env);
-    return { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts };
+    return { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts, maxInfraRetries: config.maxInfraRetries };
   }
 
   /** The pool's settings; a queue that was never configured (nor enqueued to) runs with the defaults. */
@@ -235,7 +236,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     const row = this.heldRow(uid, leaseId);
     if (!row) return { ok: false, reason: "stale_lease" };
     if (failure.modelFailure) return this.afterModelFailure(row, failure.error);
-    if (failure.retryable) return this.loseLease(row, failure.error);
+    if (failure.retryable) return this.loseLease(row, failure.infrastructure ? "infrastructure" : "task", failure.error);
     const status = row.cancel_requested === 1 ? "cancelled" : "failed";
     return this.end(row, { status, finishedAt: this.clock(), error: failure.error, webuiError: failure.webuiError ?? null });
   }
@@ -379,7 +380,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   /** The node is gone (deregistered or lost): its leases are not waited out. */
   async releaseNode(nodeId: string): Promise<number> {
     const rows = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND node_id = ?", nodeId).toArray();
-    for (const row of rows) await this.loseLease(row, `node ${nodeId} was lost while running the task`);
+    for (const row of rows) await this.loseLease(row, "infrastructure", `node ${nodeId} was lost while running the task`);
     return rows.length;
   }
 
@@ -387,7 +388,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     this.alarmAt = null; // it has fired: nothing is scheduled now
     const now = this.clock();
     const expired = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND lease_expires_at <= ?", now).toArray();
-    for (const row of expired) await this.loseLease(row, null);
+    for (const row of expired) await this.loseLease(row, "infrastructure", null);
     await this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));
     await this.sendWebhooks();
     const deadlines = this.sql
@@ -398,13 +399,16 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     if (next !== null) await this.alarmBy(next);
   }
 
-  private async loseLease(row: Row, error: string | null): Promise<EndOutcome> {
-    const { maxAttempts } = this.settings;
-    const next = afterLostLease(row.attempts, maxAttempts, row.cancel_requested === 1);
+  private async loseLease(row: Row, cause: LossCause, error: string | null): Promise<EndOutcome> {
+    const runs = { attempts: row.attempts, infraLosses: row.infra_losses };
+    const next = afterLostLease(cause, runs, this.settings, row.cancel_requested === 1);
     const lastError = error ?? row.last_error;
+    const infraLosses = row.infra_losses + (cause === "infrastructure" ? 1 : 0);
+    this.sql.exec("UPDATE live_tasks SET infra_losses = ? WHERE uid = ?", infraLosses, row.uid);
     if (next === "requeue") return this.requeue(row, row.attempts, lastError);
     if (next === "cancel") return this.cancelledWhileRunning(row);
-    return this.end(row, { status: "failed", finishedAt: this.clock(), error: exhaustedReason(row.attempts, lastError) });
+    const counted = cause === "infrastructure" ? infraLosses : row.attempts - row.infra_losses;
+    return this.end(row, { status: "failed", finishedAt: this.clock(), error: exhaustedReason(cause, counted, lastError) });
   }
 
   /**

@@ -20,4 +20,6 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
   "CREATE TABLE IF NOT EXISTS failed_file (id INTEGER PRIMARY KEY CHECK (id = 1), sha256 TEXT NOT NULL, reason TEXT NOT NULL);",
   // Tasks ended without ever being queued (endUnqueued): their late enqueue is refused.
   "CREATE TABLE IF NOT EXISTS unqueued_ended (uid TEXT PRIMARY KEY, ended_at INTEGER NOT NULL);",
+  // Runs of a task lost to the infrastructure (lease-policy.ts), bounded apart from its own failures.
+  "ALTER TABLE live_tasks ADD COLUMN infra_losses INTEGER NOT NULL DEFAULT 0;",
 ];

@@ -103,7 +103,7 @@ describe("gpu-node agent lifecycle", () => {
     await agent.stop({ drain: false });
 
     const task = gateway.task(id);
-    expect(task.failures[0]?.retryable).toBe(true);
+    expect(task.failures[0]).toMatchObject({ retryable: true, infrastructure: true });
     expect(task.status).toBe("waiting");
     expect(gateway.node("hard-stop-node").deregistered).toBe(true);
   });

@@ -13,47 +13,62 @@ describe("leaseDeadline", () => {
 });
 
 describe("afterLostLease", () => {
-  // `attempts` counts claims: the first claim makes it 1.
-  it("requeues while claims remain", () => {
-    expect(afterLostLease(1, 3, false)).toBe("requeue");
-    expect(afterLostLease(2, 3, false)).toBe("requeue");
+  // `attempts` counts claims: the first claim makes it 1. Counts are as they were before this loss.
+  const limits = { maxAttempts: 3, maxInfraRetries: 10 };
+  const runs = (attempts: number, infraLosses = 0) => ({ attempts, infraLosses });
+
+  it("requeues while the task's own failures remain under MAX_ATTEMPTS", () => {
+    expect(afterLostLease("task", runs(1), limits, false)).toBe("requeue");
+    expect(afterLostLease("task", runs(2), limits, false)).toBe("requeue");
   });
 
-  it("fails for good once the last allowed claim has lost its lease", () => {
-    expect(afterLostLease(3, 3, false)).toBe("fail");
+  it("fails for good once the task itself has failed its last allowed run", () => {
+    expect(afterLostLease("task", runs(3), limits, false)).toBe("fail");
+    expect(afterLostLease("task", runs(1), { ...limits, maxAttempts: 1 }, false)).toBe("fail");
+    // MAX_ATTEMPTS lowered meanwhile
+    expect(afterLostLease("task", runs(5), limits, false)).toBe("fail");
   });
 
-  it("fails at the first lost lease when one attempt is allowed", () => {
-    expect(afterLostLease(1, 1, false)).toBe("fail");
+  it("does not count runs the infrastructure lost against the task's own bound", () => {
+    // Five claims, three of them lost to nodes: the task itself failed once before this.
+    expect(afterLostLease("task", runs(5, 3), limits, false)).toBe("requeue");
+    expect(afterLostLease("task", runs(6, 3), limits, false)).toBe("fail");
   });
 
-  it("fails a task that has had more claims than now allowed (MAX_ATTEMPTS lowered meanwhile)", () => {
-    expect(afterLostLease(5, 3, false)).toBe("fail");
+  it("requeues infrastructure losses past MAX_ATTEMPTS, up to their own bound", () => {
+    expect(afterLostLease("infrastructure", runs(3, 2), limits, false)).toBe("requeue");
+    expect(afterLostLease("infrastructure", runs(10, 9), limits, false)).toBe("requeue");
+    expect(afterLostLease("infrastructure", runs(11, 10), limits, false)).toBe("fail");
+    expect(afterLostLease("infrastructure", runs(1), { ...limits, maxInfraRetries: 0 }, false)).toBe("fail");
   });
 
-  it("cancels a task whose cancel was requested, whether or not claims remain", () => {
-    expect(afterLostLease(1, 3, true)).toBe("cancel");
-    expect(afterLostLease(3, 3, true)).toBe("cancel");
+  it("cancels a task whose cancel was requested, whatever it has left", () => {
+    expect(afterLostLease("task", runs(1), limits, true)).toBe("cancel");
+    expect(afterLostLease("infrastructure", runs(11, 10), limits, true)).toBe("cancel");
   });
 });
 
 describe("exhaustedReason", () => {
   it("names the attempts and the node's last error", () => {
-    expect(exhaustedReason(3, "CUDA out of memory")).toBe("Gave up after 3 attempts: CUDA out of memory");
+    expect(exhaustedReason("task", 3, "CUDA out of memory")).toBe("Gave up after 3 attempts: CUDA out of memory");
   });
 
   it("says one attempt in the singular", () => {
-    expect(exhaustedReason(1, "boom")).toBe("Gave up after 1 attempt: boom");
+    expect(exhaustedReason("task", 1, "boom")).toBe("Gave up after 1 attempt: boom");
+  });
+
+  it("says when the runs were lost to the infrastructure", () => {
+    expect(exhaustedReason("infrastructure", 11, "sd-webui crashed")).toBe("Gave up after 11 runs lost to nodes or sd-webui: sd-webui crashed");
   });
 
   it("blames the expired lease when no node reported an error", () => {
-    const reason = exhaustedReason(2, null);
-    expect(reason).toMatch(/^Gave up after 2 attempts: /);
+    const reason = exhaustedReason("infrastructure", 2, null);
+    expect(reason).toMatch(/^Gave up after 2 runs/);
     expect(reason).toContain("lease expired");
   });
 
   it("keeps an empty error as given rather than inventing one", () => {
-    expect(exhaustedReason(2, "")).toBe("Gave up after 2 attempts: ");
+    expect(exhaustedReason("task", 2, "")).toBe("Gave up after 2 attempts: ");
   });
 });
 

@@ -25,12 +25,14 @@ async function setup(model: string) {
 }
 
 const LEASE_MS = 2000; // vitest.workers.config.ts
+const MAX_ATTEMPTS = 3; // wrangler.toml
+const MAX_INFRA_RETRIES = 10; // wrangler.toml
 
 describe("leases", () => {
-  it("re-queues a task whose lease ran out, with attempts+1, and fails it after the maximum", async () => {
+  it("re-queues a task whose lease ran out, with attempts+1, past MAX_ATTEMPTS: losing its node is not the task's failure", async () => {
     const { user, node } = await setup("lease-expiry");
     const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-expiry" }), 202);
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const claimed = (await claim(node, attempt % 2 ? "lease-expiry-n1" : "lease-expiry-n2"))!;
       expect(claimed.task.attempt).toBe(attempt);
       const running = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
@@ -38,10 +40,43 @@ describe("leases", () => {
       await advanceQueueClock("lease-expiry", LEASE_MS + 1);
       expect(await runDurableObjectAlarm(queueOf("lease-expiry"))).toBe(true);
     }
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("waiting");
+    await finishTask(node, (await claim(node, "lease-expiry-n1"))!);
+    expect(await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).toMatchObject({ status: "succeeded", attempts: MAX_ATTEMPTS + 1 });
+  });
+
+  it("gives up on a task after MAX_INFRA_RETRIES runs lost to nodes or sd-webui", async () => {
+    const { user, node } = await setup("lease-infra");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-infra" }), 202);
+    for (let lost = 1; lost <= MAX_INFRA_RETRIES + 1; lost++) {
+      const claimed = (await claim(node, lost % 2 ? "lease-infra-n1" : "lease-infra-n2"))!;
+      if (lost % 2) {
+        await advanceQueueClock("lease-infra", LEASE_MS + 1);
+        await runDurableObjectAlarm(queueOf("lease-infra"));
+      } else {
+        const body = { leaseId: claimed.lease.id, error: "sd-webui crashed", retryable: true, infrastructure: true };
+        await json(await call(`/nodes/tasks/${claimed.task.id}/fail`, { token: node, body }), 200);
+      }
+    }
     const failed = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
-    expect(failed.status).toBe("failed");
-    expect(failed.attempts).toBe(3);
-    expect(failed.message).toMatch(/Gave up after 3 attempts/);
+    expect(failed).toMatchObject({ status: "failed", attempts: MAX_INFRA_RETRIES + 1 });
+    expect(failed.message).toMatch(new RegExp(`^Gave up after ${MAX_INFRA_RETRIES + 1} runs lost to nodes or sd-webui`));
+  });
+
+  it("gives up on a task that fails by itself (retryably) after MAX_ATTEMPTS, whatever runs nodes lost", async () => {
+    const { user, node } = await setup("lease-own");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-own" }), 202);
+    await claim(node, "lease-own-n1");
+    await advanceQueueClock("lease-own", LEASE_MS + 1);
+    await runDurableObjectAlarm(queueOf("lease-own"));
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const claimed = (await claim(node, attempt % 2 ? "lease-own-n2" : "lease-own-n1"))!;
+      const body = { leaseId: claimed.lease.id, error: "sd-webui returned an empty image at index 0", retryable: true };
+      await json(await call(`/nodes/tasks/${claimed.task.id}/fail`, { token: node, body }), 200);
+    }
+    const failed = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(failed).toMatchObject({ status: "failed", attempts: MAX_ATTEMPTS + 1 });
+    expect(failed.message).toBe(`Gave up after ${MAX_ATTEMPTS} attempts: sd-webui returned an empty image at index 0`);
   });
 
   it("refuses a stale lease with 409 and changes nothing; the retry finishes exactly once", async () => {

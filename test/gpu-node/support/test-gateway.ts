@@ -553,7 +553,15 @@ export class TestGateway {
     const now = Date.now();
     for (const task of this.tasks.values()) {
       if (task.status !== "running" || !task.lease || task.lease.expiresAt > now) continue;
-      task.failures.push({ leaseId: task.lease.id, error: "lease expired", retryable: true, webuiError: null, modelFailure: null, attempt: task.attempts });
+      task.failures.push({
+        leaseId: task.lease.id,
+        error: "lease expired",
+        retryable: true,
+        infrastructure: true,
+        webuiError: null,
+        modelFailure: null,
+        attempt: task.attempts,
+      });
       if (task.attempts < this.options.maxAttempts) this.requeue(task);
       else this.finish(task, "failed");
     }
