@@ -33,9 +33,15 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private wakeClaims = new Map<() => void, string>();
   /** Checkpoint → the nodes it failed on since its file last changed: never placed there again. */
   private readonly failedOn = new Map<string, Set<string>>();
+  /**
+   * When this object started. Heartbeats sent while it was not running (a Worker outage) were
+   * never heard: no node counts as silent from before then (see alarm).
+   */
+  private readonly startedAt: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.startedAt = this.clock();
     migrateSqlStorage(ctx.storage, FLEET_STORAGE_STEPS);
     for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM nodes")) {
       const node = JSON.parse(row.data) as NodeRecord;
@@ -357,7 +363,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const now = this.clock();
     const lostAfterMs = this.heartbeatIntervalMs() * MISSED_HEARTBEATS_BEFORE_LOST;
     for (const node of [...this.nodes.values()]) {
-      if (node.status === "lost" || now - node.lastSeenAt <= lostAfterMs) continue;
+      if (node.status === "lost" || now - Math.max(node.lastSeenAt, this.startedAt) <= lostAfterMs) continue;
       this.save({ ...node, status: "lost", currentTaskId: null });
       await this.releaseLeases(node.nodeId);
     }

@@ -50,6 +50,8 @@ interface Row extends Record<string, SqlStorageValue> {
   progress: string | null;
   last_error: string | null;
   infra_losses: number;
+  lost_lease_id: string | null;
+  lost_node_id: string | null;
 }
 
 /** After D1 refused the outbox, the alarm tries again this much later. */
@@ -106,9 +108,41 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     return this.sql.exec<Row>("SELECT * FROM live_tasks WHERE uid = ?", uid).toArray()[0] ?? null;
   }
 
+  /**
+   * The task's row when `leaseId` holds it. A lease that ran out (or whose node was presumed
+   * lost) while its task waits for another node still does: its node is evidently at work, so the
+   * task is running on it again, under that lease, and the run was not lost after all.
+   */
   private heldRow(uid: string, leaseId: string): Row | null {
     const row = this.row(uid);
-    return row && row.status === "running" && row.lease_id === leaseId ? row : null;
+    if (!row) return null;
+    if (row.status === "running") return row.lease_id === leaseId ? row : null;
+    if (row.lost_lease_id !== leaseId) return null;
+    const now = this.clock();
+    const leaseExpiresAt = leaseDeadline(now, this.settings.leaseMs);
+    const nodeId = row.lost_node_id ?? "";
+    const infraLosses = Math.max(0, row.infra_losses - 1);
+    this.sql.exec(
+      "UPDATE live_tasks SET status = 'running', lease_id = ?, lease_expires_at = ?, node_id = ?, infra_losses = ?, lost_lease_id = NULL, lost_node_id = NULL WHERE uid = ?",
+      leaseId,
+      leaseExpiresAt,
+      nodeId,
+      infraLosses,
+      uid,
+    );
+    this.mirror({ uid, kind: "running", attempts: row.attempts, nodeId, startedAt: now });
+    this.report();
+    void this.alarmBy(leaseExpiresAt);
+    return {
+      ...row,
+      status: "running",
+      lease_id: leaseId,
+      lease_expires_at: leaseExpiresAt,
+      node_id: nodeId,
+      infra_losses: infraLosses,
+      lost_lease_id: null,
+      lost_node_id: null,
+    };
   }
 
   /** Sets or replaces the pool's settings (cap, timeout, constraints, cost estimates). */
@@ -175,7 +209,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     const lease = { id: newLeaseId(claim.model.name), expiresAt: leaseDeadline(now, leaseMs), leaseMs };
     const attempts = next.attempts + 1;
     this.sql.exec(
-      "UPDATE live_tasks SET status = 'running', attempts = ?, lease_id = ?, lease_expires_at = ?, node_id = ?, progress = NULL WHERE uid = ?",
+      "UPDATE live_tasks SET status = 'running', attempts = ?, lease_id = ?, lease_expires_at = ?, node_id = ?, progress = NULL, lost_lease_id = NULL, lost_node_id = NULL WHERE uid = ?",
       attempts,
       lease.id,
       lease.expiresAt,
@@ -380,7 +414,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   /** The node is gone (deregistered or lost): its leases are not waited out. */
   async releaseNode(nodeId: string): Promise<number> {
     const rows = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND node_id = ?", nodeId).toArray();
-    for (const row of rows) await this.loseLease(row, "infrastructure", `node ${nodeId} was lost while running the task`);
+    for (const row of rows) await this.loseLease(row, "infrastructure", `node ${nodeId} was lost while running the task`, true);
     return rows.length;
   }
 
@@ -388,7 +422,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     this.alarmAt = null; // it has fired: nothing is scheduled now
     const now = this.clock();
     const expired = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'running' AND lease_expires_at <= ?", now).toArray();
-    for (const row of expired) await this.loseLease(row, "infrastructure", null);
+    for (const row of expired) await this.loseLease(row, "infrastructure", null, true);
     await this.outbox.drain().catch((error: unknown) => this.outboxFailed(error));
     await this.sendWebhooks();
     const deadlines = this.sql
@@ -399,13 +433,18 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     if (next !== null) await this.alarmBy(next);
   }
 
-  private async loseLease(row: Row, cause: LossCause, error: string | null): Promise<EndOutcome> {
+  /** `unheard`: the node did not give the task up (its lease ran out, or it was presumed lost), so its late result is still taken. */
+  private async loseLease(row: Row, cause: LossCause, error: string | null, unheard = false): Promise<EndOutcome> {
     const runs = { attempts: row.attempts, infraLosses: row.infra_losses };
     const next = afterLostLease(cause, runs, this.settings, row.cancel_requested === 1);
     const lastError = error ?? row.last_error;
     const infraLosses = row.infra_losses + (cause === "infrastructure" ? 1 : 0);
     this.sql.exec("UPDATE live_tasks SET infra_losses = ? WHERE uid = ?", infraLosses, row.uid);
-    if (next === "requeue") return this.requeue(row, row.attempts, lastError);
+    if (next === "requeue") {
+      const outcome = this.requeue(row, row.attempts, lastError);
+      if (unheard) this.sql.exec("UPDATE live_tasks SET lost_lease_id = ?, lost_node_id = ? WHERE uid = ?", row.lease_id, row.node_id, row.uid);
+      return outcome;
+    }
     if (next === "cancel") return this.cancelledWhileRunning(row);
     const counted = cause === "infrastructure" ? infraLosses : row.attempts - row.infra_losses;
     return this.end(row, { status: "failed", finishedAt: this.clock(), error: exhaustedReason(cause, counted, lastError) });
@@ -423,7 +462,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
 
   private requeue(row: Row, attempts: number, error: string | null): EndOutcome {
     this.sql.exec(
-      "UPDATE live_tasks SET status = 'waiting', attempts = ?, lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ? WHERE uid = ?",
+      "UPDATE live_tasks SET status = 'waiting', attempts = ?, lease_id = NULL, lease_expires_at = NULL, node_id = NULL, progress = NULL, last_error = ?, lost_lease_id = NULL, lost_node_id = NULL WHERE uid = ?",
       attempts,
       error,
       row.uid,

@@ -22,4 +22,6 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
   "CREATE TABLE IF NOT EXISTS unqueued_ended (uid TEXT PRIMARY KEY, ended_at INTEGER NOT NULL);",
   // Runs of a task lost to the infrastructure (lease-policy.ts), bounded apart from its own failures.
   "ALTER TABLE live_tasks ADD COLUMN infra_losses INTEGER NOT NULL DEFAULT 0;",
+  // The lease (and its node) a waiting task lost by expiry: its node's late result is still taken.
+  "ALTER TABLE live_tasks ADD COLUMN lost_lease_id TEXT; ALTER TABLE live_tasks ADD COLUMN lost_node_id TEXT;",
 ];

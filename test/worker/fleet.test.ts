@@ -84,6 +84,26 @@ describe("fleet", () => {
     });
   });
 
+  it("gives nodes two heartbeat intervals after Fleet starts before it counts them lost (heartbeats during an outage were never heard)", async () => {
+    const node = await createKey("node");
+    await registerNode(node, "fl-outage");
+    const heartbeatIntervalMs = 5000; // wrangler.toml
+    const statusAfterRestart = await runInDurableObject(fleet(), async (_f: Fleet, state) => {
+      // Last heard a minute ago, just before the Worker went down.
+      const stored = state.storage.sql.exec<{ data: string }>("SELECT data FROM nodes WHERE node_id = 'fl-outage'").one();
+      const record = { ...JSON.parse(stored.data), lastSeenAt: Date.now() - 60_000 };
+      state.storage.sql.exec("UPDATE nodes SET data = ? WHERE node_id = 'fl-outage'", JSON.stringify(record));
+      const restarted = new Fleet(state, env);
+      await restarted.alarm();
+      const justStarted = (await restarted.listNodes()).find((n) => n.nodeId === "fl-outage")!.status;
+      restarted.clock = () => Date.now() + 2 * heartbeatIntervalMs + 1000;
+      await restarted.alarm();
+      const later = (await restarted.listNodes()).find((n) => n.nodeId === "fl-outage")!.status;
+      return { justStarted, later };
+    });
+    expect(statusAfterRestart).toEqual({ justStarted: "idle", later: "lost" });
+  });
+
   it("takes a claim without a body (defaults apply)", async () => {
     const node = await createKey("node");
     await registerNode(node, "fl-nobody", null);

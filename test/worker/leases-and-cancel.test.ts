@@ -113,6 +113,22 @@ describe("leases", () => {
     expect((await call(`/nodes/tasks/${second.task.id}/complete`, { token: node, body: { leaseId: second.lease.id, imageCount: 1 } })).status).toBe(409);
   });
 
+  it("takes the result of a node whose lease ran out while no other node has taken its task", async () => {
+    const { user, node } = await setup("lease-late");
+    const { taskId } = await json<Submitted>(await submit(user, { stable_diffusion_model: "lease-late" }), 202);
+    const claimed = (await claim(node, "lease-late-n1"))!;
+    // The node kept working, unheard (a Worker outage): its lease ran out and the task waits again.
+    await advanceQueueClock("lease-late", LEASE_MS + 1);
+    await runDurableObjectAlarm(queueOf("lease-late"));
+    expect((await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("waiting");
+    await finishTask(node, claimed, 2);
+    const done = await json<Result>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
+    expect(done).toMatchObject({ status: "succeeded", attempts: 1 });
+    expect(done.images).toHaveLength(2);
+    // It is not run again.
+    expect(await claim(node, "lease-late-n2", 200)).toBeNull();
+  });
+
   it("progress extends the lease so a slow task is not taken away", async () => {
     const { user, node } = await setup("lease-extend");
     await json(await submit(user, { stable_diffusion_model: "lease-extend" }), 202);
