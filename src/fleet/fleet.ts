@@ -75,6 +75,12 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return readConfig(this.env).heartbeatIntervalMs;
   }
 
+  /** Heard from (heartbeat, register or claim) recently enough not to count as lost. */
+  private heardRecently(node: NodeRecord): boolean {
+    const silentMs = this.clock() - Math.max(node.lastSeenAt, this.startedAt);
+    return silentMs <= this.heartbeatIntervalMs() * MISSED_HEARTBEATS_BEFORE_LOST;
+  }
+
   /** `r` is the register body as the Worker validated it (defaults filled). */
   async register(r: RegisterBody): Promise<{ webuiExtraArgs: string }> {
     const now = this.clock();
@@ -240,6 +246,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       const loaded = state.loadedCheckpoint === undefined ? asking.loadedCheckpoint : state.loadedCheckpoint;
       this.save({
         ...asking,
+        lastSeenAt: this.clock(),
         status: asking.status === "draining" ? "draining" : "idle",
         currentTaskId: null,
         loadedCheckpoint: loaded,
@@ -254,6 +261,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       if (!node || node.status === "lost") return { outcome: "unknown_node" };
       if (replacedBy(node, state.instanceId)) return { outcome: "replaced" };
       if (node.status === "draining") return { outcome: "none" };
+      // A claim held open is no sign of life: a node frozen while it waits (its connection still
+      // open) would sit on the task until declared lost. Work goes only to a node heard lately.
+      if (!this.heardRecently(node)) return { outcome: "none" };
       const { self, queues } = this.placementView(node);
       const decision = choosePlacement(self, queues, this.clock());
       if (decision) {
@@ -360,10 +370,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   }
 
   override async alarm(): Promise<void> {
-    const now = this.clock();
-    const lostAfterMs = this.heartbeatIntervalMs() * MISSED_HEARTBEATS_BEFORE_LOST;
     for (const node of [...this.nodes.values()]) {
-      if (node.status === "lost" || now - Math.max(node.lastSeenAt, this.startedAt) <= lostAfterMs) continue;
+      if (node.status === "lost" || this.heardRecently(node)) continue;
       this.save({ ...node, status: "lost", currentTaskId: null });
       await this.releaseLeases(node.nodeId);
     }

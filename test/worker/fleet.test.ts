@@ -2,7 +2,7 @@
 // switch, lost nodes whose leases are released, and pools' node limits.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Fleet } from "../../src/fleet/fleet";
 import type { PoolSettings } from "../../src/pools/settings";
 import type { ClaimResponse } from "../../src/protocol/node";
@@ -102,6 +102,37 @@ describe("fleet", () => {
       return { justStarted, later };
     });
     expect(statusAfterRestart).toEqual({ justStarted: "idle", later: "lost" });
+  });
+
+  it("does not hand work to a node that froze while its claim waited; a live node gets it", async () => {
+    await createModel("fl-frozen");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "fl-frozen-1", "fl-frozen");
+    const frozen = call("/nodes/fl-frozen-1/claim", { token: node, body: { waitMs: 1000 } });
+    await vi.waitFor(() =>
+      runInDurableObject(fleet(), (f: Fleet) => {
+        const parked = (f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims;
+        if (![...parked.values()].includes("fl-frozen-1")) throw new Error("the claim is not parked yet");
+      }),
+    );
+    // Three heartbeat intervals pass without a word from the node while its claim stays open.
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const base = f.clock;
+      f.clock = () => base() + 15_000;
+    });
+    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "fl-frozen" }), 202);
+    try {
+      expect((await frozen).status).toBe(204);
+      await registerNode(node, "fl-frozen-2", "fl-frozen");
+      const live = (await claim(node, "fl-frozen-2"))!;
+      await finishTask(node, live);
+      expect((await json<{ status: string }>(await call(`/tasks/${taskId}/result`, { token: user }), 200)).status).toBe("succeeded");
+    } finally {
+      await runInDurableObject(fleet(), (f: Fleet) => {
+        f.clock = () => Date.now();
+      });
+    }
   });
 
   it("takes a claim without a body (defaults apply)", async () => {
