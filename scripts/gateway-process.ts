@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { DEV_VARS } from "./dev-secrets.ts";
 import { type GatewayOptions, ROOT, WRANGLER_ENV } from "./local-stack.ts";
 
 const wranglerBin = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
@@ -48,7 +49,8 @@ async function serveWorker(options: GatewayOptions & { persistDir: string }): Pr
     modules: true,
     modulesRoot: bundleDir,
     scriptPath,
-    bindings: { ...workerOptions.bindings, ...(options.vars ?? {}) },
+    // As `npm run dev`: dev.vars, a local .dev.vars over it (wrangler reads that one), then the caller's.
+    bindings: { ...DEV_VARS, ...workerOptions.bindings, ...(options.vars ?? {}) },
     // Clients reach the Worker itself, as on Cloudflare, not through Miniflare's entry worker
     // (dev conveniences such as pretty error pages, which cost about a millisecond per request).
     host: "127.0.0.1",

@@ -2,14 +2,14 @@
 import { z } from "zod";
 import { ApiError } from "./errors";
 
-/** Values committed in wrangler.toml for local development; refused in production. */
+/** The values dev.vars gives local development; refused unless ENVIRONMENT is exactly "development". */
 export const DEV_ADMIN_TOKEN = "sdgate-dev-admin-token";
 export const DEV_SIGNING_SECRET = "sdgate-dev-signing-secret";
 
 const intFromString = (min: number) => z.coerce.number().int().min(min);
 
 const configSchema = z.object({
-  ENVIRONMENT: z.string().default("development"),
+  ENVIRONMENT: z.string().optional(),
   ADMIN_TOKEN: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters"),
   SIGNING_SECRET: z.string().min(16, "SIGNING_SECRET must be at least 16 characters"),
   SIGNED_URL_TTL_SECONDS: intFromString(1).default(3600),
@@ -21,7 +21,8 @@ const configSchema = z.object({
 });
 
 export interface Config {
-  environment: string;
+  /** ENVIRONMENT is exactly "development": the development secrets and loopback webhooks are allowed. */
+  localDevelopment: boolean;
   adminToken: string;
   signingSecret: string;
   signedUrlTtlSeconds: number;
@@ -49,11 +50,15 @@ function parseConfig(env: Env): Config {
     throw new ApiError("misconfigured", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   }
   const v = parsed.data;
-  if (v.ENVIRONMENT === "production" && (v.ADMIN_TOKEN === DEV_ADMIN_TOKEN || v.SIGNING_SECRET === DEV_SIGNING_SECRET)) {
-    throw new ApiError("misconfigured", "ENVIRONMENT=production with the local development ADMIN_TOKEN or SIGNING_SECRET; set real secrets");
+  const localDevelopment = v.ENVIRONMENT === "development";
+  if (!localDevelopment && (v.ADMIN_TOKEN === DEV_ADMIN_TOKEN || v.SIGNING_SECRET === DEV_SIGNING_SECRET)) {
+    throw new ApiError(
+      "misconfigured",
+      `the local development ADMIN_TOKEN or SIGNING_SECRET with ENVIRONMENT=${JSON.stringify(v.ENVIRONMENT ?? null)}: they are accepted only with ENVIRONMENT=development; set real secrets`,
+    );
   }
   return {
-    environment: v.ENVIRONMENT,
+    localDevelopment,
     adminToken: v.ADMIN_TOKEN,
     signingSecret: v.SIGNING_SECRET,
     signedUrlTtlSeconds: v.SIGNED_URL_TTL_SECONDS,
