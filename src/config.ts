@@ -18,6 +18,7 @@ const configSchema = z.object({
   HEARTBEAT_INTERVAL_MS: intFromString(100).default(5000),
   CLAIM_WAIT_MS: intFromString(0).default(20_000),
   SYNC_WAIT_MS: intFromString(0).default(300_000),
+  LOST_NODE_RETENTION_SECONDS: intFromString(0).default(86_400),
 });
 
 export interface Config {
@@ -31,6 +32,8 @@ export interface Config {
   heartbeatIntervalMs: number;
   claimWaitMs: number;
   syncWaitMs: number;
+  /** A lost node is dropped from the registry this long after it was last seen. */
+  lostNodeRetentionMs: number;
 }
 
 /** Bindings do not change for the life of an isolate: parse each env object once. */
@@ -67,5 +70,6 @@ function parseConfig(env: Env): Config {
     heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS,
     claimWaitMs: v.CLAIM_WAIT_MS,
     syncWaitMs: v.SYNC_WAIT_MS,
+    lostNodeRetentionMs: v.LOST_NODE_RETENTION_SECONDS * 1000,
   };
 }
