@@ -13,6 +13,7 @@ const configSchema = z.object({
   ADMIN_TOKEN: z.string().min(16, "ADMIN_TOKEN must be at least 16 characters"),
   SIGNING_SECRET: z.string().min(16, "SIGNING_SECRET must be at least 16 characters"),
   SIGNED_URL_TTL_SECONDS: intFromString(1).default(3600),
+  MAX_SIGNED_URL_TTL_SECONDS: intFromString(1).default(604_800),
   LEASE_MS: intFromString(100).default(30_000),
   MAX_ATTEMPTS: intFromString(1).default(3),
   HEARTBEAT_INTERVAL_MS: intFromString(100).default(5000),
@@ -27,6 +28,8 @@ export interface Config {
   adminToken: string;
   signingSecret: string;
   signedUrlTtlSeconds: number;
+  /** No signed link expires later than this after it is checked or signed. */
+  maxSignedUrlTtlSeconds: number;
   leaseMs: number;
   maxAttempts: number;
   heartbeatIntervalMs: number;
@@ -65,6 +68,7 @@ function parseConfig(env: Env): Config {
     adminToken: v.ADMIN_TOKEN,
     signingSecret: v.SIGNING_SECRET,
     signedUrlTtlSeconds: v.SIGNED_URL_TTL_SECONDS,
+    maxSignedUrlTtlSeconds: v.MAX_SIGNED_URL_TTL_SECONDS,
     leaseMs: v.LEASE_MS,
     maxAttempts: v.MAX_ATTEMPTS,
     heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS,
