@@ -2,6 +2,7 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { DEV_VARS } from "./scripts/dev-secrets.ts";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
@@ -10,7 +11,7 @@ export default defineConfig(async () => {
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
-          bindings: { TEST_MIGRATIONS: migrations, LEASE_MS: "2000", CLAIM_WAIT_MS: "1000", SYNC_WAIT_MS: "5000" },
+          bindings: { ...DEV_VARS, TEST_MIGRATIONS: migrations, LEASE_MS: "2000", CLAIM_WAIT_MS: "1000", SYNC_WAIT_MS: "5000" },
         },
       }),
     ],

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ZodError } from "zod";
 import type { ClaimResponse, RegisterResponse, WebuiCatalog } from "../src/protocol/node.ts";
 import { type AgentConfig, type AgentConfigInput, agentConfigSchema } from "./config.ts";
-import { GatewayClient, GatewayHttpError, isGatewayStatus, isNodeReplaced, isTransientGatewayError } from "./gateway-client.ts";
+import { GatewayClient, GatewayHttpError, isGatewayStatus, isNodeIdTaken, isNodeReplaced, isTransientGatewayError } from "./gateway-client.ts";
 import { detectGpu, type GpuInfo, UNKNOWN_GPU } from "./gpu-info.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { createLogger, errorMessage, type Logger } from "./logger.ts";
@@ -327,6 +327,11 @@ export class GpuNodeAgent {
         this.log.info(`registered with ${this.config.gatewayUrl} (heartbeat every ${answer.heartbeatIntervalMs} ms)`);
         return;
       } catch (error) {
+        if (isNodeIdTaken(error)) {
+          throw new Error(
+            `node id ${this.nodeId} belongs to another node key; give this agent its own --node-id, or have an admin release the id (DELETE /nodes/${this.nodeId})`,
+          );
+        }
         if (!isTransientGatewayError(error)) {
           throw error instanceof GatewayHttpError ? new Error(`the gateway refused to register this node: ${error.message}`) : error;
         }

@@ -20,7 +20,7 @@ import {
   type RegisterResponse,
   registerResponseSchema,
 } from "../src/protocol/node.ts";
-import { NODE_REPLACED, STALE_LEASE } from "../src/protocol/node-errors.ts";
+import { NODE_ID_TAKEN, NODE_REPLACED, STALE_LEASE } from "../src/protocol/node-errors.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 
 /** The Worker answered with an HTTP error. */
@@ -54,6 +54,11 @@ export function isGatewayStatus(error: unknown, status: number): boolean {
 /** 409 node_replaced: another agent process registered under this node id after us. */
 export function isNodeReplaced(error: unknown): boolean {
   return error instanceof GatewayHttpError && error.status === 409 && error.code === NODE_REPLACED;
+}
+
+/** 409 node_id_taken: the node id belongs to another node key. */
+export function isNodeIdTaken(error: unknown): boolean {
+  return error instanceof GatewayHttpError && error.status === 409 && error.code === NODE_ID_TAKEN;
 }
 
 /** Errors worth retrying: the network, 5xx and 429. */

@@ -1,17 +1,13 @@
-// The local development ADMIN_TOKEN, read from wrangler.toml [vars], the one place it is written
-// for development: scripts, benches and Node tests use exactly what the local Worker uses. (The
-// Worker's own tests read `env.ADMIN_TOKEN`; src/config.ts names it only to refuse it in production.)
+// The local development ENVIRONMENT, ADMIN_TOKEN and SIGNING_SECRET, read from dev.vars, the one
+// place they are written: `npm start`, the Worker tests (vitest.workers.config.ts), benches and
+// Node tests use exactly what `npm run dev` uses. (src/config.ts names the two secrets only to
+// refuse them outside development; test/worker/auth.test.ts keeps the two in step.)
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parse } from "smol-toml";
+import { parseEnv } from "node:util";
 
-const wranglerToml = path.resolve(import.meta.dirname, "..", "wrangler.toml");
-const vars = parse(readFileSync(wranglerToml, "utf8")).vars;
+const DEV_VARS_FILE = path.resolve(import.meta.dirname, "..", "dev.vars");
+export const DEV_VARS: Record<string, string> = parseEnv(readFileSync(DEV_VARS_FILE, "utf8")) as Record<string, string>;
 
-function devVar(name: string): string {
-  const value = typeof vars === "object" && vars !== null && !Array.isArray(vars) ? (vars as Record<string, unknown>)[name] : undefined;
-  if (typeof value !== "string") throw new Error(`${wranglerToml} has no [vars] ${name}`);
-  return value;
-}
-
-export const DEV_ADMIN_TOKEN = devVar("ADMIN_TOKEN");
+if (!DEV_VARS.ADMIN_TOKEN) throw new Error(`${DEV_VARS_FILE} has no ADMIN_TOKEN`);
+export const DEV_ADMIN_TOKEN = DEV_VARS.ADMIN_TOKEN;

@@ -3,13 +3,15 @@
 // wrangler reads from wrangler.toml, on local D1/R2/Durable Objects with migrations applied —
 // without the live-reload proxy `wrangler dev` puts in front of every request (that is `npm run
 // dev`). It reports its URL over IPC once listening, and stops on SIGTERM or SIGINT, or when its
-// parent goes away.
+// parent goes away. Every temporary folder it makes (the bundle, Miniflare's own) lives under one
+// it owns and removes before it exits, however the start or the stop went.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { DEV_VARS } from "./dev-secrets.ts";
 import { type GatewayOptions, ROOT, WRANGLER_ENV } from "./local-stack.ts";
 
 const wranglerBin = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
@@ -36,7 +38,7 @@ const LOG_LEVELS = { none: LogLevel.NONE, error: LogLevel.ERROR, warn: LogLevel.
 /** The Worker served by Miniflare in this process. */
 async function serveWorker(options: GatewayOptions & { persistDir: string }): Promise<{ url: string; dispose(): Promise<void> }> {
   applyMigrations(options.persistDir);
-  const bundleDir = mkdtempSync(path.join(os.tmpdir(), "sdgate-bundle-"));
+  const bundleDir = mkdtempSync(path.join(tempRoot, "sdgate-bundle-"));
   const scriptPath = bundleWorker(bundleDir);
   const { workerOptions } = unstable_getMiniflareWorkerOptions(WRANGLER_CONFIG);
   const level = options.logLevel ?? "warn";
@@ -48,7 +50,8 @@ async function serveWorker(options: GatewayOptions & { persistDir: string }): Pr
     modules: true,
     modulesRoot: bundleDir,
     scriptPath,
-    bindings: { ...workerOptions.bindings, ...(options.vars ?? {}) },
+    // As `npm run dev`: dev.vars, a local .dev.vars over it (wrangler reads that one), then the caller's.
+    bindings: { ...DEV_VARS, ...workerOptions.bindings, ...(options.vars ?? {}) },
     // Clients reach the Worker itself, as on Cloudflare, not through Miniflare's entry worker
     // (dev conveniences such as pretty error pages, which cost about a millisecond per request).
     host: "127.0.0.1",
@@ -60,19 +63,31 @@ async function serveWorker(options: GatewayOptions & { persistDir: string }): Pr
     r2Persist: path.join(state, "r2"),
     durableObjectsPersist: path.join(state, "do"),
   });
-  await miniflare.ready;
+  try {
+    await miniflare.ready;
+  } catch (error) {
+    await miniflare.dispose().catch(() => undefined);
+    throw error;
+  }
   const url = (await miniflare.unsafeGetDirectURL()).origin;
-  return {
-    url,
-    dispose: async () => {
-      await miniflare.dispose();
-      rmSync(bundleDir, { recursive: true, force: true });
-    },
-  };
+  return { url, dispose: () => miniflare.dispose() };
 }
 
+// Miniflare makes a temporary folder under os.tmpdir() and, on dispose(), removes it without
+// waiting: a process that exits straight after leaves it behind. So this process's temporary
+// folders (and wrangler's, which inherits TMPDIR) go under one it removes itself.
+const tempRoot = mkdtempSync(path.join(os.tmpdir(), "sdgate-gateway-"));
+process.env.TMPDIR = tempRoot;
+const removeTempRoot = () => rmSync(tempRoot, { recursive: true, force: true, maxRetries: 5 });
+
 const options = JSON.parse(process.argv[2] ?? "{}") as GatewayOptions & { persistDir: string };
-const worker = await serveWorker(options);
+let worker: Awaited<ReturnType<typeof serveWorker>>;
+try {
+  worker = await serveWorker(options);
+} catch (error) {
+  removeTempRoot();
+  throw error;
+}
 process.send?.({ url: worker.url });
 
 let stopping = false;
@@ -80,10 +95,11 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await worker.dispose();
+  removeTempRoot();
   process.exit(0);
 }
 // wrangler and Miniflare, once imported, answer SIGTERM and SIGINT with an immediate exit, which
-// would leave the bundle's temporary folder behind: a stop here disposes of everything first.
+// would leave the temporary folders behind: a stop here disposes of everything first.
 process.removeAllListeners("SIGTERM");
 process.removeAllListeners("SIGINT");
 process.on("SIGTERM", () => void stop());

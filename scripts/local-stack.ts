@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { DEV_ADMIN_TOKEN } from "./dev-secrets.ts";
@@ -60,9 +61,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     detached: true,
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const removeOwnState = () => {
+    if (!options.persistDir) rmSync(persistDir, { recursive: true, force: true });
+  };
   const url = await new Promise<string>((resolve, reject) => {
     child.once("message", (message) => resolve((message as { url: string }).url));
-    void exited.then((code) => reject(new Error(`the Worker did not start (exit code ${code}); its output is above`)));
+    void exited.then((code) => {
+      removeOwnState();
+      reject(new Error(`the Worker did not start (exit code ${code}); its output is above`));
+    });
   });
   /** The caller is exiting without stop(): take the process and its workerd down with it. */
   const killNow = () => signalGroup(child.pid!, "SIGKILL");
@@ -74,9 +81,18 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       child.kill("SIGTERM");
       await exited;
       process.off("exit", killNow);
-      if (!options.persistDir) rmSync(persistDir, { recursive: true, force: true });
+      removeOwnState();
     },
   };
+}
+
+/** Whether a server could listen on 127.0.0.1:`port` now (where the Worker listens). */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen({ host: "127.0.0.1", port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
 }
 
 async function api<T>(gateway: string, token: string, method: string, route: string, body?: unknown, contentType = "application/json"): Promise<T> {

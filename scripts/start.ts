@@ -4,9 +4,13 @@
 // everything it started (a second Ctrl-C stops at once).
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { createKey, DEMO_MODELS, DEV_ADMIN_TOKEN, ROOT, registerModels, startAgent, startGateway } from "./local-stack.ts";
+import { createKey, DEMO_MODELS, DEV_ADMIN_TOKEN, portIsFree, ROOT, registerModels, startAgent, startGateway } from "./local-stack.ts";
 
 const port = Number(process.env.SDGATE_PORT ?? 8787);
+if (!(await portIsFree(port))) {
+  console.error(`sdgate: port ${port} is in use; set SDGATE_PORT (e.g. SDGATE_PORT=8788 npm start)`);
+  process.exit(1);
+}
 const stateDir = path.join(ROOT, ".sdgate");
 const persistDir = path.join(stateDir, "state");
 mkdirSync(persistDir, { recursive: true });

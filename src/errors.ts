@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
 import { logLine } from "./log";
-import { NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "./protocol/node-errors";
+import { NODE_ID_TAKEN, NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "./protocol/node-errors";
 
 export const ERRORS = {
   bad_request: { status: 400, title: "Bad request" },
@@ -20,6 +20,7 @@ export const ERRORS = {
   task_id_conflict: { status: 409, title: "A task with this id already exists" },
   idempotency_conflict: { status: 409, title: "This Idempotency-Key was used for another request" },
   [NODE_REPLACED]: { status: 409, title: "Another agent process registered under this node id" },
+  [NODE_ID_TAKEN]: { status: 409, title: "This node id belongs to another node key" },
   task_finished: { status: 409, title: "The task has already ended" },
   [STALE_LEASE]: { status: 409, title: "The lease is no longer the task's current one" },
   model_exists: { status: 409, title: "A model with this name already exists" },

@@ -62,11 +62,20 @@ async function identify(env: Env, adminToken: string, token: string): Promise<Ca
 const ALLOWED: Record<Role, readonly Role[]> = { user: ["user", "admin"], admin: ["admin"], node: ["node"] };
 
 export function requireRole(role: Role) {
+  return requireOneOf(ALLOWED[role], `a ${role} key`);
+}
+
+/** A route two roles share, telling them apart itself (DELETE /nodes/{id}: a node leaving, or an admin removing it). */
+export function requireNodeOrAdmin() {
+  return requireOneOf(["node", "admin"], "a node or admin key");
+}
+
+function requireOneOf(roles: readonly Role[], needed: string) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = tokenFromHeaders(c.req.raw.headers);
     const caller = token ? await identify(c.env, c.get("config").adminToken, token) : null;
     if (!caller) throw new ApiError("unauthorized", token ? "The API key is unknown or revoked" : "Send the API key as `Authorization: Bearer <key>`");
-    if (!ALLOWED[role].includes(caller.role)) throw new ApiError("forbidden", `This route needs a ${role} key; this is a ${caller.role} key`);
+    if (!roles.includes(caller.role)) throw new ApiError("forbidden", `This route needs ${needed}; this is a ${caller.role} key`);
     c.set("caller", caller);
     await next();
   });

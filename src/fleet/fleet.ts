@@ -15,7 +15,7 @@ import { mergeCatalogs } from "./catalog";
 import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue } from "./placement";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
-import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord } from "./types";
+import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord, RegisterOutcome } from "./types";
 
 /** Another agent process registered the node id after the one asking (which says who it is). */
 function replacedBy(node: NodeRecord, instanceId: string | undefined): boolean {
@@ -38,6 +38,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
    * never heard: no node counts as silent from before then (see alarm).
    */
   private readonly startedAt: number;
+  /** Node id → the node key that first registered it: only that key may register or deregister it, until an admin removes it. */
+  private readonly nodeKeys = new Map<string, string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -55,6 +57,18 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     for (const row of ctx.storage.sql.exec<{ checkpoint: string; node_id: string }>("SELECT checkpoint, node_id FROM model_failures")) {
       this.failedNodes(row.checkpoint).add(row.node_id);
     }
+    for (const row of ctx.storage.sql.exec<{ node_id: string; key_id: string }>("SELECT node_id, key_id FROM node_keys")) {
+      this.nodeKeys.set(row.node_id, row.key_id);
+    }
+  }
+
+  /** Binds `nodeId` to `keyId` if it is free; false when another key holds it. */
+  private bindNodeId(nodeId: string, keyId: string): boolean {
+    const holder = this.nodeKeys.get(nodeId);
+    if (holder !== undefined) return holder === keyId;
+    this.nodeKeys.set(nodeId, keyId);
+    this.ctx.storage.sql.exec("INSERT INTO node_keys (node_id, key_id) VALUES (?, ?)", nodeId, keyId);
+    return true;
   }
 
   private failedNodes(checkpoint: string): Set<string> {
@@ -81,8 +95,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return silentMs <= this.heartbeatIntervalMs() * MISSED_HEARTBEATS_BEFORE_LOST;
   }
 
-  /** `r` is the register body as the Worker validated it (defaults filled). */
-  async register(r: RegisterBody): Promise<{ webuiExtraArgs: string }> {
+  /** `r` is the register body as the Worker validated it (defaults filled); `keyId` the node key sending it. */
+  async register(r: RegisterBody, keyId: string): Promise<RegisterOutcome> {
+    if (!this.bindNodeId(r.nodeId, keyId)) return { outcome: "node_id_taken" };
     const now = this.clock();
     const previous = this.nodes.get(r.nodeId);
     if (previous && previous.status !== "lost") await this.releaseLeases(previous.nodeId);
@@ -108,7 +123,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     if (previous) this.wakeAll();
     const args = new Set<string>();
     for (const q of this.queues.values()) for (const arg of q.extraArgs.split(/\s+/).filter(Boolean)) args.add(arg);
-    return { webuiExtraArgs: [...args].join(" ") };
+    return { outcome: "registered", webuiExtraArgs: [...args].join(" ") };
   }
 
   async heartbeat(nodeId: string, beat: Heartbeat): Promise<HeartbeatOutcome> {
@@ -139,13 +154,29 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return { outcome: "noted", restartWebui };
   }
 
-  async deregister(nodeId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced"> {
+  async deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken"> {
     const node = this.nodes.get(nodeId);
     if (!node) return "unknown_node";
+    const holder = this.nodeKeys.get(nodeId);
+    if (holder !== undefined && holder !== keyId) return "node_id_taken";
     if (replacedBy(node, instanceId)) return "replaced";
     await this.releaseLeases(nodeId);
     this.nodes.delete(nodeId);
     this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", nodeId);
+    return "gone";
+  }
+
+  /** An admin removes the node, whatever its state, and releases its id to any node key. */
+  async remove(nodeId: string): Promise<"gone" | "unknown_node"> {
+    const node = this.nodes.get(nodeId);
+    const wasBound = this.nodeKeys.delete(nodeId);
+    this.ctx.storage.sql.exec("DELETE FROM node_keys WHERE node_id = ?", nodeId);
+    if (!node) return wasBound ? "gone" : "unknown_node";
+    this.nodes.delete(nodeId);
+    this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", nodeId);
+    // Its parked claim, if any, ends now (unknown_node) instead of at its timeout.
+    this.wakeAll();
+    if (node.status !== "lost") await this.releaseLeases(nodeId);
     return "gone";
   }
 
@@ -312,7 +343,18 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   }
 
   async listNodes(): Promise<NodeRecord[]> {
+    this.forgetLongLost();
     return [...this.nodes.values()].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  }
+
+  /** Lost nodes are listed for a while (an admin sees what went away), then dropped; their ids stay bound to their keys. */
+  private forgetLongLost(): void {
+    const cutoff = this.clock() - readConfig(this.env).lostNodeRetentionMs;
+    for (const node of [...this.nodes.values()]) {
+      if (node.status !== "lost" || node.lastSeenAt > cutoff) continue;
+      this.nodes.delete(node.nodeId);
+      this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", node.nodeId);
+    }
   }
 
   /** The checkpoint was deleted: placement and listings stop counting its queue. */

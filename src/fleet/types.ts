@@ -26,13 +26,15 @@ export interface NodeRecord {
 }
 
 export type FleetClaim = { outcome: "claimed"; task: ClaimedTask; lease: Lease } | { outcome: "none" } | { outcome: "unknown_node" } | { outcome: "replaced" };
+export type RegisterOutcome = { outcome: "registered"; webuiExtraArgs: string } | { outcome: "node_id_taken" };
 export type HeartbeatOutcome = { outcome: "noted"; restartWebui: boolean } | { outcome: "unknown_node" } | { outcome: "replaced" };
 
 /** Fleet's RPC methods (src/fleet/fleet.ts documents each). */
 export interface FleetRpc {
-  register(r: RegisterBody): Promise<{ webuiExtraArgs: string }>;
+  register(r: RegisterBody, keyId: string): Promise<RegisterOutcome>;
   heartbeat(nodeId: string, beat: Heartbeat): Promise<HeartbeatOutcome>;
-  deregister(nodeId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced">;
+  deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken">;
+  remove(nodeId: string): Promise<"gone" | "unknown_node">;
   reportQueue(summary: QueueSummary): Promise<void>;
   claim(
     nodeId: string,

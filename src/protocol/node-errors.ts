@@ -7,3 +7,5 @@ export const STALE_LEASE = "stale_lease";
 export const NODE_REPLACED = "node_replaced";
 /** 404: the node id is not registered (or was lost): register again. */
 export const NODE_UNKNOWN = "node_unknown";
+/** 409: the node id is bound to another node key (the one that first registered it); an admin can release it. */
+export const NODE_ID_TAKEN = "node_id_taken";

@@ -5,7 +5,7 @@
 // after the last with a log line. A queue that restarts finds its pending deliveries here.
 import type { Config } from "../config";
 import { logLine } from "../log";
-import { signWebhook, type TaskEnded, taskEndedEvent, webhookSecret } from "../tasks/webhooks";
+import { signWebhook, type TaskEnded, taskEndedEvent, webhookId, webhookSecret } from "../tasks/webhooks";
 import type { WebhookTarget } from "./types";
 
 /** Waits after the 1st, 2nd, … failed attempt; after the last, the delivery is given up (8 attempts over ~1 h 15 min). */
@@ -87,7 +87,8 @@ export class WebhookOutbox {
     const config = this.config();
     const body = JSON.stringify(await taskEndedEvent(delivery.origin, config, JSON.parse(delivery.event) as TaskEnded));
     const timestamp = Math.floor(this.clock() / 1000);
-    const signature = await signWebhook(await webhookSecret(config.signingSecret, delivery.owner), delivery.id, timestamp, body);
+    const id = await webhookId(config.signingSecret, delivery.id);
+    const signature = await signWebhook(await webhookSecret(config.signingSecret, delivery.owner), id, timestamp, body);
     let failure: string;
     try {
       const res = await this.send(delivery.url, {
@@ -95,7 +96,7 @@ export class WebhookOutbox {
         headers: {
           "content-type": "application/json",
           "user-agent": "sdgate-webhooks",
-          "webhook-id": delivery.id,
+          "webhook-id": id,
           "webhook-timestamp": String(timestamp),
           "webhook-signature": signature,
         },

@@ -9,8 +9,9 @@ export const imageRoutes = new Hono<AppEnv>();
 
 imageRoutes.get("/images/:owner/:file", async (c) => {
   const key = `images/${c.req.param("owner")}/${c.req.param("file")}`;
-  const check = await verifyImageSignature(key, c.req.query("exp"), c.req.query("sig"), c.get("config").signingSecret);
+  const check = await verifyImageSignature(key, c.req.query("exp"), c.req.query("sig"), c.get("config"));
   if (check === "expired") throw new ApiError("url_expired", "This link has expired; read the task's result again for a fresh one");
+  if (check === "beyond_ceiling") throw new ApiError("invalid_signature", "This link expires later than any link may (MAX_SIGNED_URL_TTL_SECONDS)");
   if (check === "invalid") throw new ApiError("invalid_signature", "The signature does not match this image and expiry");
   const object = await c.env.BUCKET.get(key);
   if (!object) throw new ApiError("image_not_found");

@@ -3,6 +3,7 @@
 // checkpoints far larger than one request body.
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
+import type { Caller } from "../app-env";
 import { requireRole } from "../auth/middleware";
 import {
   checkpointTitle,
@@ -64,7 +65,7 @@ const modelSchema = z
     name: z.string(),
     type: z.enum(MODEL_TYPES).or(z.string()).describe("checkpoint, vae, lora, controlnet, embedding or upscaler"),
     folder: z.string().describe("Where the file goes on a node, under sd-webui's data directory"),
-    ossPath: z.string(),
+    ossPath: z.string().optional().describe("The file's R2 key (admin keys only)"),
     etag: z.string(),
     status: z
       .enum(["registering", "loaded", "unloaded", "failed"])
@@ -76,7 +77,7 @@ const modelSchema = z
     title: z.string().describe("sd-webui's title for the checkpoint"),
     sha256: z.string().nullable(),
     sizeBytes: z.number().nullable(),
-    nodes: z.array(z.string()).describe("Nodes that have it loaded"),
+    nodes: z.array(z.string()).optional().describe("Nodes that have it loaded (admin keys only)"),
     registeredTime: z.string(),
     lastModificationTime: z.string(),
   })
@@ -161,6 +162,13 @@ function modelView(model: ModelRow, nodes: readonly NodeRecord[]) {
   };
 }
 
+/** What a user key sees of a model: no node ids or storage paths. */
+function viewFor(caller: Caller, view: ReturnType<typeof modelView>) {
+  if (caller.role === "admin") return view;
+  const { nodes: _nodes, ossPath: _ossPath, ...tenantView } = view;
+  return tenantView;
+}
+
 const NOT_FAILED = { failedReason: null, failedAt: null } as const;
 
 async function existingModel(db: D1Database, name: string): Promise<ModelRow> {
@@ -221,7 +229,7 @@ modelRoutes.openapi(
   async (c) => {
     const nodes = await fleetStub(c.env).listNodes();
     return c.json(
-      (await listModels(c.env.DB, c.req.valid("query").type)).map((m) => modelView(m, nodes)),
+      (await listModels(c.env.DB, c.req.valid("query").type)).map((m) => viewFor(c.get("caller"), modelView(m, nodes))),
       200,
     );
   },
@@ -240,7 +248,7 @@ modelRoutes.openapi(
   }),
   async (c) => {
     const model = await existingModel(c.env.DB, c.req.valid("param").name);
-    return c.json(modelView(model, await fleetStub(c.env).listNodes()), 200);
+    return c.json(viewFor(c.get("caller"), modelView(model, await fleetStub(c.env).listNodes())), 200);
   },
 );
 

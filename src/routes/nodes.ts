@@ -5,7 +5,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
-import { requireRole } from "../auth/middleware";
+import { requireNodeOrAdmin, requireRole } from "../auth/middleware";
 import { findModel } from "../db/models";
 import { ApiError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
@@ -24,7 +24,7 @@ import {
   registerRequestSchema,
   registerResponseSchema,
 } from "../protocol/node";
-import { NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "../protocol/node-errors";
+import { NODE_ID_TAKEN, NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "../protocol/node-errors";
 import { checkpointOfLease } from "../queue/lease-id";
 import type { LeaseCheck } from "../queue/types";
 import { imageTypeOf } from "../storage/inline-images";
@@ -45,6 +45,13 @@ const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 
 function staleLease(uid: string): never {
   throw new ApiError(STALE_LEASE, `The lease is not task ${uid}'s current one (it expired, was retried elsewhere, or the task ended)`);
+}
+
+function taken(nodeId: string): never {
+  throw new ApiError(
+    NODE_ID_TAKEN,
+    `Node id ${nodeId} belongs to another node key (the one that first registered it); use another --node-id, or ask an admin to release it with DELETE /nodes/${nodeId}`,
+  );
 }
 
 function replaced(nodeId: string): never {
@@ -82,7 +89,9 @@ nodeRoutes.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const config = c.get("config");
-    const { webuiExtraArgs } = await fleetStub(c.env).register(body);
+    const registered = await fleetStub(c.env).register(body, c.get("caller").keyId);
+    if (registered.outcome === "node_id_taken") taken(body.nodeId);
+    const { webuiExtraArgs } = registered;
     return c.json(
       { nodeId: body.nodeId, heartbeatIntervalMs: config.heartbeatIntervalMs, leaseMs: config.leaseMs, claimWaitMs: config.claimWaitMs, webuiExtraArgs },
       200,
@@ -138,18 +147,23 @@ nodeRoutes.openapi(
   createRoute({
     method: "delete",
     path: "/nodes/{nodeId}",
-    summary: "A node leaves the fleet (after draining)",
+    summary: "A node leaves the fleet (after draining); with an admin key: remove a node in any state, lost ones too, and release its id",
     tags: ["nodes"],
     security,
-    middleware: node,
+    middleware: [requireNodeOrAdmin()],
     request: { params: nodeIdParam, query: z.object({ instanceId: instanceIdSchema }) },
     responses: { 200: jsonContent(okSchema, "Gone"), ...problemResponses },
   }),
   async (c) => {
     const { nodeId } = c.req.valid("param");
-    const outcome = await fleetStub(c.env).deregister(nodeId, c.req.valid("query").instanceId);
+    const caller = c.get("caller");
+    const outcome =
+      caller.role === "admin"
+        ? await fleetStub(c.env).remove(nodeId)
+        : await fleetStub(c.env).deregister(nodeId, caller.keyId, c.req.valid("query").instanceId);
     if (outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN);
     if (outcome === "replaced") replaced(nodeId);
+    if (outcome === "node_id_taken") taken(nodeId);
     return c.json({ ok: true as const }, 200);
   },
 );

@@ -2,7 +2,8 @@
 //   POST txt2img, img2img, extra-single-image, extra-batch-images   run as tasks, answer in sd-webui's shape
 //   GET|POST options, GET progress, POST interrupt|skip               per caller (sd-webui's global state)
 //   GET sd-models and the catalog lists, POST refresh-*               from the registry and the fleet
-//   any other /sdapi/v1/* and /controlnet/* (GET|POST|PUT|DELETE)   passthrough tasks on a node
+//   any other /sdapi/v1/* and /controlnet/* (GET|POST|PUT|DELETE)   passthrough tasks on a node; user keys
+//                                                                    only for generation and read-only routes
 // Errors answer in sd-webui's shapes (src/sdapi/errors.ts). The surface also answers under any
 // path prefix (`/<prefix>/sdapi/v1/...`, `/<prefix>/controlnet/...`) for clients whose base URL
 // has a path. Handlers parse bodies themselves (not `c.req.valid`): sd-webui's error shapes and a
@@ -21,6 +22,7 @@ import { controlNetModelList, embeddingList, loraList, upscalerList, vaeList } f
 import { SdapiError, sdapiErrorHandler, zodValidationItems } from "../sdapi/errors";
 import { CATALOG_LISTS, catalogList, scriptsList, sdModelItem } from "../sdapi/lists";
 import { baseOptions, optionsView, setOptions } from "../sdapi/options";
+import { tenantMayPassthrough } from "../sdapi/passthrough-access";
 import { progressAnswer } from "../sdapi/progress";
 import { coerceLikePydantic, pydanticTypeItem } from "../sdapi/pydantic-coercion";
 import { runSdapiTask } from "../sdapi/run-task";
@@ -250,12 +252,16 @@ function webuiPath(c: Context<AppEnv>): string {
 
 surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], async (c) => {
   const method = c.req.method as (typeof PASSTHROUGH_METHODS)[number];
+  const path = webuiPath(c);
+  if (c.get("caller").role !== "admin" && !tenantMayPassthrough(method, path)) {
+    throw SdapiError.http(403, `${method} ${path.split("?")[0]} is a node-level sd-webui route: admin keys only`);
+  }
   const body = await readJson(c, false);
   if (!body || typeof body !== "object" || Array.isArray(body)) {
     throw SdapiError.validation([{ loc: ["body"], msg: "sdgate forwards JSON object bodies only", type: "type_error.dict" }]);
   }
   const record = (c.req.header("task-flag") ?? "").toLowerCase() === "true";
-  return runSdapiTask(c, { kind: "passthrough", body: asRecord(body), passthrough: { method, path: webuiPath(c) }, record });
+  return runSdapiTask(c, { kind: "passthrough", body: asRecord(body), passthrough: { method, path }, record });
 });
 
 // The node protocol carries only these four methods; others get FastAPI's answer for an unknown method.

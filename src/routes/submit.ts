@@ -35,6 +35,7 @@ const submitResponseSchema = z
 
 async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<string, unknown>, headers: SubmitHeaders) {
   const origin = new URL(c.req.url).origin;
+  const config = c.get("config");
   const { task } = await submitTask(c.env, {
     caller: c.get("caller"),
     kind,
@@ -46,10 +47,9 @@ async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<
     priority: headers["task-priority"] ?? 0,
     passthrough: null,
     sync: headers["request-type"] !== "async",
-    webhook: requestedWebhook(headers[WEBHOOK_URL_HEADER], origin),
+    webhook: requestedWebhook(headers[WEBHOOK_URL_HEADER], origin, config),
     keepInterruptedImages: false,
   });
-  const config = c.get("config");
   if (headers["request-type"] === "async") return c.json(await submitView(origin, config, task), 202);
   const ended = await waitForTask(c.env, task, config.syncWaitMs);
   return c.json(await submitView(origin, config, ended), isLive(ended) ? 202 : 200);

@@ -66,7 +66,7 @@ export async function runSdapiTask(c: Context<AppEnv>, t: SdapiTask): Promise<Re
     priority: headers["task-priority"] ?? 0,
     passthrough: t.passthrough,
     sync: !asynchronous,
-    webhook: recorded ? requestedWebhook(headers[WEBHOOK_URL_HEADER], origin) : null,
+    webhook: recorded ? requestedWebhook(headers[WEBHOOK_URL_HEADER], origin, config) : null,
     // sd-webui answers an interrupted generation with what it had, and its clients expect that.
     keepInterruptedImages: true,
   };

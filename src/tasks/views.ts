@@ -6,7 +6,7 @@ import type { LiveStatus } from "../queue/types";
 import { signImageUrl } from "../storage/signed-url";
 
 export function signedUrls(origin: string, config: Config, keys: readonly string[]): Promise<string[]> {
-  return Promise.all(keys.map((key) => signImageUrl(origin, key, config.signingSecret, config.signedUrlTtlSeconds)));
+  return Promise.all(keys.map((key) => signImageUrl(origin, key, config)));
 }
 
 function message(task: TaskRow): string | undefined {

@@ -2,12 +2,15 @@
 // it there (`task.ended`), signed the Standard Webhooks way (https://www.standardwebhooks.com):
 // headers `webhook-id` (the same on every retry), `webhook-timestamp` (unix seconds) and
 // `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`. Each key has its
-// own secret (`whsec_<base64>`, GET /webhooks/secret), derived from SIGNING_SECRET.
+// own secret (`whsec_<base64>`, GET /webhooks/secret), derived from SIGNING_SECRET. Webhook URLs
+// must name public hosts (./webhook-url.ts).
 import { z } from "zod";
 import type { Config } from "../config";
-import { decodeBase64, encodeBase64, hmacSha256 } from "../crypto";
+import { base64url, decodeBase64, encodeBase64, hmacSha256 } from "../crypto";
 import type { TaskEnding } from "../db/task-records";
+import { ApiError } from "../errors";
 import { signedUrls } from "./views";
+import { webhookUrlRefusal } from "./webhook-url";
 
 export const WEBHOOK_URL_HEADER = "webhook-url";
 
@@ -24,8 +27,11 @@ export interface RequestedWebhook {
   origin: string;
 }
 
-export function requestedWebhook(url: string | undefined, origin: string): RequestedWebhook | null {
-  return url ? { url, origin } : null;
+export function requestedWebhook(url: string | undefined, origin: string, config: Pick<Config, "localDevelopment">): RequestedWebhook | null {
+  if (!url) return null;
+  const refusal = webhookUrlRefusal(url, config.localDevelopment);
+  if (refusal) throw new ApiError("validation_failed", `${WEBHOOK_URL_HEADER}: ${refusal}`, [{ path: WEBHOOK_URL_HEADER, message: refusal }]);
+  return { url, origin };
 }
 
 /** The facts of an ending the event reports; signed image URLs are made fresh at each delivery. */
@@ -36,6 +42,14 @@ export interface TaskEnded {
 
 export async function webhookSecret(signingSecret: string, owner: string): Promise<string> {
   return `whsec_${encodeBase64(await hmacSha256(signingSecret, `webhook-secret\n${owner}`))}`;
+}
+
+/**
+ * The `webhook-id` of a delivery: an HMAC of its (internal) delivery id, so receivers see no task
+ * uid, and the same on every retry as Standard Webhooks require.
+ */
+export async function webhookId(signingSecret: string, deliveryId: string): Promise<string> {
+  return `msg_${base64url(await hmacSha256(signingSecret, `webhook-id\n${deliveryId}`)).slice(0, 32)}`;
 }
 
 /** The `webhook-signature` header value for one delivery. */

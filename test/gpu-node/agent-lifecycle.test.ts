@@ -1,5 +1,5 @@
 // The agent's life with the Worker: registration with sd-webui's catalog, heartbeats, re-register
-// after the Worker forgets the node, a refused token, and the two kinds of stop.
+// after the Worker forgets the node, a refused token or node id, and the two kinds of stop.
 import { describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/server.ts";
 import { createLogger } from "../../gpu-node/logger.ts";
@@ -72,6 +72,17 @@ describe("gpu-node agent lifecycle", () => {
     expect(gateway.unauthorized).toBeGreaterThan(0);
     expect(gateway.nodes.has("bad-token-node")).toBe(false);
     expect(lines.join("\n")).not.toContain("wrong-token-1234");
+  });
+
+  it("does not start with a node id another node key holds, and says how to free it", async () => {
+    const { gateway, emulator } = await setup("unused-too");
+    gateway.takenNodeIds.add("someone-elses-node");
+    const agent = agentFor(gateway, { nodeId: "someone-elses-node", webuiUrl: emulator.url, dataDir: await tempDir("life-data") });
+
+    await expect(agent.start()).rejects.toThrow(
+      "node id someone-elses-node belongs to another node key; give this agent its own --node-id, or have an admin release the id (DELETE /nodes/someone-elses-node)",
+    );
+    expect(gateway.nodes.has("someone-elses-node")).toBe(false);
   });
 
   it("on stop({ drain: true }) finishes the current task, claims nothing more and deregisters", async () => {

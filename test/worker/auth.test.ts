@@ -1,8 +1,9 @@
-// Who may call what: key forms, roles, revocation, production refusing development secrets.
+// Who may call what: key forms, roles, revocation, deployed Workers refusing development secrets.
 
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { DEV_ADMIN_TOKEN, DEV_SIGNING_SECRET } from "../../src/config";
 import app from "../../src/index";
 import { ADMIN, BASE, call, createKey, json } from "./helpers";
 
@@ -68,20 +69,38 @@ describe("production", () => {
     return app.fetch(new Request(`${BASE}/models`, { headers: { authorization: `Bearer ${ADMIN}` } }), { ...env, ...overrides }, createExecutionContext());
   }
 
-  it("refuses to run with the local development token or signing secret", async () => {
-    const res = await fetchWith({ ENVIRONMENT: "production" });
-    expect(res.status).toBe(500);
-    const body = await json<{ code: string; detail: string }>(res);
-    expect(body.code).toBe("misconfigured");
-    expect(body.detail).toContain("development");
-    const secretOnly = await fetchWith({ ENVIRONMENT: "production", ADMIN_TOKEN: "a-real-production-admin-token-1234" });
-    expect(secretOnly.status).toBe(500);
+  const REAL_ADMIN_TOKEN = "a-real-production-admin-token-1234";
+  const REAL_SIGNING_SECRET = "a-real-production-signing-secret";
+
+  it("the Worker tests run on dev.vars, whose secrets are the ones the Worker refuses outside development", () => {
+    expect(env.ENVIRONMENT).toBe("development");
+    expect(env.ADMIN_TOKEN).toBe(DEV_ADMIN_TOKEN);
+    expect(env.SIGNING_SECRET).toBe(DEV_SIGNING_SECRET);
+  });
+
+  it.each([
+    ["missing", undefined],
+    ["production", "production"],
+    ["Production", "Production"],
+    ["staging", "staging"],
+    ["development with a space", "development "],
+  ])("refuses the development token or signing secret when ENVIRONMENT is %s", async (_, environment) => {
+    for (const overrides of [{}, { ADMIN_TOKEN: REAL_ADMIN_TOKEN }, { SIGNING_SECRET: REAL_SIGNING_SECRET }]) {
+      const res = await fetchWith({ ENVIRONMENT: environment, ...overrides });
+      const body = await json<{ code: string; detail: string }>(res, 500);
+      expect(body.code).toBe("misconfigured");
+      expect(body.detail).toContain("ENVIRONMENT=development");
+    }
+  });
+
+  it("accepts the development secrets only with ENVIRONMENT=development exactly", async () => {
+    expect((await fetchWith({ ENVIRONMENT: "development" })).status).toBe(200);
   });
 
   it("runs with real secrets", async () => {
     const res = app.fetch(
-      new Request(`${BASE}/models`, { headers: { authorization: "Bearer a-real-production-admin-token-1234" } }),
-      { ...env, ENVIRONMENT: "production", ADMIN_TOKEN: "a-real-production-admin-token-1234", SIGNING_SECRET: "a-real-production-signing-secret" },
+      new Request(`${BASE}/models`, { headers: { authorization: `Bearer ${REAL_ADMIN_TOKEN}` } }),
+      { ...env, ENVIRONMENT: "production", ADMIN_TOKEN: REAL_ADMIN_TOKEN, SIGNING_SECRET: REAL_SIGNING_SECRET },
       createExecutionContext(),
     );
     expect((await res).status).toBe(200);

@@ -1,6 +1,8 @@
 // Bad input gets a 4xx problem+json that says what is wrong, and leaves nothing behind.
+import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import app from "../../src/index";
 import { call, createKey, createModel, json, largePngBase64 } from "./helpers";
 
 interface Problem {
@@ -73,6 +75,35 @@ describe("bad submissions", () => {
       422,
     );
     expect(sdapi.detail[0]!.loc).toEqual(["header", "webhook-url"]);
+    await nothingStored();
+  });
+
+  it("refuses webhooks to loopback, private, link-local and metadata addresses outside local development", async () => {
+    const production = { ...env, ENVIRONMENT: "staging", ADMIN_TOKEN: "a-real-staging-admin-token-12345", SIGNING_SECRET: "a-real-staging-signing-secret-123" };
+    const submitTo = async (webhookUrl: string, path = "/txt2img", environment: Env = production) =>
+      app.fetch(
+        new Request(`http://sdgate.test${path}`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${user}`, "content-type": "application/json", "request-type": "async", "webhook-url": webhookUrl },
+          body: JSON.stringify({ stable_diffusion_model: "bad-model" }),
+        }),
+        environment,
+        createExecutionContext(),
+      );
+    for (const url of [
+      "http://169.254.169.254/latest/meta-data/",
+      "http://127.0.0.1:8788/hook",
+      "http://0x7f.1/",
+      "http://[::ffff:10.0.0.1]/",
+      "http://localhost/",
+    ]) {
+      const body = await json<Problem>(await submitTo(url), 422);
+      expect(body.errors!.map((e) => e.path)).toEqual(["webhook-url"]);
+      expect(body.detail).toContain("webhook-url");
+      expect((await submitTo(url, "/sdapi/v1/txt2img")).status).toBe(422);
+    }
+    // In local development a receiver on this machine is fine; the metadata address never is.
+    expect((await json<Problem>(await submitTo("http://169.254.169.254/", "/txt2img", env), 422)).errors![0]!.path).toBe("webhook-url");
     await nothingStored();
   });
 

@@ -323,3 +323,82 @@ describe("fleet", () => {
     await fleet().clearModelFailures("fl-bad");
   });
 });
+
+describe("node ids belong to the node key that first registered them", () => {
+  const registerAs = (token: string, nodeId: string) =>
+    call("/nodes/register", { token, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24_000 } });
+
+  it("another node key can neither register nor deregister the id; after an admin removes the node, any key may take it", async () => {
+    const owner = await createKey("node");
+    const intruder = await createKey("node");
+    await json(await registerAs(owner, "fl-bound-1"), 200);
+
+    const taken = await json<{ code: string; detail: string }>(await registerAs(intruder, "fl-bound-1"), 409);
+    expect(taken.code).toBe("node_id_taken");
+    expect(taken.detail).toContain("DELETE /nodes/fl-bound-1");
+    expect((await json<{ code: string }>(await call("/nodes/fl-bound-1", { method: "DELETE", token: intruder }), 409)).code).toBe("node_id_taken");
+    // The owner's agent was not knocked out: its heartbeats still land.
+    await json(await call("/nodes/fl-bound-1/heartbeat", { token: owner, body: { ...beat(null, null), status: "idle" } }), 200);
+    expect((await nodes()).some((n) => n.nodeId === "fl-bound-1")).toBe(true);
+
+    // The binding outlives the owner leaving, and a restart of Fleet.
+    await json(await call("/nodes/fl-bound-1", { method: "DELETE", token: owner }), 200);
+    await runInDurableObject(fleet(), async (_f: Fleet, state) => {
+      expect((await new Fleet(state, env).register({ nodeId: "fl-bound-1" } as never, "some-other-key")).outcome).toBe("node_id_taken");
+    });
+    expect((await json<{ code: string }>(await registerAs(intruder, "fl-bound-1"), 409)).code).toBe("node_id_taken");
+    await json(await registerAs(owner, "fl-bound-1"), 200);
+
+    await json(await call("/nodes/fl-bound-1", { method: "DELETE", token: ADMIN }), 200);
+    expect((await nodes()).some((n) => n.nodeId === "fl-bound-1")).toBe(false);
+    await json(await registerAs(intruder, "fl-bound-1"), 200);
+    expect((await json<{ code: string }>(await registerAs(owner, "fl-bound-1"), 409)).code).toBe("node_id_taken");
+  });
+
+  it("user keys see models without node ids or storage paths; admins see both", async () => {
+    await createModel("fl-private");
+    const node = await createKey("node");
+    await registerNode(node, "fl-private-node", "fl-private");
+    const user = await createKey("user");
+    for (const seen of [
+      await json<Record<string, unknown>>(await call("/models/fl-private", { token: user }), 200),
+      (await json<Array<Record<string, unknown>>>(await call("/models", { token: user }), 200)).find((m) => m.name === "fl-private")!,
+    ]) {
+      expect(seen).toMatchObject({ name: "fl-private", status: "loaded" });
+      expect(seen).not.toHaveProperty("nodes");
+      expect(seen).not.toHaveProperty("ossPath");
+    }
+    const admin = await json<{ nodes: string[]; ossPath: string }>(await call("/models/fl-private", { token: ADMIN }), 200);
+    expect(admin.nodes).toEqual(["fl-private-node"]);
+    expect(admin.ossPath).toContain("fl-private");
+  });
+});
+
+describe("lost nodes", () => {
+  it("an admin removes a lost node; lost nodes drop out of the registry a day after they were last seen", async () => {
+    const node = await createKey("node");
+    await registerNode(node, "fl-lost-1");
+    await registerNode(node, "fl-lost-2");
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const base = f.clock;
+      f.clock = () => base() + 60_000;
+    });
+    await runDurableObjectAlarm(fleet());
+    expect((await nodes()).filter((n) => n.nodeId.startsWith("fl-lost-")).map((n) => n.status)).toEqual(["lost", "lost"]);
+
+    await json(await call("/nodes/fl-lost-1", { method: "DELETE", token: ADMIN }), 200);
+    expect((await nodes()).map((n) => n.nodeId)).not.toContain("fl-lost-1");
+    expect((await json<{ code: string }>(await call("/nodes/fl-lost-1", { method: "DELETE", token: ADMIN }), 404)).code).toBe("node_unknown");
+
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      f.clock = () => Date.now() + 86_400_000 + 60_000;
+    });
+    expect((await nodes()).map((n) => n.nodeId)).not.toContain("fl-lost-2");
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      f.clock = () => Date.now();
+    });
+    // Its id is still its key's: the agent comes back under it.
+    await registerNode(node, "fl-lost-2");
+    expect((await nodes()).find((n) => n.nodeId === "fl-lost-2")!.status).toBe("idle");
+  });
+});

@@ -5,8 +5,8 @@ import { expect } from "vitest";
 import type { ClaimResponse } from "../../src/protocol/node";
 import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
 
-// The development ADMIN_TOKEN and SIGNING_SECRET: wrangler.toml [vars], as the Worker sees them.
-if (!env.ADMIN_TOKEN || !env.SIGNING_SECRET) throw new Error("the Worker tests need ADMIN_TOKEN and SIGNING_SECRET in wrangler.toml [vars]");
+// The development ADMIN_TOKEN and SIGNING_SECRET: dev.vars (vitest.workers.config.ts), as the Worker sees them.
+if (!env.ADMIN_TOKEN || !env.SIGNING_SECRET) throw new Error("the Worker tests need ADMIN_TOKEN and SIGNING_SECRET from dev.vars");
 export const ADMIN = env.ADMIN_TOKEN;
 export const SIGNING_SECRET = env.SIGNING_SECRET;
 export const BASE = "http://sdgate.test";

@@ -143,8 +143,19 @@ describe("signed image URLs", () => {
     expect((await call(longer.pathname + longer.search)).status).toBe(403);
 
     const { signImageUrl } = await import("../../src/storage/signed-url");
-    const expired = new URL(await signImageUrl(url.origin, url.pathname.slice(1), SIGNING_SECRET, 60, Date.now() - 120_000));
+    const WEEK_SECONDS = 7 * 86_400;
+    const policy = { signingSecret: SIGNING_SECRET, signedUrlTtlSeconds: 60, maxSignedUrlTtlSeconds: WEEK_SECONDS };
+    const expired = new URL(await signImageUrl(url.origin, url.pathname.slice(1), policy, Date.now() - 120_000));
     expect((await json<{ code: string }>(await call(expired.pathname + expired.search), 410)).code).toBe("url_expired");
+
+    // No link outlives the ceiling (7 days by default), even one signed with the real secret.
+    const monthLong = { ...policy, signedUrlTtlSeconds: 30 * 86_400, maxSignedUrlTtlSeconds: 30 * 86_400 };
+    const beyond = new URL(await signImageUrl(url.origin, url.pathname.slice(1), monthLong));
+    const refused = await json<{ code: string; detail: string }>(await call(beyond.pathname + beyond.search), 403);
+    expect(refused).toMatchObject({ code: "invalid_signature", detail: expect.stringContaining("MAX_SIGNED_URL_TTL_SECONDS") });
+    const capped = new URL(await signImageUrl(url.origin, url.pathname.slice(1), { ...monthLong, maxSignedUrlTtlSeconds: WEEK_SECONDS }));
+    expect(Number(capped.searchParams.get("exp")) * 1000 - Date.now()).toBeLessThanOrEqual(WEEK_SECONDS * 1000);
+    expect((await call(capped.pathname + capped.search)).status).toBe(200);
 
     const fresh = await json<{ ossUrl: string[] }>(await call(`/tasks/${taskId}/result`, { token: user }), 200);
     expect(fresh.ossUrl[0]).toMatch(/sig=/);

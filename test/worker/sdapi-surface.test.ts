@@ -54,9 +54,9 @@ describe("sd-webui lists", () => {
 });
 
 describe("sd-webui passthrough", () => {
-  it("runs other routes on a node and answers as the node did, without recording them", async () => {
+  it("runs other routes on a node for an admin key and answers as the node did, without recording them", async () => {
     await createModel("sd-pass");
-    const user = await createKey("user");
+    const user = await createKey("admin");
     const node = await createKey("node");
     await registerNode(node, "node-sd-pass");
     const noDefault = await json<Record<string, string>>(await call("/sdapi/v1/memory", { token: user }), 422);
@@ -84,6 +84,33 @@ describe("sd-webui passthrough", () => {
     await completeTask(node, claimedMissing, { passthroughResult: { status: 404, body: { detail: "Not Found" } } });
     expect(await json(await missing, 404)).toEqual({ detail: "Not Found" });
     expect(await taskIds(user)).toEqual([]);
+  });
+
+  it("refuses node-level and unknown routes to user keys with 403, before any work reaches a node; allowed routes run", async () => {
+    await createModel("sd-pass-tenant");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "node-sd-pass-tenant");
+    await json(await call("/sdapi/v1/options", { token: user, body: { sd_model_checkpoint: "sd-pass-tenant" } }), 200);
+    for (const [method, path] of [
+      ["GET", "/sdapi/v1/cmd-flags"],
+      ["POST", "/sdapi/v1/train/embedding"],
+      ["POST", "/sdapi/v1/unload-checkpoint"],
+      ["GET", "/sdapi/v1/memory"],
+      ["POST", "/team-a/sdapi/v1/server-kill"],
+    ] as const) {
+      const refused = await json<{ error: string; detail: string }>(await call(path, { token: user, method, body: method === "POST" ? {} : undefined }), 403);
+      expect(refused.error).toBe("HTTPException");
+      expect(refused.detail).toContain("admin keys only");
+    }
+    expect(await claim(node, "node-sd-pass-tenant", 0)).toBeNull();
+    expect(await taskIds(user)).toEqual([]);
+
+    const allowed = call("/sdapi/v1/png-info", { token: user, body: { image: TINY_PNG_BASE64 } });
+    const claimed = (await claim(node, "node-sd-pass-tenant", 3000))!;
+    expect(claimed.task.passthrough).toEqual({ method: "POST", path: "/sdapi/v1/png-info" });
+    await completeTask(node, claimed, { passthroughResult: { status: 200, body: { info: "", items: {}, parameters: {} } } });
+    expect(await json(await allowed, 200)).toEqual({ info: "", items: {}, parameters: {} });
   });
 
   it("deletes the images of an unrecorded passthrough; Task-Flag: true keeps it as a task", async () => {

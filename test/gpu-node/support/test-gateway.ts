@@ -19,6 +19,7 @@ import {
   registerRequestSchema,
   type TaskKind,
 } from "../../../src/protocol/node.ts";
+import { NODE_ID_TAKEN } from "../../../src/protocol/node-errors.ts";
 
 export type TaskStatus = "waiting" | "running" | "succeeded" | "failed" | "cancelled";
 
@@ -124,6 +125,8 @@ export class TestGateway {
   readonly protocolErrors: string[] = [];
   /** Requests without the right bearer token. */
   unauthorized = 0;
+  /** Node ids another node key holds: registering one answers 409 node_id_taken. */
+  readonly takenNodeIds = new Set<string>();
   /** Cut the next model download's connection after this many bytes (once). */
   cutNextModelDownloadAfterBytes: number | null = null;
 
@@ -326,6 +329,7 @@ export class TestGateway {
 
   private async register(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await this.readBody(req, registerRequestSchema, "register");
+    if (this.takenNodeIds.has(body.nodeId)) throw new HttpProblem(409, NODE_ID_TAKEN, `node id ${body.nodeId} belongs to another node key`);
     const node: NodeRecord = this.nodes.get(body.nodeId) ?? {
       nodeId: body.nodeId,
       registrations: [],
