@@ -9,6 +9,7 @@ import { requireRole } from "../auth/middleware";
 import { findModel } from "../db/models";
 import { ApiError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
+import { refuseDeepJson } from "../json-depth";
 import {
   claimRequestSchema,
   claimResponseSchema,
@@ -296,6 +297,7 @@ nodeRoutes.post(
     } catch {
       throw new ApiError("malformed_json", "result: not valid JSON");
     }
+    refuseDeepJson(parsed);
     const body = completeRequestSchema.parse(parsed);
     const files = form.getAll("image").filter((f): f is File => typeof f !== "string");
     if (files.length !== body.imageCount) throw new ApiError("validation_failed", `imageCount is ${body.imageCount} but ${files.length} image files came`);
