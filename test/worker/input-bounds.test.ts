@@ -82,3 +82,40 @@ describe("deeply nested bodies", () => {
     await json(await call("/options", { token: user, body: { data: { shallow: null } } }), 200);
   });
 });
+
+describe("multipart model uploads", () => {
+  const file = "/models/bounds-model/file";
+
+  async function modelRow() {
+    return env.DB.prepare("SELECT sha256, size_bytes, etag FROM models WHERE name = 'bounds-model'").first();
+  }
+
+  it("answer 404 problem+json for an unknown upload id on parts, complete and abort", async () => {
+    const before = await modelRow();
+    const part = await call(`${file}/uploads/no-such-upload/parts/1`, { method: "PUT", token: ADMIN, body: new Uint8Array(10) });
+    expect((await json<Problem>(part, 404)).detail).toContain("no-such-upload");
+    const complete = await call(`${file}/uploads/no-such-upload/complete`, {
+      token: ADMIN,
+      body: { parts: [{ partNumber: 1, etag: "abc" }], sha256: "a".repeat(64) },
+    });
+    expect(complete.headers.get("content-type")).toContain("application/problem+json");
+    await json<Problem>(complete, 404);
+    await json<Problem>(await call(`${file}/uploads/no-such-upload`, { method: "DELETE", token: ADMIN }), 404);
+    expect(await modelRow()).toEqual(before);
+  });
+
+  it("answer 422 for complete with part etags the upload does not have, keeping the file", async () => {
+    const before = await modelRow();
+    const { uploadId } = await json<{ uploadId: string }>(await call(`${file}/uploads`, { token: ADMIN, body: {} }), 201);
+    await json(await call(`${file}/uploads/${uploadId}/parts/1`, { method: "PUT", token: ADMIN, body: new Uint8Array(10) }), 200);
+    const res = await call(`${file}/uploads/${uploadId}/complete`, {
+      token: ADMIN,
+      body: { parts: [{ partNumber: 1, etag: "not-the-etag" }], sha256: "a".repeat(64) },
+    });
+    const problem = await json<Problem>(res, 422);
+    expect(problem.code).toBe("validation_failed");
+    expect(await modelRow()).toEqual(before);
+    const stored = await env.BUCKET.get("models/bounds-model/bounds-model.safetensors");
+    expect(await stored?.text()).toBe("weights of bounds-model");
+  });
+});
