@@ -30,6 +30,7 @@ export const ERRORS = {
   url_expired: { status: 410, title: "The signed URL has expired" },
   payload_too_large: { status: 413, title: "The body is too large" },
   unsupported_media_type: { status: 415, title: "Unsupported content type" },
+  range_not_satisfiable: { status: 416, title: "The Range is not one range within the file" },
   no_default_model: { status: 422, title: "No checkpoint given and the key has no default" },
   addon_not_found: { status: 422, title: "The request names add-on models that are neither registered nor built into the nodes" },
   misconfigured: { status: 500, title: "The service is misconfigured" },

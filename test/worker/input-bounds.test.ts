@@ -119,3 +119,33 @@ describe("multipart model uploads", () => {
     expect(await stored?.text()).toBe("weights of bounds-model");
   });
 });
+
+describe("Range on model file reads", () => {
+  let node: string;
+  const path = "/nodes/models/bounds-model/file";
+  const size = "weights of bounds-model".length;
+
+  beforeAll(async () => {
+    node = await createKey("node");
+  });
+
+  it("answers 416 with Content-Range bytes */size for a malformed, multiple or unsatisfiable range", async () => {
+    for (const range of ["bytes=abc", "bytes=5-2", `bytes=${size}-`, "bytes=0-1,4-5", "items=0-1", "bytes=-0"]) {
+      const res = await call(path, { token: node, headers: { range } });
+      expect(res.status, range).toBe(416);
+      expect(res.headers.get("content-range"), range).toBe(`bytes */${size}`);
+      expect(res.headers.get("content-type"), range).toContain("application/problem+json");
+      await res.text();
+    }
+  });
+
+  it("answers 206 with the asked bytes for a valid range", async () => {
+    const res = await call(path, { token: node, headers: { range: "bytes=8-" } });
+    expect(res.status).toBe(206);
+    expect(res.headers.get("content-range")).toBe(`bytes 8-${size - 1}/${size}`);
+    expect(await res.text()).toBe("of bounds-model");
+    const suffix = await call(path, { token: node, headers: { range: "bytes=-5" } });
+    expect(suffix.status).toBe(206);
+    expect(await suffix.text()).toBe("model");
+  });
+});
