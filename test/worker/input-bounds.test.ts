@@ -149,3 +149,25 @@ describe("Range on model file reads", () => {
     expect(await suffix.text()).toBe("model");
   });
 });
+
+describe("options", () => {
+  it("refuses options over 64 KiB with 413, on /options and /sdapi/v1/options, keeping the saved ones", async () => {
+    const key = await createKey("user", "options-bounds");
+    await json(await call("/options", { token: key, body: { data: { CLIP_stop_at_last_layers: 2 } } }), 200);
+    const big = "x".repeat(70 * 1024);
+    const problem = await json<Problem>(await call("/options", { token: key, body: { data: { big } } }), 413);
+    expect(problem.code).toBe("payload_too_large");
+    expect(problem.detail).toContain("65536 bytes");
+    const sdapi = await json<{ detail: string }>(await call("/sdapi/v1/options", { token: key, body: { big } }), 413);
+    expect(sdapi.detail).toContain("65536 bytes");
+    const saved = await json<{ data: Record<string, unknown> }>(await call("/options", { token: key }), 200);
+    expect(saved.data).toEqual({ CLIP_stop_at_last_layers: 2 });
+  });
+
+  it("refuses options nested deeper than the stated depth with 422, keeping the saved ones", async () => {
+    const key = await createKey("user", "options-depth");
+    await json<Problem>(await call("/options", { token: key, body: { data: { deep: nested(100) } } }), 422);
+    await json(await call("/sdapi/v1/options", { token: key, body: { deep: nested(100) } }), 422);
+    expect(await json<{ data: Record<string, unknown> }>(await call("/options", { token: key }), 200)).toEqual({ data: {} });
+  });
+});
