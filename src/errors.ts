@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
-import { logLine } from "./log";
+import { logUnexpectedError } from "./log";
 import { NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "./protocol/node-errors";
 
 export const ERRORS = {
@@ -97,7 +97,6 @@ export function handleError(err: Error, c: Context): Response {
     if (code) return problem(c, code, err.message || undefined);
   }
   if (err instanceof SyntaxError) return problem(c, "malformed_json", err.message);
-  // Messages can embed whole queries and their parameters: keep the log line short.
-  logLine("error", err.message.slice(0, 500), { requestId: c.get("requestId" as never), stack: err.stack?.split("\n").slice(1, 6).join("\n") });
+  logUnexpectedError(err, c.get("requestId" as never));
   return problem(c, "internal", "Something went wrong on our side; the request id is in the Request-Id header.");
 }
