@@ -10,11 +10,11 @@ describe("boundedLogLine", () => {
     const huge = "v".repeat(5_000_000);
     const line = boundedLogLine("error", `D1 refused: ${huge}`, { requestId: "r1", stack: huge, options: { big: huge } });
     expect(line.length).toBeLessThanOrEqual(MAX_LOG_LINE_CHARS);
-    const parsed = JSON.parse(line) as Record<string, string>;
+    const parsed = JSON.parse(line) as { requestId: string; message: string; options: string };
     expect(parsed.requestId).toBe("r1");
     expect(parsed.message.startsWith("D1 refused: vvv")).toBe(true);
     expect(parsed.message.endsWith(TRUNCATED_MARKER)).toBe(true);
-    expect(parsed.options!.endsWith(TRUNCATED_MARKER)).toBe(true);
+    expect(parsed.options.endsWith(TRUNCATED_MARKER)).toBe(true);
   });
 
   it("stays bounded when escapes make the line longer than its characters", () => {
