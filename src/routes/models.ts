@@ -393,7 +393,14 @@ modelRoutes.openapi(
 modelRoutes.put("/models/:name/file", requireRole("admin"), async (c) => {
   const model = await existingModel(c.env.DB, c.req.param("name"));
   const length = Number(c.req.header("content-length"));
-  if (!c.req.raw.body || !Number.isFinite(length) || length <= 0) throw new ApiError("bad_request", "Send the file as the request body with a Content-Length");
+  if (!c.req.raw.body || !Number.isFinite(length) || length <= 0) {
+    // Answering before the body is read resets the connection under the client; read it first.
+    await c.req.raw.body?.pipeTo(new WritableStream());
+    throw new ApiError(
+      "length_required",
+      "Send the file as the request body with a Content-Length (R2 stores streams of known length), or use the multipart upload: POST /models/{name}/file/uploads",
+    );
+  }
   const digest = new crypto.DigestStream("SHA-256");
   const [toBucket, toDigest] = c.req.raw.body.tee();
   const [object] = await Promise.all([
