@@ -1,8 +1,13 @@
 // A small leveled logger for the agent. Lines go to stderr (stdout stays free for tools that
 // wrap the agent). Secrets registered with the logger are replaced before anything is written,
-// so the node token can never end up in a log line even when an error message echoes it.
+// so the node token can never end up in a log line even when an error message echoes it. Messages
+// are bounded, so a line stays short whatever an error echoes.
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+/** Longest message written; error messages can echo whole request or answer bodies. */
+export const MAX_LOG_MESSAGE_CHARS = 2000;
+export const TRUNCATED_MARKER = "…[truncated]";
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
@@ -33,6 +38,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (LEVEL_RANK[lineLevel] < LEVEL_RANK[level]) return;
     let text = message;
     for (const secret of secrets) text = text.split(secret).join("***");
+    if (text.length > MAX_LOG_MESSAGE_CHARS) text = `${text.slice(0, MAX_LOG_MESSAGE_CHARS)}${TRUNCATED_MARKER}`;
     const prefix = `${new Date().toISOString()} ${lineLevel.toUpperCase().padEnd(5)}${scope ? ` [${scope}]` : ""}`;
     write(`${prefix} ${text}`);
   };

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError } from "zod";
-import { logLine } from "./log";
+import { logUnexpectedError } from "./log";
 import { NODE_ID_TAKEN, NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "./protocol/node-errors";
 
 export const ERRORS = {
@@ -29,8 +29,10 @@ export const ERRORS = {
   model_failed: { status: 409, title: "The model failed to load on the nodes; upload a new file" },
   invalid_signature: { status: 403, title: "The signed URL is not valid" },
   url_expired: { status: 410, title: "The signed URL has expired" },
+  length_required: { status: 411, title: "The body needs a Content-Length" },
   payload_too_large: { status: 413, title: "The body is too large" },
   unsupported_media_type: { status: 415, title: "Unsupported content type" },
+  range_not_satisfiable: { status: 416, title: "The Range is not one range within the file" },
   no_default_model: { status: 422, title: "No checkpoint given and the key has no default" },
   addon_not_found: { status: 422, title: "The request names add-on models that are neither registered nor built into the nodes" },
   misconfigured: { status: 500, title: "The service is misconfigured" },
@@ -97,7 +99,6 @@ export function handleError(err: Error, c: Context): Response {
     if (code) return problem(c, code, err.message || undefined);
   }
   if (err instanceof SyntaxError) return problem(c, "malformed_json", err.message);
-  // Messages can embed whole queries and their parameters: keep the log line short.
-  logLine("error", err.message.slice(0, 500), { requestId: c.get("requestId" as never), stack: err.stack?.split("\n").slice(1, 6).join("\n") });
+  logUnexpectedError(err, c.get("requestId" as never));
   return problem(c, "internal", "Something went wrong on our side; the request id is in the Request-Id header.");
 }

@@ -412,7 +412,14 @@ modelRoutes.openapi(
 modelRoutes.put("/models/:name/file", requireRole("admin"), async (c) => {
   const model = await existingModel(c.env.DB, c.req.param("name"));
   const length = Number(c.req.header("content-length"));
-  if (!c.req.raw.body || !Number.isFinite(length) || length <= 0) throw new ApiError("bad_request", "Send the file as the request body with a Content-Length");
+  if (!c.req.raw.body || !Number.isFinite(length) || length <= 0) {
+    // Answering before the body is read resets the connection under the client; read it first.
+    await c.req.raw.body?.pipeTo(new WritableStream());
+    throw new ApiError(
+      "length_required",
+      "Send the file as the request body with a Content-Length (R2 stores streams of known length), or use the multipart upload: POST /models/{name}/file/uploads",
+    );
+  }
   const digest = new crypto.DigestStream("SHA-256");
   const [toBucket, toDigest] = c.req.raw.body.tee();
   // Written and verified under a key of its own before the registry points at it: R2 has no
@@ -432,6 +439,28 @@ modelRoutes.put("/models/:name/file", requireRole("admin"), async (c) => {
   return c.json(modelView(updated, []), 200);
 });
 
+/** R2's error codes (in its messages) for an upload id it does not know and for parts it does not have. */
+const R2_NO_SUCH_UPLOAD = "(10024)";
+const R2_INVALID_PART = "(10025)";
+/** R2 (as Miniflare emulates it) reports complete and abort of an upload id it never issued as an internal error. */
+const R2_INTERNAL = "(10001)";
+
+/** Runs an R2 multipart step, turning R2's refusals of unknown uploads and parts into 404 and 422. */
+async function multipartStep<T>(uploadId: string, step: () => Promise<T>, unknownIdIsInternal = false): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : "";
+    if (message.includes(R2_NO_SUCH_UPLOAD) || (unknownIdIsInternal && message.includes(R2_INTERNAL)))
+      throw new ApiError("not_found", `No multipart upload ${uploadId} in progress for this model`);
+    if (message.includes(R2_INVALID_PART))
+      throw new ApiError("validation_failed", "parts: one or more parts were not uploaded with these part numbers and etags; nothing changed", [
+        { path: "parts", message: "unknown part or etag" },
+      ]);
+    throw error;
+  }
+}
+
 modelRoutes.post("/models/:name/file/uploads", requireRole("admin"), async (c) => {
   const model = await existingModel(c.env.DB, c.req.param("name"));
   const upload = await c.env.BUCKET.createMultipartUpload(model.ossPath, { httpMetadata: { contentType: "application/octet-stream" } });
@@ -444,7 +473,8 @@ modelRoutes.put("/models/:name/file/uploads/:uploadId/parts/:partNumber{[0-9]+}"
   if (partNumber < 1 || partNumber > 10_000) throw new ApiError("validation_failed", "partNumber: 1 to 10000");
   if (!c.req.raw.body) throw new ApiError("bad_request", "Send the part as the request body");
   const upload = c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId"));
-  const part = await upload.uploadPart(partNumber, await c.req.arrayBuffer());
+  const body = await c.req.arrayBuffer();
+  const part = await multipartStep(upload.uploadId, () => upload.uploadPart(partNumber, body));
   return c.json({ partNumber: part.partNumber, etag: part.etag }, 200);
 });
 
@@ -457,13 +487,14 @@ modelRoutes.post("/models/:name/file/uploads/:uploadId/complete", requireRole("a
   const model = await existingModel(c.env.DB, c.req.param("name"));
   const body = completeUploadSchema.parse(await c.req.json());
   const upload = c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId"));
-  const object = await upload.complete(body.parts);
+  const object = await multipartStep(upload.uploadId, () => upload.complete(body.parts), true);
   const updated = await recordFile(c.env, model, object, body.sha256);
   return c.json(modelView(updated, []), 200);
 });
 
 modelRoutes.delete("/models/:name/file/uploads/:uploadId", requireRole("admin"), async (c) => {
   const model = await existingModel(c.env.DB, c.req.param("name"));
-  await c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId")).abort();
+  const upload = c.env.BUCKET.resumeMultipartUpload(model.ossPath, c.req.param("uploadId"));
+  await multipartStep(upload.uploadId, () => upload.abort(), true);
   return c.json({ aborted: true }, 200);
 });

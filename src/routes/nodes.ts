@@ -7,8 +7,9 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { requireNodeOrAdmin, requireRole } from "../auth/middleware";
 import { findModel } from "../db/models";
-import { ApiError } from "../errors";
+import { ApiError, problem } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
+import { refuseDeepJson } from "../json-depth";
 import {
   claimRequestSchema,
   claimResponseSchema,
@@ -27,6 +28,7 @@ import {
 import { NODE_ID_TAKEN, NODE_REPLACED, NODE_UNKNOWN, STALE_LEASE } from "../protocol/node-errors";
 import { checkpointOfLease } from "../queue/lease-id";
 import type { LeaseCheck } from "../queue/types";
+import { type ByteRange, satisfiableRange } from "../storage/byte-range";
 import { imageTypeOf } from "../storage/inline-images";
 import { imageKey } from "../storage/object-keys";
 import { markModelFailed, recordModelFailure } from "../tasks/model-failure";
@@ -171,16 +173,26 @@ nodeRoutes.openapi(
 nodeRoutes.get("/nodes/models/:name/file", requireRole("node"), async (c) => {
   const model = await findModel(c.env.DB, c.req.param("name"));
   if (!model) throw new ApiError("model_not_found");
-  const range = c.req.header("range");
-  const object = await c.env.BUCKET.get(model.ossPath, range ? { range: c.req.raw.headers } : {});
-  if (!object) throw new ApiError("model_file_missing", `Model ${model.name} has no file in R2 at ${model.ossPath}`);
+  const missing = () => new ApiError("model_file_missing", `Model ${model.name} has no file in R2 at ${model.ossPath}`);
+  const rangeHeader = c.req.header("range");
+  let range: ByteRange | null = null;
+  if (rangeHeader) {
+    const head = await c.env.BUCKET.head(model.ossPath);
+    if (!head) throw missing();
+    range = satisfiableRange(rangeHeader, head.size);
+    if (!range) {
+      const refused = problem(c, "range_not_satisfiable", `Range ${rangeHeader.slice(0, 100)} is not one range within the file's ${head.size} bytes`);
+      refused.headers.set("content-range", `bytes */${head.size}`);
+      return refused;
+    }
+  }
+  const object = await c.env.BUCKET.get(model.ossPath, range ? { range } : {});
+  if (!object) throw missing();
   const headers = new Headers({ "content-type": "application/octet-stream", "accept-ranges": "bytes", etag: object.httpEtag });
   if (model.sha256) headers.set("x-sha256", model.sha256);
-  const r = object.range as { offset?: number; length?: number } | undefined;
-  if (range && r && r.offset !== undefined) {
-    const length = r.length ?? object.size - r.offset;
-    headers.set("content-range", `bytes ${r.offset}-${r.offset + length - 1}/${object.size}`);
-    headers.set("content-length", String(length));
+  if (range) {
+    headers.set("content-range", `bytes ${range.offset}-${range.offset + range.length - 1}/${object.size}`);
+    headers.set("content-length", String(range.length));
     return new Response(object.body, { status: 206, headers });
   }
   headers.set("content-length", String(object.size));
@@ -310,6 +322,7 @@ nodeRoutes.post(
     } catch {
       throw new ApiError("malformed_json", "result: not valid JSON");
     }
+    refuseDeepJson(parsed);
     const body = completeRequestSchema.parse(parsed);
     const files = form.getAll("image").filter((f): f is File => typeof f !== "string");
     if (files.length !== body.imageCount) throw new ApiError("validation_failed", `imageCount is ${body.imageCount} but ${files.length} image files came`);

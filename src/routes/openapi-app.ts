@@ -1,13 +1,16 @@
-// A sub-app whose validation failures answer as problem+json (422, naming each bad field).
+// A sub-app whose validation failures answer as problem+json (422, naming each bad field), and
+// whose JSON bodies are refused when nested too deep for the handlers to walk.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { validationProblem } from "../errors";
+import { refuseDeepJson } from "../json-depth";
 
 export function openApiApp() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (!result.success) return validationProblem(c, result.error);
+      if (result.target === "json") refuseDeepJson(result.data);
     },
   });
 }

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { requireRole } from "../auth/middleware";
 import { sha256Hex } from "../crypto";
 import { listModels, type ModelRow } from "../db/models";
-import { deletePool, findPool, listPools, type PoolRow, savePool } from "../db/pools";
+import { deletePool, listPools, type PoolRow, savePools } from "../db/pools";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { defaultPoolRow, poolSettings } from "../pools/settings";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
@@ -15,6 +15,8 @@ export async function functionName(model: string): Promise<string> {
 }
 
 const admin = [requireRole("admin")];
+/** Queue `configure` calls in flight at once during a batch update. */
+const CONFIGURE_AT_ONCE = 25;
 
 const batchUpdateSchema = z
   .looseObject({
@@ -117,25 +119,42 @@ poolRoutes.openapi(
   }),
   async (c) => {
     const update = c.req.valid("json");
-    const allModels = await listModels(c.env.DB, "checkpoint");
+    const [allModels, poolRows] = await Promise.all([listModels(c.env.DB, "checkpoint"), listPools(c.env.DB)]);
+    const modelsByName = new Map(allModels.map((m) => [m.name, m]));
+    const poolsByName = new Map(poolRows.map((p) => [p.checkpoint, p]));
     const wanted = update.models ?? allModels.map((m) => m.name);
     const failFuncList: string[] = [];
     const errors: string[] = [];
+    const updates: Array<{ model: ModelRow; row: PoolRow }> = [];
     for (const name of wanted) {
-      const model = allModels.find((m) => m.name === name);
+      const model = modelsByName.get(name);
       if (!model) {
         failFuncList.push(name);
         errors.push(`${name}: no such checkpoint`);
         continue;
       }
-      const row = applyUpdate(model, await findPool(c.env.DB, name), update);
+      const row = applyUpdate(model, poolsByName.get(name) ?? null, update);
       if (row.maxNodes > 0 && row.minNodes > row.maxNodes) {
         failFuncList.push(name);
         errors.push(`${name}: minNodes ${row.minNodes} is above maxNodes ${row.maxNodes}`);
         continue;
       }
-      await savePool(c.env.DB, row);
-      await queueStub(c.env, name).configure(poolSettings(model, row));
+      updates.push({ model, row });
+    }
+    await savePools(
+      c.env.DB,
+      updates.map((u) => u.row),
+    );
+    // Queues hear of their settings a bounded number at a time: hundreds of pools in one request.
+    for (let i = 0; i < updates.length; i += CONFIGURE_AT_ONCE) {
+      const chunk = updates.slice(i, i + CONFIGURE_AT_ONCE);
+      const outcomes = await Promise.allSettled(chunk.map(({ model, row }) => queueStub(c.env, model.name).configure(poolSettings(model, row))));
+      outcomes.forEach((outcome, j) => {
+        if (outcome.status === "fulfilled") return;
+        const name = chunk[j]!.model.name;
+        failFuncList.push(name);
+        errors.push(`${name}: saved, but its queue did not take the settings (${String(outcome.reason).slice(0, 200)}); send the update again`);
+      });
     }
     const body = { status: failFuncList.length === 0 ? "success" : "fail", failFuncList, errMsg: errors.join("; ") };
     return c.json(body, failFuncList.length === 0 ? 200 : 500);

@@ -18,6 +18,7 @@ import { requireRole } from "../auth/middleware";
 import { listModels } from "../db/models";
 import { currentJob } from "../db/tasks";
 import { fleetStub, queueStub } from "../fleet/stub";
+import { refuseDeepJson } from "../json-depth";
 import { controlNetModelList, embeddingList, loraList, upscalerList, vaeList } from "../sdapi/addon-lists";
 import { SdapiError, sdapiErrorHandler, zodValidationItems } from "../sdapi/errors";
 import { CATALOG_LISTS, catalogList, scriptsList, sdModelItem } from "../sdapi/lists";
@@ -105,11 +106,14 @@ async function readJson(c: Context<AppEnv>, required: boolean): Promise<unknown>
     if (required) throw SdapiError.validation([{ loc: ["body"], msg: "field required", type: "value_error.missing" }]);
     return {};
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (error) {
     throw SdapiError.validation([{ loc: ["body", 0], msg: (error as Error).message, type: "value_error.jsondecode" }]);
   }
+  refuseDeepJson(body);
+  return body;
 }
 
 function parseBody<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {

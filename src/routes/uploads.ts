@@ -7,6 +7,7 @@ import type { AppEnv } from "../app-env";
 import { requireRole } from "../auth/middleware";
 import { randomId } from "../crypto";
 import { ApiError } from "../errors";
+import { refuseDeepJson } from "../json-depth";
 import { decodeImageBase64, imageTypeOf, parseBase64Image } from "../storage/inline-images";
 import { inputKey } from "../storage/object-keys";
 
@@ -27,10 +28,11 @@ uploadRoutes.post(
     const type = c.req.header("content-type") ?? "";
     let bytes: Uint8Array;
     if (type.startsWith("application/json")) {
-      const body = (await c.req.json()) as { image?: unknown };
-      if (typeof body.image !== "string")
-        throw new ApiError("validation_failed", "image: a base64 image is required", [{ path: "image", message: "required" }]);
-      const parsed = parseBase64Image(body.image);
+      const body: unknown = await c.req.json();
+      refuseDeepJson(body);
+      const image = body !== null && typeof body === "object" ? (body as { image?: unknown }).image : undefined;
+      if (typeof image !== "string") throw new ApiError("validation_failed", "image: a base64 image is required", [{ path: "image", message: "required" }]);
+      const parsed = parseBase64Image(image);
       if (!parsed) throw new ApiError("unsupported_media_type", "image: not a base64 PNG, JPEG, WEBP or GIF");
       bytes = decodeImageBase64(parsed.base64);
     } else {

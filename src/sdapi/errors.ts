@@ -8,7 +8,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError, type ZodIssue } from "zod";
 import { tokenFromHeaders } from "../auth/middleware";
 import { ApiError, ERRORS, type FieldError } from "../errors";
-import { logLine } from "../log";
+import { logUnexpectedError } from "../log";
 
 export interface WebuiErrorBody {
   error: string;
@@ -102,7 +102,7 @@ export function sdapiErrorHandler(err: Error, c: Context): Response {
   if (err instanceof ZodError) return answer(c, SdapiError.validation(zodValidationItems(err)));
   if (err instanceof SyntaxError) return answer(c, SdapiError.validation([{ loc: ["body", 0], msg: err.message, type: "value_error.jsondecode" }]));
   if (err instanceof HTTPException) return answer(c, SdapiError.http(err.status as ContentfulStatusCode, err.message || "Error"));
-  logLine("error", err.message, { requestId: c.get("requestId" as never), stack: err.stack });
+  logUnexpectedError(err, c.get("requestId" as never));
   return answer(
     c,
     SdapiError.runtime(`Internal error; the request id is in the Request-Id header (${String(c.get("requestId" as never) ?? "")})`, "InternalError"),
