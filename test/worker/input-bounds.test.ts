@@ -87,7 +87,7 @@ describe("multipart model uploads", () => {
   const file = "/models/bounds-model/file";
 
   async function modelRow() {
-    return env.DB.prepare("SELECT sha256, size_bytes, etag FROM models WHERE name = 'bounds-model'").first();
+    return env.DB.prepare("SELECT sha256, size_bytes, etag, oss_path FROM models WHERE name = 'bounds-model'").first<{ oss_path: string }>();
   }
 
   it("answer 404 problem+json for an unknown upload id on parts, complete and abort", async () => {
@@ -115,7 +115,7 @@ describe("multipart model uploads", () => {
     const problem = await json<Problem>(res, 422);
     expect(problem.code).toBe("validation_failed");
     expect(await modelRow()).toEqual(before);
-    const stored = await env.BUCKET.get("models/bounds-model/bounds-model.safetensors");
+    const stored = await env.BUCKET.get(before!.oss_path);
     expect(await stored?.text()).toBe("weights of bounds-model");
   });
 });

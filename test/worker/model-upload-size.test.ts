@@ -33,10 +33,10 @@ describe("PUT /models/{name}/file", () => {
       headers: { authorization: `Bearer ${ADMIN}`, "content-length": String(size) },
       body: patternStream(size),
     });
-    const model = await json<{ sha256: string; sizeBytes: number }>(res, 200);
+    const model = await json<{ sha256: string; sizeBytes: number; ossPath: string }>(res, 200);
     expect(model.sizeBytes).toBe(size);
     expect(model.sha256).toBe(await sha256Of(patternStream(size)));
-    const stored = await env.BUCKET.head("models/big-model/big-model.safetensors");
+    const stored = await env.BUCKET.head(model.ossPath);
     expect(stored?.size).toBe(size);
   });
 
