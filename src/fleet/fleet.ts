@@ -63,6 +63,12 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   }
 
   /** Binds `nodeId` to `keyId` if it is free; false when another key holds it. */
+  /** Whether a key other than `keyId` holds `nodeId`. */
+  private heldByAnotherKey(nodeId: string, keyId: string): boolean {
+    const holder = this.nodeKeys.get(nodeId);
+    return holder !== undefined && holder !== keyId;
+  }
+
   private bindNodeId(nodeId: string, keyId: string): boolean {
     const holder = this.nodeKeys.get(nodeId);
     if (holder !== undefined) return holder === keyId;
@@ -126,7 +132,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return { outcome: "registered", webuiExtraArgs: [...args].join(" ") };
   }
 
-  async heartbeat(nodeId: string, beat: Heartbeat): Promise<HeartbeatOutcome> {
+  async heartbeat(nodeId: string, beat: Heartbeat, keyId: string): Promise<HeartbeatOutcome> {
+    if (this.heldByAnotherKey(nodeId, keyId)) return { outcome: "node_id_taken" };
     const node = this.nodes.get(nodeId);
     if (!node) return { outcome: "unknown_node" };
     if (replacedBy(node, beat.instanceId)) return { outcome: "replaced" };
@@ -157,8 +164,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   async deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken"> {
     const node = this.nodes.get(nodeId);
     if (!node) return "unknown_node";
-    const holder = this.nodeKeys.get(nodeId);
-    if (holder !== undefined && holder !== keyId) return "node_id_taken";
+    if (this.heldByAnotherKey(nodeId, keyId)) return "node_id_taken";
     if (replacedBy(node, instanceId)) return "replaced";
     await this.releaseLeases(nodeId);
     this.nodes.delete(nodeId);
@@ -267,8 +273,10 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   async claim(
     nodeId: string,
     waitMs: number,
-    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId"> = {},
+    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
+    keyId: string,
   ): Promise<FleetClaim> {
+    if (this.heldByAnotherKey(nodeId, keyId)) return { outcome: "node_id_taken" };
     const deadline = this.clock() + waitMs;
     const asking = this.nodes.get(nodeId);
     if (asking && replacedBy(asking, state.instanceId)) return { outcome: "replaced" };

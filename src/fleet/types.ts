@@ -25,21 +25,31 @@ export interface NodeRecord {
   catalog: WebuiCatalog;
 }
 
-export type FleetClaim = { outcome: "claimed"; task: ClaimedTask; lease: Lease } | { outcome: "none" } | { outcome: "unknown_node" } | { outcome: "replaced" };
+export type FleetClaim =
+  | { outcome: "claimed"; task: ClaimedTask; lease: Lease }
+  | { outcome: "none" }
+  | { outcome: "unknown_node" }
+  | { outcome: "replaced" }
+  | { outcome: "node_id_taken" };
 export type RegisterOutcome = { outcome: "registered"; webuiExtraArgs: string } | { outcome: "node_id_taken" };
-export type HeartbeatOutcome = { outcome: "noted"; restartWebui: boolean } | { outcome: "unknown_node" } | { outcome: "replaced" };
+export type HeartbeatOutcome =
+  | { outcome: "noted"; restartWebui: boolean }
+  | { outcome: "unknown_node" }
+  | { outcome: "replaced" }
+  | { outcome: "node_id_taken" };
 
 /** Fleet's RPC methods (src/fleet/fleet.ts documents each). */
 export interface FleetRpc {
   register(r: RegisterBody, keyId: string): Promise<RegisterOutcome>;
-  heartbeat(nodeId: string, beat: Heartbeat): Promise<HeartbeatOutcome>;
+  heartbeat(nodeId: string, beat: Heartbeat, keyId: string): Promise<HeartbeatOutcome>;
   deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken">;
   remove(nodeId: string): Promise<"gone" | "unknown_node">;
   reportQueue(summary: QueueSummary): Promise<void>;
   claim(
     nodeId: string,
     waitMs: number,
-    state?: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
+    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
+    keyId: string,
   ): Promise<FleetClaim>;
   listNodes(): Promise<NodeRecord[]>;
   forgetQueue(checkpoint: string): Promise<void>;

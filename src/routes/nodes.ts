@@ -114,7 +114,8 @@ nodeRoutes.openapi(
   }),
   async (c) => {
     const { nodeId } = c.req.valid("param");
-    const answer = await fleetStub(c.env).heartbeat(nodeId, c.req.valid("json"));
+    const answer = await fleetStub(c.env).heartbeat(nodeId, c.req.valid("json"), c.get("caller").keyId);
+    if (answer.outcome === "node_id_taken") taken(nodeId);
     if (answer.outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN, "Register again: POST /nodes/register");
     if (answer.outcome === "replaced") replaced(nodeId);
     return c.json({ restartWebui: answer.restartWebui }, 200);
@@ -137,7 +138,8 @@ nodeRoutes.openapi(
     // The body is optional: without one, the defaults apply.
     const request = claimRequestSchema.parse(c.req.valid("json") ?? {});
     const waitMs = Math.min(request.waitMs, c.get("config").claimWaitMs);
-    const outcome = await fleetStub(c.env).claim(nodeId, waitMs, request);
+    const outcome = await fleetStub(c.env).claim(nodeId, waitMs, request, c.get("caller").keyId);
+    if (outcome.outcome === "node_id_taken") taken(nodeId);
     if (outcome.outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN, "Register again: POST /nodes/register");
     if (outcome.outcome === "replaced") replaced(nodeId);
     if (outcome.outcome !== "claimed") return c.body(null, 204);

@@ -337,6 +337,11 @@ describe("node ids belong to the node key that first registered them", () => {
     expect(taken.code).toBe("node_id_taken");
     expect(taken.detail).toContain("DELETE /nodes/fl-bound-1");
     expect((await json<{ code: string }>(await call("/nodes/fl-bound-1", { method: "DELETE", token: intruder }), 409)).code).toBe("node_id_taken");
+    // Nor can it speak for the node: its heartbeats and claims are refused too.
+    const intruderBeat = await call("/nodes/fl-bound-1/heartbeat", { token: intruder, body: { ...beat(null, null), status: "idle" } });
+    expect((await json<{ code: string }>(intruderBeat, 409)).code).toBe("node_id_taken");
+    const intruderClaim = await call("/nodes/fl-bound-1/claim", { token: intruder, body: { waitMs: 0 } });
+    expect((await json<{ code: string }>(intruderClaim, 409)).code).toBe("node_id_taken");
     // The owner's agent was not knocked out: its heartbeats still land.
     await json(await call("/nodes/fl-bound-1/heartbeat", { token: owner, body: { ...beat(null, null), status: "idle" } }), 200);
     expect((await nodes()).some((n) => n.nodeId === "fl-bound-1")).toBe(true);
