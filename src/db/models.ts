@@ -1,7 +1,8 @@
 // Models in D1: lookups (by name or any sd-webui alias), registration, changes and deletion.
 import { eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { MODEL_FOLDER_BY_TYPE, type ModelType, normalizeModelType } from "../protocol/model-types";
+import { type AddonType, MODEL_FOLDER_BY_TYPE, type ModelType, normalizeModelType } from "../protocol/model-types";
+import type { AddonFile, ModelFile } from "../protocol/node";
 import { models, pools } from "./schema";
 
 export type ModelRow = typeof models.$inferSelect;
@@ -19,6 +20,16 @@ export function isCheckpoint(model: ModelRow): boolean {
 export function modelFolder(model: ModelRow): string {
   const type = modelType(model);
   return model.folder ?? (type ? MODEL_FOLDER_BY_TYPE[type] : MODEL_FOLDER_BY_TYPE.checkpoint);
+}
+
+/** A checkpoint with a file, as a claim names it. */
+export function checkpointFileOf(model: ModelRow & { sha256: string }): ModelFile {
+  return { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.sizeBytes ?? 0 };
+}
+
+/** An add-on with a file, as a claim names it: where it goes on a node and what it must hash to. */
+export function addonFileOf(model: ModelRow & { sha256: string }): AddonFile {
+  return { ...checkpointFileOf(model), type: modelType(model) as AddonType, folder: modelFolder(model) };
 }
 
 /** Every registered model, or those of one type. */

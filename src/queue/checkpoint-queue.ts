@@ -10,7 +10,7 @@ import type { TaskEnding, TaskRecord } from "../db/task-records";
 import { fleetStub } from "../fleet/stub";
 import { logLine } from "../log";
 import { type PoolSettings, UNCONFIGURED_POOL } from "../pools/settings";
-import type { ClaimedTask, ModelFile } from "../protocol/node";
+import type { AddonFile, ClaimedTask, ModelFile } from "../protocol/node";
 import { migrateSqlStorage } from "../sql-storage-migrations";
 import { D1Outbox } from "./d1-outbox";
 import { newLeaseId } from "./lease-id";
@@ -354,6 +354,22 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       file.name,
     ).rowsWritten;
     return { updated };
+  }
+
+  /** As replaceCheckpointFile, for an add-on file that waiting tasks of this checkpoint name. */
+  async replaceAddonFile(file: AddonFile): Promise<{ updated: number }> {
+    const rows = this.sql
+      .exec<{ uid: string; claim: string }>(
+        "SELECT uid, claim FROM live_tasks WHERE status = 'waiting' AND EXISTS (SELECT 1 FROM json_each(claim, '$.addons') WHERE json_extract(value, '$.name') = ?)",
+        file.name,
+      )
+      .toArray();
+    for (const row of rows) {
+      const claim = JSON.parse(row.claim) as Omit<ClaimedTask, "attempt">;
+      const addons = claim.addons.map((addon) => (addon.name === file.name ? file : addon));
+      this.sql.exec("UPDATE live_tasks SET claim = ? WHERE uid = ?", JSON.stringify({ ...claim, addons }), row.uid);
+    }
+    return { updated: rows.length };
   }
 
   /** Why the checkpoint file with this sha256 was marked failed, if it was (a new file never is). */

@@ -3,7 +3,7 @@
 // are plain values (`stale_lease`, `at_capacity`): custom error fields do not survive RPC.
 import type { TaskEnding, TaskRecord } from "../db/task-records";
 import type { PoolSettings } from "../pools/settings";
-import type { ClaimedTask, CompleteRequest, FailRequest, Lease, ModelFile, ProgressReport, TaskKind } from "../protocol/node";
+import type { AddonFile, ClaimedTask, CompleteRequest, FailRequest, Lease, ModelFile, ProgressReport, TaskKind } from "../protocol/node";
 
 /** Where a task's end is posted (src/tasks/webhooks.ts signs it). */
 export interface WebhookTarget {
@@ -87,6 +87,7 @@ export interface CheckpointQueueRpc {
   retire(reason: string): Promise<{ cancelled: number; cancelling: number }>;
   failWaiting(reason: string, sha256: string): Promise<{ failed: number }>;
   replaceCheckpointFile(file: ModelFile): Promise<{ updated: number }>;
+  replaceAddonFile(file: AddonFile): Promise<{ updated: number }>;
   status(uid: string): Promise<LiveStatus | null>;
   waitForEnd(uid: string, timeoutMs: number): Promise<TaskEnding | "not_live" | "timeout">;
   releaseNode(nodeId: string): Promise<number>;

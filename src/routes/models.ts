@@ -6,6 +6,8 @@ import { z } from "zod";
 import type { Caller } from "../app-env";
 import { requireRole } from "../auth/middleware";
 import {
+  addonFileOf,
+  checkpointFileOf,
   checkpointTitle,
   deleteModel,
   findModel,
@@ -200,13 +202,15 @@ async function recordFile(env: Env, model: ModelRow, object: R2Object, sha256: s
 /** After a model's file changed: nodes that failed the old one may try it, and waiting tasks take the new one. */
 async function fileChanged(env: Env, model: ModelRow): Promise<void> {
   await fleetStub(env).clearModelFailures(model.name);
-  if (model.type === "checkpoint" && model.sha256)
-    await queueStub(env, model.name).replaceCheckpointFile({
-      name: model.name,
-      fileName: model.fileName,
-      sha256: model.sha256,
-      sizeBytes: model.sizeBytes ?? 0,
-    });
+  const { sha256 } = model;
+  if (!sha256) return;
+  if (isCheckpoint(model)) {
+    await queueStub(env, model.name).replaceCheckpointFile(checkpointFileOf({ ...model, sha256 }));
+    return;
+  }
+  const checkpoints = new Set((await liveTasksUsingAddon(env.DB, model.name)).map((task) => task.checkpoint));
+  const file = addonFileOf({ ...model, sha256 });
+  await Promise.all([...checkpoints].map((checkpoint) => queueStub(env, checkpoint).replaceAddonFile(file)));
 }
 
 const user = [requireRole("user")];

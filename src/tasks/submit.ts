@@ -6,14 +6,13 @@
 // sd-webui; the registered ones travel with the claim so the node has them on disk.
 import type { Caller } from "../app-env";
 import { randomId, sha256Hex } from "../crypto";
-import { isCheckpoint, listModels, type ModelRow, modelFolder, modelType, resolveModel } from "../db/models";
+import { addonFileOf, checkpointFileOf, isCheckpoint, listModels, type ModelRow, modelType, resolveModel } from "../db/models";
 import { findPool, type PoolRow } from "../db/pools";
 import { lookUpSubmission, type SubmissionLookups } from "../db/submission-lookups";
 import { deleteTask, findTask, findTaskByIdempotencyKey, insertTask, type TaskRow } from "../db/tasks";
 import { ApiError, type FieldError } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { poolSettings } from "../pools/settings";
-import type { AddonType } from "../protocol/model-types";
 import type { AddonFile, ClaimedTask, TaskKind } from "../protocol/node";
 import { externalizeInlineImages } from "../storage/inline-images";
 import { addonReferences, renameAddons } from "./addon-references";
@@ -132,14 +131,7 @@ async function requiredAddons(
     const model = findRegisteredAddon(registered, ref);
     return model ? [{ ref, to: webuiAddonName(model) }] : [];
   });
-  const files = registered.map((m) => ({
-    name: m.name,
-    type: modelType(m) as AddonType,
-    fileName: m.fileName,
-    sha256: m.sha256!,
-    sizeBytes: m.sizeBytes ?? 0,
-    folder: modelFolder(m),
-  }));
+  const files = registered.map((m) => addonFileOf({ ...m, sha256: m.sha256! }));
   return { files, body: renameAddons(s.body, renames), vae: renames.find((r) => r.ref.path === "sd_vae")?.to ?? vae };
 }
 
@@ -219,7 +211,7 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     const claim: Omit<ClaimedTask, "attempt"> = {
       id: uid,
       kind: s.kind,
-      model: { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.sizeBytes ?? 0 },
+      model: checkpointFileOf({ ...model, sha256: model.sha256 }),
       vae,
       addons: addons.files,
       payload,

@@ -274,10 +274,31 @@ describe("add-ons at submit", () => {
   });
 });
 
+describe("re-uploaded add-ons", () => {
+  it("reach the tasks already waiting for them: the claim names the new file, not the one submitted with", async () => {
+    await createModel("addon-reup-ckpt");
+    await createAddon("reup-lora", "lora");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "addon-reup-node", "addon-reup-ckpt");
+    await json(await submit(user, { stable_diffusion_model: "addon-reup-ckpt", prompt: "a cat <lora:reup-lora:0.7>" }), 202);
+
+    const newer = "retrained lora weights";
+    const res = await call("/models/reup-lora/file", { method: "PUT", token: ADMIN, body: new TextEncoder().encode(newer) });
+    const reuploaded = await json<ModelView>(res, 200);
+    expect(reuploaded.sha256).toBe(await sha256Hex(newer));
+
+    const claimed = (await claim(node, "addon-reup-node"))!;
+    expect(claimed.task.addons).toEqual([
+      { name: "reup-lora", type: "lora", fileName: "reup-lora.safetensors", folder: "models/Lora", sha256: await sha256Hex(newer), sizeBytes: newer.length },
+    ]);
+  });
+});
+
 describe("deleting add-ons", () => {
   it("refuses while a waiting or running task needs the add-on; force cancels those tasks", async () => {
     await createModel("addon-del-ckpt");
-    await createAddon("busy-lora", "lora");
+    const busy = await createAddon("busy-lora", "lora");
     const user = await createKey("user");
     const waiting = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "addon-del-ckpt", prompt: "<lora:busy-lora:1>" }), 202);
     const refused = await json<Problem>(await call("/models/busy-lora", { method: "DELETE", token: ADMIN }), 409);
@@ -288,7 +309,7 @@ describe("deleting add-ons", () => {
     const deleted = await json<{ cancelledTasks: number }>(await call("/models/busy-lora?force=true", { method: "DELETE", token: ADMIN }), 200);
     expect(deleted.cancelledTasks).toBe(1);
     expect((await call("/models/busy-lora", { token: ADMIN })).status).toBe(404);
-    expect(await env.BUCKET.head("models/busy-lora/busy-lora.safetensors")).toBeNull();
+    expect(await env.BUCKET.head(busy.ossPath)).toBeNull();
     const ended = await json<{ status: string }>(await call(`/tasks/${waiting.taskId}/result`, { token: user }), 200);
     expect(ended.status).toBe("cancelled");
     // The checkpoint's other work is untouched.
