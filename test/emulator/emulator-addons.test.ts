@@ -1,5 +1,6 @@
 // Add-ons as sd-webui applies them: LoRA, VAE, embeddings and ControlNet units only when their
 // files are in their folders, with sd-webui's infotext lines and a picture that changes.
+
 import { createHash, randomBytes } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -8,6 +9,7 @@ import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fakeModelFile } from "../../emulator/model-file-kind.ts";
 import { type RunningEmulator, startEmulator } from "../../emulator/server.ts";
+import { callEmulator, type Reply } from "./support.ts";
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 const BASE = { prompt: "a lighthouse", negative_prompt: "", steps: 1, width: 64, height: 64, seed: 42 };
@@ -20,14 +22,9 @@ const vae = fakeModelFile("vae", randomBytes(300));
 const embedding = fakeModelFile("embedding", randomBytes(100));
 const controlnet = randomBytes(2048);
 
-// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary sd-webui answers
-async function api(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${emulator.url}${route}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
+async function api(method: string, route: string, body?: unknown): Promise<Pick<Reply, "status" | "body">> {
+  const { status, body: answer } = await callEmulator(emulator.url, method, route, body);
+  return { status, body: answer };
 }
 
 async function generate(extra: Record<string, unknown> = {}) {

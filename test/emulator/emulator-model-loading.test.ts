@@ -1,5 +1,6 @@
 // Checkpoint loads as sd-webui v1.10 does them: a failed load answers 200 and keeps the previous
 // weights, the same path is never re-read, a subfolder is another path, hashes appear on load.
+
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -7,6 +8,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { fakeModelFile } from "../../emulator/model-file-kind.ts";
 import { type RunningEmulator, startEmulator } from "../../emulator/server.ts";
+import { callEmulator, type Reply } from "./support.ts";
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
@@ -15,14 +17,9 @@ let checkpointDir: string;
 let emulator: RunningEmulator;
 const alpha = randomBytes(4096);
 
-// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary sd-webui answers
-async function api(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${emulator.url}${route}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
+async function api(method: string, route: string, body?: unknown): Promise<Pick<Reply, "status" | "body">> {
+  const { status, body: answer } = await callEmulator(emulator.url, method, route, body);
+  return { status, body: answer };
 }
 
 async function generationInfo(extra: Record<string, unknown> = {}) {

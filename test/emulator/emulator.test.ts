@@ -1,4 +1,5 @@
 // The sd-webui emulator over real HTTP: what a client of a real AUTOMATIC1111 sd-webui would see.
+
 import { createHash, randomBytes } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -6,26 +7,10 @@ import path from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningEmulator, startEmulator } from "../../emulator/server.ts";
+import { callEmulator as call } from "./support.ts";
 
 const STEP_MS = 10;
 const LOAD_MS = 300;
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  /** The JSON body, inspected freely. */
-  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary sd-webui answers
-  body: any;
-}
-
-async function call(baseUrl: string, method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const response = await fetch(`${baseUrl}${route}`, {
-    method,
-    headers: { "content-type": "application/json", ...headers },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  return { status: response.status, headers: response.headers, body: await response.json() };
-}
 
 function decodePng(base64: string): PNG {
   expect(base64.startsWith("data:")).toBe(false);
