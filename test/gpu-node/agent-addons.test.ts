@@ -10,12 +10,11 @@ import {
   agentTestTeardown,
   checkpointsDirOf,
   decodePng,
-  emulatorCommand,
   fileSha256,
   modelBytes,
-  REPO_ROOT,
   safetensorsBytes,
   solidPng,
+  supervisedEmulator,
   tempDir,
 } from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
@@ -144,9 +143,7 @@ describe("gpu-node add-ons", () => {
     gateway.addModel({ name: "4x-sharp", type: "upscaler", fileName: "4x-sharp.pth", bytes: modelBytes(8 * 1024, 44) });
     const agent = agentFor(gateway, {
       nodeId: "upscaler-node",
-      webuiCmd: emulatorCommand({ stepMs: 5, loadMs: 10 }),
-      webuiDir: REPO_ROOT,
-      webuiPort: 0,
+      ...supervisedEmulator({ stepMs: 5, loadMs: 10 }),
       dataDir,
     });
     cleanups.push(() => agent.stop({ drain: false }));

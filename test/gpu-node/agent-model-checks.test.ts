@@ -6,17 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/server.ts";
 import { checkpointPath } from "../../gpu-node/model-paths.ts";
-import {
-  agentFor,
-  agentTestTeardown,
-  checkpointsDirOf,
-  emulatorCommand,
-  exists,
-  modelBytes,
-  REPO_ROOT,
-  safetensorsBytes,
-  tempDir,
-} from "./support/fixtures.ts";
+import { agentFor, agentTestTeardown, checkpointsDirOf, exists, modelBytes, safetensorsBytes, supervisedEmulator, tempDir } from "./support/fixtures.ts";
 import { type TaskRecord, TestGateway } from "./support/test-gateway.ts";
 
 const { cleanups, gateways } = agentTestTeardown();
@@ -119,9 +109,7 @@ describe("gpu-node model checks", () => {
     gateway.addModel({ name: "not-a-checkpoint", bytes: safetensorsBytes("lora", 82) });
     const agent = agentFor(gateway, {
       nodeId: "spawned-broken-node",
-      webuiCmd: emulatorCommand({ stepMs: 5, loadMs: 10 }),
-      webuiDir: REPO_ROOT,
-      webuiPort: 0,
+      ...supervisedEmulator({ stepMs: 5, loadMs: 10 }),
       dataDir,
     });
     cleanups.push(() => agent.stop({ drain: false }));

@@ -7,7 +7,17 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { GpuNodeAgent } from "../../gpu-node/agent.ts";
 import { WebuiStartError, WebuiSupervisor } from "../../gpu-node/webui/supervisor.ts";
-import { agentFor, agentTestTeardown, checkpointsDirOf, emulatorCommand, modelBytes, REPO_ROOT, tempDir, testLogger } from "./support/fixtures.ts";
+import {
+  agentFor,
+  agentTestTeardown,
+  checkpointsDirOf,
+  emulatorCommand,
+  modelBytes,
+  REPO_ROOT,
+  supervisedEmulator,
+  tempDir,
+  testLogger,
+} from "./support/fixtures.ts";
 import { TestGateway } from "./support/test-gateway.ts";
 
 const { cleanups, gateways } = agentTestTeardown();
@@ -161,9 +171,7 @@ describe("sd-webui supervisor", () => {
 
     const successor = agentFor(gateway, {
       nodeId: "killed-node",
-      webuiCmd: emulatorCommand({ stepMs: 10, loadMs: 10 }),
-      webuiDir: REPO_ROOT,
-      webuiPort: 0,
+      ...supervisedEmulator({ stepMs: 10, loadMs: 10 }),
       dataDir,
     });
     cleanups.push(() => successor.stop({ drain: false }));
@@ -182,9 +190,7 @@ describe("sd-webui supervisor", () => {
       gateway.addModel({ name: "demo-v1", bytes: modelBytes(32 * 1024, 3) });
       const agent = agentFor(gateway, {
         nodeId,
-        webuiCmd: emulatorCommand({ stepMs: 40, loadMs: 10 }),
-        webuiDir: REPO_ROOT,
-        webuiPort: 0,
+        ...supervisedEmulator({ stepMs: 40, loadMs: 10 }),
         dataDir: await tempDir("sup-data"),
       });
       cleanups.push(() => agent.stop({ drain: false }));

@@ -24,6 +24,11 @@ export function emulatorCommand(options: { stepMs: number; loadMs: number; contr
   );
 }
 
+/** Agent settings that have it start and supervise the emulator itself, as it would start sd-webui. */
+export function supervisedEmulator(options: { stepMs: number; loadMs: number }): { webuiCmd: string; webuiDir: string; webuiPort: number } {
+  return { webuiCmd: emulatorCommand(options), webuiDir: REPO_ROOT, webuiPort: 0 };
+}
+
 /** sd-webui's checkpoint folder under its data directory (the agent's default for --models-dir). */
 export function checkpointsDirOf(dataDir: string): string {
   return path.join(dataDir, "models", "Stable-diffusion");
