@@ -319,6 +319,7 @@ export class GpuNodeAgent {
           loadedCheckpoint: this.loadedModel.checkpointName,
           cachedCheckpoints: this.cache.cachedNames("checkpoint"),
           cachedAddons: this.cache.cachedNames("addon"),
+          ramCheckpoints: [],
           gpuClass: this.gpu.gpuClass,
           gpuMemoryMb: this.gpu.gpuMemoryMb,
         });
@@ -388,6 +389,7 @@ export class GpuNodeAgent {
       loadedCheckpoint: this.loadedModel.checkpointName,
       cachedCheckpoints: this.cache.cachedNames("checkpoint"),
       cachedAddons: this.cache.cachedNames("addon"),
+      ramCheckpoints: [],
       gpuClass: this.gpu.gpuClass,
       gpuMemoryMb: this.gpu.gpuMemoryMb,
       instanceId: this.instanceId,
@@ -415,6 +417,7 @@ export class GpuNodeAgent {
             loadedCheckpoint: this.loadedModel.checkpointName,
             cachedCheckpoints: this.cache.cachedNames("checkpoint"),
             cachedAddons: this.cache.cachedNames("addon"),
+            ramCheckpoints: [],
             instanceId: this.instanceId,
           },
           signal,

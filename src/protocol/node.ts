@@ -67,6 +67,8 @@ const nodeStateFields = {
   cachedCheckpoints: z.array(z.string()),
   /** Registered add-on models (LoRA, VAE, ControlNet, …) whose files are on the node's disk. */
   cachedAddons: z.array(z.string()).default([]),
+  /** Registered checkpoint names sd-webui holds in RAM (its checkpoint cache), besides the loaded one: a switch to one of them is a RAM load. */
+  ramCheckpoints: z.array(z.string()).default([]),
   gpuClass: z.string().min(1),
   gpuMemoryMb: z.number().int().nonnegative(),
 };
@@ -81,6 +83,13 @@ export const registerRequestSchema = z.object({
   agentVersion: z.string().max(64).default("unknown"),
   catalog: webuiCatalogSchema.default({}),
   instanceId: instanceIdSchema,
+  /** The node group (issue 15) it belongs to; by default derived from its GPU class and memory. */
+  group: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .optional(),
   ...nodeStateFields,
 });
 export type RegisterRequest = z.input<typeof registerRequestSchema>;
@@ -118,6 +127,7 @@ export const claimRequestSchema = z.object({
   loadedCheckpoint: z.string().nullable().optional(),
   cachedCheckpoints: z.array(z.string()).optional(),
   cachedAddons: z.array(z.string()).optional(),
+  ramCheckpoints: z.array(z.string()).optional(),
   instanceId: instanceIdSchema,
 });
 export type ClaimRequest = z.input<typeof claimRequestSchema>;

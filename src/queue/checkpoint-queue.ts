@@ -372,6 +372,17 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     return { updated: rows.length };
   }
 
+  /**
+   * The owner's key was revoked: its waiting tasks end cancelled with `reason`, its running ones
+   * are asked to cancel (their nodes hear it at their next progress report).
+   */
+  async cancelOwner(owner: string, reason: string): Promise<{ cancelled: number; cancelling: number }> {
+    const cancelling = this.sql.exec("UPDATE live_tasks SET cancel_requested = 1 WHERE status = 'running' AND owner = ?", owner).rowsWritten;
+    const waiting = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting' AND owner = ?", owner).toArray();
+    await Promise.all(waiting.map((row) => this.end(row, { status: "cancelled", finishedAt: this.clock(), error: reason })));
+    return { cancelled: waiting.length, cancelling };
+  }
+
   /** Why the checkpoint file with this sha256 was marked failed, if it was (a new file never is). */
   private failedFileReason(sha256: string): string | null {
     return this.sql.exec<{ reason: string }>("SELECT reason FROM failed_file WHERE sha256 = ?", sha256).toArray()[0]?.reason ?? null;

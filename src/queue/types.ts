@@ -13,6 +13,21 @@ export interface WebhookTarget {
   owner: string;
 }
 
+/**
+ * How a key shares the GPUs with other keys (issue 14): set by an admin per key, carried with
+ * each of its tasks. Absent on a task: DEFAULT_TENANT_SHARE.
+ */
+export interface TenantShare {
+  /** Relative share of a queue's work when several keys wait (deficit round robin); > 0. */
+  weight: number;
+  /** Admin-set class: waiting work of a higher class is served before any lower class. */
+  priorityClass: number;
+  /** The most tasks of this key running at once (null: no limit). */
+  maxRunning: number | null;
+}
+
+export const DEFAULT_TENANT_SHARE: TenantShare = { weight: 1, priorityClass: 0, maxRunning: null };
+
 export interface QueuedTask {
   uid: string;
   taskId: string;
@@ -24,6 +39,8 @@ export interface QueuedTask {
   row: Extract<TaskRecord, { kind: "created" }>["row"] | null;
   /** Where to post the task's end (src/tasks/webhooks.ts), if anywhere. */
   webhook: WebhookTarget | null;
+  /** The owner key's share (absent: DEFAULT_TENANT_SHARE). */
+  tenant?: TenantShare;
 }
 
 export interface QueueSummary extends PoolSettings {
@@ -91,4 +108,5 @@ export interface CheckpointQueueRpc {
   status(uid: string): Promise<LiveStatus | null>;
   waitForEnd(uid: string, timeoutMs: number): Promise<TaskEnding | "not_live" | "timeout">;
   releaseNode(nodeId: string): Promise<number>;
+  cancelOwner(owner: string, reason: string): Promise<{ cancelled: number; cancelling: number }>;
 }
