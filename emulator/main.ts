@@ -20,7 +20,9 @@ Options:
   --port N                 port to listen on (default 7861, as sd-webui --nowebui; 0 = any)
   --host ADDR              address to bind (default 127.0.0.1; --listen means 0.0.0.0)
   --step-ms N              time per sampling step per image, ms (default 50)
-  --load-ms N              time to load a checkpoint, ms (default 1000)
+  --load-ms N              time to load a checkpoint from its file, ms (default 1000)
+  --ram-load-ms N          time to switch to a checkpoint held in RAM (settings sd_checkpoints_limit,
+                           sd_checkpoint_cache), ms (default 200)
   --live-preview-every N   live preview every N steps (default 2; -1 = none)
   --api-auth USER:PASS     HTTP Basic auth on the core API
   --base-path /PREFIX      serve every route under this path prefix
@@ -50,6 +52,7 @@ const cliSchema = z
     listen: z.boolean(),
     stepMs: numberArg("--step-ms").pipe(z.number().min(0)).default(50),
     loadMs: numberArg("--load-ms").pipe(z.number().min(0)).default(1000),
+    ramLoadMs: numberArg("--ram-load-ms").pipe(z.number().min(0)).default(200),
     livePreviewEvery: numberArg("--live-preview-every").pipe(z.number().int().min(-1)).default(2),
     apiAuth: z
       .string({ error: "--api-auth needs USER:PASS" })
@@ -81,6 +84,7 @@ function parseCommandLine(argv: string[]) {
       host: { type: "string" },
       "step-ms": { type: "string" },
       "load-ms": { type: "string" },
+      "ram-load-ms": { type: "string" },
       "live-preview-every": { type: "string" },
       "api-auth": { type: "string" },
       "base-path": { type: "string" },
@@ -99,6 +103,7 @@ function parseCommandLine(argv: string[]) {
     "host",
     "step-ms",
     "load-ms",
+    "ram-load-ms",
     "live-preview-every",
     "api-auth",
     "base-path",
@@ -118,6 +123,7 @@ function parseCommandLine(argv: string[]) {
     listen: values.listen === true,
     stepMs: values["step-ms"],
     loadMs: values["load-ms"],
+    ramLoadMs: values["ram-load-ms"],
     livePreviewEvery: values["live-preview-every"],
     apiAuth: values["api-auth"],
     basePath: values["base-path"],
@@ -148,6 +154,7 @@ async function main(): Promise<void> {
     host: config.host ?? (config.listen ? "0.0.0.0" : "127.0.0.1"),
     stepMs: config.stepMs,
     loadMs: config.loadMs,
+    ramLoadMs: config.ramLoadMs,
     livePreviewEvery: config.livePreviewEvery,
     auth: config.apiAuth ?? null,
     basePath: config.basePath,

@@ -34,8 +34,10 @@ export interface EmulatorOptions {
   controlnet?: boolean;
   /** Time per sampling step of one image. Default 50. */
   stepMs?: number;
-  /** Time to load a different checkpoint. Default 1000. */
+  /** Time to load a different checkpoint from its file. Default 1000. */
   loadMs?: number;
+  /** Time to switch to a checkpoint held in RAM (sd_checkpoints_limit, sd_checkpoint_cache). Default 200. */
+  ramLoadMs?: number;
   /** HTTP Basic credentials for the core API, like --api-auth. Default none. */
   auth?: { username: string; password: string } | null;
   /** A path prefix in front of every route, e.g. "/webui". Default "". */
@@ -54,6 +56,10 @@ export interface RunningEmulator {
     generations: number;
     /** Checkpoint loads that cost loadMs (not the instant one at start-up). */
     loads: number;
+    /** Switches to a checkpoint held in RAM, which cost ramLoadMs. */
+    ramLoads: number;
+    /** Titles of the checkpoints held in RAM besides the loaded one, most recently used first. */
+    ramCheckpoints: string[];
     /** Title of the checkpoint in memory, as sd-webui's titles: "<file> [<short hash>]". */
     loadedCheckpoint: string | null;
   };
@@ -135,6 +141,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const basePath = normaliseBasePath(options.basePath ?? "");
   const stepMs = checkNumber("stepMs", options.stepMs ?? 50, 0);
   const loadMs = checkNumber("loadMs", options.loadMs ?? 1000, 0);
+  const ramLoadMs = checkNumber("ramLoadMs", options.ramLoadMs ?? 200, 0);
   const livePreviewEvery = checkNumber("livePreviewEvery", options.livePreviewEvery ?? 2, -1);
   const auth = options.auth ?? null;
 
@@ -158,7 +165,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     upscaler: new AddonFolder(folders.byType.upscaler, hashes, ESRGAN_EXTENSIONS),
   };
   for (const folder of [addons.lora, addons.vae, addons.controlnet, addons.upscaler]) await folder.refresh();
-  const model = new LoadedModel(settings, checkpoints, loadMs, closing.signal);
+  const model = new LoadedModel(settings, checkpoints, { loadMs, ramLoadMs }, closing.signal);
   // At start sd-webui loads the checkpoint its (saved) settings name, else the first one.
   const initial = checkpoints.list().length > 0 ? selectCheckpoint(checkpoints, settings) : undefined;
   if (initial) {
@@ -237,6 +244,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       });
       return closed;
     },
-    stats: () => ({ generations: ctx.generations, loads: model.loads, loadedCheckpoint: model.current?.title ?? null }),
+    stats: () => ({
+      generations: ctx.generations,
+      loads: model.loads,
+      ramLoads: model.ramLoads,
+      ramCheckpoints: model.heldInRam(),
+      loadedCheckpoint: model.current?.title ?? null,
+    }),
   };
 }
