@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ZodError } from "zod";
@@ -16,6 +17,7 @@ import { createLogger, errorMessage, type Logger } from "./logger.ts";
 import { ModelCache } from "./model-cache.ts";
 import { pathEndsWith } from "./model-paths.ts";
 import type { ProgressOutput } from "./progress-bar.ts";
+import { defaultRamCheckpoints } from "./ram-checkpoints.ts";
 import { TaskRunner } from "./task-runner.ts";
 import { WebuiStoppedError } from "./webui/health.ts";
 import { LoadedModel } from "./webui/loaded-model.ts";
@@ -116,10 +118,14 @@ export class GpuNodeAgent {
           echoOutput: deps.echoWebuiOutput ?? true,
           killGraceMs: deps.webuiKillGraceMs,
         });
-    this.loadedModel = new LoadedModel(this.config.modelsDir, (relative) => {
-      const entry = this.cache.find((candidate) => candidate.type === "checkpoint" && pathEndsWith(candidate.path, relative));
-      return entry && { name: entry.name, fileName: path.basename(entry.path), sha256: entry.sha256 };
-    });
+    this.loadedModel = new LoadedModel(
+      this.config.modelsDir,
+      (relative) => {
+        const entry = this.cache.find((candidate) => candidate.type === "checkpoint" && pathEndsWith(candidate.path, relative));
+        return entry && { name: entry.name, fileName: path.basename(entry.path), sha256: entry.sha256 };
+      },
+      () => this.config.ramCheckpoints ?? defaultRamCheckpoints(os.totalmem(), this.cache.checkpointSizes()),
+    );
     this.cache = new ModelCache({
       dir: this.config.dataDir,
       checkpointsDir: this.config.modelsDir,
@@ -319,7 +325,7 @@ export class GpuNodeAgent {
           loadedCheckpoint: this.loadedModel.checkpointName,
           cachedCheckpoints: this.cache.cachedNames("checkpoint"),
           cachedAddons: this.cache.cachedNames("addon"),
-          ramCheckpoints: [],
+          ramCheckpoints: this.loadedModel.ramCheckpointNames,
           gpuClass: this.gpu.gpuClass,
           gpuMemoryMb: this.gpu.gpuMemoryMb,
         });
@@ -362,10 +368,16 @@ export class GpuNodeAgent {
 
   // ---- sd-webui state ----------------------------------------------------------------------------
 
-  /** After every sd-webui (re)start: which checkpoint it loaded, its catalog for the next heartbeat. */
+  /**
+   * After every sd-webui (re)start: how many checkpoints it holds in RAM, which checkpoint it
+   * loaded, its catalog for the next heartbeat.
+   */
   private async onWebuiReady(): Promise<void> {
     const client = this.supervisor.client;
     const generation = this.supervisor.generation;
+    await this.loadedModel
+      .holdInRam(client, this.lifetime.signal)
+      .catch((error: unknown) => this.log.warn(`cannot set which checkpoints sd-webui holds in RAM: ${errorMessage(error)}`));
     try {
       await this.loadedModel.readFrom(client, generation);
     } catch (error) {
@@ -389,7 +401,7 @@ export class GpuNodeAgent {
       loadedCheckpoint: this.loadedModel.checkpointName,
       cachedCheckpoints: this.cache.cachedNames("checkpoint"),
       cachedAddons: this.cache.cachedNames("addon"),
-      ramCheckpoints: [],
+      ramCheckpoints: this.loadedModel.ramCheckpointNames,
       gpuClass: this.gpu.gpuClass,
       gpuMemoryMb: this.gpu.gpuMemoryMb,
       instanceId: this.instanceId,
@@ -417,7 +429,7 @@ export class GpuNodeAgent {
             loadedCheckpoint: this.loadedModel.checkpointName,
             cachedCheckpoints: this.cache.cachedNames("checkpoint"),
             cachedAddons: this.cache.cachedNames("addon"),
-            ramCheckpoints: [],
+            ramCheckpoints: this.loadedModel.ramCheckpointNames,
             instanceId: this.instanceId,
           },
           signal,

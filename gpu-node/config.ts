@@ -4,6 +4,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { MAX_RAM_CHECKPOINTS } from "./ram-checkpoints.ts";
 
 // --no-download-sd-model: with an empty checkpoint folder, sd-webui otherwise downloads a 4 GB
 // model at start and on refresh (modules/sd_models.py list_models). --data-dir: the folders the
@@ -70,6 +71,8 @@ export const agentConfigSchema = z
     /** sd-webui's checkpoint folder. Default: <dataDir>/models/Stable-diffusion. */
     modelsDir: z.string().min(1).optional(),
     cacheBudgetGb: z.coerce.number().positive().default(DEFAULT_CACHE_BUDGET_GB),
+    /** Checkpoints sd-webui holds in RAM besides the loaded one; 0 = none. Default: from the machine's RAM (ram-checkpoints.ts). */
+    ramCheckpoints: z.coerce.number().int().min(0).max(MAX_RAM_CHECKPOINTS).optional(),
     /** Defaults to the first GPU's name from nvidia-smi, else "unknown". */
     gpuClass: z.string().min(1).optional(),
     /** Defaults to the first GPU's memory from nvidia-smi, else 0. */
@@ -146,6 +149,15 @@ const FLAGS: readonly FlagSpec[] = [
     env: "SDGATE_CACHE_BUDGET_GB",
     value: "GB",
     help: `disk budget for downloaded checkpoints and add-ons, least recently used evicted first (default: ${DEFAULT_CACHE_BUDGET_GB})`,
+  },
+  {
+    flag: "--ram-checkpoints",
+    key: "ramCheckpoints",
+    env: "SDGATE_RAM_CHECKPOINTS",
+    value: "N",
+    help:
+      "checkpoints sd-webui keeps in RAM besides the loaded one, so that switching back to one takes a second or two instead of a load from disk; " +
+      `0 = none, at most ${MAX_RAM_CHECKPOINTS} (default: as many of the largest checkpoint on disk as fit in half the machine's RAM)`,
   },
   {
     flag: "--gpu-class",

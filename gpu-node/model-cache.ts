@@ -152,6 +152,11 @@ export class ModelCache {
     return [...new Set(names)].sort();
   }
 
+  /** Sizes of the checkpoint files on disk. */
+  checkpointSizes(): number[] {
+    return [...this.entries.values()].filter((entry) => entry.type === "checkpoint").map((entry) => entry.sizeBytes);
+  }
+
   /** The first entry `matches` accepts. */
   find(matches: (entry: CacheEntry) => boolean): CacheEntry | undefined {
     return [...this.entries.values()].find(matches);

@@ -10,9 +10,16 @@
 // "Failed to load checkpoint, restoring previous" and reloads the previous weights). So after
 // every load the options are read again: `sd_model_checkpoint` must name the wanted file and
 // `sd_checkpoint_hash` (set by `load_model_weights` to the file's sha256) must be its sha256.
+//
+// sd-webui also holds up to `sd_checkpoints_limit` − 1 other checkpoints in RAM, which it switches
+// back to in a second or two instead of reading the file: the agent sets those settings
+// (ram-checkpoints.ts) and, as sd-webui lists them nowhere, follows them by replaying each switch it
+// asked for (held-models.ts).
 import type { Logger } from "../logger.ts";
 import { checkpointRelativePath, shortHash } from "../model-paths.ts";
+import { ramCheckpointSettings } from "../ram-checkpoints.ts";
 import { type WebuiClient, WebuiHttpError, type WebuiOptions } from "./client.ts";
+import { HeldModels } from "./held-models.ts";
 import type { OutputTail } from "./output-tail.ts";
 
 /** One of the agent's checkpoints, as it is loaded into sd-webui. */
@@ -59,11 +66,23 @@ export class LoadedModel {
   /** sd_vae to go back to when a task names none: sd-webui's own, as first read. */
   private defaultVae = "Automatic";
   private defaultVaeKnown = false;
+  /** The path of the checkpoint sd-webui's options name, ours or not. */
+  private loadedPath: string | null = null;
+  /** The models sd-webui holds in run `heldRun`. */
+  private readonly held = new HeldModels();
+  private heldRun = -1;
+  /** sd-webui's `sd_checkpoints_limit` as last read. */
+  private limit = 1;
 
-  /** `checkpointsDir`: the folder sd-webui should find the agent's checkpoints in (for error messages). */
+  /**
+   * `checkpointsDir`: the folder sd-webui should find the agent's checkpoints in (for error
+   * messages). `ramCheckpoints`: how many checkpoints sd-webui should hold in RAM besides the
+   * loaded one, asked before each load.
+   */
   constructor(
     private readonly checkpointsDir: string,
     private readonly lookup: CheckpointLookup,
+    private readonly ramCheckpoints: () => number,
   ) {}
 
   get checkpoint(): LoadedCheckpoint | null {
@@ -82,6 +101,19 @@ export class LoadedModel {
    */
   async readFrom(client: WebuiClient, run: number): Promise<void> {
     this.record(await client.getOptions(), run);
+  }
+
+  /** Names of our checkpoints that sd-webui holds in RAM besides the loaded one, most recently used first. */
+  get ramCheckpointNames(): string[] {
+    if (this.run === -1 || this.heldRun !== this.run) return [];
+    const names = this.held.besides(this.loadedPath).flatMap((relative) => this.lookup(relative)?.name ?? []);
+    return [...new Set(names)];
+  }
+
+  /** After every sd-webui (re)start: sets how many checkpoints it holds in RAM (when its settings say otherwise). */
+  async holdInRam(client: WebuiClient, signal?: AbortSignal): Promise<void> {
+    const change = this.ramSettingsChange(await client.getOptions());
+    if (Object.keys(change).length > 0) await client.setOptions(change, signal);
   }
 
   /** sd-webui's state could not be read: no checkpoint is taken to be loaded. */
@@ -127,7 +159,9 @@ export class LoadedModel {
     this.forget();
     const mark = context.printed?.mark() ?? 0;
     try {
-      await client.setOptions(change, context.signal);
+      // The RAM settings go first, so that this very switch holds what sd-webui should hold (set_config
+      // sets the options in the request's order; a lowered limit unloads the models over it at this switch).
+      await client.setOptions(loading ? { ...this.ramSettingsChange(options), ...change } : change, context.signal);
     } catch (error) {
       // sd-webui refuses a title it does not know (500 "model ... not found"); anything else is not about the file.
       if (!(loading && error instanceof WebuiHttpError)) throw error;
@@ -136,7 +170,9 @@ export class LoadedModel {
     }
     const after = await client.getOptions();
     this.record(after, run);
+    if (loading && holds(after, model)) this.held.switchedTo(wanted, this.limit);
     if (loading && !holds(after, model)) {
+      this.held.failedSwitchTo(wanted, this.limit);
       const said = loadFailureReason(context.printed?.since(mark) ?? []);
       const kept = after.sd_model_checkpoint ? `sd-webui kept ${after.sd_model_checkpoint} loaded` : "sd-webui has no checkpoint loaded";
       throw new CheckpointLoadError("load_failed", model, said ?? `${kept} after being asked for ${String(change.sd_model_checkpoint)}`);
@@ -147,6 +183,15 @@ export class LoadedModel {
   ranOn(run: number, model: LoadedCheckpoint): void {
     if (this.run !== run) return;
     this.loaded = { name: model.name, fileName: model.fileName, sha256: model.sha256 };
+    this.loadedPath = checkpointRelativePath(model);
+    // The generation itself switched when the option named the file but other weights were loaded.
+    if (this.heldRun === run) this.held.switchedTo(this.loadedPath, this.limit);
+  }
+
+  /** The RAM settings sd-webui should have and does not. */
+  private ramSettingsChange(options: WebuiOptions): Record<string, unknown> {
+    const wanted = ramCheckpointSettings(this.ramCheckpoints());
+    return Object.fromEntries(Object.entries(wanted).filter(([key, value]) => options[key] !== value));
   }
 
   /** Takes sd-webui's options as the truth about what it has loaded. */
@@ -158,8 +203,16 @@ export class LoadedModel {
     const relative = titlePath(options.sd_model_checkpoint);
     const entry = relative ? this.lookup(relative) : undefined;
     this.loaded = entry && hashAgrees(options, entry) ? { name: entry.name, fileName: entry.fileName, sha256: entry.sha256 } : null;
+    this.loadedPath = relative;
     this.vae = options.sd_vae ?? null;
     this.run = run;
+    const limit = Number(options.sd_checkpoints_limit);
+    this.limit = Number.isFinite(limit) ? limit : 1;
+    if (this.heldRun !== run) {
+      // A new run holds only what it loaded at start.
+      this.held.reset(relative);
+      this.heldRun = run;
+    }
   }
 }
 

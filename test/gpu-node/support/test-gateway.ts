@@ -79,6 +79,8 @@ export interface NodeRecord {
   deregistered: boolean;
   restartWebui: boolean;
   claims: number;
+  /** The body of the node's last claim. */
+  lastClaim: z.output<typeof claimRequestSchema> | null;
   /** Another process registered under this id: heartbeats and claims get 409 node_replaced. */
   replaced: boolean;
 }
@@ -337,6 +339,7 @@ export class TestGateway {
       deregistered: false,
       restartWebui: false,
       claims: 0,
+      lastClaim: null,
       replaced: false,
     };
     node.registrations.push(body);
@@ -367,6 +370,7 @@ export class TestGateway {
     const node = this.mustNode(nodeId);
     if (node.replaced) throw new HttpProblem(409, "node_replaced", "another process registered this node id");
     node.claims++;
+    node.lastClaim = body;
     const task = this.nextWaiting();
     if (task) return sendJson(res, 200, this.lease(task, nodeId));
     const waiter: Waiter = {
