@@ -47,8 +47,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     migrateSqlStorage(ctx.storage, FLEET_STORAGE_STEPS);
     for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM nodes")) {
       const node = JSON.parse(row.data) as NodeRecord;
-      // Records stored before nodes reported add-ons.
-      this.nodes.set(node.nodeId, { ...node, cachedAddons: node.cachedAddons ?? [] });
+      // Records stored before nodes reported add-ons or RAM-held checkpoints.
+      this.nodes.set(node.nodeId, { ...node, cachedAddons: node.cachedAddons ?? [], ramCheckpoints: node.ramCheckpoints ?? [] });
     }
     for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM queues")) {
       const summary = JSON.parse(row.data) as QueueSummary;
@@ -116,6 +116,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       loadedCheckpoint: r.loadedCheckpoint,
       cachedCheckpoints: r.cachedCheckpoints,
       cachedAddons: r.cachedAddons,
+      ramCheckpoints: r.ramCheckpoints,
       status: "idle",
       currentTaskId: null,
       servingSince: r.loadedCheckpoint ? now : null,
@@ -151,6 +152,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       loadedCheckpoint: loaded,
       cachedCheckpoints: beat.cachedCheckpoints,
       cachedAddons: beat.cachedAddons,
+      ramCheckpoints: beat.ramCheckpoints,
       status: beat.status,
       currentTaskId: placedTask ? node.currentTaskId : beat.currentTaskId,
       servingSince: switched && loaded ? now : node.servingSince,
@@ -258,6 +260,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       nodeId: node.nodeId,
       loadedCheckpoint: node.loadedCheckpoint,
       cachedCheckpoints: node.cachedCheckpoints,
+      ramCheckpoints: node.ramCheckpoints,
       gpuMemoryMb: node.gpuMemoryMb,
       gpuClass: node.gpuClass,
       servingSinceMs: node.servingSince,
@@ -273,7 +276,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   async claim(
     nodeId: string,
     waitMs: number,
-    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
+    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "ramCheckpoints" | "instanceId">,
     keyId: string,
   ): Promise<FleetClaim> {
     if (this.heldByAnotherKey(nodeId, keyId)) return { outcome: "node_id_taken" };
@@ -291,6 +294,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
         loadedCheckpoint: loaded,
         cachedCheckpoints: state.cachedCheckpoints ?? asking.cachedCheckpoints,
         cachedAddons: state.cachedAddons ?? asking.cachedAddons,
+        ramCheckpoints: state.ramCheckpoints ?? asking.ramCheckpoints,
         servingSince: loaded !== asking.loadedCheckpoint ? (loaded ? this.clock() : null) : asking.servingSince,
       });
     }

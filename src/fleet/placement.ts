@@ -30,6 +30,7 @@ export interface PlacementNode {
   nodeId: string;
   loadedCheckpoint: string | null; // what sd-webui has loaded now
   cachedCheckpoints: readonly string[]; // files on its disk
+  ramCheckpoints?: readonly string[]; // checkpoints sd-webui holds in RAM; a switch to one is a RAM load
   gpuMemoryMb: number;
   gpuClass: string;
   servingSinceMs: number | null; // when it started serving loadedCheckpoint (anti-thrash)

@@ -16,6 +16,8 @@ export interface NodeRecord {
   cachedCheckpoints: string[];
   /** Registered add-on models (LoRA, VAE, ControlNet, …) whose files are on its disk. */
   cachedAddons: string[];
+  /** Checkpoints sd-webui holds in RAM besides the loaded one: a switch to one is a RAM load. */
+  ramCheckpoints: string[];
   status: NodeState;
   currentTaskId: string | null;
   servingSince: number | null;
@@ -48,7 +50,7 @@ export interface FleetRpc {
   claim(
     nodeId: string,
     waitMs: number,
-    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
+    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "ramCheckpoints" | "instanceId">,
     keyId: string,
   ): Promise<FleetClaim>;
   listNodes(): Promise<NodeRecord[]>;

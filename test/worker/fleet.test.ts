@@ -379,6 +379,33 @@ describe("node ids belong to the node key that first registered them", () => {
   });
 });
 
+describe("checkpoints held in RAM", () => {
+  it("keeps what a node says sd-webui holds in RAM at register, heartbeat and claim, and lists it", async () => {
+    const node = await createKey("node");
+    const held = async (nodeId: string) =>
+      (await json<Array<{ nodeId: string; ramCheckpoints: string[] }>>(await call("/nodes", { token: ADMIN }), 200)).find((n) => n.nodeId === nodeId)!
+        .ramCheckpoints;
+    const state = { loadedCheckpoint: "fl-ram-a", cachedCheckpoints: ["fl-ram-a", "fl-ram-b", "fl-ram-c"], gpuClass: "test-gpu", gpuMemoryMb: 24_000 };
+    await json(await call("/nodes/register", { token: node, body: { nodeId: "fl-ram", ...state, ramCheckpoints: ["fl-ram-b"] } }), 200);
+    expect(await held("fl-ram")).toEqual(["fl-ram-b"]);
+    await json(
+      await call("/nodes/fl-ram/heartbeat", { token: node, body: { status: "idle", currentTaskId: null, ...state, ramCheckpoints: ["fl-ram-c", "fl-ram-b"] } }),
+      200,
+    );
+    expect(await held("fl-ram")).toEqual(["fl-ram-c", "fl-ram-b"]);
+    expect((await call("/nodes/fl-ram/claim", { token: node, body: { waitMs: 0, loadedCheckpoint: "fl-ram-b", ramCheckpoints: ["fl-ram-a"] } })).status).toBe(
+      204,
+    );
+    expect(await held("fl-ram")).toEqual(["fl-ram-a"]);
+    // A claim that does not say keeps what the node said last.
+    expect((await call("/nodes/fl-ram/claim", { token: node, body: { waitMs: 0 } })).status).toBe(204);
+    expect(await held("fl-ram")).toEqual(["fl-ram-a"]);
+    // An agent that does not report them holds none.
+    await registerNode(node, "fl-ram-old", "fl-ram-a");
+    expect(await held("fl-ram-old")).toEqual([]);
+  });
+});
+
 describe("lost nodes", () => {
   it("an admin removes a lost node; lost nodes drop out of the registry a day after they were last seen", async () => {
     const node = await createKey("node");
