@@ -4,7 +4,7 @@
 // model of its own.
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_WEBUI_CMD, parseCli } from "../../gpu-node/config.ts";
+import { ConfigError, DEFAULT_WEBUI_CMD, parseCli } from "../../gpu-node/config.ts";
 
 const base = ["--gateway", "https://sdgate.example.com", "--token", "sdg_node_x"];
 
@@ -34,5 +34,13 @@ describe("agent configuration", () => {
     expect(DEFAULT_WEBUI_CMD.split(" ")).toEqual(
       expect.arrayContaining(["--api", "--nowebui", "--no-download-sd-model", "--data-dir", "{data_dir}", "{port}"]),
     );
+  });
+
+  it("takes --ram-checkpoints within sd-webui's limit of 10 models, and leaves it to the machine's RAM without it", () => {
+    expect(configOf([]).ramCheckpoints).toBeUndefined();
+    expect(configOf(["--ram-checkpoints", "0"]).ramCheckpoints).toBe(0);
+    expect(configOf([], { SDGATE_RAM_CHECKPOINTS: "3" }).ramCheckpoints).toBe(3);
+    expect(() => configOf(["--ram-checkpoints", "10"])).toThrow(ConfigError);
+    expect(() => configOf(["--ram-checkpoints", "-1"])).toThrow(/--ram-checkpoints/);
   });
 });
