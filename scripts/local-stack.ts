@@ -160,6 +160,12 @@ export interface AgentOptions {
   loadMs?: number;
   /** Start the emulator as if sd-webui-controlnet were installed. Default false. */
   controlnet?: boolean;
+  /**
+   * Checkpoints sd-webui holds in RAM besides the loaded one (the agent's --ram-checkpoints).
+   * Default 0, not the agent's own default from this machine's RAM: every switch then costs
+   * --load-ms, as the placement traces and simulator assume for nodes that declare no RAM cache.
+   */
+  ramCheckpoints?: number;
   gpuClass?: string;
   gpuMemoryMb?: number;
   logLevel?: "debug" | "info" | "warn" | "error" | "silent";
@@ -238,6 +244,8 @@ export function startAgent(options: AgentOptions): RunningAgent {
       String(options.gpuMemoryMb ?? 24_000),
       "--log-level",
       options.logLevel ?? "info",
+      "--ram-checkpoints",
+      String(options.ramCheckpoints ?? 0),
       ...(options.extraArgs ?? []),
     ],
     {
