@@ -549,7 +549,7 @@ describe("server options", () => {
     const noModel = await call(empty.url, "POST", "/sdapi/v1/txt2img", { steps: 1 });
     expect(noModel.status).toBe(500);
     expect(noModel.body.error).toBe("FileNotFoundError");
-    expect(empty.stats()).toEqual({ generations: 0, loads: 0, loadedCheckpoint: null });
+    expect(empty.stats()).toEqual({ generations: 0, loads: 0, ramLoads: 0, ramCheckpoints: [], loadedCheckpoint: null });
 
     await copyFile(path.join(modelsDir, "alpha.safetensors"), path.join(emptyDir, "late.safetensors"));
     await call(empty.url, "POST", "/sdapi/v1/refresh-checkpoints");
