@@ -5,6 +5,7 @@
 // and the setting keeps its previous value, yet the answer is still 200: Options.set catches the
 // onchange exception and returns False, which set_config ignores. set_config then saves the
 // settings to config.json, so a restarted sd-webui loads the last checkpoint set.
+import type { CheckpointInfo } from "./checkpoints.ts";
 import type { EmulatorContext } from "./context.ts";
 import { pythonException, WebuiError } from "./errors.ts";
 import { optionsRequestSchema, parseBody } from "./request-schemas.ts";
@@ -17,6 +18,23 @@ function pythonRepr(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The sd_model_checkpoint onchange (`sd_models.reload_model_weights`) under the queue lock; a failed load keeps the previous setting. */
+async function loadCheckpoint(ctx: EmulatorContext, checkpoint: CheckpointInfo, requested: unknown): Promise<void> {
+  const previous = ctx.options.get("sd_model_checkpoint");
+  ctx.options.set("sd_model_checkpoint", checkpoint.title);
+  try {
+    await ctx.lock.run(() => ctx.model.ensure(checkpoint));
+    ctx.options.set("sd_model_checkpoint", checkpoint.title);
+  } catch (error) {
+    if (!(error instanceof WebuiError)) throw error;
+    // errors.display(e, f"changing setting {key} to {value}")
+    console.error(
+      `changing setting sd_model_checkpoint to ${String(requested)}: ${error.errorName}\nTraceback (most recent call last):\n${error.errorName}: ${error.message}`,
+    );
+    ctx.options.set("sd_model_checkpoint", previous);
+  }
+}
+
 export async function setOptions(ctx: EmulatorContext, body: unknown): Promise<null> {
   const values = parseBody(optionsRequestSchema, body);
   const requested = values["sd_model_checkpoint"];
@@ -25,21 +43,11 @@ export async function setOptions(ctx: EmulatorContext, body: unknown): Promise<n
     throw pythonException("RuntimeError", `model ${pythonRepr(requested)} not found`);
   }
   const changesCheckpoint = checkpoint !== undefined && requested !== ctx.options.get("sd_model_checkpoint");
-  for (const [key, value] of Object.entries(values)) if (key !== "sd_model_checkpoint") ctx.options.set(key, value);
-  if (checkpoint && changesCheckpoint) {
-    const previous = ctx.options.get("sd_model_checkpoint");
-    ctx.options.set("sd_model_checkpoint", checkpoint.title);
-    try {
-      await ctx.lock.run(() => ctx.model.ensure(checkpoint));
-      ctx.options.set("sd_model_checkpoint", checkpoint.title);
-    } catch (error) {
-      if (!(error instanceof WebuiError)) throw error;
-      // errors.display(e, f"changing setting {key} to {value}")
-      console.error(
-        `changing setting sd_model_checkpoint to ${String(requested)}: ${error.errorName}\nTraceback (most recent call last):\n${error.errorName}: ${error.message}`,
-      );
-      ctx.options.set("sd_model_checkpoint", previous);
-    }
+  // set_config sets the keys in the request's order: settings after sd_model_checkpoint (such as
+  // sd_checkpoints_limit) do not apply to its load yet.
+  for (const [key, value] of Object.entries(values)) {
+    if (key !== "sd_model_checkpoint") ctx.options.set(key, value);
+    else if (checkpoint && changesCheckpoint) await loadCheckpoint(ctx, checkpoint, requested);
   }
   await ctx.options.save();
   return null;

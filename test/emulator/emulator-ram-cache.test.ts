@@ -71,6 +71,15 @@ describe("checkpoints held in RAM", () => {
     expect(emulator.stats()).toMatchObject({ loads: 3, ramLoads: 1 });
   });
 
+  it("applies the settings of one POST /options in their order, as set_config does", async () => {
+    const late = await emulatorWithFourCheckpoints();
+    await setOptions(late, { sd_model_checkpoint: "beta", sd_checkpoints_limit: 2 });
+    expect(late.stats().ramCheckpoints).toEqual([]);
+    const early = await emulatorWithFourCheckpoints();
+    await setOptions(early, { sd_checkpoints_limit: 2, sd_model_checkpoint: "beta" });
+    expect(titlesOf(early.stats().ramCheckpoints)).toEqual(["alpha"]);
+  });
+
   it("unloads the models over a lowered limit at the next switch", async () => {
     const emulator = await emulatorWithFourCheckpoints();
     await setOptions(emulator, { sd_checkpoints_limit: 3 });
