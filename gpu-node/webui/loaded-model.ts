@@ -107,7 +107,8 @@ export class LoadedModel {
   get ramCheckpointNames(): string[] {
     if (this.run === -1 || this.heldRun !== this.run) return [];
     const names = this.held.besides(this.loadedPath).flatMap((relative) => this.lookup(relative)?.name ?? []);
-    return [...new Set(names)];
+    // An older version of the loaded checkpoint (still on disk until the new one is confirmed) is not it.
+    return [...new Set(names)].filter((name) => name !== this.loaded?.name);
   }
 
   /** After every sd-webui (re)start: sets how many checkpoints it holds in RAM (when its settings say otherwise). */
