@@ -15,7 +15,7 @@ import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate
 import { mergeCatalogs } from "./catalog";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
 import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue } from "./placement";
-import { decideScaling, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
+import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
 import type { AutoscaleView, FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord, RegisterOutcome } from "./types";
@@ -47,6 +47,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private readonly groups = new Map<string, NodeGroupRecord>();
   /** Checkpoint → its recent arrival rate (soft state, from queue summaries). */
   private readonly arrivalRates = new Map<string, ArrivalRate>();
+  /** Group → since when it has had too many nodes (soft state, see decideScaling). */
+  private readonly surpluses = new Map<string, GroupSurplus>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -501,7 +503,11 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       minGpuMemoryMb: q.minGpuMemoryMb,
       gpuClass: q.gpuClass,
     }));
-    const decisions = decideScaling(groups, nodes, queues, now);
+    const decisions = decideScaling(groups, nodes, queues, now, this.surpluses);
+    for (const d of decisions) {
+      if (d.surplus) this.surpluses.set(d.group, d.surplus);
+      else this.surpluses.delete(d.group);
+    }
     for (const nodeId of decisions.flatMap((d) => d.leave)) {
       const node = this.nodes.get(nodeId);
       if (node) this.save({ ...node, leaving: true });

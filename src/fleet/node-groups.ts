@@ -5,7 +5,7 @@
 // boot, measured by Fleet from a node's registration to its first claim (the agent registers,
 // then starts sd-webui, then claims), smoothed over the last few boots.
 import { z } from "zod";
-import type { ScalingGroup } from "./scaling";
+import type { ScalingGroup } from "./scaling.ts";
 
 export const groupNameSchema = z
   .string()
@@ -21,7 +21,7 @@ export const groupSettingsSchema = z.object({
   /** 0 = no limit. */
   maxNodes: z.number().int().min(0).max(10_000).default(0),
   /** A node idle this long may leave (scale in). */
-  idleSeconds: z.number().int().min(0).max(86_400).default(300),
+  idleSeconds: z.number().int().min(0).max(86_400).default(120),
   /** How long waiting work may wait for a node before the group grows. */
   targetWaitSeconds: z.number().int().min(1).max(86_400).default(60),
   /** Boot time assumed until the group's nodes have been measured. */

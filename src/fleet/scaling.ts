@@ -5,19 +5,21 @@
 // (what KEDA or the local scaler reads) and on its alarm; bench/autoscale drives the same
 // function in a simulator.
 //
-// Demand is counted in nodes. For each checkpoint queue, in the group that serves it:
+// Demand is counted in nodes, per group, over a horizon H = max(target wait, boot time +
+// CLEARING_SHARE of the target wait): the waiting work (tasks × inference time, plus a load for
+// a checkpoint no node has loaded, plus half of what runs) and the work arriving within H
+// (arrival rate × inference time) must be done within H. Nodes ready now work all of H; a node
+// started now works only H − boot. So while the ready nodes suffice, the demand is the share of
+// them the work needs; past that, every missing node-second costs H / (H − boot) of new nodes:
+// a group scales out early and wide enough that the nodes still booting cover the work that
+// piles up meanwhile. Arrivals alone never ask for fewer than rate × inference /
+// TARGET_UTILIZATION nodes, so queues stay short.
 //
-//   flow    — nodes its arrivals keep busy (arrival rate × inference time), at TARGET_UTILIZATION
-//             so that queues stay short; never less than the tasks running now;
-//   backlog — nodes that clear its waiting work (tasks × inference time, plus one load when no
-//             node has it loaded) within the group's target wait, less the time new nodes take
-//             to boot: work that waits for a node to boot has less time left to run.
-//
-// A group's desired count is its demand rounded up, within [minNodes, maxNodes]. It grows at
-// once (a node takes a boot time to come, so waiting costs more than a spare node), and shrinks
-// only by nodes idle for the group's idle time: those leave (idle first, least valuable cache
-// first), and Fleet gives them no more work. A group whose demand falls to 0 goes to minNodes,
-// 0 when allowed.
+// A group's desired count is its demand rounded up, within [minNodes, maxNodes] and never more
+// nodes than tasks (waiting, running, and arriving while a node boots) or than its pools' caps
+// take. It grows at once, and shrinks only by nodes idle for the group's idle time: those leave
+// (idle first, least valuable cache first), and Fleet gives them no more work. A group whose
+// demand falls to 0 goes to minNodes, 0 when allowed.
 
 export interface ScalingGroup {
   name: string;
@@ -78,18 +80,22 @@ export interface GroupScaling {
   demand: number;
   /** Nodes chosen to leave now (they get no more work and are told to drain). */
   leave: string[];
+  /** Pass it back at the next decision (decideScaling's scalingState): how long the group has had too many nodes. */
+  surplus: GroupSurplus | null;
   reasons: string[];
 }
 
-/** Flow demand is sized so nodes are busy this share of the time: queues stay short. */
+/** A group that has had more nodes than it wanted since `sinceMs`, wanting at most `peakWanted` meanwhile. */
+export interface GroupSurplus {
+  sinceMs: number;
+  peakWanted: number;
+}
+
+/** Arrivals keep nodes busy at most this share of the time: queues stay short. */
 export const TARGET_UTILIZATION = 0.75;
 
-/**
- * Backlog demand counts at least this share of the target wait as the time to clear it, even
- * when booting eats most of it (a target shorter than the boot cannot be met by new nodes; the
- * backlog then asks for nodes as if it had this long).
- */
-export const MIN_CLEARING_SHARE = 0.25;
+/** New nodes get at least this share of the target wait, after booting, to clear the work. */
+export const CLEARING_SHARE = 0.5;
 
 /** Demand a hair over a whole number (rounding noise) does not ask for one more node. */
 const ROUNDING_SLACK = 0.05;
@@ -110,23 +116,30 @@ export function servingGroup(q: ScalingQueue, groups: readonly ScalingGroup[], n
   return fitting[0] ?? null;
 }
 
-/** Nodes q needs in `group`, and why. */
-export function queueDemand(q: ScalingQueue, group: ScalingGroup, loadedSomewhere: boolean): { nodes: number; reason: string | null } {
-  const flow = Math.max((q.arrivalsPerS * q.inferenceMs) / 1000 / TARGET_UTILIZATION, q.running);
-  const backlogMs = q.waiting > 0 ? q.waiting * q.inferenceMs + (loadedSomewhere ? 0 : q.loadMs) : 0;
-  const clearingMs = Math.max(group.targetWaitMs - group.bootMs - q.oldestWaitingAgeMs, group.targetWaitMs * MIN_CLEARING_SHARE, 1);
-  const backlog = backlogMs / clearingMs;
-  // Never more nodes than tasks to run (those waiting, running, and arriving while a node boots), nor than the pool takes.
+/** What q asks of the group that serves it: work waiting (ms), flow (busy nodes), the most nodes it can use, and why. */
+export function queueWork(
+  q: ScalingQueue,
+  group: ScalingGroup,
+  loadedSomewhere: boolean,
+): { workMs: number; flow: number; limit: number; reason: string | null } {
+  const workMs = (q.waiting > 0 ? q.waiting * q.inferenceMs + (loadedSomewhere ? 0 : q.loadMs) : 0) + (q.running * q.inferenceMs) / 2;
+  const flow = (q.arrivalsPerS * q.inferenceMs) / 1000;
   const tasks = q.waiting + q.running + Math.ceil((q.arrivalsPerS * group.bootMs) / 1000);
   const limit = Math.min(q.concurrencyCap, q.maxNodes > 0 ? q.maxNodes : Infinity, tasks);
-  const nodes = Math.min(flow + backlog, Math.max(limit, q.running));
-  if (nodes <= 0) return { nodes: 0, reason: null };
   const parts = [
     q.waiting > 0 ? `${q.waiting} waiting (oldest ${Math.round(q.oldestWaitingAgeMs / 1000)} s)` : null,
     q.running > 0 ? `${q.running} running` : null,
-    q.arrivalsPerS > 0 ? `${q.arrivalsPerS.toFixed(2)}/s arriving` : null,
+    q.arrivalsPerS > 0.001 ? `${q.arrivalsPerS.toFixed(3)}/s arriving` : null,
   ].filter(Boolean);
-  return { nodes, reason: `${q.checkpoint}: ${parts.join(", ")} → ${nodes.toFixed(2)} nodes` };
+  return { workMs, flow, limit, reason: parts.length > 0 ? `${q.checkpoint}: ${parts.join(", ")}` : null };
+}
+
+/** Nodes a group needs for `workMs` waiting and `flow` arriving, with `ready` nodes taking work now (see the top of this file). */
+export function groupDemand(group: ScalingGroup, workMs: number, flow: number, ready: number, running: number): number {
+  const horizonMs = Math.max(group.targetWaitMs, group.bootMs + group.targetWaitMs * CLEARING_SHARE);
+  const neededMs = workMs + flow * horizonMs;
+  const nodes = neededMs <= ready * horizonMs ? neededMs / horizonMs : ready + (neededMs - ready * horizonMs) / (horizonMs - group.bootMs);
+  return Math.max(nodes, flow / TARGET_UTILIZATION, running);
 }
 
 /**
@@ -143,30 +156,41 @@ function cacheValue(node: ScalingNode, others: readonly ScalingNode[], queues: r
   return value;
 }
 
-export function decideScaling(groups: readonly ScalingGroup[], nodes: readonly ScalingNode[], queues: readonly ScalingQueue[], nowMs: number): GroupScaling[] {
-  const demand = new Map<string, { nodes: number; reasons: string[] }>(groups.map((g) => [g.name, { nodes: 0, reasons: [] }]));
+export function decideScaling(
+  groups: readonly ScalingGroup[],
+  nodes: readonly ScalingNode[],
+  queues: readonly ScalingQueue[],
+  nowMs: number,
+  scalingState: ReadonlyMap<string, GroupSurplus> = new Map(),
+): GroupScaling[] {
+  const asked = new Map(groups.map((g) => [g.name, { workMs: 0, flow: 0, limit: 0, running: 0, reasons: [] as string[] }]));
   for (const q of queues) {
     if (q.waiting === 0 && q.running === 0 && q.arrivalsPerS === 0) continue;
     const group = servingGroup(q, groups, nodes);
     if (!group) continue;
     const loadedSomewhere = nodes.some((n) => n.state !== "draining" && n.loadedCheckpoint === q.checkpoint);
-    const { nodes: needed, reason } = queueDemand(q, group, loadedSomewhere);
-    const entry = demand.get(group.name)!;
-    entry.nodes += needed;
-    if (reason) entry.reasons.push(reason);
+    const work = queueWork(q, group, loadedSomewhere);
+    const entry = asked.get(group.name)!;
+    entry.workMs += work.workMs;
+    entry.flow += work.flow;
+    entry.limit += work.limit;
+    entry.running += q.running;
+    if (work.reason) entry.reasons.push(work.reason);
   }
 
   return groups.map((group) => {
     const mine = nodes.filter((n) => n.group === group.name);
     const staying = mine.filter((n) => n.state !== "draining");
     const count = (state: ScalingNodeState) => mine.filter((n) => n.state === state).length;
-    const { nodes: demandNodes, reasons } = demand.get(group.name)!;
+    const { workMs, flow, limit, running, reasons } = asked.get(group.name)!;
+    const ready = mine.filter((n) => n.state === "idle" || n.state === "busy").length;
+    const demandNodes = workMs === 0 && flow === 0 ? 0 : Math.min(groupDemand(group, workMs, flow, ready, running), Math.max(limit, running));
     const maxNodes = group.maxNodes > 0 ? group.maxNodes : Infinity;
     const wanted = Math.min(maxNodes, Math.max(group.minNodes, Math.ceil(demandNodes - ROUNDING_SLACK)));
     const figures = {
       group: group.name,
       current: staying.length,
-      ready: count("idle") + count("busy"),
+      ready,
       busy: count("busy"),
       booting: count("booting"),
       draining: count("draining"),
@@ -177,32 +201,67 @@ export function decideScaling(groups: readonly ScalingGroup[], nodes: readonly S
     if (Number.isFinite(maxNodes) && Math.ceil(demandNodes - ROUNDING_SLACK) > maxNodes) why.push(`capped at maxNodes ${group.maxNodes}`);
     if (wanted >= staying.length) {
       if (wanted > staying.length) why.push(`scale out: ${wanted - staying.length} more (boot ≈ ${Math.round(group.bootMs / 1000)} s)`);
-      return { ...figures, desired: wanted, leave: [], reasons: why };
+      return { ...figures, desired: wanted, leave: [], surplus: null, reasons: why };
     }
-    // Too many: only nodes idle for the idle time leave, least valuable cache first.
-    const idleLongEnough = staying.filter((n) => n.state === "idle" && n.idleSinceMs !== null && nowMs - n.idleSinceMs >= group.idleMs);
-    const leave: ScalingNode[] = [];
-    for (let i = 0; i < staying.length - wanted; i++) {
-      const remaining = staying.filter((n) => !leave.includes(n));
-      const next = idleLongEnough
-        .filter((n) => !leave.includes(n))
-        .map((n) => ({
-          n,
-          value: cacheValue(
-            n,
-            remaining.filter((o) => o !== n),
-            queues,
-          ),
-        }))
-        .sort((a, b) => a.value - b.value || (a.n.idleSinceMs ?? 0) - (b.n.idleSinceMs ?? 0) || a.n.nodeId.localeCompare(b.n.nodeId))[0];
-      if (!next) break;
-      leave.push(next.n);
-    }
+    // Too many. Nodes idle for the idle time leave at once; once the group has had too many for
+    // the idle time, it shrinks to the most it wanted meanwhile, busy nodes too (they finish
+    // their task first): with work spread over every node, none may ever sit idle that long.
+    const previous = scalingState.get(group.name) ?? null;
+    const surplus = { sinceMs: previous?.sinceMs ?? nowMs, peakWanted: Math.max(previous?.peakWanted ?? 0, wanted) };
+    const lasted = nowMs - surplus.sinceMs >= group.idleMs;
+    const idleLongEnough = (n: ScalingNode) => n.state === "idle" && n.idleSinceMs !== null && nowMs - n.idleSinceMs >= group.idleMs;
+    const leave = [...pickLeaving(staying.filter(idleLongEnough), staying, [], staying.length - wanted, queues)];
+    if (lasted)
+      leave.push(
+        ...pickLeaving(
+          staying.filter((n) => n.state === "idle" || n.state === "busy"),
+          staying,
+          leave,
+          staying.length - leave.length - surplus.peakWanted,
+          queues,
+        ),
+      );
     const desired = staying.length - leave.length;
-    if (leave.length > 0) why.push(`scale in: ${leave.length} idle ≥ ${Math.round(group.idleMs / 1000)} s leave`);
+    if (leave.length > 0)
+      why.push(
+        `scale in: ${leave.length} leave (${lasted ? `more than needed for ${Math.round(group.idleMs / 1000)} s` : `idle ≥ ${Math.round(group.idleMs / 1000)} s`})`,
+      );
     if (desired > wanted) why.push(`${desired - wanted} more than needed, kept until idle ${Math.round(group.idleMs / 1000)} s`);
-    return { ...figures, desired, leave: leave.map((n) => n.nodeId), reasons: why };
+    return { ...figures, desired, leave: leave.map((n) => n.nodeId), surplus: lasted ? null : surplus, reasons: why };
   });
+}
+
+/**
+ * Up to `count` of `candidates` to leave besides `leaving`: idle before busy, then the least
+ * valuable cache (see cacheValue), then the longest idle.
+ */
+function pickLeaving(
+  candidates: readonly ScalingNode[],
+  staying: readonly ScalingNode[],
+  leaving: readonly ScalingNode[],
+  count: number,
+  queues: readonly ScalingQueue[],
+): ScalingNode[] {
+  const picked: ScalingNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const gone = [...leaving, ...picked];
+    const remaining = staying.filter((n) => !gone.includes(n));
+    const next = candidates
+      .filter((n) => !gone.includes(n))
+      .map((n) => ({
+        n,
+        busy: n.state === "busy" ? 1 : 0,
+        value: cacheValue(
+          n,
+          remaining.filter((o) => o !== n),
+          queues,
+        ),
+      }))
+      .sort((a, b) => a.busy - b.busy || a.value - b.value || (a.n.idleSinceMs ?? 0) - (b.n.idleSinceMs ?? 0) || a.n.nodeId.localeCompare(b.n.nodeId))[0];
+    if (!next) break;
+    picked.push(next.n);
+  }
+  return picked;
 }
 
 /** Checkpoints with work that no group may serve (no group fits their pool's constraints). */

@@ -75,8 +75,10 @@ describe("desired nodes", () => {
 
   it("keeps enough nodes for the arrival rate even with nothing waiting", () => {
     // 2 tasks/s × 3 s = 6 busy nodes, at 75 % utilisation → 8.
-    const d = only(decideScaling([group()], [], [queue("a", { arrivalsPerS: 2 })], NOW));
-    expect(d.desired).toBe(8);
+    const ready = Array.from({ length: 10 }, (_, i) => node(`n${i}`));
+    expect(only(decideScaling([group()], ready, [queue("a", { arrivalsPerS: 2 })], NOW)).demand).toBe(8);
+    // From zero it starts more: the arrivals pile up while the nodes boot.
+    expect(only(decideScaling([group()], [], [queue("a", { arrivalsPerS: 2 })], NOW)).desired).toBeGreaterThan(8);
   });
 
   it("keeps a node for every running task", () => {
@@ -117,7 +119,7 @@ describe("desired nodes", () => {
     const small = group({ name: "t4-16gb", gpuClass: "T4", gpuMemoryMb: 16_384 });
     const big = group({ name: "a100-80gb", gpuClass: "A100", gpuMemoryMb: 81_920 });
     const nodes = [node("big-1", { group: "a100-80gb", state: "busy", idleSinceMs: null, loadedCheckpoint: "a" })];
-    const decisions = decideScaling([small, big], nodes, [queue("a", { waiting: 1, running: 1 })], NOW);
+    const decisions = decideScaling([small, big], nodes, [queue("a", { waiting: 30, running: 1 })], NOW);
     expect(Object.fromEntries(decisions.map((d) => [d.group, d.desired]))).toEqual({ "t4-16gb": 0, "a100-80gb": 2 });
   });
 });
@@ -167,6 +169,29 @@ describe("scale in", () => {
     const d = only(decideScaling([group({ minNodes: 2 })], nodes, [queue("popular", { arrivalsPerS: 0.01, inferenceMs: 1 }), queue("rare")], NOW));
     expect(d.leave).toHaveLength(1);
     expect(d.leave[0]).not.toBe("keeps-popular");
+  });
+
+  it("shrinks a group whose nodes all keep getting some work once it has had too many for the idle time, busy nodes after their task", () => {
+    const g = group({ idleMs: 120_000 });
+    // Six nodes that each ran a task lately; the work needs two.
+    const nodes = ["n1", "n2", "n3", "n4"].map((id) => node(id, { state: "busy", idleSinceMs: null }));
+    nodes.push(node("idle-1", { idleSinceMs: NOW - 5_000 }), node("idle-2", { idleSinceMs: NOW - 5_000 }));
+    const queues = [queue("a", { running: 4, arrivalsPerS: 0.3 })];
+    const first = only(decideScaling([g], nodes, queues, NOW));
+    expect(first).toMatchObject({ desired: 6, leave: [] });
+    expect(first.surplus).toEqual({ sinceMs: NOW, peakWanted: 4 });
+    // Not yet the idle time: still all kept.
+    const state = new Map([[g.name, first.surplus!]]);
+    expect(only(decideScaling([g], nodes, queues, NOW + 60_000, state)).leave).toEqual([]);
+    // Past it: down to the most it wanted meanwhile (4), the idle nodes first.
+    const later = only(decideScaling([g], nodes, queues, NOW + 120_000, state));
+    expect([...later.leave].sort()).toEqual(["idle-1", "idle-2"]);
+    expect(later.desired).toBe(4);
+    // Wanting two all along, busy nodes go too (they get no more work and finish theirs).
+    const quietest = only(decideScaling([g], nodes, [queue("a", { running: 2 })], NOW + 120_000, new Map([[g.name, { sinceMs: NOW, peakWanted: 2 }]])));
+    expect(quietest.leave).toHaveLength(4);
+    expect(quietest.leave.slice(0, 2).sort()).toEqual(["idle-1", "idle-2"]);
+    expect(quietest.desired).toBe(2);
   });
 
   it("does not count draining nodes, nor ask for their replacement while demand is met", () => {
