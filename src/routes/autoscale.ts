@@ -4,6 +4,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
 import { ApiError } from "../errors";
+import { autoscaleAnswer } from "../fleet/autoscale-answer";
 import { DEFAULT_GROUP_SETTINGS, groupNameSchema, groupSettingsSchema, type NodeGroupRecord } from "../fleet/node-groups";
 import { fleetStub } from "../fleet/stub";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
@@ -22,13 +23,12 @@ const groupFiguresSchema = z.object({
   reasons: z.array(z.string()),
 });
 
-export const autoscaleAnswerSchema = z
+const autoscaleAnswerSchema = z
   .object({
     groups: z.record(z.string(), groupFiguresSchema).describe("By group name: KEDA's metrics-api valueLocation is `groups.<name>.desired`"),
     unservedCheckpoints: z.array(z.string()).describe("Checkpoints with work that no known group may serve (GPU class or memory)"),
   })
   .openapi("Autoscale");
-export type AutoscaleAnswer = z.infer<typeof autoscaleAnswerSchema>;
 
 const groupViewSchema = z
   .object({
@@ -56,15 +56,6 @@ function groupView(record: NodeGroupRecord): z.infer<typeof groupViewSchema> {
   };
 }
 
-/** The autoscale answer from Fleet's decisions (also what /metrics turns into gauges). */
-export async function readAutoscale(env: Env): Promise<AutoscaleAnswer> {
-  const view = await fleetStub(env).autoscale();
-  return {
-    groups: Object.fromEntries(view.groups.map(({ group, leave, ...figures }) => [group, { ...figures, leaving: leave }])),
-    unservedCheckpoints: view.unservedCheckpoints,
-  };
-}
-
 export const autoscaleRoutes = openApiApp();
 
 autoscaleRoutes.openapi(
@@ -79,7 +70,7 @@ autoscaleRoutes.openapi(
     middleware: [requireRole("scaler")],
     responses: { 200: jsonContent(autoscaleAnswerSchema, "Figures"), ...problemResponses },
   }),
-  async (c) => c.json(await readAutoscale(c.env), 200),
+  async (c) => c.json(autoscaleAnswer(await fleetStub(c.env).autoscale()), 200),
 );
 
 autoscaleRoutes.openapi(
