@@ -472,9 +472,10 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   /**
    * The scaler's tick (GET /autoscale, read by KEDA or the local scaler): each group's desired
    * node count, and the nodes chosen to leave, which from now on get no work and are told to
-   * drain. Only a read decides scale-in: a fleet nobody scales is never drained.
+   * drain. Only a scaler's read decides scale-in: a fleet nobody scales is never drained, and
+   * `apply` false (GET /metrics, scraped whatever scales the fleet) only looks.
    */
-  async autoscale(): Promise<AutoscaleView> {
+  async autoscale(apply = true): Promise<AutoscaleView> {
     const now = this.clock();
     const groups = [...this.groups.values()].map(scalingGroup).filter((g): g is ScalingGroup => g !== null);
     const nodes: ScalingNode[] = [];
@@ -504,6 +505,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       gpuClass: q.gpuClass,
     }));
     const decisions = decideScaling(groups, nodes, queues, now, this.surpluses);
+    const view = { groups: decisions, unservedCheckpoints: unservedCheckpoints(groups, nodes, queues) };
+    if (!apply) return view;
     for (const d of decisions) {
       if (d.surplus) this.surpluses.set(d.group, d.surplus);
       else this.surpluses.delete(d.group);
@@ -514,7 +517,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     }
     // Their parked claims end now (none) instead of at their timeout.
     if (decisions.some((d) => d.leave.length > 0)) this.wakeAll();
-    return { groups: decisions, unservedCheckpoints: unservedCheckpoints(groups, nodes, queues) };
+    return view;
   }
 
   private async releaseLeases(nodeId: string): Promise<void> {

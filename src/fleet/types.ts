@@ -74,7 +74,7 @@ export interface FleetRpc {
   requestRestart(): Promise<number>;
   recordModelFailure(nodeId: string, checkpoint: string): Promise<{ failedNodes: number; eligibleNodes: number }>;
   clearModelFailures(checkpoint: string): Promise<void>;
-  autoscale(): Promise<AutoscaleView>;
+  autoscale(apply?: boolean): Promise<AutoscaleView>;
   listGroups(): Promise<NodeGroupRecord[]>;
   putGroup(name: string, settings: GroupSettings): Promise<NodeGroupRecord>;
 }

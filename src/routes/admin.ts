@@ -156,9 +156,9 @@ adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
     countModels(c.env.DB),
     fleet.listQueues(),
     fleet.listNodes(),
-    fleet.autoscale(),
+    fleet.autoscale(false),
   ]);
-  // GET /autoscale's figures, for KEDA's prometheus scaler: one gauge per figure, by group.
+  // GET /autoscale's figures, for KEDA's prometheus scaler: one gauge per figure, by group (a scrape decides nothing).
   const autoscaleGauges = (["desired", "current", "ready", "booting", "draining"] as const).flatMap((figure) => [
     `# HELP sdgate_autoscale_${figure}_nodes Nodes per group: ${figure} (GET /autoscale).`,
     `# TYPE sdgate_autoscale_${figure}_nodes gauge`,

@@ -71,6 +71,17 @@ describe("node groups and scaling", () => {
 
     await finishTask(node, claimed);
     expect(await claim(node, "as-n1", 0)).toBeNull();
+    // A /metrics scrape shows the figures but decides nothing: the node is not let go.
+    expect(await (await call("/metrics", { token: ADMIN })).text()).toContain('sdgate_autoscale_desired_nodes{group="as-g"} 0');
+    expect(
+      await json(
+        await call("/nodes/as-n1/heartbeat", {
+          token: node,
+          body: { status: "idle", currentTaskId: null, loadedCheckpoint: "as-m", cachedCheckpoints: ["as-m"], gpuClass: "as-gpu", gpuMemoryMb: 24_000 },
+        }),
+        200,
+      ),
+    ).toMatchObject({ drain: false });
     // Idle (for the group's idle time, 0 here) with nothing to do: it leaves.
     expect((await autoscale(scaler)).groups["as-g"]).toMatchObject({ desired: 0, leaving: ["as-n1"] });
     expect((await autoscale(scaler)).groups["as-g"]).toMatchObject({ desired: 0, current: 0, draining: 1, leaving: [] });
