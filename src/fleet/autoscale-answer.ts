@@ -2,17 +2,8 @@
 // metrics-api scaler finds a group's desired count at `groups.<name>.desired`.
 import type { GroupScaling } from "./scaling.ts";
 
-export interface AutoscaleGroupFigures {
-  desired: number;
-  current: number;
-  ready: number;
-  busy: number;
-  booting: number;
-  draining: number;
-  demand: number;
-  leaving: string[];
-  reasons: string[];
-}
+/** A group's figures as GET /autoscale answers them. */
+export type AutoscaleGroupFigures = Omit<GroupScaling, "group" | "leave" | "surplus"> & { leaving: string[] };
 
 export interface AutoscaleAnswer {
   groups: Record<string, AutoscaleGroupFigures>;

@@ -2,20 +2,10 @@
 // the nodes and the backlog — a group grows from zero when work waits, a node chosen to leave
 // gets no more work and is told to drain.
 import { describe, expect, it } from "vitest";
+import type { AutoscaleAnswer } from "../../src/fleet/autoscale-answer";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, submit } from "./helpers";
 
-interface GroupFigures {
-  desired: number;
-  current: number;
-  ready: number;
-  busy: number;
-  booting: number;
-  draining: number;
-  leaving: string[];
-  reasons: string[];
-}
-
-const autoscale = async (token: string) => json<{ groups: Record<string, GroupFigures> }>(await call("/autoscale", { token }), 200);
+const autoscale = async (token: string) => json<AutoscaleAnswer>(await call("/autoscale", { token }), 200);
 
 describe("GET /autoscale access", () => {
   it("answers admin and scaler keys; a scaler key reads nothing else, user and node keys are refused", async () => {
