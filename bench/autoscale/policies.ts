@@ -99,6 +99,7 @@ export function sdgatePolicy(): ScalerPolicy {
         idleMs: IDLE_MS,
         targetWaitMs: TARGET_WAIT_MS,
         bootMs,
+        configured: true,
       };
       const nodes: ScalingNode[] = view.nodes.map((n) => ({
         nodeId: String(n.id),

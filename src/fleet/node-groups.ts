@@ -80,5 +80,6 @@ export function scalingGroup(record: NodeGroupRecord): ScalingGroup | null {
     idleMs: s.idleSeconds * 1000,
     targetWaitMs: s.targetWaitSeconds * 1000,
     bootMs: record.learnedBootMs ?? s.bootSeconds * 1000,
+    configured: record.settings !== null,
   };
 }

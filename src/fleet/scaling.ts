@@ -35,6 +35,8 @@ export interface ScalingGroup {
   targetWaitMs: number;
   /** How long a new node takes from start to its first claim. */
   bootMs: number;
+  /** An admin set its settings (PUT /groups/{name}): somebody scales it, even with no node now. */
+  configured: boolean;
 }
 
 export type ScalingNodeState = "booting" | "idle" | "busy" | "draining";
@@ -107,12 +109,16 @@ export function groupFits(group: Pick<ScalingGroup, "gpuClass" | "gpuMemoryMb">,
 
 /**
  * The group that scales for q: among those that fit it, one that already has nodes on it, then
- * the one with the least GPU memory (the cheapest that fits), then by name.
+ * one that is configured or has nodes (a group only seen once, with no node left and no
+ * settings, is likely scaled by nobody), then the one with the least GPU memory (the cheapest
+ * that fits), then by name.
  */
 export function servingGroup(q: ScalingQueue, groups: readonly ScalingGroup[], nodes: readonly ScalingNode[]): ScalingGroup | null {
-  const serving = (g: ScalingGroup) => nodes.some((n) => n.group === g.name && n.state !== "draining" && n.loadedCheckpoint === q.checkpoint);
+  const live = (g: ScalingGroup) => nodes.filter((n) => n.group === g.name && n.state !== "draining");
+  const serving = (g: ScalingGroup) => Number(live(g).some((n) => n.loadedCheckpoint === q.checkpoint));
+  const managed = (g: ScalingGroup) => Number(g.configured || live(g).length > 0);
   const fitting = groups.filter((g) => groupFits(g, q));
-  fitting.sort((a, b) => Number(serving(b)) - Number(serving(a)) || a.gpuMemoryMb - b.gpuMemoryMb || a.name.localeCompare(b.name));
+  fitting.sort((a, b) => serving(b) - serving(a) || managed(b) - managed(a) || a.gpuMemoryMb - b.gpuMemoryMb || a.name.localeCompare(b.name));
   return fitting[0] ?? null;
 }
 

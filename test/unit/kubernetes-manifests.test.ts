@@ -108,6 +108,7 @@ describe("deploy/kubernetes", () => {
       idleMs: 120_000,
       targetWaitMs: 60_000,
       bootMs: 90_000,
+      configured: true,
     };
     const queue = {
       checkpoint: "a",

@@ -15,6 +15,7 @@ function group(overrides: Partial<ScalingGroup> = {}): ScalingGroup {
     idleMs: 300_000,
     targetWaitMs: 60_000,
     bootMs: 20_000,
+    configured: true,
     ...overrides,
   };
 }
@@ -113,6 +114,16 @@ describe("desired nodes", () => {
     expect(byName).toEqual({ "t4-16gb": 1, "a100-80gb": 1 });
     expect(unservedCheckpoints([small], [], [queue("xl", { waiting: 5, minGpuMemoryMb: 40_000 })])).toEqual(["xl"]);
     expect(unservedCheckpoints([small], [], [queue("only-a100", { waiting: 1, gpuClass: "A100" })])).toEqual(["only-a100"]);
+  });
+
+  it("leaves work to groups somebody scales, not to one only seen once that has no node left", () => {
+    const forgotten = group({ name: "old-emulator-23gb", gpuClass: "emulator", gpuMemoryMb: 23_000, configured: false });
+    const kept = group({ name: "l4-24gb" });
+    const decisions = decideScaling([forgotten, kept], [], [queue("a", { waiting: 1 })], NOW);
+    expect(Object.fromEntries(decisions.map((d) => [d.group, d.desired]))).toEqual({ "old-emulator-23gb": 0, "l4-24gb": 1 });
+    // With a node of its own it is scaled again.
+    const withNode = decideScaling([forgotten, kept], [node("e1", { group: "old-emulator-23gb" })], [queue("a", { waiting: 1 })], NOW);
+    expect(Object.fromEntries(withNode.map((d) => [d.group, d.desired]))).toEqual({ "old-emulator-23gb": 1, "l4-24gb": 0 });
   });
 
   it("keeps a checkpoint's work in the group that already serves it", () => {
