@@ -2,8 +2,7 @@
 // nodes leave when it has too many.
 //
 // Pure: no I/O, no clock (`nowMs` is an argument), no imports. Fleet calls it for GET /autoscale
-// (what KEDA or the local scaler reads) and on its alarm; bench/autoscale drives the same
-// function in a simulator.
+// (what KEDA or the local scaler reads); bench/autoscale drives the same function in a simulator.
 //
 // Demand is counted in nodes, per group, over a horizon H = max(target wait, boot time +
 // CLEARING_SHARE of the target wait): the waiting work (tasks × inference time, plus a load for
@@ -17,9 +16,11 @@
 //
 // A group's desired count is its demand rounded up, within [minNodes, maxNodes] and never more
 // nodes than tasks (waiting, running, and arriving while a node boots) or than its pools' caps
-// take. It grows at once, and shrinks only by nodes idle for the group's idle time: those leave
-// (idle first, least valuable cache first), and Fleet gives them no more work. A group whose
-// demand falls to 0 goes to minNodes, 0 when allowed.
+// take. It grows at once. It shrinks by nodes idle for the group's idle time, and, once the
+// group has had too many nodes for the idle time (spread work may keep every node from idling
+// that long), to the most it wanted meanwhile: idle nodes first, then the least valuable cache
+// first; busy ones finish their task. Fleet gives the nodes that leave no more work and tells
+// them to drain. A group whose demand falls to 0 goes to minNodes, 0 when allowed.
 
 export interface ScalingGroup {
   name: string;
@@ -102,7 +103,7 @@ export const CLEARING_SHARE = 0.5;
 /** Demand a hair over a whole number (rounding noise) does not ask for one more node. */
 const ROUNDING_SLACK = 0.05;
 
-/** The node's GPU meets the pool's constraints (memory, class). */
+/** The group's GPU meets the pool's constraints (memory, class). */
 export function groupFits(group: Pick<ScalingGroup, "gpuClass" | "gpuMemoryMb">, q: Pick<ScalingQueue, "gpuClass" | "minGpuMemoryMb">): boolean {
   return group.gpuMemoryMb >= q.minGpuMemoryMb && (q.gpuClass === null || q.gpuClass === group.gpuClass);
 }
