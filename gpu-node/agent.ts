@@ -146,6 +146,11 @@ export class GpuNodeAgent {
         if (!this.restartRequested) this.log.info("the gateway asked for an sd-webui restart; restarting when idle");
         this.restartRequested = true;
       },
+      onDrainRequested: () => {
+        if (this.state !== "running") return;
+        this.log.info("the fleet is scaling in and chose this node: finishing the current task, then leaving");
+        void this.stop({ drain: true });
+      },
     });
   }
 
@@ -328,6 +333,7 @@ export class GpuNodeAgent {
           ramCheckpoints: this.loadedModel.ramCheckpointNames,
           gpuClass: this.gpu.gpuClass,
           gpuMemoryMb: this.gpu.gpuMemoryMb,
+          group: this.config.group,
         });
         this.registration = answer;
         this.heartbeat.setInterval(answer.heartbeatIntervalMs);

@@ -77,6 +77,13 @@ export const agentConfigSchema = z
     gpuClass: z.string().min(1).optional(),
     /** Defaults to the first GPU's memory from nvidia-smi, else 0. */
     gpuMemoryMb: z.coerce.number().int().nonnegative().optional(),
+    /** The node group it scales with (see GET /autoscale); default: the Worker derives it from the GPU class and memory. */
+    group: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-' only")
+      .optional(),
     progressIntervalMs: z.coerce.number().int().min(50).max(10_000).default(DEFAULT_PROGRESS_INTERVAL_MS),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   })
@@ -174,6 +181,13 @@ const FLAGS: readonly FlagSpec[] = [
     help: "GPU memory reported for placement (default: from nvidia-smi, else 0)",
   },
   {
+    flag: "--group",
+    key: "group",
+    env: "SDGATE_NODE_GROUP",
+    value: "NAME",
+    help: "node group it scales with (default: <gpu class>-<GB>gb, e.g. nvidia-l4-24gb)",
+  },
+  {
     flag: "--progress-interval-ms",
     key: "progressIntervalMs",
     env: "SDGATE_PROGRESS_INTERVAL_MS",
@@ -200,7 +214,8 @@ export function helpText(): string {
   lines.push(
     "",
     "Signals: the first SIGTERM/SIGINT stops claiming, finishes the current task and deregisters;",
-    "a second one interrupts sd-webui and exits at once.",
+    "a second one interrupts sd-webui and exits at once. When the fleet scales in and picks this",
+    "node (the heartbeat answers drain), it does the same as on the first signal and exits 0.",
   );
   return lines.join("\n");
 }

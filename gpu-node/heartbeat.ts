@@ -2,7 +2,7 @@
 // (loaded checkpoint, cached files, GPU), what it is doing, and — once after each sd-webui
 // start — sd-webui's catalog. A 404 means the Worker forgot the node (re-register), a 409
 // node_replaced that another agent process registered under its id; the answer may ask for an
-// sd-webui restart.
+// sd-webui restart, or for the node to drain and leave (the fleet scales in).
 import type { Heartbeat as HeartbeatBody, WebuiCatalog } from "../src/protocol/node.ts";
 import { type GatewayClient, isGatewayStatus, isNodeReplaced } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
@@ -16,6 +16,8 @@ export interface HeartbeatOptions {
   onUnknownNode: () => void;
   onReplaced: () => void;
   onRestartRequested: () => void;
+  /** The fleet scales in and chose this node. */
+  onDrainRequested: () => void;
 }
 
 export class Heartbeat {
@@ -83,6 +85,7 @@ export class Heartbeat {
       if (this.failing) this.options.logger.info("heartbeat is getting through again");
       this.failing = false;
       if (answer.restartWebui) this.options.onRestartRequested();
+      if (answer.drain) this.options.onDrainRequested();
     } catch (error) {
       if (isGatewayStatus(error, 404)) {
         this.options.onUnknownNode();

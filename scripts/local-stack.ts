@@ -106,7 +106,7 @@ async function api<T>(gateway: string, token: string, method: string, route: str
   return (text ? JSON.parse(text) : null) as T;
 }
 
-export async function createKey(gateway: string, role: "admin" | "user" | "node", name: string, adminToken = DEV_ADMIN_TOKEN): Promise<string> {
+export async function createKey(gateway: string, role: "admin" | "user" | "node" | "scaler", name: string, adminToken = DEV_ADMIN_TOKEN): Promise<string> {
   return (await api<{ token: string }>(gateway, adminToken, "POST", "/keys", { name, role })).token;
 }
 

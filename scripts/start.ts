@@ -2,9 +2,18 @@
 // one gpu-node agent supervising an sd-webui emulator, two demo checkpoints registered, and a
 // development admin key and user key printed with a curl that makes an image. Ctrl-C stops
 // everything it started (a second Ctrl-C stops at once).
+//
+// `npm start -- --autoscale` (or SDGATE_AUTOSCALE=1) starts with no node: the local scaler
+// (scripts/local-scaler.ts) reads GET /autoscale as KEDA would and starts agents when work
+// comes; the fleet lets them go once idle (SDGATE_IDLE_SECONDS, 30 by default here).
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { createKey, DEMO_MODELS, DEV_ADMIN_TOKEN, portIsFree, ROOT, registerModels, startAgent, startGateway } from "./local-stack.ts";
+import { LOCAL_GROUP, startLocalScaler } from "./local-scaler.ts";
+import { createKey, DEMO_MODELS, DEV_ADMIN_TOKEN, portIsFree, ROOT, type RunningAgent, registerModels, startAgent, startGateway } from "./local-stack.ts";
+
+const autoscale = process.argv.includes("--autoscale") || process.env.SDGATE_AUTOSCALE === "1";
+/** Idle time before the local fleet lets a node go: short, so the shrinking is seen. */
+const LOCAL_IDLE_SECONDS = Number(process.env.SDGATE_IDLE_SECONDS ?? 30);
 
 const port = Number(process.env.SDGATE_PORT ?? 8787);
 if (!(await portIsFree(port))) {
@@ -21,14 +30,32 @@ console.log(`sdgate: Worker on ${gateway.url}; registering demo checkpoints…`)
 await registerModels(gateway.url, DEMO_MODELS);
 const userKey = await createKey(gateway.url, "user", "npm start user");
 const nodeKey = await createKey(gateway.url, "node", "npm start node");
-const agent = startAgent({
-  gateway: gateway.url,
-  token: nodeKey,
-  nodeId: "local-node-1",
-  workDir: path.join(stateDir, "node-1"),
-  stdio: "inherit",
-  controlnet: true,
-});
+const agent: RunningAgent | null = autoscale
+  ? null
+  : startAgent({
+      gateway: gateway.url,
+      token: nodeKey,
+      nodeId: "local-node-1",
+      workDir: path.join(stateDir, "node-1"),
+      stdio: "inherit",
+      controlnet: true,
+    });
+const scaler = autoscale
+  ? await startLocalScaler({
+      gateway: gateway.url,
+      scalerKey: await createKey(gateway.url, "scaler", "npm start scaler"),
+      nodeKey,
+      group: { idleSeconds: LOCAL_IDLE_SECONDS, targetWaitSeconds: 10, bootSeconds: 5 },
+      stdio: "inherit",
+      onChange: ({ kind, nodeId, nodes }) =>
+        console.log(
+          `sdgate: ${kind === "started" ? `work waits: starting ${nodeId}` : `${nodeId} left (idle ${LOCAL_IDLE_SECONDS} s)`} — ${nodes} node${nodes === 1 ? "" : "s"}`,
+        ),
+    })
+  : null;
+const fleetLine = autoscale
+  ? `served by an autoscaled fleet: 0 nodes now, one starts when work waits (GET /autoscale, group ${LOCAL_GROUP})`
+  : "served by one gpu-node on the sd-webui emulator";
 
 const curl = [
   `curl -s ${gateway.url}/txt2img -H "Authorization: Bearer ${userKey}" -H "Content-Type: application/json" \\`,
@@ -41,7 +68,7 @@ console.log(`
 
    admin key : ${DEV_ADMIN_TOKEN}      (development only)
    user key  : ${userKey}
-   models    : ${DEMO_MODELS.map((m) => m.name).join(", ")} (served by one gpu-node on the sd-webui emulator)
+   models    : ${DEMO_MODELS.map((m) => m.name).join(", ")} (${fleetLine})
 
  Make an image:
 
@@ -58,24 +85,25 @@ let firstSignalAt = 0;
 async function shutdown(): Promise<void> {
   if (stopping) {
     if (Date.now() - firstSignalAt < DUPLICATE_SIGNAL_MS) return;
-    await agent.kill();
+    await Promise.all(agents().map((a) => a.kill()));
     process.exit(130);
   }
   stopping = true;
   firstSignalAt = Date.now();
   console.log("\nsdgate: stopping (Ctrl-C again to stop at once)…");
-  await agent.stop();
+  await (scaler ? scaler.stop() : agent?.stop());
   await gateway.stop();
   process.exit(0);
 }
-// The agent and its sd-webui run in process groups of their own: never leave them behind,
+const agents = () => (scaler ? scaler.agents() : agent ? [agent] : []);
+// The agents and their sd-webui run in process groups of their own: never leave them behind,
 // however this process ends.
 process.on("exit", () => {
-  if (agent.process.exitCode === null && agent.process.signalCode === null) agent.killNow();
+  for (const a of agents()) if (a.process.exitCode === null && a.process.signalCode === null) a.killNow();
 });
 process.on("SIGINT", () => void shutdown());
 process.on("SIGTERM", () => void shutdown());
-agent.exited.then((code) => {
+agent?.exited.then((code) => {
   if (!stopping) {
     console.error(`sdgate: the gpu-node agent exited (code ${code}); stopping`);
     void shutdown();

@@ -5,6 +5,7 @@ import type { AppEnv } from "./app-env";
 import { readConfig } from "./config";
 import { handleError, problem } from "./errors";
 import { adminRoutes } from "./routes/admin";
+import { autoscaleRoutes } from "./routes/autoscale";
 import { renderDocsPage } from "./routes/docs-page";
 import { imageRoutes } from "./routes/images";
 import { modelRoutes } from "./routes/models";
@@ -38,6 +39,7 @@ app.route("/", imageRoutes);
 app.route("/", optionRoutes);
 app.route("/", poolRoutes);
 app.route("/", adminRoutes);
+app.route("/", autoscaleRoutes);
 app.route("/", nodeRoutes);
 app.route("/", sdapiRoutes);
 

@@ -58,8 +58,8 @@ async function identify(env: Env, adminToken: string, token: string): Promise<Ca
   return caller;
 }
 
-/** Admin keys may do what user keys do; node keys only speak the node protocol. */
-const ALLOWED: Record<Role, readonly Role[]> = { user: ["user", "admin"], admin: ["admin"], node: ["node"] };
+/** Admin keys may do what user keys do; node keys only speak the node protocol; scaler keys only read /autoscale (admins too). */
+const ALLOWED: Record<Role, readonly Role[]> = { user: ["user", "admin"], admin: ["admin"], node: ["node"], scaler: ["scaler", "admin"] };
 
 export function requireRole(role: Role) {
   return requireOneOf(ALLOWED[role], `a ${role} key`);

@@ -2,7 +2,7 @@
 import { base64url, sha256Hex } from "../crypto";
 import type { Role } from "../db/schema";
 
-const TOKEN_PREFIX_BY_ROLE: Record<Role, string> = { admin: "sdg_admin_", user: "sdg_user_", node: "sdg_node_" };
+const TOKEN_PREFIX_BY_ROLE: Record<Role, string> = { admin: "sdg_admin_", user: "sdg_user_", node: "sdg_node_", scaler: "sdg_scaler_" };
 
 export function generateToken(role: Role): string {
   return TOKEN_PREFIX_BY_ROLE[role] + base64url(crypto.getRandomValues(new Uint8Array(32)));

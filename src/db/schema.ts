@@ -2,7 +2,8 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-export const ROLES = ["admin", "user", "node"] as const;
+/** scaler: reads GET /autoscale and nothing else (KEDA, the local scaler). */
+export const ROLES = ["admin", "user", "node", "scaler"] as const;
 export type Role = (typeof ROLES)[number];
 
 export const TASK_STATUSES = ["waiting", "running", "succeeded", "failed", "cancelled"] as const;

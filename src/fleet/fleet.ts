@@ -11,11 +11,14 @@ import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../pro
 import type { QueueSummary } from "../queue/types";
 import { migrateSqlStorage } from "../sql-storage-migrations";
 import { betterHolder, byAddonsHeld } from "./addon-preference";
+import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate";
 import { mergeCatalogs } from "./catalog";
+import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
 import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue } from "./placement";
+import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
-import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord, RegisterOutcome } from "./types";
+import type { AutoscaleView, FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord, RegisterOutcome } from "./types";
 
 /** Another agent process registered the node id after the one asking (which says who it is). */
 function replacedBy(node: NodeRecord, instanceId: string | undefined): boolean {
@@ -40,6 +43,12 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private readonly startedAt: number;
   /** Node id → the node key that first registered it: only that key may register or deregister it, until an admin removes it. */
   private readonly nodeKeys = new Map<string, string>();
+  /** Node groups by name: settings and what was learned of them (persisted). */
+  private readonly groups = new Map<string, NodeGroupRecord>();
+  /** Checkpoint → its recent arrival rate (soft state, from queue summaries). */
+  private readonly arrivalRates = new Map<string, ArrivalRate>();
+  /** Group → since when it has had too many nodes (soft state, see decideScaling). */
+  private readonly surpluses = new Map<string, GroupSurplus>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -59,6 +68,10 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     }
     for (const row of ctx.storage.sql.exec<{ node_id: string; key_id: string }>("SELECT node_id, key_id FROM node_keys")) {
       this.nodeKeys.set(row.node_id, row.key_id);
+    }
+    for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM node_groups")) {
+      const group = JSON.parse(row.data) as NodeGroupRecord;
+      this.groups.set(group.name, group);
     }
   }
 
@@ -107,6 +120,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const now = this.clock();
     const previous = this.nodes.get(r.nodeId);
     if (previous && previous.status !== "lost") await this.releaseLeases(previous.nodeId);
+    const group = r.group ?? defaultGroupName(r.gpuClass, r.gpuMemoryMb);
+    this.saveGroup({ ...this.group(group), seenGpuClass: r.gpuClass, seenGpuMemoryMb: r.gpuMemoryMb });
     this.save({
       nodeId: r.nodeId,
       instanceId: r.instanceId ?? null,
@@ -124,6 +139,11 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       lastSeenAt: now,
       restartRequested: false,
       catalog: r.catalog,
+      group,
+      leaving: false,
+      idleSince: null,
+      // The same process registering again (the Worker forgot it) is not a new boot.
+      firstClaimAt: previous && r.instanceId !== undefined && previous.instanceId === r.instanceId ? (previous.firstClaimAt ?? null) : null,
     });
     await this.scheduleAlarm();
     // A claim the replaced process left waiting ends now (node_replaced) instead of at its timeout.
@@ -159,8 +179,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       lastSeenAt: now,
       restartRequested: node.restartRequested && !restartWebui,
       catalog: beat.catalog ?? node.catalog,
+      idleSince: beat.status === "busy" ? null : (node.idleSince ?? null),
     });
-    return { outcome: "noted", restartWebui };
+    return { outcome: "noted", restartWebui, drain: node.leaving ?? false };
   }
 
   async deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken"> {
@@ -202,6 +223,10 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const known = this.queues.get(summary.checkpoint);
     if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return;
     this.queues.set(summary.checkpoint, summary);
+    // `arrivals` (the queue's enqueue count) comes with queues that report it.
+    const arrivals = (summary as QueueSummary & { arrivals?: number }).arrivals;
+    if (arrivals !== undefined)
+      this.arrivalRates.set(summary.checkpoint, nextArrivalRate(this.arrivalRates.get(summary.checkpoint), arrivals, summary.reportedAt));
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
   }
 
@@ -284,6 +309,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const asking = this.nodes.get(nodeId);
     if (asking && replacedBy(asking, state.instanceId)) return { outcome: "replaced" };
     if (asking && asking.status !== "lost") {
+      if (!asking.firstClaimAt) this.learnBoot(asking);
       // The node says what it has as it asks: fresher than any heartbeat, and what placement goes by.
       const loaded = state.loadedCheckpoint === undefined ? asking.loadedCheckpoint : state.loadedCheckpoint;
       this.save({
@@ -296,6 +322,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
         cachedAddons: state.cachedAddons ?? asking.cachedAddons,
         ramCheckpoints: state.ramCheckpoints ?? asking.ramCheckpoints,
         servingSince: loaded !== asking.loadedCheckpoint ? (loaded ? this.clock() : null) : asking.servingSince,
+        firstClaimAt: asking.firstClaimAt ?? this.clock(),
+        idleSince: asking.idleSince ?? this.clock(),
       });
     }
     let yielded = false;
@@ -303,7 +331,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       const node = this.nodes.get(nodeId);
       if (!node || node.status === "lost") return { outcome: "unknown_node" };
       if (replacedBy(node, state.instanceId)) return { outcome: "replaced" };
-      if (node.status === "draining") return { outcome: "none" };
+      if (node.status === "draining" || node.leaving) return { outcome: "none" };
       // A claim held open is no sign of life: a node frozen while it waits (its connection still
       // open) would sit on the task until declared lost. Work goes only to a node heard lately.
       if (!this.heardRecently(node)) return { outcome: "none" };
@@ -331,6 +359,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
             currentTaskId: outcome.task.id,
             loadedCheckpoint: decision.checkpoint,
             servingSince: switching ? this.clock() : current.servingSince,
+            idleSince: null,
           });
           return { outcome: "claimed", task: outcome.task, lease: outcome.lease };
         }
@@ -416,6 +445,83 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       count += 1;
     }
     return count;
+  }
+
+  // ---- node groups and scaling (issue 15) ---------------------------------------------------------
+
+  private group(name: string): NodeGroupRecord {
+    return this.groups.get(name) ?? newGroupRecord(name);
+  }
+
+  private saveGroup(group: NodeGroupRecord): void {
+    this.groups.set(group.name, group);
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO node_groups (name, data) VALUES (?, ?)", group.name, JSON.stringify(group));
+  }
+
+  /** A node asks for work for the first time since it registered: its group learns how long it took. */
+  private learnBoot(node: NodeRecord): void {
+    if (!node.group) return;
+    this.saveGroup(withBootSample(this.group(node.group), Math.max(0, this.clock() - node.registeredAt)));
+  }
+
+  async listGroups(): Promise<NodeGroupRecord[]> {
+    return [...this.groups.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async putGroup(name: string, settings: GroupSettings): Promise<NodeGroupRecord> {
+    this.saveGroup({ ...this.group(name), settings });
+    return this.group(name);
+  }
+
+  /**
+   * The scaler's tick (GET /autoscale, read by KEDA or the local scaler): each group's desired
+   * node count, and the nodes chosen to leave, which from now on get no work and are told to
+   * drain. Only a scaler's read decides scale-in: a fleet nobody scales is never drained, and
+   * `apply` false (GET /metrics, scraped whatever scales the fleet) only looks.
+   */
+  async autoscale(apply = true): Promise<AutoscaleView> {
+    const now = this.clock();
+    const groups = [...this.groups.values()].map(scalingGroup).filter((g): g is ScalingGroup => g !== null);
+    const nodes: ScalingNode[] = [];
+    for (const node of this.nodes.values()) {
+      if (node.status === "lost" || !node.group) continue;
+      const state = node.status === "draining" || node.leaving ? "draining" : !node.firstClaimAt ? "booting" : node.status === "busy" ? "busy" : "idle";
+      nodes.push({
+        nodeId: node.nodeId,
+        group: node.group,
+        state,
+        idleSinceMs: state === "idle" ? (node.idleSince ?? null) : null,
+        loadedCheckpoint: node.loadedCheckpoint,
+        cachedCheckpoints: node.cachedCheckpoints,
+      });
+    }
+    const queues = [...this.queues.values()].map((q) => ({
+      checkpoint: q.checkpoint,
+      waiting: q.waiting,
+      running: q.running,
+      oldestWaitingAgeMs: q.oldestWaitingAt === null ? 0 : Math.max(0, now - q.oldestWaitingAt),
+      arrivalsPerS: arrivalRateAt(this.arrivalRates.get(q.checkpoint), now),
+      inferenceMs: q.inferenceMs,
+      loadMs: q.loadMs,
+      concurrencyCap: q.concurrencyCap,
+      maxNodes: q.maxNodes,
+      minGpuMemoryMb: q.minGpuMemoryMb,
+      gpuClass: q.gpuClass,
+    }));
+    const decisions = decideScaling(groups, nodes, queues, now, this.surpluses);
+    const view = { groups: decisions, unservedCheckpoints: unservedCheckpoints(groups, nodes, queues) };
+    if (!apply) return view;
+    for (const d of decisions) {
+      if (d.surplus) this.surpluses.set(d.group, d.surplus);
+      else this.surpluses.delete(d.group);
+    }
+    for (const nodeId of decisions.flatMap((d) => d.leave)) {
+      const node = this.nodes.get(nodeId);
+      if (node) this.save({ ...node, leaving: true });
+    }
+    // Their parked claims end now (none) instead of at their timeout.
+    if (decisions.some((d) => d.leave.length > 0)) this.wakeAll();
+    return view;
   }
 
   private async releaseLeases(nodeId: string): Promise<void> {

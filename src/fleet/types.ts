@@ -2,6 +2,8 @@
 // offers, without importing the Durable Object class).
 import type { ClaimedTask, ClaimRequest, Heartbeat, Lease, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { QueueSummary } from "../queue/types";
+import type { GroupSettings, NodeGroupRecord } from "./node-groups";
+import type { GroupScaling } from "./scaling";
 
 export type NodeState = "idle" | "busy" | "draining" | "lost";
 
@@ -25,6 +27,14 @@ export interface NodeRecord {
   lastSeenAt: number;
   restartRequested: boolean;
   catalog: WebuiCatalog;
+  /** Its node group (src/fleet/node-groups.ts); absent on records from before groups. */
+  group?: string;
+  /** Chosen to leave by the scaling policy: no more work, and told to drain. */
+  leaving?: boolean;
+  /** Since when it has asked for work without getting any (null while busy or booting). */
+  idleSince?: number | null;
+  /** Its first claim since it registered: null while it boots. */
+  firstClaimAt?: number | null;
 }
 
 export type FleetClaim =
@@ -35,10 +45,16 @@ export type FleetClaim =
   | { outcome: "node_id_taken" };
 export type RegisterOutcome = { outcome: "registered"; webuiExtraArgs: string } | { outcome: "node_id_taken" };
 export type HeartbeatOutcome =
-  | { outcome: "noted"; restartWebui: boolean }
+  | { outcome: "noted"; restartWebui: boolean; drain: boolean }
   | { outcome: "unknown_node" }
   | { outcome: "replaced" }
   | { outcome: "node_id_taken" };
+
+/** GET /autoscale: each known group's figures, and checkpoints with work no group may serve. */
+export interface AutoscaleView {
+  groups: GroupScaling[];
+  unservedCheckpoints: string[];
+}
 
 /** Fleet's RPC methods (src/fleet/fleet.ts documents each). */
 export interface FleetRpc {
@@ -60,4 +76,7 @@ export interface FleetRpc {
   requestRestart(): Promise<number>;
   recordModelFailure(nodeId: string, checkpoint: string): Promise<{ failedNodes: number; eligibleNodes: number }>;
   clearModelFailures(checkpoint: string): Promise<void>;
+  autoscale(apply?: boolean): Promise<AutoscaleView>;
+  listGroups(): Promise<NodeGroupRecord[]>;
+  putGroup(name: string, settings: GroupSettings): Promise<NodeGroupRecord>;
 }

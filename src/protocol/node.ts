@@ -117,6 +117,8 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 export const heartbeatResponseSchema = z.object({
   /** An admin asked for sd-webui to be restarted; do it when idle. */
   restartWebui: z.boolean(),
+  /** The fleet scales in and chose this node: finish the current task, deregister and stop (as on SIGTERM). */
+  drain: z.boolean().default(false),
 });
 export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
 

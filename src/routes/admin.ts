@@ -1,4 +1,4 @@
-// Admin: API keys (create, list, revoke), POST /restart, GET /nodes, GET /metrics (Prometheus).
+// Admin: API keys (create, list, revoke), POST /restart, GET /nodes, GET /metrics (Prometheus, with GET /autoscale's figures).
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { forgetKey, requireRole } from "../auth/middleware";
@@ -151,7 +151,19 @@ function metricLine(name: string, labels: Record<string, string>, value: number)
 
 adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
   const fleet = fleetStub(c.env);
-  const [byStatus, modelCount, queues, nodes] = await Promise.all([countTasksByStatus(c.env.DB), countModels(c.env.DB), fleet.listQueues(), fleet.listNodes()]);
+  const [byStatus, modelCount, queues, nodes, scaling] = await Promise.all([
+    countTasksByStatus(c.env.DB),
+    countModels(c.env.DB),
+    fleet.listQueues(),
+    fleet.listNodes(),
+    fleet.autoscale(false),
+  ]);
+  // GET /autoscale's figures, for KEDA's prometheus scaler: one gauge per figure, by group (a scrape decides nothing).
+  const autoscaleGauges = (["desired", "current", "ready", "booting", "draining"] as const).flatMap((figure) => [
+    `# HELP sdgate_autoscale_${figure}_nodes Nodes per group: ${figure} (GET /autoscale).`,
+    `# TYPE sdgate_autoscale_${figure}_nodes gauge`,
+    ...scaling.groups.map((g) => metricLine(`sdgate_autoscale_${figure}_nodes`, { group: g.group }, g[figure])),
+  ]);
   const lines = [
     "# HELP sdgate_tasks Tasks by status.",
     "# TYPE sdgate_tasks gauge",
@@ -173,6 +185,7 @@ adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
     "# HELP sdgate_nodes Nodes by status.",
     "# TYPE sdgate_nodes gauge",
     ...(["idle", "busy", "draining", "lost"] as const).map((s) => metricLine("sdgate_nodes", { status: s }, nodes.filter((n) => n.status === s).length)),
+    ...autoscaleGauges,
   ];
   return c.text(`${lines.join("\n")}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
 });

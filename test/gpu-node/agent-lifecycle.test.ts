@@ -8,7 +8,7 @@ import { TestGateway } from "./support/test-gateway.ts";
 
 const { cleanups, gateways } = agentTestTeardown();
 
-async function setup(nodeId: string, gatewayOptions: Parameters<typeof TestGateway.start>[0] = {}) {
+async function setup(nodeId: string, gatewayOptions: Parameters<typeof TestGateway.start>[0] = {}, agentOptions: { group?: string } = {}) {
   const dataDir = await tempDir("life-data");
   const modelsDir = checkpointsDirOf(dataDir);
   const emulator = await startEmulator({ port: 0, modelsDir, stepMs: 20, loadMs: 10 });
@@ -17,7 +17,7 @@ async function setup(nodeId: string, gatewayOptions: Parameters<typeof TestGatew
   cleanups.push(() => gateway.close());
   gateways.push(gateway);
   gateway.addModel({ name: "demo-v1", bytes: modelBytes(32 * 1024, 5) });
-  const agent = agentFor(gateway, { nodeId, webuiUrl: emulator.url, dataDir });
+  const agent = agentFor(gateway, { nodeId, webuiUrl: emulator.url, dataDir, ...agentOptions });
   cleanups.push(() => agent.stop({ drain: false }));
   return { gateway, agent, emulator };
 }
@@ -103,6 +103,21 @@ describe("gpu-node agent lifecycle", () => {
     expect(node.deregistered).toBe(true);
     expect(node.heartbeats.some((beat) => beat.status === "draining" && beat.currentTaskId === running)).toBe(true);
     expect(agent.status).toBe("stopped");
+  });
+
+  it("names its group when it registers, and leaves as on a drain when a heartbeat answers drain (the fleet scales in)", async () => {
+    const { gateway, agent } = await setup("leaving-node", {}, { group: "l4-pool" });
+    await agent.start();
+    expect(gateway.node("leaving-node").registrations[0]).toMatchObject({ group: "l4-pool" });
+    const running = gateway.enqueue({ kind: "txt2img", model: "demo-v1", payload: { prompt: "finish me", steps: 60, width: 64, height: 64 } });
+    await gateway.waitFor("the task to make progress", () => gateway.task(running).progress.some((report) => report.progress > 0));
+
+    gateway.requestDrain("leaving-node");
+    await agent.closed;
+
+    expect(gateway.task(running).status).toBe("succeeded");
+    expect(gateway.node("leaving-node").deregistered).toBe(true);
+    expect(agent.fatalError).toBeFalsy();
   });
 
   it("on stop({ drain: false }) interrupts sd-webui and hands the task back as retryable", async () => {

@@ -50,7 +50,7 @@ export async function json<T = Record<string, unknown>>(res: Response, status?: 
   return JSON.parse(text) as T;
 }
 
-export async function createKey(role: "user" | "admin" | "node", name = `${role}-key`): Promise<string> {
+export async function createKey(role: "user" | "admin" | "node" | "scaler", name = `${role}-key`): Promise<string> {
   const res = await call("/keys", { token: ADMIN, body: { name, role } });
   return (await json<{ token: string }>(res, 201)).token;
 }

@@ -10,7 +10,7 @@ import { migrateSqlStorage } from "../../src/sql-storage-migrations";
 import { queueOf } from "./helpers";
 
 const QUEUE_TABLES = ["d1_outbox", "failed_file", "live_tasks", "pool", "schema_version", "unqueued_ended", "webhook_deliveries", "webhooks"];
-const FLEET_TABLES = ["model_failures", "node_keys", "nodes", "queues", "schema_version"];
+const FLEET_TABLES = ["model_failures", "node_groups", "node_keys", "nodes", "queues", "schema_version"];
 
 function tables(storage: DurableObjectStorage): string[] {
   return storage.sql

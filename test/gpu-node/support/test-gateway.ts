@@ -78,6 +78,8 @@ export interface NodeRecord {
   heartbeats: z.output<typeof heartbeatSchema>[];
   deregistered: boolean;
   restartWebui: boolean;
+  /** Heartbeat answers say drain (the fleet scales in and chose this node). */
+  drain: boolean;
   claims: number;
   /** The body of the node's last claim. */
   lastClaim: z.output<typeof claimRequestSchema> | null;
@@ -251,6 +253,11 @@ export class TestGateway {
     this.mustNode(nodeId).restartWebui = true;
   }
 
+  /** From now on this node's heartbeat answers say drain, as Fleet's do for a node chosen to leave. */
+  requestDrain(nodeId: string): void {
+    this.mustNode(nodeId).drain = true;
+  }
+
   /** Forget a node, as a Worker whose Fleet state was lost (its next call gets 404). */
   forgetNode(nodeId: string): void {
     this.nodes.delete(nodeId);
@@ -338,6 +345,7 @@ export class TestGateway {
       heartbeats: [],
       deregistered: false,
       restartWebui: false,
+      drain: false,
       claims: 0,
       lastClaim: null,
       replaced: false,
@@ -362,7 +370,7 @@ export class TestGateway {
     node.heartbeats.push(body);
     const restartWebui = node.restartWebui;
     node.restartWebui = false;
-    sendJson(res, 200, { restartWebui });
+    sendJson(res, 200, { restartWebui, drain: node.drain });
   }
 
   private async claim(req: http.IncomingMessage, res: http.ServerResponse, nodeId: string): Promise<void> {
