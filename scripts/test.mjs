@@ -46,9 +46,9 @@ for (const check of checks) {
   }
 }
 
-// Then strict TypeScript over the Worker and over the Node side (agent, emulator, benches, tests).
+// Then strict TypeScript over the Worker, the Node side (agent, emulator, benches, tests) and the console.
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
-for (const project of ["tsconfig.json", "tsconfig.node.json"]) {
+for (const project of ["tsconfig.json", "tsconfig.node.json", "tsconfig.console.json"]) {
   const check = spawnSync(process.execPath, [tsc, "-p", project], { cwd: root, stdio: "inherit" });
   if (check.status !== 0) {
     console.error(`type check of ${project} failed`);

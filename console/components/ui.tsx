@@ -1,0 +1,110 @@
+// Small pieces every page uses: progress bars, error notes, and a table for whatever a route answers.
+import type { ComponentChildren } from "preact";
+
+export function ProgressBar({ fraction, label }: { fraction: number; label?: string }) {
+  const percent = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  return (
+    <div class="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent} aria-label={label ?? "progress"}>
+      <div class="progress-fill" style={{ width: `${percent}%` }} />
+      <span class="progress-text">
+        {label ? `${label} ` : ""}
+        {percent}%
+      </span>
+    </div>
+  );
+}
+
+export function ErrorNote({ error }: { error: string | null }) {
+  return error ? (
+    <p class="error" role="alert">
+      {error}
+    </p>
+  ) : null;
+}
+
+export function Note({ children }: { children: ComponentChildren }) {
+  return <p class="note">{children}</p>;
+}
+
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return "—";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+export function ago(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m ago`;
+  if (seconds < 86_400) return `${Math.round(seconds / 3600)}h ago`;
+  return new Date(iso).toLocaleString();
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return "—";
+  if (Array.isArray(value)) return value.map(cell).join(", ") || "—";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** Rows of objects as a table, with a column per field any row has. */
+export function DataTable({ rows, columns }: { rows: Array<Record<string, unknown>>; columns?: string[] }) {
+  const names = columns ?? [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  if (rows.length === 0) return <Note>Nothing yet.</Note>;
+  return (
+    <table>
+      <thead>
+        <tr>
+          {names.map((name) => (
+            <th key={name}>{name}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row, i) => (
+          <tr key={i}>
+            {names.map((name) => (
+              <td key={name}>{cell(row[name])}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Any JSON answer: its lists of objects as tables, its other fields as a list. */
+export function AnswerView({ data }: { data: unknown }) {
+  if (Array.isArray(data)) return <DataTable rows={data.filter((r): r is Record<string, unknown> => !!r && typeof r === "object")} />;
+  if (!data || typeof data !== "object") return <pre>{JSON.stringify(data, null, 2)}</pre>;
+  const entries = Object.entries(data as Record<string, unknown>);
+  const tables = entries.filter(([, v]) => Array.isArray(v) && v.every((r) => r && typeof r === "object"));
+  const scalars = entries.filter(([k]) => !tables.some(([t]) => t === k));
+  return (
+    <div>
+      {scalars.length > 0 && (
+        <dl class="fields">
+          {scalars.map(([k, v]) => (
+            <>
+              <dt key={`${k}-t`}>{k}</dt>
+              <dd key={`${k}-d`}>{cell(v)}</dd>
+            </>
+          ))}
+        </dl>
+      )}
+      {tables.map(([k, v]) => (
+        <section key={k}>
+          <h4>{k}</h4>
+          <DataTable rows={v as Array<Record<string, unknown>>} />
+        </section>
+      ))}
+    </div>
+  );
+}
