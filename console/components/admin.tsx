@@ -261,16 +261,16 @@ function NodesPanel({ api }: { api: Api }) {
       <DataTable
         rows={rows}
         columns={[
-          "nodeId",
-          "status",
-          "gpu",
-          "loadedCheckpoint",
-          "cachedCheckpoints",
-          ...(rows.some((r) => "ramCheckpoints" in r) ? ["ramCheckpoints"] : []),
-          "cachedAddons",
-          "currentTaskId",
-          "agentVersion",
-          "lastSeenAt",
+          { field: "nodeId", label: "node" },
+          { field: "status", label: "status" },
+          { field: "gpu", label: "GPU" },
+          { field: "loadedCheckpoint", label: "loaded" },
+          { field: "cachedCheckpoints", label: "cached checkpoints" },
+          ...(rows.some((r) => "ramCheckpoints" in r) ? [{ field: "ramCheckpoints", label: "in RAM" }] : []),
+          { field: "cachedAddons", label: "cached add-ons" },
+          { field: "currentTaskId", label: "task" },
+          { field: "agentVersion", label: "agent" },
+          { field: "lastSeenAt", label: "last seen" },
         ]}
       />
     </div>

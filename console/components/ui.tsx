@@ -54,24 +54,29 @@ function cell(value: unknown): string {
   return String(value);
 }
 
-/** Rows of objects as a table, with a column per field any row has. */
-export function DataTable({ rows, columns }: { rows: Array<Record<string, unknown>>; columns?: string[] }) {
-  const names = columns ?? [...new Set(rows.flatMap((row) => Object.keys(row)))];
+export interface Column {
+  field: string;
+  label: string;
+}
+
+/** Rows of objects as a table: the columns given, or one per field any row has. */
+export function DataTable({ rows, columns }: { rows: Array<Record<string, unknown>>; columns?: Column[] }) {
+  const shown = columns ?? [...new Set(rows.flatMap((row) => Object.keys(row)))].map((field) => ({ field, label: field }));
   if (rows.length === 0) return <Note>Nothing yet.</Note>;
   return (
     <table>
       <thead>
         <tr>
-          {names.map((name) => (
-            <th key={name}>{name}</th>
+          {shown.map((c) => (
+            <th key={c.field}>{c.label}</th>
           ))}
         </tr>
       </thead>
       <tbody>
         {rows.map((row, i) => (
           <tr key={i}>
-            {names.map((name) => (
-              <td key={name}>{cell(row[name])}</td>
+            {shown.map((c) => (
+              <td key={c.field}>{cell(row[c.field])}</td>
             ))}
           </tr>
         ))}
