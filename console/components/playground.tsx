@@ -171,7 +171,11 @@ export function Playground({ api }: { api: Api }) {
     loadChoices(api)
       .then((loaded) => {
         setChoices(loaded);
-        setForm((f) => ({ ...f, checkpoint: f.checkpoint || loaded.checkpoints[0] || "", upscaler: f.upscaler || loaded.upscalers[0] || "" }));
+        setForm((f) => ({
+          ...f,
+          checkpoint: f.checkpoint || loaded.checkpoints[0] || "",
+          upscaler: f.upscaler || loaded.upscalers.find((u) => u !== "None") || "",
+        }));
       })
       .catch((e) => setError(errorText(e)));
   }, [api]);

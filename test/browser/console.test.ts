@@ -12,11 +12,13 @@ import { useStack } from "../e2e/support.ts";
 if (!existsSync("/usr/bin/chromium")) throw new Error("The browser tests need Debian's chromium: run `node scripts/ensure-chromium.mjs` (npm test does)");
 
 const stack = useStack(0);
+/** What a user would wait for at most on this stack. */
+const POLL = { timeout: 20_000 };
 let browser: LocalBrowser | undefined;
 
 beforeAll(async () => {
-  // Slow enough steps that the task is seen running: 20 steps of 150 ms.
-  await stack().addAgent("browser-node", { stepMs: 150 });
+  // Slow enough steps that the task is seen running: 20 steps of 100 ms.
+  await stack().addAgent("browser-node", { stepMs: 100 });
 }, 60_000);
 
 /** A new browser with an empty profile for each test. */
@@ -38,16 +40,36 @@ async function adminGet<T>(route: string): Promise<T> {
 }
 
 describe("console in a browser", () => {
-  it("signs in, makes an image with live progress and preview, and opens the task from the gallery", async () => {
+  it("signs in, makes an image with live progress and preview, reuses it for img2img and upscale, and opens it from the gallery", async () => {
     const page = await freshPage();
     await signIn(page, stack().gateway.url, stack().userKey);
     const seen = await generateInPlayground(page, "e2e-a", "a lighthouse at dusk");
     expect(seen).toEqual({ sawProgress: true, sawPreview: true });
     const taskId = (await page.locator("a[href^='#/tasks/']").textContent())!;
 
+    // The picture becomes the init image of an img2img task, then is upscaled twice over.
+    const taskLink = page.locator("a[href^='#/tasks/']");
+    const resultImage = page.getByTestId("result-image");
+    await page.getByRole("button", { name: "use as init image" }).click();
+    expect(await page.getByRole("tab", { name: "img2img" }).getAttribute("aria-selected")).toBe("true");
+    await page.getByRole("img", { name: "Init image" }).waitFor();
+    await page.getByRole("button", { name: "Generate" }).click();
+    await expect.poll(() => taskLink.textContent(), POLL).not.toBe(taskId);
+    const img2imgTaskId = await taskLink.textContent();
+    await resultImage.waitFor();
+    expect(await page.getByTestId("result").locator(".status").textContent()).toBe("succeeded");
+
+    await page.getByRole("tab", { name: "upscale" }).click();
+    await page.getByLabel("Scale", { exact: true }).fill("2");
+    await page.getByRole("button", { name: "Generate" }).click();
+    await expect.poll(() => taskLink.textContent(), POLL).not.toBe(img2imgTaskId);
+    await resultImage.waitFor();
+    expect(await page.getByTestId("result").locator(".status").textContent()).toBe("succeeded");
+    await expect.poll(() => resultImage.evaluate((img: HTMLImageElement) => img.naturalWidth), POLL).toBe(1024);
+
     await page.getByRole("link", { name: "My tasks" }).click();
     const card = page.getByTestId("task-card").filter({ has: page.locator(`a[href='#/tasks/${taskId}']`) });
-    await expect.poll(() => card.locator(".status").textContent()).toBe("succeeded");
+    await expect.poll(() => card.locator(".status").textContent(), POLL).toBe("succeeded");
     await card.locator("a.thumb").click();
     await page.getByTestId("result-image").waitFor();
     expect(await page.getByTestId("result-image").evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(512);
@@ -69,7 +91,7 @@ describe("console in a browser", () => {
       await upload.getByLabel("Type").selectOption(file.type);
       if (file.multipart) await upload.getByLabel("multipart").check();
       await upload.getByRole("button", { name: "Upload" }).click();
-      await expect.poll(() => page.getByTestId("upload-done").textContent()).toContain(`Uploaded ${file.name}`);
+      await expect.poll(() => page.getByTestId("upload-done").textContent(), POLL).toContain(`Uploaded ${file.name}`);
       expect(await upload.getByRole("progressbar").getAttribute("aria-valuenow")).toBe("100");
       const model = await adminGet<{ sha256: string; sizeBytes: number; type: string }>(`/models/${file.name}`);
       expect(model).toMatchObject({ sha256: createHash("sha256").update(file.bytes).digest("hex"), sizeBytes: file.bytes.length, type: file.type });
