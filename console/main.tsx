@@ -6,7 +6,7 @@ import { type Api, ApiError, createApi, errorText } from "./api";
 import { ADMIN_TABS, AdminPage, type AdminTab } from "./components/admin";
 import { Playground } from "./components/playground";
 import { TaskGallery, TaskPage } from "./components/tasks";
-import { ErrorNote } from "./components/ui";
+import { ErrorNote, TextField } from "./components/ui";
 import { forgetKey, savedKey, saveKey } from "./session";
 
 type Role = "user" | "admin";
@@ -46,10 +46,7 @@ function SignIn({ onSignedIn, error }: { onSignedIn: (key: string, remember: boo
     >
       <h1>sdgate</h1>
       <p class="muted">Sign in with an API key (a user key, or an admin key for the admin pages).</p>
-      <label>
-        API key
-        <input type="password" autoComplete="off" value={key} required onInput={(e) => setKey((e.currentTarget as HTMLInputElement).value)} />
-      </label>
+      <TextField label="API key" type="password" value={key} onInput={setKey} />
       <label class="check">
         <input type="checkbox" checked={remember} onChange={(e) => setRemember((e.currentTarget as HTMLInputElement).checked)} />
         Remember on this browser

@@ -3,11 +3,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { type Api, ApiError, errorText, isMissingRoute } from "../api";
 import { SINGLE_REQUEST_MAX_BYTES, uploadModelFile } from "../model-upload";
-import { AnswerView, ago, DataTable, ErrorNote, formatBytes, Note, ProgressBar } from "./ui";
+import { AnswerView, ago, DataTable, ErrorNote, formatBytes, Note, ProgressBar, Select, TableHead, TextField } from "./ui";
 
 export const ADMIN_TABS = ["models", "pools", "nodes", "keys", "usage", "autoscaler"] as const;
 export type AdminTab = (typeof ADMIN_TABS)[number];
 const MODEL_TYPES = ["checkpoint", "vae", "lora", "controlnet", "embedding", "upscaler"];
+const ROLES = ["user", "admin", "node"];
 
 /** Loads a route's answer; `reload` fetches it again. `missing`: this server has no such route. */
 function useLoaded<T>(api: Api, path: string, optional = false) {
@@ -25,6 +26,17 @@ function useLoaded<T>(api: Api, path: string, optional = false) {
     );
   }, [api, path, optional, version]);
   return { data, missing, error, setError, reload: () => setVersion((v) => v + 1) };
+}
+
+/** Runs an admin action once the question is confirmed, then reloads the list or shows what went wrong. */
+async function confirmThen(question: string, action: () => Promise<unknown>, list: { reload(): void; setError(error: string | null): void }) {
+  if (!confirm(question)) return;
+  try {
+    await action();
+    list.reload();
+  } catch (error) {
+    list.setError(errorText(error));
+  }
 }
 
 interface Model {
@@ -67,31 +79,14 @@ function ModelsPanel({ api }: { api: Api }) {
     }
   }
 
-  async function remove(model: string) {
-    if (!confirm(`Delete model ${model}? Its waiting tasks are cancelled.`)) return;
-    try {
-      await api.call("DELETE", `/models/${encodeURIComponent(model)}`);
-      models.reload();
-    } catch (error) {
-      models.setError(errorText(error));
-    }
-  }
+  const remove = (model: string) =>
+    confirmThen(`Delete model ${model}? Its waiting tasks are cancelled.`, () => api.call("DELETE", `/models/${encodeURIComponent(model)}`), models);
 
   return (
     <div>
       <form class="panel row wrap" onSubmit={upload} aria-label="Upload a model">
-        <label>
-          Name
-          <input value={name} required onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
-        </label>
-        <label>
-          Type
-          <select value={type} onChange={(e) => setType((e.currentTarget as HTMLSelectElement).value)}>
-            {MODEL_TYPES.map((t) => (
-              <option key={t}>{t}</option>
-            ))}
-          </select>
-        </label>
+        <TextField label="Name" value={name} onInput={setName} />
+        <Select label="Type" value={type} options={MODEL_TYPES} onChange={setType} />
         <label>
           File
           <input
@@ -121,18 +116,7 @@ function ModelsPanel({ api }: { api: Api }) {
       </form>
       <ErrorNote error={models.error} />
       <table>
-        <thead>
-          <tr>
-            <th>name</th>
-            <th>type</th>
-            <th>status</th>
-            <th>size</th>
-            <th>sha256</th>
-            <th>loaded on</th>
-            <th>modified</th>
-            <th />
-          </tr>
-        </thead>
+        <TableHead labels={["name", "type", "status", "size", "sha256", "loaded on", "modified", ""]} />
         <tbody>
           {(models.data ?? []).map((m) => (
             <tr key={m.name} data-testid="model-row">
@@ -217,19 +201,7 @@ function PoolsPanel({ api }: { api: Api }) {
       <Note>One pool per checkpoint: how many of its tasks run at once (cap), the nodes kept on it (min/max, 0 = no limit) and the GPU class they need.</Note>
       <ErrorNote error={pools.error} />
       <table>
-        <thead>
-          <tr>
-            <th>checkpoint</th>
-            <th>cap</th>
-            <th>min nodes</th>
-            <th>max nodes</th>
-            <th>GPU class</th>
-            <th>waiting</th>
-            <th>running</th>
-            <th>nodes</th>
-            <th />
-          </tr>
-        </thead>
+        <TableHead labels={["checkpoint", "cap", "min nodes", "max nodes", "GPU class", "waiting", "running", "nodes", ""]} />
         <tbody>
           {(pools.data?.functions ?? []).map((pool) => (
             <PoolRow
@@ -326,31 +298,14 @@ function KeysPanel({ api }: { api: Api }) {
     }
   }
 
-  async function revoke(key: Key) {
-    if (!confirm(`Revoke ${key.name}? Clients using it are refused from now on.`)) return;
-    try {
-      await api.call("DELETE", `/keys/${encodeURIComponent(key.id)}`);
-      keys.reload();
-    } catch (error) {
-      keys.setError(errorText(error));
-    }
-  }
+  const revoke = (key: Key) =>
+    confirmThen(`Revoke ${key.name}? Clients using it are refused from now on.`, () => api.call("DELETE", `/keys/${encodeURIComponent(key.id)}`), keys);
 
   return (
     <div>
       <form class="panel row wrap" onSubmit={create} aria-label="Create a key">
-        <label>
-          Name
-          <input value={name} required onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
-        </label>
-        <label>
-          Role
-          <select value={role} onChange={(e) => setRole((e.currentTarget as HTMLSelectElement).value)}>
-            <option>user</option>
-            <option>admin</option>
-            <option>node</option>
-          </select>
-        </label>
+        <TextField label="Name" value={name} onInput={setName} />
+        <Select label="Role" value={role} options={ROLES} onChange={setRole} />
         <button type="submit" class="primary">
           Create key
         </button>
@@ -371,16 +326,7 @@ function KeysPanel({ api }: { api: Api }) {
       )}
       <ErrorNote error={keys.error} />
       <table>
-        <thead>
-          <tr>
-            <th>name</th>
-            <th>role</th>
-            <th>prefix</th>
-            <th>created</th>
-            <th>revoked</th>
-            <th />
-          </tr>
-        </thead>
+        <TableHead labels={["name", "role", "prefix", "created", "revoked", ""]} />
         <tbody>
           {(keys.data ?? []).map((key) => (
             <tr key={key.id} data-testid="key-row">

@@ -2,10 +2,10 @@
 // checkpoint, VAE, LoRA and sampler pickers filled from the registry and the nodes' catalogs.
 import { useEffect, useState } from "preact/hooks";
 import { type Api, errorText } from "../api";
-import { followTask, type TaskProgress, type TaskResult } from "../task-events";
 import { ImageInput, type ImageRef } from "./image-input";
 import { LiveProgress, ResultView, seedOf } from "./task-view";
-import { ErrorNote } from "./ui";
+import { ErrorNote, NumberField, Select } from "./ui";
+import { useTaskEvents } from "./use-task-events";
 
 type Mode = "txt2img" | "img2img" | "upscale";
 const SUBMIT_PATHS: Record<Mode, string> = { txt2img: "/txt2img", img2img: "/img2img", upscale: "/extra_images" };
@@ -100,57 +100,6 @@ function requestBody(mode: Mode, form: Form, init: ImageRef | null, mask: ImageR
   return { ...generation, init_images: init ? [init.key] : [], ...(mask ? { mask: mask.key } : {}), denoising_strength: form.denoisingStrength };
 }
 
-function NumberField({
-  label,
-  value,
-  onInput,
-  min,
-  max,
-  step,
-}: {
-  label: string;
-  value: number;
-  onInput: (v: number) => void;
-  min?: number;
-  max?: number;
-  step?: number;
-}) {
-  return (
-    <label>
-      {label}
-      <input type="number" value={value} min={min} max={max} step={step} onInput={(e) => onInput(Number((e.currentTarget as HTMLInputElement).value))} />
-    </label>
-  );
-}
-
-function Select({
-  label,
-  value,
-  options,
-  onChange,
-  empty,
-}: {
-  label: string;
-  value: string;
-  options: string[];
-  onChange: (v: string) => void;
-  empty?: string;
-}) {
-  return (
-    <label>
-      {label}
-      <select value={value} onChange={(e) => onChange((e.currentTarget as HTMLSelectElement).value)}>
-        {empty !== undefined && <option value="">{empty}</option>}
-        {options.map((o) => (
-          <option key={o} value={o}>
-            {o}
-          </option>
-        ))}
-      </select>
-    </label>
-  );
-}
-
 export function Playground({ api }: { api: Api }) {
   const [choices, setChoices] = useState<Choices | null>(null);
   const [mode, setMode] = useState<Mode>("txt2img");
@@ -159,8 +108,7 @@ export function Playground({ api }: { api: Api }) {
   const [mask, setMask] = useState<ImageRef | null>(null);
   const [lora, setLora] = useState("");
   const [taskId, setTaskId] = useState<string | null>(null);
-  const [progress, setProgress] = useState<TaskProgress | null>(null);
-  const [result, setResult] = useState<TaskResult | null>(null);
+  const { progress, result, error: streamError } = useTaskEvents(api, taskId);
   const [error, setError] = useState<string | null>(null);
   const set =
     <K extends keyof Form>(field: K) =>
@@ -180,26 +128,9 @@ export function Playground({ api }: { api: Api }) {
       .catch((e) => setError(errorText(e)));
   }, [api]);
 
-  useEffect(() => {
-    if (!taskId) return;
-    return followTask(
-      api.key,
-      taskId,
-      (event) => {
-        if (event.event === "end") {
-          setProgress(null);
-          setResult(event.data);
-        } else setProgress(event.data);
-      },
-      setError,
-    );
-  }, [api, taskId]);
-
   async function submit(e: Event) {
     e.preventDefault();
     setError(null);
-    setResult(null);
-    setProgress(null);
     try {
       const submitted = await api.call<{ taskId: string }>("POST", SUBMIT_PATHS[mode], requestBody(mode, form, init, mask), { "request-type": "async" });
       setTaskId(submitted.taskId);
@@ -217,7 +148,7 @@ export function Playground({ api }: { api: Api }) {
     }
   }
 
-  const running = taskId !== null && result === null && error === null;
+  const running = taskId !== null && result === null && streamError === null;
   const resultSeed = result ? seedOf(result) : null;
   return (
     <div class="playground">
@@ -279,7 +210,7 @@ export function Playground({ api }: { api: Api }) {
             </button>
           )}
         </div>
-        <ErrorNote error={error} />
+        <ErrorNote error={error ?? streamError} />
       </form>
       <section class="panel output">
         {!taskId && <p class="muted">Your picture appears here, with live progress while it is made.</p>}

@@ -2,9 +2,10 @@
 // download and delete, and one task's page with its live progress or its result.
 import { useEffect, useState } from "preact/hooks";
 import { type Api, errorText, isMissingRoute } from "../api";
-import { followTask, type TaskProgress, type TaskResult } from "../task-events";
+import type { TaskResult } from "../task-events";
 import { LiveProgress, ResultView } from "./task-view";
-import { ago, ErrorNote, Note } from "./ui";
+import { ago, ErrorNote, Note, Select } from "./ui";
+import { useTaskEvents } from "./use-task-events";
 
 interface TaskSummary {
   taskId: string;
@@ -98,24 +99,8 @@ export function TaskGallery({ api }: { api: Api }) {
   return (
     <div class="panel">
       <div class="row filters">
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus((e.currentTarget as HTMLSelectElement).value)}>
-            <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Kind
-          <select value={kind} onChange={(e) => setKind((e.currentTarget as HTMLSelectElement).value)}>
-            <option value="">any</option>
-            {KINDS.map((k) => (
-              <option key={k}>{k}</option>
-            ))}
-          </select>
-        </label>
+        <Select label="Status" value={status} options={STATUSES} onChange={setStatus} empty="any" />
+        <Select label="Kind" value={kind} options={KINDS} onChange={setKind} empty="any" />
         <button type="button" onClick={() => setReloads((n) => n + 1)}>
           Refresh
         </button>
@@ -148,30 +133,14 @@ export function TaskGallery({ api }: { api: Api }) {
 }
 
 export function TaskPage({ api, taskId }: { api: Api; taskId: string }) {
-  const [progress, setProgress] = useState<TaskProgress | null>(null);
-  const [result, setResult] = useState<TaskResult | null>(null);
+  const { progress, result, error: streamError } = useTaskEvents(api, taskId);
   const [error, setError] = useState<string | null>(null);
-  useEffect(
-    () =>
-      followTask(
-        api.key,
-        taskId,
-        (event) => {
-          if (event.event === "end") {
-            setProgress(null);
-            setResult(event.data);
-          } else setProgress(event.data);
-        },
-        setError,
-      ),
-    [api, taskId],
-  );
   return (
     <div class="panel">
       <p>
         <a href="#/tasks">← My tasks</a> · task <code>{taskId}</code>
       </p>
-      <ErrorNote error={error} />
+      <ErrorNote error={error ?? streamError} />
       {progress && (
         <>
           <LiveProgress progress={progress} />

@@ -1,5 +1,6 @@
 // Small pieces every page uses: progress bars, error notes, and a table for whatever a route answers.
 import type { ComponentChildren } from "preact";
+import { formatBytes as formatByteCount } from "../../gpu-node/progress-bar.ts";
 
 export function ProgressBar({ fraction, label }: { fraction: number; label?: string }) {
   const percent = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
@@ -27,15 +28,69 @@ export function Note({ children }: { children: ComponentChildren }) {
 }
 
 export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined) return "—";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return bytes === null || bytes === undefined ? "—" : formatByteCount(bytes);
+}
+
+/** A labelled text input. */
+export function TextField({ label, value, onInput, type = "text" }: { label: string; value: string; onInput: (v: string) => void; type?: string }) {
+  return (
+    <label>
+      {label}
+      <input type={type} autoComplete="off" value={value} required onInput={(e) => onInput((e.currentTarget as HTMLInputElement).value)} />
+    </label>
+  );
+}
+
+export function NumberField({
+  label,
+  value,
+  onInput,
+  min,
+  max,
+  step,
+}: {
+  label: string;
+  value: number;
+  onInput: (v: number) => void;
+  min?: number;
+  max?: number;
+  step?: number;
+}) {
+  return (
+    <label>
+      {label}
+      <input type="number" value={value} min={min} max={max} step={step} onInput={(e) => onInput(Number((e.currentTarget as HTMLInputElement).value))} />
+    </label>
+  );
+}
+
+/** A labelled choice among `options`; `empty` adds a first choice of "" with that text. */
+export function Select({
+  label,
+  value,
+  options,
+  onChange,
+  empty,
+}: {
+  label: string;
+  value: string;
+  options: readonly string[];
+  onChange: (v: string) => void;
+  empty?: string;
+}) {
+  return (
+    <label>
+      {label}
+      <select value={value} onChange={(e) => onChange((e.currentTarget as HTMLSelectElement).value)}>
+        {empty !== undefined && <option value="">{empty}</option>}
+        {options.map((o) => (
+          <option key={o} value={o}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }
 
 export function ago(iso: string | null | undefined): string {
@@ -54,6 +109,19 @@ function cell(value: unknown): string {
   return String(value);
 }
 
+/** A table's header row; an empty label makes a column of actions. */
+export function TableHead({ labels }: { labels: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {labels.map((label, i) => (
+          <th key={i}>{label}</th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export interface Column {
   field: string;
   label: string;
@@ -65,13 +133,7 @@ export function DataTable({ rows, columns }: { rows: Array<Record<string, unknow
   if (rows.length === 0) return <Note>Nothing yet.</Note>;
   return (
     <table>
-      <thead>
-        <tr>
-          {shown.map((c) => (
-            <th key={c.field}>{c.label}</th>
-          ))}
-        </tr>
-      </thead>
+      <TableHead labels={shown.map((c) => c.label)} />
       <tbody>
         {rows.map((row, i) => (
           <tr key={i}>

@@ -41,13 +41,20 @@ async function openEvents(token: string, taskId: string, lastEventId?: string): 
   return call(`/tasks/${taskId}/events`, { token, headers: lastEventId ? { "last-event-id": lastEventId } : {} });
 }
 
+/** A model, a user key and a registered node, and one task of that user waiting for the node. */
+async function waitingTask(name: string): Promise<{ user: string; node: string; nodeId: string; taskId: string }> {
+  await createModel(name);
+  const user = await createKey("user");
+  const node = await createKey("node");
+  const nodeId = `node-${name}`;
+  await registerNode(node, nodeId);
+  const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: name, prompt: "a fox" }), 202);
+  return { user, node, nodeId, taskId };
+}
+
 describe("task events", () => {
   it("streams queue position, progress with the preview, then the end with the result, and closes", async () => {
-    await createModel("events-a");
-    const user = await createKey("user");
-    const node = await createKey("node");
-    await registerNode(node, "node-events-a");
-    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "events-a", prompt: "a fox" }), 202);
+    const { user, node, nodeId, taskId } = await waitingTask("events-a");
 
     const res = await openEvents(user, taskId);
     expect(res.status).toBe(200);
@@ -56,7 +63,7 @@ describe("task events", () => {
     const queued = (await events.next())!;
     expect(queued).toMatchObject({ event: "queued", data: { taskId, status: "waiting", queuePosition: 1 } });
 
-    const claimed = (await claim(node, "node-events-a"))!;
+    const claimed = (await claim(node, nodeId))!;
     await json(
       await call(`/nodes/tasks/${claimed.task.id}/progress`, {
         token: node,
@@ -88,17 +95,13 @@ describe("task events", () => {
   });
 
   it("resumes after Last-Event-ID without repeating what was seen, and answers 204 after the end", async () => {
-    await createModel("events-b");
-    const user = await createKey("user");
-    const node = await createKey("node");
-    await registerNode(node, "node-events-b");
-    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "events-b", prompt: "a hare" }), 202);
+    const { user, node, nodeId, taskId } = await waitingTask("events-b");
 
     const first = eventReader(await openEvents(user, taskId));
     const queued = (await first.next())!;
     expect(queued.event).toBe("queued");
 
-    const claimed = (await claim(node, "node-events-b"))!;
+    const claimed = (await claim(node, nodeId))!;
     await finishTask(node, claimed);
     const resumed = eventReader(await openEvents(user, taskId, queued.id));
     const end = (await resumed.next())!;
@@ -115,15 +118,11 @@ describe("task events", () => {
   });
 
   it("a resumed stream of a task still waiting does not repeat its queue position", async () => {
-    await createModel("events-c");
-    const user = await createKey("user");
-    const node = await createKey("node");
-    await registerNode(node, "node-events-c");
-    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "events-c", prompt: "a mole" }), 202);
+    const { user, node, nodeId, taskId } = await waitingTask("events-c");
     const queued = (await eventReader(await openEvents(user, taskId)).next())!;
 
     const resumed = eventReader(await openEvents(user, taskId, queued.id));
-    const claimed = (await claim(node, "node-events-c"))!;
+    const claimed = (await claim(node, nodeId))!;
     await finishTask(node, claimed);
     const events: TaskEvent[] = [];
     for (let e = await resumed.next(); e; e = await resumed.next()) events.push(e);
