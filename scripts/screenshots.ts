@@ -38,10 +38,13 @@ try {
       const { page } = browser;
       const shot = (name: string) => page.screenshot({ path: path.join(ROOT, "docs", name) });
       await signIn(page, gateway.url, DEV_ADMIN_TOKEN);
-      await generateInPlayground(page, "demo-v1", "a lighthouse at dusk, oil painting");
+      for (const prompt of ["a harbour at dawn", "a forest in fog", "a lighthouse at dusk, oil painting"]) await generateInPlayground(page, "demo-v1", prompt);
       await shot("console-playground.png");
       await page.getByRole("link", { name: "My tasks" }).click();
-      await page.getByTestId("task-card").first().locator("img").waitFor();
+      await page.getByTestId("task-card").nth(2).locator("img").waitFor();
+      await page.waitForFunction(() =>
+        Array.from(document.querySelectorAll<HTMLImageElement>(".thumb img")).every((img) => img.complete && img.naturalWidth > 0),
+      );
       await shot("console-tasks.png");
       await page.getByRole("link", { name: "Admin" }).click();
       await page.getByTestId("model-row").first().waitFor();
