@@ -2,10 +2,13 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { buildConsole } from "./scripts/build-console.mjs";
 import { DEV_VARS } from "./scripts/dev-secrets.ts";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  // wrangler.toml's [assets] directory: the tests see the console and the API reference as built now.
+  await buildConsole();
   return {
     plugins: [
       cloudflareTest({

@@ -64,7 +64,10 @@ const curl = [
 ].join("\n");
 console.log(`
 ──────────────────────────────────────────────────────────────────────────────
- sdgate is running on ${gateway.url}   (docs: ${gateway.url}/docs)
+ sdgate is running on ${gateway.url}
+
+   console   : ${gateway.url}/   (sign in with a key below)
+   API docs  : ${gateway.url}/docs
 
    admin key : ${DEV_ADMIN_TOKEN}      (development only)
    user key  : ${userKey}

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `npm test`: the checks (lint and format, import cycles, generated Worker types up to date), the type
 // check, then every suite, one after the other — the Worker in workerd (vitest-pool-workers),
-// then the Node suites (unit, gpu-node, end to end) — and one closing line `N passed, N failed`
+// then the Node suites (unit, gpu-node, end to end, the console in Chromium) — and one closing line `N passed, N failed`
 // summed from vitest's JSON reports. Exits non-zero when anything failed or did not run.
 // Extra arguments are passed to both vitest runs (e.g. a file filter).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
+import { ensureChromium } from "./ensure-chromium.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const resultsDir = path.join(root, ".sdgate", "test-results");
@@ -46,14 +47,20 @@ for (const check of checks) {
   }
 }
 
-// Then strict TypeScript over the Worker and over the Node side (agent, emulator, benches, tests).
+// Then strict TypeScript over the Worker, the Node side (agent, emulator, benches, tests) and the console.
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
-for (const project of ["tsconfig.json", "tsconfig.node.json"]) {
+for (const project of ["tsconfig.json", "tsconfig.node.json", "tsconfig.console.json"]) {
   const check = spawnSync(process.execPath, [tsc, "-p", project], { cwd: root, stdio: "inherit" });
   if (check.status !== 0) {
     console.error(`type check of ${project} failed`);
     broken = true;
   }
+}
+
+// The browser tests (in the Node suite) drive Debian's Chromium: installed here when missing.
+if (!ensureChromium()) {
+  console.error("check failed: Chromium for the browser tests (scripts/ensure-chromium.mjs)");
+  broken = true;
 }
 
 for (const suite of suites) {

@@ -149,6 +149,14 @@ function metricLine(name: string, labels: Record<string, string>, value: number)
   return `${name}${rendered ? `{${rendered}}` : ""} ${value}`;
 }
 
+adminRoutes.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/metrics",
+  summary: "Prometheus metrics: tasks by status, models, queue depth and age per checkpoint, nodes by status",
+  tags: ["admin"],
+  security: bearerSecurity,
+  responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } }, ...problemResponses },
+});
 adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
   const fleet = fleetStub(c.env);
   const [byStatus, modelCount, queues, nodes, scaling] = await Promise.all([

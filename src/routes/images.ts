@@ -1,11 +1,23 @@
 // GET /images/<owner>/<file>?exp&sig: signed, expiring reads of output images. Without a
 // signature nothing is served: the URL itself is the capability, and it expires.
-import { Hono } from "hono";
-import type { AppEnv } from "../app-env";
+import { z } from "zod";
 import { ApiError } from "../errors";
 import { verifyImageSignature } from "../storage/signed-url";
+import { binaryContent, openApiApp, problemResponses } from "./openapi-app";
 
-export const imageRoutes = new Hono<AppEnv>();
+export const imageRoutes = openApiApp();
+
+imageRoutes.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/images/{owner}/{file}",
+  summary: "An output image by its signed, expiring URL (the `ossUrl` of a result; no key needed)",
+  tags: ["tasks"],
+  request: {
+    params: z.object({ owner: z.string(), file: z.string() }),
+    query: z.object({ exp: z.string().describe("Expiry, Unix seconds"), sig: z.string().describe("HMAC-SHA256 of the key and expiry") }),
+  },
+  responses: { 200: binaryContent("image/png", "The image"), ...problemResponses },
+});
 
 imageRoutes.get("/images/:owner/:file", async (c) => {
   const key = `images/${c.req.param("owner")}/${c.req.param("file")}`;

@@ -33,7 +33,7 @@ import {
   UPSCALER_FOLDERS,
 } from "../protocol/model-types";
 import { modelKey, uploadedModelKey } from "../storage/object-keys";
-import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+import { bearerSecurity, binarySchema, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 /** Names nodes and sd-webui use as they are: any script, but nothing that walks out of a folder. */
 function safeName(maxLength: number) {
@@ -412,6 +412,70 @@ modelRoutes.openapi(
   },
 );
 
+// The file routes read and stream bodies themselves: documented alongside.
+const completeUploadSchema = z.object({
+  parts: z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) })).min(1),
+  sha256: sha256Schema.describe("The whole file's sha256; nodes verify it after download"),
+});
+
+const uploadParams = nameParam.extend({ uploadId: z.string() });
+const modelFileRoute = { tags: ["models"], security: bearerSecurity };
+const modelAnswer = jsonContent(modelSchema, "The model, with its new file's sha256 and size");
+
+modelRoutes.openAPIRegistry.registerPath({
+  ...modelFileRoute,
+  method: "put",
+  path: "/models/{name}/file",
+  summary: "Upload a model's file in one request (streamed into R2 and hashed)",
+  request: {
+    params: nameParam,
+    headers: z.object({ "x-sha256": sha256Schema.optional().describe("The file's sha256: a mismatch keeps nothing") }),
+    body: { required: true, content: { "application/octet-stream": { schema: binarySchema } } },
+  },
+  responses: { 200: modelAnswer, ...problemResponses },
+});
+modelRoutes.openAPIRegistry.registerPath({
+  ...modelFileRoute,
+  method: "post",
+  path: "/models/{name}/file/uploads",
+  summary: "Start a multipart upload of a model's file (for large files)",
+  request: { params: nameParam },
+  responses: {
+    201: jsonContent(
+      z.object({ uploadId: z.string(), key: z.string(), minPartBytes: z.number().int() }),
+      "Upload parts of at least minPartBytes (but the last)",
+    ),
+    ...problemResponses,
+  },
+});
+modelRoutes.openAPIRegistry.registerPath({
+  ...modelFileRoute,
+  method: "put",
+  path: "/models/{name}/file/uploads/{uploadId}/parts/{partNumber}",
+  summary: "Upload one part of a multipart upload",
+  request: {
+    params: uploadParams.extend({ partNumber: z.number().int().min(1).max(10_000) }),
+    body: { required: true, content: { "application/octet-stream": { schema: binarySchema } } },
+  },
+  responses: { 200: jsonContent(z.object({ partNumber: z.number().int(), etag: z.string() }), "Stored; keep the etag for complete"), ...problemResponses },
+});
+modelRoutes.openAPIRegistry.registerPath({
+  ...modelFileRoute,
+  method: "post",
+  path: "/models/{name}/file/uploads/{uploadId}/complete",
+  summary: "Complete a multipart upload: the parts become the model's file",
+  request: { params: uploadParams, body: { required: true, content: { "application/json": { schema: completeUploadSchema } } } },
+  responses: { 200: modelAnswer, ...problemResponses },
+});
+modelRoutes.openAPIRegistry.registerPath({
+  ...modelFileRoute,
+  method: "delete",
+  path: "/models/{name}/file/uploads/{uploadId}",
+  summary: "Abort a multipart upload",
+  request: { params: uploadParams },
+  responses: { 200: jsonContent(z.object({ aborted: z.literal(true) }), "Aborted"), ...problemResponses },
+});
+
 /** Streams the body into R2 while hashing it, so the file is never held in memory. */
 modelRoutes.put("/models/:name/file", requireRole("admin"), async (c) => {
   const model = await existingModel(c.env.DB, c.req.param("name"));
@@ -480,11 +544,6 @@ modelRoutes.put("/models/:name/file/uploads/:uploadId/parts/:partNumber{[0-9]+}"
   const body = await c.req.arrayBuffer();
   const part = await multipartStep(upload.uploadId, () => upload.uploadPart(partNumber, body));
   return c.json({ partNumber: part.partNumber, etag: part.etag }, 200);
-});
-
-const completeUploadSchema = z.object({
-  parts: z.array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1) })).min(1),
-  sha256: sha256Schema.describe("The whole file's sha256; nodes verify it after download"),
 });
 
 modelRoutes.post("/models/:name/file/uploads/:uploadId/complete", requireRole("admin"), async (c) => {

@@ -33,10 +33,12 @@ import { imageTypeOf } from "../storage/inline-images";
 import { imageKey } from "../storage/object-keys";
 import { markModelFailed, recordModelFailure } from "../tasks/model-failure";
 import { storePassthroughImages } from "../tasks/passthrough-images";
-import { jsonContent, openApiApp, problemResponses } from "./openapi-app";
+import { binaryContent, binarySchema, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 const node = [requireRole("node")];
 const security: Array<Record<string, string[]>> = [{ bearer: [] }];
+/** The node protocol has a section of its own in the API reference, apart from what clients call. */
+const NODE_PROTOCOL_TAGS = ["node protocol"];
 const nodeIdParam = z.object({ nodeId: z.string().min(1).max(128) });
 const taskParam = z.object({ taskId: z.string().min(1) });
 const okSchema = z.object({ ok: z.literal(true) });
@@ -82,7 +84,7 @@ nodeRoutes.openapi(
     method: "post",
     path: "/nodes/register",
     summary: "A node joins (or re-joins) the fleet",
-    tags: ["nodes"],
+    tags: NODE_PROTOCOL_TAGS,
     security,
     middleware: node,
     request: { body: { content: { "application/json": { schema: registerRequestSchema } }, required: true } },
@@ -106,7 +108,7 @@ nodeRoutes.openapi(
     method: "post",
     path: "/nodes/{nodeId}/heartbeat",
     summary: "A node says it is alive and what it has",
-    tags: ["nodes"],
+    tags: NODE_PROTOCOL_TAGS,
     security,
     middleware: node,
     request: { params: nodeIdParam, body: { content: { "application/json": { schema: heartbeatSchema } }, required: true } },
@@ -127,7 +129,7 @@ nodeRoutes.openapi(
     method: "post",
     path: "/nodes/{nodeId}/claim",
     summary: "Long poll for a task (204 when none arrived in time)",
-    tags: ["nodes"],
+    tags: NODE_PROTOCOL_TAGS,
     security,
     middleware: node,
     request: { params: nodeIdParam, body: { content: { "application/json": { schema: claimRequestSchema } }, required: false } },
@@ -152,7 +154,7 @@ nodeRoutes.openapi(
     method: "delete",
     path: "/nodes/{nodeId}",
     summary: "A node leaves the fleet (after draining); with an admin key: remove a node in any state, lost ones too, and release its id",
-    tags: ["nodes"],
+    tags: NODE_PROTOCOL_TAGS,
     security,
     middleware: [requireNodeOrAdmin()],
     request: { params: nodeIdParam, query: z.object({ instanceId: instanceIdSchema }) },
@@ -171,6 +173,66 @@ nodeRoutes.openapi(
     return c.json({ ok: true as const }, 200);
   },
 );
+
+// Routes that stream bytes read their requests themselves: documented alongside.
+const leaseHeader = z.object({ [LEASE_HEADER.toLowerCase()]: z.string().describe("The lease id of the task's claim") });
+nodeRoutes.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/nodes/models/{name}/file",
+  summary: "Download a model's file (Range requests resume a download; X-Sha256 names its hash)",
+  tags: NODE_PROTOCOL_TAGS,
+  security,
+  request: { params: z.object({ name: z.string() }), headers: z.object({ range: z.string().optional().describe("One byte range") }) },
+  responses: {
+    200: binaryContent("application/octet-stream", "The whole file"),
+    206: binaryContent("application/octet-stream", "The range asked for"),
+    ...problemResponses,
+  },
+});
+nodeRoutes.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/nodes/tasks/{taskId}/inputs/{key}",
+  summary: "Download an input image of a claimed task (an R2 key its claim names)",
+  tags: NODE_PROTOCOL_TAGS,
+  security,
+  request: { params: taskParam.extend({ key: z.string() }), headers: leaseHeader },
+  responses: { 200: binaryContent("image/png", "The image"), ...problemResponses },
+});
+nodeRoutes.openAPIRegistry.registerPath({
+  method: "put",
+  path: "/nodes/tasks/{taskId}/images/{index}",
+  summary: "Upload output image number `index` of a claimed task (before complete)",
+  tags: NODE_PROTOCOL_TAGS,
+  security,
+  request: {
+    params: taskParam.extend({ index: z.number().int().min(0) }),
+    headers: leaseHeader,
+    body: { required: true, content: { "image/png": { schema: binarySchema } } },
+  },
+  responses: { 200: jsonContent(imageUploadAnswerSchema, "Stored"), ...problemResponses },
+});
+nodeRoutes.openAPIRegistry.registerPath({
+  method: "post",
+  path: "/nodes/tasks/{taskId}/result",
+  summary: "Images and completion in one request",
+  tags: NODE_PROTOCOL_TAGS,
+  security,
+  request: {
+    params: taskParam,
+    body: {
+      required: true,
+      content: {
+        "multipart/form-data": {
+          schema: z.object({
+            result: z.string().describe("The complete body (as POST .../complete) as a JSON string"),
+            image: z.array(binarySchema).describe("One file per image, in order"),
+          }),
+        },
+      },
+    },
+  },
+  responses: { 200: jsonContent(okSchema, "Recorded"), ...problemResponses },
+});
 
 nodeRoutes.get("/nodes/models/:name/file", requireRole("node"), async (c) => {
   const model = await findModel(c.env.DB, c.req.param("name"));
@@ -217,7 +279,7 @@ nodeRoutes.openapi(
     method: "post",
     path: "/nodes/tasks/{taskId}/progress",
     summary: "Report progress; extends the lease; the answer says whether to cancel",
-    tags: ["nodes"],
+    tags: NODE_PROTOCOL_TAGS,
     security,
     middleware: node,
     request: { params: taskParam, body: { content: { "application/json": { schema: progressReportSchema } }, required: true } },
@@ -259,7 +321,7 @@ nodeRoutes.openapi(
     method: "post",
     path: "/nodes/tasks/{taskId}/complete",
     summary: "The task succeeded (or, if cancelled meanwhile, ends cancelled)",
-    tags: ["nodes"],
+    tags: NODE_PROTOCOL_TAGS,
     security,
     middleware: node,
     request: { params: taskParam, body: { content: { "application/json": { schema: completeRequestSchema } }, required: true } },
@@ -349,7 +411,7 @@ nodeRoutes.openapi(
     method: "post",
     path: "/nodes/tasks/{taskId}/fail",
     summary: "The task failed (retryable failures go back to the queue)",
-    tags: ["nodes"],
+    tags: NODE_PROTOCOL_TAGS,
     security,
     middleware: node,
     request: { params: taskParam, body: { content: { "application/json": { schema: failRequestSchema } }, required: true } },

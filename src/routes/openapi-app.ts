@@ -36,3 +36,10 @@ export const bearerSecurity: Array<Record<string, string[]>> = [{ bearer: [] }, 
 export function jsonContent<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
 }
+
+/** Raw bytes (model files, images) in a body or an answer. */
+export const binarySchema = z.string().openapi({ format: "binary" });
+
+export function binaryContent(contentType: string, description: string) {
+  return { description, content: { [contentType]: { schema: binarySchema } } };
+}

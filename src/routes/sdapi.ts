@@ -43,6 +43,7 @@ import {
   webuiErrorSchema,
 } from "../sdapi/schemas";
 import { liveStatus } from "../tasks/live-status";
+import { extrasExample, sdapiExtrasBatchExample, sdapiImg2imgExample, sdapiTxt2imgExample } from "./request-examples";
 import { submissionBodyLimit } from "./submit";
 
 const SURFACE_PATHS = ["/sdapi/v1/*", "/controlnet/*"] as const;
@@ -78,7 +79,7 @@ function documented(
   path: string,
   summary: string,
   response: z.ZodType,
-  options: { body?: z.ZodType; query?: z.ZodObject } = {},
+  options: { body?: z.ZodType; example?: Record<string, unknown>; query?: z.ZodObject } = {},
 ) {
   surface.openAPIRegistry.registerPath({
     method,
@@ -87,7 +88,7 @@ function documented(
     tags: ["sdapi"],
     security,
     request: {
-      ...(options.body ? { body: { content: { "application/json": { schema: options.body } }, required: true } } : {}),
+      ...(options.body ? { body: { content: { "application/json": { schema: options.body, example: options.example } }, required: true } } : {}),
       ...(options.query ? { query: options.query } : {}),
     },
     responses: {
@@ -135,13 +136,19 @@ function asRecord(value: unknown): Record<string, unknown> {
 
 // ---- generation and extras: tasks -----------------------------------------------------------------
 
-documented("post", "/sdapi/v1/txt2img", "Text to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiTxt2imgSchema });
+documented("post", "/sdapi/v1/txt2img", "Text to image (sd-webui); runs as a task", generationResponseSchema, {
+  body: sdapiTxt2imgSchema,
+  example: sdapiTxt2imgExample,
+});
 surface.post("/sdapi/v1/txt2img", async (c) => {
   const body = parseRequestBody(sdapiTxt2imgSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "txt2img", body: asRecord(body), passthrough: null, record: true });
 });
 
-documented("post", "/sdapi/v1/img2img", "Image to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiImg2imgSchema });
+documented("post", "/sdapi/v1/img2img", "Image to image (sd-webui); runs as a task", generationResponseSchema, {
+  body: sdapiImg2imgSchema,
+  example: sdapiImg2imgExample,
+});
 surface.post("/sdapi/v1/img2img", async (c) => {
   const body = parseRequestBody(sdapiImg2imgSchema, await readJson(c, true));
   if (!body.init_images) throw SdapiError.http(404, "Init image not found");
@@ -150,6 +157,7 @@ surface.post("/sdapi/v1/img2img", async (c) => {
 
 documented("post", "/sdapi/v1/extra-single-image", "Upscale / restore one image (sd-webui); runs as a task", extrasSingleResponseSchema, {
   body: sdapiExtrasSingleSchema,
+  example: extrasExample,
 });
 surface.post("/sdapi/v1/extra-single-image", async (c) => {
   const body = parseRequestBody(sdapiExtrasSingleSchema, await readJson(c, true));
@@ -158,6 +166,7 @@ surface.post("/sdapi/v1/extra-single-image", async (c) => {
 
 documented("post", "/sdapi/v1/extra-batch-images", "Upscale / restore a list of images (sd-webui); runs as a task", extrasBatchResponseSchema, {
   body: sdapiExtrasBatchSchema,
+  example: sdapiExtrasBatchExample,
 });
 surface.post("/sdapi/v1/extra-batch-images", async (c) => {
   const body = parseRequestBody(sdapiExtrasBatchSchema, normalizeExtrasBatch(await readJson(c, true)));
@@ -254,6 +263,31 @@ function webuiPath(c: Context<AppEnv>): string {
   return url.pathname.slice(Math.min(...starts)) + url.search;
 }
 
+for (const base of ["/sdapi/v1", "/controlnet"]) {
+  for (const method of ["get", "post", "put", "delete"] as const) {
+    surface.openAPIRegistry.registerPath({
+      method,
+      path: `${base}/{path}`,
+      summary: `Any other ${base}/… route: run on a node as a passthrough task (user keys: generation and read-only routes only; \`Task-Flag: true\` records it as a task)`,
+      tags: ["sdapi"],
+      security,
+      request: { params: z.object({ path: z.string().describe("The rest of sd-webui's path, slashes included") }) },
+      responses: {
+        200: { description: "sd-webui's answer, as the node got it", content: { "application/json": { schema: z.unknown() } } },
+        default: { description: "sd-webui's error shape", content: { "application/json": { schema: webuiErrorSchema } } },
+      },
+    });
+  }
+  surface.openAPIRegistry.registerPath({
+    method: "patch",
+    path: `${base}/{path}`,
+    summary: "Not carried by the node protocol: FastAPI's 405",
+    tags: ["sdapi"],
+    security,
+    request: { params: z.object({ path: z.string() }) },
+    responses: { 405: { description: "Method Not Allowed", content: { "application/json": { schema: z.object({ detail: z.string() }) } } } },
+  });
+}
 surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], async (c) => {
   const method = c.req.method as (typeof PASSTHROUGH_METHODS)[number];
   const path = webuiPath(c);

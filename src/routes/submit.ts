@@ -15,6 +15,7 @@ import { submitView } from "../tasks/views";
 import { isLive, waitForTask } from "../tasks/wait";
 import { requestedWebhook, WEBHOOK_URL_HEADER } from "../tasks/webhooks";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+import { extrasExample, img2imgExample, txt2imgExample } from "./request-examples";
 
 /** Largest submission body: room for a few inline images in base64. */
 export const MAX_SUBMISSION_BYTES = 32 * 1024 * 1024;
@@ -55,7 +56,7 @@ async function submitAndAnswer(c: Context<AppEnv>, kind: TaskKind, body: Record<
   return c.json(await submitView(origin, config, ended), isLive(ended) ? 202 : 200);
 }
 
-function submitRoute(path: string, summary: string, schema: z.ZodType) {
+function submitRoute(path: string, summary: string, schema: z.ZodType, example: Record<string, unknown>) {
   return createRoute({
     method: "post",
     path,
@@ -63,7 +64,7 @@ function submitRoute(path: string, summary: string, schema: z.ZodType) {
     tags: ["tasks"],
     security: bearerSecurity,
     middleware: [requireRole("user"), submissionBodyLimit],
-    request: { headers: submitHeadersSchema, body: { content: { "application/json": { schema } }, required: true } },
+    request: { headers: submitHeadersSchema, body: { content: { "application/json": { schema, example } }, required: true } },
     responses: {
       200: jsonContent(submitResponseSchema, "Sync: the task ended (succeeded, failed or cancelled)"),
       202: jsonContent(submitResponseSchema, "Async, or sync that outlasted SYNC_WAIT_MS: the task is waiting or running"),
@@ -73,12 +74,12 @@ function submitRoute(path: string, summary: string, schema: z.ZodType) {
 }
 
 export const submitRoutes = openApiApp();
-submitRoutes.openapi(submitRoute("/txt2img", "Text to image", txt2imgRequestSchema), (c) =>
+submitRoutes.openapi(submitRoute("/txt2img", "Text to image", txt2imgRequestSchema, txt2imgExample), (c) =>
   submitAndAnswer(c, "txt2img", c.req.valid("json") as Record<string, unknown>, c.req.valid("header")),
 );
-submitRoutes.openapi(submitRoute("/img2img", "Image to image (init images as base64 or upload keys)", img2imgRequestSchema), (c) =>
+submitRoutes.openapi(submitRoute("/img2img", "Image to image (init images as base64 or upload keys)", img2imgRequestSchema, img2imgExample), (c) =>
   submitAndAnswer(c, "img2img", c.req.valid("json") as Record<string, unknown>, c.req.valid("header")),
 );
-submitRoutes.openapi(submitRoute("/extra_images", "Upscale / restore one image", extrasSingleRequestSchema), (c) =>
+submitRoutes.openapi(submitRoute("/extra_images", "Upscale / restore one image", extrasSingleRequestSchema, extrasExample), (c) =>
   submitAndAnswer(c, "extras", c.req.valid("json") as Record<string, unknown>, c.req.valid("header")),
 );

@@ -1,6 +1,7 @@
 // The caller's tasks: result, progress, cancellation and a cursor-paged listing. A key only ever
 // sees its own tasks: every lookup is by (owner, taskId).
 import { createRoute } from "@hono/zod-openapi";
+import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
 import { base64url, decodeBase64 } from "../crypto";
@@ -9,6 +10,8 @@ import { findTask, findTaskByUid, listTasks, type TaskRow } from "../db/tasks";
 import { ApiError } from "../errors";
 import { queueStub } from "../fleet/stub";
 import type { LiveStatus } from "../queue/types";
+import { END_STATE, parseEventId } from "../tasks/event-ids";
+import { streamTaskEvents } from "../tasks/event-stream";
 import { liveStatus } from "../tasks/live-status";
 import { progressView, resultView } from "../tasks/views";
 import { isLive } from "../tasks/wait";
@@ -124,6 +127,31 @@ taskRoutes.openapi(
   async (c) => {
     const { task, live } = await currentTask(c.env, c.get("caller").owner, c.req.valid("param").taskId);
     return c.json(progressView(task, live), 200);
+  },
+);
+
+taskRoutes.openapi(
+  createRoute({
+    method: "get",
+    path: "/tasks/{taskId}/events",
+    summary: "A task's live events (Server-Sent Events): queue position, progress with preview, then its end",
+    description:
+      "`event: queued` (data as `/progress` while waiting, with `queuePosition`), `event: progress` (as `/progress` while running, `currentImage` the preview), then `event: end` (data as `/result`) and the stream closes. Event ids let a reconnect resume: send the last one seen as `Last-Event-ID` and the stream skips what it already told; after the end it answers 204.",
+    tags: ["tasks"],
+    security: bearerSecurity,
+    middleware: user,
+    request: { params: taskIdParam, headers: z.object({ "last-event-id": z.string().optional().describe("The id of the last event seen") }) },
+    responses: {
+      200: { description: "The event stream", content: { "text/event-stream": { schema: z.string() } } },
+      204: { description: "The Last-Event-ID given was the end: nothing more to tell" },
+      ...problemResponses,
+    },
+  }),
+  async (c) => {
+    const task = await ownTask(c.env.DB, c.get("caller").owner, c.req.valid("param").taskId);
+    const resumeAfter = parseEventId(c.req.valid("header")["last-event-id"]);
+    if (resumeAfter.state === END_STATE) return c.body(null, 204);
+    return streamSSE(c, (stream) => streamTaskEvents(stream, c.env, new URL(c.req.url).origin, c.get("config"), task, resumeAfter));
   },
 );
 

@@ -1,19 +1,41 @@
 // POST /uploads: store an input image (init image, mask, ControlNet input) and get its key, to
 // name in later submissions instead of sending base64 again.
 
-import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { AppEnv } from "../app-env";
+import { z } from "zod";
 import { requireRole } from "../auth/middleware";
 import { randomId } from "../crypto";
 import { ApiError } from "../errors";
 import { refuseDeepJson } from "../json-depth";
 import { decodeImageBase64, imageTypeOf, parseBase64Image } from "../storage/inline-images";
 import { inputKey } from "../storage/object-keys";
+import { bearerSecurity, binarySchema, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
 
-export const uploadRoutes = new Hono<AppEnv>();
+export const uploadRoutes = openApiApp();
+
+// The handler reads the body itself (raw bytes or JSON): documented alongside.
+uploadRoutes.openAPIRegistry.registerPath({
+  method: "post",
+  path: "/uploads",
+  summary: "Store an input image (raw body, or JSON {image: base64}) and get its key",
+  tags: ["uploads"],
+  security: bearerSecurity,
+  request: {
+    body: {
+      required: true,
+      content: {
+        "image/*": { schema: binarySchema },
+        "application/json": { schema: z.object({ image: z.string().describe("base64, or a data: URI") }) },
+      },
+    },
+  },
+  responses: {
+    201: jsonContent(z.object({ key: z.string(), size: z.number().int(), contentType: z.string() }), "Stored: name `key` in init_images, mask or image"),
+    ...problemResponses,
+  },
+});
 
 uploadRoutes.post(
   "/uploads",
