@@ -63,6 +63,7 @@ adminRoutes.openapi(
       tokenPrefix: tokenPrefix(token),
       createdAt: Date.now(),
       revokedAt: null,
+      limits: {},
     };
     await insertKey(c.env.DB, row);
     return c.json({ ...keyView(row), token }, 201);
