@@ -20,6 +20,7 @@ import { endUnqueuedTasks } from "./tasks/unqueued";
 
 export { Fleet } from "./fleet/fleet";
 export { CheckpointQueue } from "./queue/checkpoint-queue";
+export { SubmissionCounter } from "./tenants/submission-counter";
 
 const app = new OpenAPIHono<AppEnv>();
 

@@ -1,5 +1,5 @@
 // API keys in D1 (tokens are stored only as hashes).
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { apiKeys, type Role } from "./schema";
 
@@ -24,11 +24,29 @@ export async function revokeKey(db: D1Database, id: string): Promise<ApiKeyRow |
 }
 
 /** The key with this token hash, unless it is revoked. */
-export async function findActiveKey(db: D1Database, tokenHash: string): Promise<{ id: string; role: Role } | null> {
+export async function findActiveKey(db: D1Database, tokenHash: string): Promise<{ id: string; role: Role; limits: Record<string, unknown> } | null> {
   const row = await drizzle(db)
-    .select({ id: apiKeys.id, role: apiKeys.role })
+    .select({ id: apiKeys.id, role: apiKeys.role, limits: apiKeys.limits })
     .from(apiKeys)
     .where(and(eq(apiKeys.tokenHash, tokenHash), isNull(apiKeys.revokedAt)))
     .get();
   return row ?? null;
+}
+
+export async function findKey(db: D1Database, id: string): Promise<ApiKeyRow | null> {
+  return (await drizzle(db).select().from(apiKeys).where(eq(apiKeys.id, id)).get()) ?? null;
+}
+
+/** Stores the key's limit overrides; answers its row as it now stands, or null for no such key. */
+export async function setKeyLimits(db: D1Database, id: string, limits: Record<string, unknown>): Promise<ApiKeyRow | null> {
+  return (await drizzle(db).update(apiKeys).set({ limits }).where(eq(apiKeys.id, id)).returning().get()) ?? null;
+}
+
+/** Keys whose stored overrides name `limit` (the rest use the default). */
+export async function keysOverriding(db: D1Database, limit: string): Promise<Array<{ id: string; limits: Record<string, unknown> }>> {
+  return drizzle(db)
+    .select({ id: apiKeys.id, limits: apiKeys.limits })
+    .from(apiKeys)
+    .where(sql`json_type(${apiKeys.limits}, ${`$.${limit}`}) IS NOT NULL`)
+    .all();
 }

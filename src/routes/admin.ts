@@ -1,15 +1,16 @@
-// Admin: API keys (create, list, revoke), POST /restart, GET /nodes, GET /metrics (Prometheus).
+// Admin: API keys (create, list, revoke, limits), POST /restart, GET /nodes, GET /metrics (Prometheus).
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { forgetKey, requireRole } from "../auth/middleware";
 import { generateToken, hashToken, tokenPrefix } from "../auth/tokens";
 import { randomId } from "../crypto";
-import { type ApiKeyRow, insertKey, listKeys, revokeKey } from "../db/keys";
+import { type ApiKeyRow, findKey, insertKey, listKeys, revokeKey, setKeyLimits } from "../db/keys";
 import { countModels } from "../db/models";
 import { ROLES } from "../db/schema";
 import { countTasksByStatus } from "../db/tasks";
 import { ApiError } from "../errors";
 import { fleetStub } from "../fleet/stub";
+import { effectiveLimits, type KeyLimits, keyLimitsSchema, limitUpdateSchema, mergeOverrides } from "../tenants/limits";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 const admin = [requireRole("admin")];
@@ -21,9 +22,11 @@ const keySchema = z.object({
   tokenPrefix: z.string(),
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
+  limits: keyLimitsSchema.describe("The key's limits in force: the configured defaults under the overrides"),
+  limitOverrides: z.record(z.string(), z.unknown()).describe("What an admin set with PUT /keys/{id}/limits"),
 });
 
-function keyView(row: ApiKeyRow) {
+function keyView(row: ApiKeyRow, defaults: KeyLimits) {
   return {
     id: row.id,
     name: row.name,
@@ -31,6 +34,8 @@ function keyView(row: ApiKeyRow) {
     tokenPrefix: row.tokenPrefix,
     createdAt: new Date(row.createdAt).toISOString(),
     revokedAt: row.revokedAt ? new Date(row.revokedAt).toISOString() : null,
+    limits: effectiveLimits(defaults, row.limits),
+    limitOverrides: row.limits,
   };
 }
 
@@ -66,7 +71,7 @@ adminRoutes.openapi(
       limits: {},
     };
     await insertKey(c.env.DB, row);
-    return c.json({ ...keyView(row), token }, 201);
+    return c.json({ ...keyView(row, c.get("config").defaultLimits), token }, 201);
   },
 );
 
@@ -80,7 +85,33 @@ adminRoutes.openapi(
     middleware: admin,
     responses: { 200: jsonContent(z.array(keySchema), "Keys"), ...problemResponses },
   }),
-  async (c) => c.json((await listKeys(c.env.DB)).map(keyView), 200),
+  async (c) =>
+    c.json(
+      (await listKeys(c.env.DB)).map((row) => keyView(row, c.get("config").defaultLimits)),
+      200,
+    ),
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: "put",
+    path: "/keys/{id}/limits",
+    summary: "Set some of a key's limits (admin); null puts a limit's default back. In force everywhere within KEY_MEMO_MS (5 s)",
+    tags: ["admin"],
+    security: bearerSecurity,
+    middleware: admin,
+    request: { params: z.object({ id: z.string() }), body: { content: { "application/json": { schema: limitUpdateSchema } }, required: true } },
+    responses: { 200: jsonContent(keySchema, "The key with its limits"), ...problemResponses },
+  }),
+  async (c) => {
+    const id = c.req.valid("param").id;
+    const existing = await findKey(c.env.DB, id);
+    if (!existing) throw new ApiError("not_found", `No key ${id}`);
+    const row = await setKeyLimits(c.env.DB, id, mergeOverrides(existing.limits, c.req.valid("json")));
+    forgetKey(id);
+    if (!row) throw new ApiError("not_found", `No key ${id}`);
+    return c.json(keyView(row, c.get("config").defaultLimits), 200);
+  },
 );
 
 adminRoutes.openapi(
@@ -99,7 +130,7 @@ adminRoutes.openapi(
     const row = await revokeKey(c.env.DB, id);
     forgetKey(id);
     if (!row) throw new ApiError("not_found", `No key ${id}`);
-    return c.json(keyView(row), 200);
+    return c.json(keyView(row, c.get("config").defaultLimits), 200);
   },
 );
 

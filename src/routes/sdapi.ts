@@ -43,6 +43,7 @@ import {
   webuiErrorSchema,
 } from "../sdapi/schemas";
 import { liveStatus } from "../tasks/live-status";
+import { submissionRateLimit } from "../tenants/rate-limit";
 import { submissionBodyLimit } from "./submit";
 
 const SURFACE_PATHS = ["/sdapi/v1/*", "/controlnet/*"] as const;
@@ -136,13 +137,13 @@ function asRecord(value: unknown): Record<string, unknown> {
 // ---- generation and extras: tasks -----------------------------------------------------------------
 
 documented("post", "/sdapi/v1/txt2img", "Text to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiTxt2imgSchema });
-surface.post("/sdapi/v1/txt2img", async (c) => {
+surface.post("/sdapi/v1/txt2img", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiTxt2imgSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "txt2img", body: asRecord(body), passthrough: null, record: true });
 });
 
 documented("post", "/sdapi/v1/img2img", "Image to image (sd-webui); runs as a task", generationResponseSchema, { body: sdapiImg2imgSchema });
-surface.post("/sdapi/v1/img2img", async (c) => {
+surface.post("/sdapi/v1/img2img", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiImg2imgSchema, await readJson(c, true));
   if (!body.init_images) throw SdapiError.http(404, "Init image not found");
   return runSdapiTask(c, { kind: "img2img", body: asRecord(body), passthrough: null, record: true });
@@ -151,7 +152,7 @@ surface.post("/sdapi/v1/img2img", async (c) => {
 documented("post", "/sdapi/v1/extra-single-image", "Upscale / restore one image (sd-webui); runs as a task", extrasSingleResponseSchema, {
   body: sdapiExtrasSingleSchema,
 });
-surface.post("/sdapi/v1/extra-single-image", async (c) => {
+surface.post("/sdapi/v1/extra-single-image", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiExtrasSingleSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "extras", body: asRecord(body), passthrough: null, record: true });
 });
@@ -159,7 +160,7 @@ surface.post("/sdapi/v1/extra-single-image", async (c) => {
 documented("post", "/sdapi/v1/extra-batch-images", "Upscale / restore a list of images (sd-webui); runs as a task", extrasBatchResponseSchema, {
   body: sdapiExtrasBatchSchema,
 });
-surface.post("/sdapi/v1/extra-batch-images", async (c) => {
+surface.post("/sdapi/v1/extra-batch-images", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiExtrasBatchSchema, normalizeExtrasBatch(await readJson(c, true)));
   return runSdapiTask(c, { kind: "extras_batch", body: asRecord(body), passthrough: null, record: true });
 });
@@ -254,7 +255,7 @@ function webuiPath(c: Context<AppEnv>): string {
   return url.pathname.slice(Math.min(...starts)) + url.search;
 }
 
-surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], async (c) => {
+surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], submissionRateLimit, async (c) => {
   const method = c.req.method as (typeof PASSTHROUGH_METHODS)[number];
   const path = webuiPath(c);
   if (c.get("caller").role !== "admin" && !tenantMayPassthrough(method, path)) {
