@@ -29,6 +29,7 @@ export const ERRORS = {
   model_failed: { status: 409, title: "The model failed to load on the nodes; upload a new file" },
   invalid_signature: { status: 403, title: "The signed URL is not valid" },
   url_expired: { status: 410, title: "The signed URL has expired" },
+  link_revoked: { status: 410, title: "The key that owns this image was revoked" },
   length_required: { status: 411, title: "The body needs a Content-Length" },
   payload_too_large: { status: 413, title: "The body is too large" },
   unsupported_media_type: { status: 415, title: "Unsupported content type" },

@@ -50,3 +50,9 @@ export async function keysOverriding(db: D1Database, limit: string): Promise<Arr
     .where(sql`json_type(${apiKeys.limits}, ${`$.${limit}`}) IS NOT NULL`)
     .all();
 }
+
+/** Whether the key that owns these objects is revoked (the ADMIN_TOKEN's owner has no row and never is). */
+export async function isKeyRevoked(db: D1Database, id: string): Promise<boolean> {
+  const row = await drizzle(db).select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, id)).get();
+  return row?.revokedAt != null;
+}

@@ -93,3 +93,13 @@ export async function waitingTasksCreatedBefore(db: D1Database, before: number, 
     .limit(limit)
     .all();
 }
+
+/** The checkpoints where the owner has tasks D1 shows waiting or running (tasks_owner_status). */
+export async function liveCheckpointsOf(db: D1Database, owner: string): Promise<string[]> {
+  const rows = await drizzle(db)
+    .selectDistinct({ checkpoint: tasks.checkpoint })
+    .from(tasks)
+    .where(and(eq(tasks.owner, owner), or(eq(tasks.status, "waiting"), eq(tasks.status, "running"))))
+    .all();
+  return rows.map((r) => r.checkpoint);
+}

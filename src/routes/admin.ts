@@ -11,6 +11,7 @@ import { countTasksByStatus } from "../db/tasks";
 import { ApiError } from "../errors";
 import { fleetStub } from "../fleet/stub";
 import { effectiveLimits, type KeyLimits, keyLimitsSchema, limitUpdateSchema, mergeOverrides } from "../tenants/limits";
+import { stopKeyWork } from "../tenants/stop-key-work";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 const admin = [requireRole("admin")];
@@ -118,19 +119,32 @@ adminRoutes.openapi(
   createRoute({
     method: "delete",
     path: "/keys/{id}",
-    summary: "Revoke an API key (admin): refused at once here, everywhere within KEY_MEMO_MS (5 s)",
+    summary:
+      "Revoke an API key (admin): refused at once here, everywhere within KEY_MEMO_MS (5 s); its waiting tasks are cancelled, its running ones stopped, its image links stop working",
     tags: ["admin"],
     security: bearerSecurity,
     middleware: admin,
     request: { params: z.object({ id: z.string() }) },
-    responses: { 200: jsonContent(keySchema, "Revoked"), ...problemResponses },
+    responses: {
+      200: jsonContent(
+        keySchema.extend({
+          tasks: z.object({
+            cancelled: z.number().int().describe("Waiting tasks cancelled"),
+            cancelling: z.number().int().describe("Running tasks the nodes are told to stop"),
+          }),
+        }),
+        "Revoked",
+      ),
+      ...problemResponses,
+    },
   }),
   async (c) => {
     const id = c.req.valid("param").id;
     const row = await revokeKey(c.env.DB, id);
     forgetKey(id);
     if (!row) throw new ApiError("not_found", `No key ${id}`);
-    return c.json(keyView(row, c.get("config").defaultLimits), 200);
+    const tasks = await stopKeyWork(c.env, id, "The API key was revoked");
+    return c.json({ ...keyView(row, c.get("config").defaultLimits), tasks }, 200);
   },
 );
 
