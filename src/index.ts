@@ -15,6 +15,7 @@ import { sdapiRoutes } from "./routes/sdapi";
 import { submitRoutes } from "./routes/submit";
 import { taskRoutes } from "./routes/tasks";
 import { uploadRoutes } from "./routes/uploads";
+import { usageRoutes } from "./routes/usage";
 import { webhookRoutes } from "./routes/webhooks";
 import { endUnqueuedTasks } from "./tasks/unqueued";
 
@@ -38,6 +39,7 @@ app.route("/", webhookRoutes);
 app.route("/", imageRoutes);
 app.route("/", optionRoutes);
 app.route("/", poolRoutes);
+app.route("/", usageRoutes);
 app.route("/", adminRoutes);
 app.route("/", nodeRoutes);
 app.route("/", sdapiRoutes);

@@ -8,6 +8,7 @@ import { type ApiKeyRow, findKey, insertKey, listKeys, revokeKey, setKeyLimits }
 import { countModels } from "../db/models";
 import { ROLES } from "../db/schema";
 import { countTasksByStatus } from "../db/tasks";
+import { usageTotals } from "../db/usage";
 import { ApiError } from "../errors";
 import { fleetStub } from "../fleet/stub";
 import { effectiveLimits, type KeyLimits, keyLimitsSchema, limitUpdateSchema, mergeOverrides } from "../tenants/limits";
@@ -197,7 +198,13 @@ function metricLine(name: string, labels: Record<string, string>, value: number)
 
 adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
   const fleet = fleetStub(c.env);
-  const [byStatus, modelCount, queues, nodes] = await Promise.all([countTasksByStatus(c.env.DB), countModels(c.env.DB), fleet.listQueues(), fleet.listNodes()]);
+  const [byStatus, modelCount, queues, nodes, perKey] = await Promise.all([
+    countTasksByStatus(c.env.DB),
+    countModels(c.env.DB),
+    fleet.listQueues(),
+    fleet.listNodes(),
+    usageTotals(c.env.DB),
+  ]);
   const lines = [
     "# HELP sdgate_tasks Tasks by status.",
     "# TYPE sdgate_tasks gauge",
@@ -219,6 +226,18 @@ adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
     "# HELP sdgate_nodes Nodes by status.",
     "# TYPE sdgate_nodes gauge",
     ...(["idle", "busy", "draining", "lost"] as const).map((s) => metricLine("sdgate_nodes", { status: s }, nodes.filter((n) => n.status === s).length)),
+    "# HELP sdgate_key_tasks_total Tasks ended per API key.",
+    "# TYPE sdgate_key_tasks_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_tasks_total", { key: u.key }, u.tasks)),
+    "# HELP sdgate_key_gpu_seconds_total sd-webui seconds used by each API key's tasks.",
+    "# TYPE sdgate_key_gpu_seconds_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_gpu_seconds_total", { key: u.key }, u.gpuMs / 1000)),
+    "# HELP sdgate_key_model_load_seconds_total Seconds spent loading checkpoints for each API key's tasks.",
+    "# TYPE sdgate_key_model_load_seconds_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_model_load_seconds_total", { key: u.key }, u.modelLoadMs / 1000)),
+    "# HELP sdgate_key_images_total Images made by each API key's tasks.",
+    "# TYPE sdgate_key_images_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_images_total", { key: u.key }, u.images)),
   ];
   return c.text(`${lines.join("\n")}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
 });
