@@ -77,7 +77,7 @@ export const tasks = sqliteTable(
     index("tasks_status").on(t.status),
     index("tasks_owner_status").on(t.owner, t.status),
     index("tasks_owner_finished").on(t.owner, t.finishedAt),
-    index("tasks_finished").on(t.finishedAt),
+    index("tasks_unexpired").on(t.imagesExpiredAt, t.finishedAt),
   ],
 );
 
@@ -123,3 +123,16 @@ export const keyOptions = sqliteTable("key_options", {
   options: text("options", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+/** Images uploaded with POST /uploads (R2 `inputs/<owner>/up_…`), for GET /uploads and the retention sweep. */
+export const uploads = sqliteTable(
+  "uploads",
+  {
+    key: text("key").primaryKey(),
+    owner: text("owner").notNull(),
+    sizeBytes: integer("size_bytes").notNull(),
+    contentType: text("content_type").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("uploads_owner_created").on(t.owner, t.createdAt), index("uploads_created").on(t.createdAt)],
+);
