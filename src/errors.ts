@@ -22,6 +22,7 @@ export const ERRORS = {
   [NODE_REPLACED]: { status: 409, title: "Another agent process registered under this node id" },
   [NODE_ID_TAKEN]: { status: 409, title: "This node id belongs to another node key" },
   task_finished: { status: 409, title: "The task has already ended" },
+  task_live: { status: 409, title: "The task is still waiting or running" },
   [STALE_LEASE]: { status: 409, title: "The lease is no longer the task's current one" },
   model_exists: { status: 409, title: "A model with this name already exists" },
   model_file_missing: { status: 409, title: "The model has no file yet" },

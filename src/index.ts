@@ -18,6 +18,7 @@ import { uploadRoutes } from "./routes/uploads";
 import { usageRoutes } from "./routes/usage";
 import { webhookRoutes } from "./routes/webhooks";
 import { endUnqueuedTasks } from "./tasks/unqueued";
+import { sweepExpired } from "./tenants/retention";
 
 export { Fleet } from "./fleet/fleet";
 export { CheckpointQueue } from "./queue/checkpoint-queue";
@@ -74,8 +75,10 @@ app.onError(handleError);
 
 export default {
   fetch: app.fetch,
-  // wrangler.toml [triggers]: every minute, tasks a stopped Worker accepted but never queued end with a reason.
-  scheduled(_controller, env, ctx) {
+  // wrangler.toml [triggers]: every minute, tasks a stopped Worker accepted but never queued end
+  // with a reason, and images, inputs and uploads past their key's retention are removed.
+  scheduled(controller, env, ctx) {
     ctx.waitUntil(endUnqueuedTasks(env));
+    ctx.waitUntil(sweepExpired(env, readConfig(env).defaultLimits.retentionDays, controller.scheduledTime));
   },
 } satisfies ExportedHandler<Env>;
