@@ -10,6 +10,7 @@ import { findModel } from "../db/models";
 import { ApiError, problem } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { refuseDeepJson } from "../json-depth";
+import { logLine } from "../log";
 import {
   claimRequestSchema,
   claimResponseSchema,
@@ -295,7 +296,16 @@ async function recordCompletion(
   }
   const outcome = await queue.complete(uid, body.leaseId, { ...body, passthroughResult, imageKeys: keys });
   if (!outcome.ok) staleLease(uid);
-  await removeOrphanImages(c.env.BUCKET, check.owner, check.taskId, keys);
+  removeOrphansLater(c, check, keys);
+}
+
+/** After the answer, so the node's next claim does not wait for it: images the task's result does not name. */
+function removeOrphansLater(c: Context<AppEnv>, check: Extract<LeaseCheck, { ok: true }>, kept: string[]): void {
+  c.executionCtx.waitUntil(
+    removeOrphanImages(c.env.BUCKET, check.owner, check.taskId, kept).catch((error: unknown) =>
+      logLine("error", `removing images no result names failed: ${String(error).slice(0, 300)}`, { taskId: check.taskId }),
+    ),
+  );
 }
 
 /**
@@ -366,7 +376,7 @@ nodeRoutes.openapi(
       const outcome = await queue.fail(uid, leaseId, failure);
       if (!outcome.ok) staleLease(uid);
       // Ended without a result: whatever images the node uploaded are nobody's.
-      if (outcome.status !== "waiting") await removeOrphanImages(c.env.BUCKET, check.owner, check.taskId, []);
+      if (outcome.status !== "waiting") removeOrphansLater(c, check, []);
       return c.json({ ok: true as const }, 200);
     }
     // The lease names the task's checkpoint; Fleet hears of the failure before the task is

@@ -166,12 +166,12 @@ describe("images no result names", () => {
     const completed = (await claim(node, "retention-node"))!;
     const uploaded = [await putImage(completed, 0), await putImage(completed, 1), await putImage(completed, 2)];
     await json(await call(`/nodes/tasks/${completed.task.id}/complete`, { token: node, body: { leaseId: completed.lease.id, imageCount: 1 } }), 200);
-    expect(await Promise.all(uploaded.map(exists))).toEqual([true, false, false]);
+    await expect.poll(() => Promise.all(uploaded.map(exists))).toEqual([true, false, false]);
 
     await json(await submit(token, { stable_diffusion_model: MODEL, prompt: "x" }), 202);
     const failed = (await claim(node, "retention-node"))!;
     const partial = await putImage(failed, 0);
     await json(await call(`/nodes/tasks/${failed.task.id}/fail`, { token: node, body: { leaseId: failed.lease.id, error: "out of memory" } }), 200);
-    expect(await exists(partial)).toBe(false);
+    await expect.poll(() => exists(partial)).toBe(false);
   });
 });
