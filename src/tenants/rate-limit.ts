@@ -56,5 +56,11 @@ export const submissionRateLimit = createMiddleware<AppEnv>(async (c, next) => {
     limiter = limiterFor(c.env);
     limiters.set(c.env, limiter);
   }
-  return limiter(c, next);
+  return limiter(c, async () => {
+    // Hono keeps headers set before the handler only on a response it builds itself: reading
+    // c.res makes one now, whose headers it copies onto a Response the handler returns as is
+    // (the sd-webui surface's answers), so those carry RateLimit too.
+    void c.res;
+    await next();
+  });
 });

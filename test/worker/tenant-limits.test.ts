@@ -3,6 +3,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, registerNode, submit } from "./helpers";
+import { completeTask } from "./sdapi-support";
 
 const MODEL = "limits-model";
 
@@ -79,8 +80,16 @@ describe("requestsPerMinute", () => {
   });
 
   it("answers sd-webui's error shape on /sdapi/v1, with Retry-After", async () => {
-    const { token } = await keyWithLimits({ requestsPerMinute: 1 });
-    await json(await call("/sdapi/v1/txt2img", { token, body: small, headers: { "request-type": "async" } }), 202);
+    await createModel("limits-sdapi-model");
+    await registerNode(node, "limits-sdapi-node", "limits-sdapi-model");
+    const { token, id } = await keyWithLimits({ requestsPerMinute: 1 });
+    const answer = call("/sdapi/v1/txt2img", { token, body: { ...small, stable_diffusion_model: "limits-sdapi-model" } });
+    // Queued (its row follows it) before the node, which has its checkpoint loaded, claims.
+    await expect.poll(() => taskCount(id)).toBe(1);
+    await completeTask(node, (await claim(node, "limits-sdapi-node"))!);
+    const answered = await answer;
+    await json(answered, 200);
+    expect(answered.headers.get("ratelimit")).toMatch(/^limit=1, remaining=0, reset=\d+$/);
     const refused = await call("/sdapi/v1/txt2img", { token, body: small });
     const body = await json<Record<string, string>>(refused, 429);
     expect(body).toMatchObject({ error: "HTTPException", body: "" });
