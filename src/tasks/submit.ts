@@ -155,6 +155,8 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     clientTaskId: s.clientTaskId,
     dayStart: utcDayStart(now),
   });
+  // Another isolate may still remember a key revoked a moment ago: its work must not start again.
+  if (found.revoked) throw new ApiError("unauthorized", "The API key is unknown or revoked");
   if (found.earlier) return { task: sameRequest(found.earlier, requestHash, s.idempotencyKey), created: false, queuePosition: 0 };
   const refusal = workRefusal(s.caller.limits, requestWork(s.kind, s.body)) ?? usageRefusal(s.caller.limits, found.usage, now);
   if (refusal) throw refusal;

@@ -72,4 +72,14 @@ describe("DELETE /keys/{id}", () => {
     expect((await call(new URL(otherLink).pathname + new URL(otherLink).search)).status).toBe(200);
     expect(await statusInD1(other.id, othersTask.taskId)).toBe("waiting");
   });
+
+  it("refuses a submission from a revoked key even where the key is still remembered", async () => {
+    const key = await userKey();
+    // The Worker remembers the key for KEY_MEMO_MS after this call; only the isolate that revokes forgets it at once.
+    await json(await call("/tasks", { token: key.token }), 200);
+    await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?").bind(Date.now(), key.id).run();
+    const refused = await json<{ code: string }>(await submit(key.token, { stable_diffusion_model: MODEL, prompt: "late" }), 401);
+    expect(refused.code).toBe("unauthorized");
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM tasks WHERE owner = ?").bind(key.id).first<{ n: number }>())!.n).toBe(0);
+  });
 });
