@@ -1,5 +1,5 @@
 // API keys in D1 (tokens are stored only as hashes).
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { apiKeys, type Role } from "./schema";
 
@@ -40,15 +40,6 @@ export async function findKey(db: D1Database, id: string): Promise<ApiKeyRow | n
 /** Stores the key's limit overrides; answers its row as it now stands, or null for no such key. */
 export async function setKeyLimits(db: D1Database, id: string, limits: Record<string, unknown>): Promise<ApiKeyRow | null> {
   return (await drizzle(db).update(apiKeys).set({ limits }).where(eq(apiKeys.id, id)).returning().get()) ?? null;
-}
-
-/** Keys whose stored overrides name `limit` (the rest use the default). */
-export async function keysOverriding(db: D1Database, limit: string): Promise<Array<{ id: string; limits: Record<string, unknown> }>> {
-  return drizzle(db)
-    .select({ id: apiKeys.id, limits: apiKeys.limits })
-    .from(apiKeys)
-    .where(sql`json_type(${apiKeys.limits}, ${`$.${limit}`}) IS NOT NULL`)
-    .all();
 }
 
 /** Whether the key that owns these objects is revoked (the ADMIN_TOKEN's owner has no row and never is). */

@@ -8,7 +8,7 @@ import { type ClientRateLimitInfo, rateLimiter, type Store } from "hono-rate-lim
 import type { AppEnv } from "../app-env";
 import { ApiError } from "../errors";
 
-export const RATE_WINDOW_MS = 60_000;
+const RATE_WINDOW_MS = 60_000;
 
 function counterStore(namespace: Env["SUBMISSION_COUNTER"]): Store<AppEnv> {
   const counter = (key: string) => namespace.get(namespace.idFromName(key));

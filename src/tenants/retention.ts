@@ -7,7 +7,7 @@ import { deleteUploadRecords, expiredUploads } from "../db/uploads";
 import { deleteObjects, expireTaskObjects } from "../tasks/task-objects";
 
 /** Most tasks and most uploads one run removes. */
-export const RETENTION_BATCH = 200;
+const RETENTION_BATCH = 200;
 
 export async function sweepExpired(env: Env, defaultRetentionDays: number, now: number): Promise<{ tasks: number; uploads: number }> {
   const [tasks, uploads] = await Promise.all([
