@@ -113,10 +113,10 @@ export async function tasksPastRetention(
   now: number,
   defaultDays: number,
   limit: number,
-): Promise<Array<Pick<TaskRow, "uid" | "imageKeys" | "request">>> {
+): Promise<Array<Pick<TaskRow, "uid" | "owner" | "taskId" | "imageKeys" | "request">>> {
   const days = sql`coalesce(json_extract(${apiKeys.limits}, '$.retentionDays'), ${defaultDays})`;
   return drizzle(db)
-    .select({ uid: tasks.uid, imageKeys: tasks.imageKeys, request: tasks.request })
+    .select({ uid: tasks.uid, owner: tasks.owner, taskId: tasks.taskId, imageKeys: tasks.imageKeys, request: tasks.request })
     .from(tasks)
     .leftJoin(apiKeys, eq(apiKeys.id, tasks.owner))
     .where(and(isNull(tasks.imagesExpiredAt), isNotNull(tasks.finishedAt), sql`${tasks.finishedAt} < ${now} - ${days} * 86400000`))

@@ -30,10 +30,24 @@ export async function deleteObjects(bucket: R2Bucket, keys: readonly string[]): 
   for (let i = 0; i < keys.length; i += R2_DELETE_BATCH) await bucket.delete(keys.slice(i, i + R2_DELETE_BATCH));
 }
 
-/** Removes ended tasks' images and inputs and marks them expired at `now` (the rows stay: results, usage). */
-export async function expireTaskObjects(env: Env, ended: ReadonlyArray<Pick<TaskRow, "uid" | "imageKeys" | "request">>, now: number): Promise<void> {
+/** Tasks whose leftover images are listed at once (one R2 list each). */
+const LISTS_AT_ONCE = 10;
+
+/**
+ * Removes ended tasks' images and inputs and marks them expired at `now` (the rows stay: results,
+ * usage). Images under the task's name that its result does not list go too: those of a task the
+ * queue ended itself (its lease lost for the last time), which no node's answer cleaned up.
+ */
+export async function expireTaskObjects(
+  env: Env,
+  ended: ReadonlyArray<Pick<TaskRow, "uid" | "owner" | "taskId" | "imageKeys" | "request">>,
+  now: number,
+): Promise<void> {
   if (ended.length === 0) return;
   await deleteObjects(env.BUCKET, ended.flatMap(ownObjects));
+  for (let i = 0; i < ended.length; i += LISTS_AT_ONCE) {
+    await Promise.all(ended.slice(i, i + LISTS_AT_ONCE).map((task) => removeOrphanImages(env.BUCKET, task.owner, task.taskId, [])));
+  }
   await drizzle(env.DB)
     .update(tasks)
     .set({ imagesExpiredAt: now })

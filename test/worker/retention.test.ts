@@ -75,9 +75,13 @@ describe("the retention sweep", () => {
     await age("uploads", aNewUpload, 29);
     await age("uploads", bOldUpload, 6);
 
+    // An image left under the old task's name that its result does not list (its last lease was lost).
+    const leftover = aOld.image.replace(/_0\.png$/, "_7.png");
+    await env.BUCKET.put(leftover, TINY_PNG);
+
     expect(await sweepExpired(env, 30, NOW)).toEqual({ tasks: 2, uploads: 2 });
 
-    for (const gone of [aOld.image, aOld.input, bOld.image, bOld.input, aOldUpload, bOldUpload]) expect(await exists(gone), gone).toBe(false);
+    for (const gone of [aOld.image, aOld.input, leftover, bOld.image, bOld.input, aOldUpload, bOldUpload]) expect(await exists(gone), gone).toBe(false);
     for (const kept of [aNew.image, aNew.input, bNew.image, bNew.input, aNewUpload]) expect(await exists(kept), kept).toBe(true);
     const expired = await json<Result>(await call(`/tasks/${aOld.taskId}/result`, { token: a.token }), 200);
     expect(expired).toMatchObject({ status: "succeeded", images: [], ossUrl: [], imagesExpiredAt: new Date(NOW).toISOString() });
