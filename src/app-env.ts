@@ -2,6 +2,7 @@
 
 import type { Config } from "./config";
 import type { Role } from "./db/schema";
+import type { KeyLimits } from "./tenants/limits";
 
 export interface Caller {
   /** The API key's id ("admin" for the ADMIN_TOKEN). */
@@ -9,6 +10,8 @@ export interface Caller {
   role: Role;
   /** Whose tasks, uploads and images these are: the key id. */
   owner: string;
+  /** The key's limits: configured defaults under the admin's overrides. */
+  limits: KeyLimits;
 }
 
 export interface AppEnv {

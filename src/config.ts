@@ -1,6 +1,7 @@
 // The Worker's settings, read from its vars (wrangler.toml) and secrets, validated once per request.
 import { z } from "zod";
 import { ApiError } from "./errors";
+import type { KeyLimits } from "./tenants/limits";
 
 /** The values dev.vars gives local development; refused unless ENVIRONMENT is exactly "development". */
 export const DEV_ADMIN_TOKEN = "sdgate-dev-admin-token";
@@ -21,6 +22,13 @@ const configSchema = z.object({
   CLAIM_WAIT_MS: intFromString(0).default(20_000),
   SYNC_WAIT_MS: intFromString(0).default(300_000),
   LOST_NODE_RETENTION_SECONDS: intFromString(0).default(86_400),
+  DEFAULT_REQUESTS_PER_MINUTE: intFromString(1).default(120),
+  DEFAULT_MAX_WAITING_TASKS: intFromString(0).default(1000),
+  DEFAULT_MAX_RUNNING_TASKS: intFromString(0).default(0),
+  DEFAULT_MAX_WORK_PER_REQUEST: z.coerce.number().positive().default(2000),
+  DEFAULT_GPU_SECONDS_PER_DAY: intFromString(0).default(0),
+  DEFAULT_IMAGES_PER_DAY: intFromString(0).default(0),
+  DEFAULT_RETENTION_DAYS: intFromString(1).default(30),
 });
 
 export interface Config {
@@ -39,6 +47,8 @@ export interface Config {
   syncWaitMs: number;
   /** A lost node is dropped from the registry this long after it was last seen. */
   lostNodeRetentionMs: number;
+  /** Every key's limits unless an admin overrides them (PUT /keys/{id}/limits). */
+  defaultLimits: KeyLimits;
 }
 
 /** Bindings do not change for the life of an isolate: parse each env object once. */
@@ -78,5 +88,17 @@ function parseConfig(env: Env): Config {
     claimWaitMs: v.CLAIM_WAIT_MS,
     syncWaitMs: v.SYNC_WAIT_MS,
     lostNodeRetentionMs: v.LOST_NODE_RETENTION_SECONDS * 1000,
+    // In the vars 0 means "no limit" where a limit may be absent.
+    defaultLimits: {
+      requestsPerMinute: v.DEFAULT_REQUESTS_PER_MINUTE,
+      maxWaiting: v.DEFAULT_MAX_WAITING_TASKS,
+      maxRunning: v.DEFAULT_MAX_RUNNING_TASKS || null,
+      weight: 1,
+      priorityClass: 0,
+      maxWorkPerRequest: v.DEFAULT_MAX_WORK_PER_REQUEST,
+      gpuSecondsPerDay: v.DEFAULT_GPU_SECONDS_PER_DAY || null,
+      imagesPerDay: v.DEFAULT_IMAGES_PER_DAY || null,
+      retentionDays: v.DEFAULT_RETENTION_DAYS,
+    },
   };
 }

@@ -16,11 +16,14 @@ import { sdapiRoutes } from "./routes/sdapi";
 import { submitRoutes } from "./routes/submit";
 import { taskRoutes } from "./routes/tasks";
 import { uploadRoutes } from "./routes/uploads";
+import { usageRoutes } from "./routes/usage";
 import { webhookRoutes } from "./routes/webhooks";
 import { endUnqueuedTasks } from "./tasks/unqueued";
+import { sweepExpired } from "./tenants/retention";
 
 export { Fleet } from "./fleet/fleet";
 export { CheckpointQueue } from "./queue/checkpoint-queue";
+export { SubmissionCounter } from "./tenants/submission-counter";
 
 // Exported for the test that compares /openapi.json with the routes the app really serves.
 export const app = new OpenAPIHono<AppEnv>();
@@ -39,6 +42,7 @@ app.route("/", webhookRoutes);
 app.route("/", imageRoutes);
 app.route("/", optionRoutes);
 app.route("/", poolRoutes);
+app.route("/", usageRoutes);
 app.route("/", adminRoutes);
 app.route("/", autoscaleRoutes);
 app.route("/", nodeRoutes);
@@ -100,8 +104,10 @@ app.onError(handleError);
 
 export default {
   fetch: app.fetch,
-  // wrangler.toml [triggers]: every minute, tasks a stopped Worker accepted but never queued end with a reason.
-  scheduled(_controller, env, ctx) {
+  // wrangler.toml [triggers]: every minute, tasks a stopped Worker accepted but never queued end
+  // with a reason, and images, inputs and uploads past their key's retention are removed.
+  scheduled(controller, env, ctx) {
     ctx.waitUntil(endUnqueuedTasks(env));
+    ctx.waitUntil(sweepExpired(env, readConfig(env).defaultLimits.retentionDays, controller.scheduledTime));
   },
 } satisfies ExportedHandler<Env>;

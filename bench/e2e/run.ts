@@ -62,7 +62,8 @@ const stateRoot = mkdtempSync(path.join(args["state-dir"], "sdgate-bench-"));
 console.log(`state (local D1, R2, Durable Objects; the agents' model caches) in ${stateRoot}`);
 const gateway = await startGateway({
   persistDir: path.join(stateRoot, "gateway"),
-  vars: { LEASE_MS: "30000", HEARTBEAT_INTERVAL_MS: "2000", CLAIM_WAIT_MS: "20000" },
+  // One user key sends every request: its per-minute limit must not pace the measurement.
+  vars: { LEASE_MS: "30000", HEARTBEAT_INTERVAL_MS: "2000", CLAIM_WAIT_MS: "20000", DEFAULT_REQUESTS_PER_MINUTE: "1000000" },
   logLevel: "error",
 });
 const agents: RunningAgent[] = [];

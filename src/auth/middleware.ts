@@ -3,10 +3,12 @@
 // secret is the first admin.
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, Caller } from "../app-env";
+import type { Config } from "../config";
 import { timingSafeEqual } from "../crypto";
 import { findActiveKey } from "../db/keys";
 import type { Role } from "../db/schema";
 import { ApiError } from "../errors";
+import { effectiveLimits } from "../tenants/limits";
 import { hashToken } from "./tokens";
 
 export function tokenFromHeaders(headers: Headers): string | null {
@@ -31,8 +33,8 @@ export function tokenFromHeaders(headers: Headers): string | null {
 
 /**
  * Keys found in D1 are remembered by hash for this long in the isolate, sparing a D1 read on
- * every call of a busy client or node. Revoking forgets the key at once in the isolate that
- * revoked it; elsewhere it stops working within this time.
+ * every call of a busy client or node. Revoking (or new limits) forgets the key at once in the
+ * isolate that changed it; elsewhere the change takes effect within this time.
  */
 export const KEY_MEMO_MS = 5_000;
 const knownKeys = new Map<string, { caller: Caller; until: number }>();
@@ -42,8 +44,8 @@ export function forgetKey(keyId: string): void {
   for (const [hash, entry] of knownKeys) if (entry.caller.keyId === keyId) knownKeys.delete(hash);
 }
 
-async function identify(env: Env, adminToken: string, token: string): Promise<Caller | null> {
-  if (timingSafeEqual(token, adminToken)) return { keyId: "admin", role: "admin", owner: "admin" };
+async function identify(env: Env, config: Config, token: string): Promise<Caller | null> {
+  if (timingSafeEqual(token, config.adminToken)) return { keyId: "admin", role: "admin", owner: "admin", limits: config.defaultLimits };
   const hash = await hashToken(token);
   const known = knownKeys.get(hash);
   if (known && known.until > Date.now()) return known.caller;
@@ -52,7 +54,7 @@ async function identify(env: Env, adminToken: string, token: string): Promise<Ca
     knownKeys.delete(hash);
     return null;
   }
-  const caller: Caller = { keyId: row.id, role: row.role, owner: row.id };
+  const caller: Caller = { keyId: row.id, role: row.role, owner: row.id, limits: effectiveLimits(config.defaultLimits, row.limits) };
   if (knownKeys.size >= MAX_KNOWN_KEYS) knownKeys.delete(knownKeys.keys().next().value!);
   knownKeys.set(hash, { caller, until: Date.now() + KEY_MEMO_MS });
   return caller;
@@ -73,7 +75,7 @@ export function requireNodeOrAdmin() {
 function requireOneOf(roles: readonly Role[], needed: string) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = tokenFromHeaders(c.req.raw.headers);
-    const caller = token ? await identify(c.env, c.get("config").adminToken, token) : null;
+    const caller = token ? await identify(c.env, c.get("config"), token) : null;
     if (!caller) throw new ApiError("unauthorized", token ? "The API key is unknown or revoked" : "Send the API key as `Authorization: Bearer <key>`");
     if (!roles.includes(caller.role)) throw new ApiError("forbidden", `This route needs ${needed}; this is a ${caller.role} key`);
     c.set("caller", caller);

@@ -23,6 +23,8 @@ export const apiKeys = sqliteTable(
     tokenPrefix: text("token_prefix").notNull(),
     createdAt: integer("created_at").notNull().default(nowMs),
     revokedAt: integer("revoked_at"),
+    /** An admin's overrides of the configured default limits (src/tenants/limits.ts); absent fields take the default. */
+    limits: text("limits", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
   },
   (t) => [uniqueIndex("api_keys_token_hash").on(t.tokenHash)],
 );
@@ -56,6 +58,13 @@ export const tasks = sqliteTable(
     addons: text("addons", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     /** Where the node's time went (TaskTimings), as the node reported it. */
     timings: text("timings", { mode: "json" }).$type<Record<string, number>>(),
+    /** Metering: sd-webui's time on the task (timings.webuiMs) and the checkpoint's load time (timings.modelMs), once ended. */
+    gpuMs: integer("gpu_ms"),
+    modelLoadMs: integer("model_load_ms"),
+    /** Metering: images the task produced. */
+    imageCount: integer("image_count").notNull().default(0),
+    /** When retention (or DELETE /tasks/{id}) removed the task's images and inputs from R2. */
+    imagesExpiredAt: integer("images_expired_at"),
     attempts: integer("attempts").notNull().default(0),
     nodeId: text("node_id"),
     createdAt: integer("created_at").notNull(),
@@ -67,6 +76,9 @@ export const tasks = sqliteTable(
     uniqueIndex("tasks_owner_idempotency").on(t.owner, t.idempotencyKey),
     index("tasks_owner_created").on(t.owner, t.createdAt),
     index("tasks_status").on(t.status),
+    index("tasks_owner_status").on(t.owner, t.status),
+    index("tasks_owner_finished").on(t.owner, t.finishedAt),
+    index("tasks_unexpired").on(t.imagesExpiredAt, t.finishedAt),
   ],
 );
 
@@ -112,3 +124,16 @@ export const keyOptions = sqliteTable("key_options", {
   options: text("options", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+/** Images uploaded with POST /uploads (R2 `inputs/<owner>/up_…`), for GET /uploads and the retention sweep. */
+export const uploads = sqliteTable(
+  "uploads",
+  {
+    key: text("key").primaryKey(),
+    owner: text("owner").notNull(),
+    sizeBytes: integer("size_bytes").notNull(),
+    contentType: text("content_type").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("uploads_owner_created").on(t.owner, t.createdAt), index("uploads_created").on(t.createdAt)],
+);

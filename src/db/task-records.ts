@@ -34,6 +34,12 @@ export async function applyTaskRecords(db: D1Database, records: readonly TaskRec
   await d.batch([first, ...rest]);
 }
 
+/** What the task is billed: sd-webui's time as the node reported it, the checkpoint's load apart, and its images. */
+function metering(ending: TaskEnding): { gpuMs: number | null; modelLoadMs: number | null; imageCount: number } {
+  const round = (ms: number | undefined) => (ms === undefined ? null : Math.round(ms));
+  return { gpuMs: round(ending.timings?.webuiMs), modelLoadMs: round(ending.timings?.modelMs), imageCount: ending.imageKeys?.length ?? 0 };
+}
+
 /** The statement that brings the task's row to `record`. */
 function taskRecordQuery(d: DrizzleD1Database, record: TaskRecord) {
   const where = eq(tasks.uid, record.uid);
@@ -46,7 +52,10 @@ function taskRecordQuery(d: DrizzleD1Database, record: TaskRecord) {
     case "waiting":
       return d.update(tasks).set({ status: "waiting", nodeId: null, startedAt: null, attempts: record.attempts, error: record.error }).where(where);
     case "ended":
-      return d.update(tasks).set(record.ending).where(where);
+      return d
+        .update(tasks)
+        .set({ ...record.ending, ...metering(record.ending) })
+        .where(where);
     case "ended_unqueued":
       return d
         .update(tasks)

@@ -1,8 +1,8 @@
 // Task rows in D1: lookups, the owner's listing, the caller's current job, and the writes a
 // submission makes (the queue's own writes are in ./task-records.ts).
-import { and, desc, eq, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { type TaskStatus, tasks } from "./schema";
+import { apiKeys, type TaskStatus, tasks } from "./schema";
 
 export type TaskRow = typeof tasks.$inferSelect;
 
@@ -90,6 +90,37 @@ export async function waitingTasksCreatedBefore(db: D1Database, before: number, 
     .from(tasks)
     .where(and(eq(tasks.status, "waiting"), lt(tasks.createdAt, before)))
     .orderBy(tasks.createdAt)
+    .limit(limit)
+    .all();
+}
+
+/** The checkpoints where the owner has tasks D1 shows waiting or running (tasks_owner_status). */
+export async function liveCheckpointsOf(db: D1Database, owner: string): Promise<string[]> {
+  const rows = await drizzle(db)
+    .selectDistinct({ checkpoint: tasks.checkpoint })
+    .from(tasks)
+    .where(and(eq(tasks.owner, owner), or(eq(tasks.status, "waiting"), eq(tasks.status, "running"))))
+    .all();
+  return rows.map((r) => r.checkpoint);
+}
+
+/**
+ * The `limit` ended tasks that ended longest ago among those whose images are kept past their
+ * owner's retentionDays (the key's override, else `defaultDays`) at `now`.
+ */
+export async function tasksPastRetention(
+  db: D1Database,
+  now: number,
+  defaultDays: number,
+  limit: number,
+): Promise<Array<Pick<TaskRow, "uid" | "owner" | "taskId" | "imageKeys" | "request">>> {
+  const days = sql`coalesce(json_extract(${apiKeys.limits}, '$.retentionDays'), ${defaultDays})`;
+  return drizzle(db)
+    .select({ uid: tasks.uid, owner: tasks.owner, taskId: tasks.taskId, imageKeys: tasks.imageKeys, request: tasks.request })
+    .from(tasks)
+    .leftJoin(apiKeys, eq(apiKeys.id, tasks.owner))
+    .where(and(isNull(tasks.imagesExpiredAt), isNotNull(tasks.finishedAt), sql`${tasks.finishedAt} < ${now} - ${days} * 86400000`))
+    .orderBy(tasks.finishedAt)
     .limit(limit)
     .all();
 }

@@ -4,6 +4,9 @@ import { z } from "zod";
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
+// Absolute bounds against abuse only: what a request may cost is each key's maxWorkPerRequest
+// (src/tenants/request-work.ts), checked at submission.
+
 /** Fields of sdgate's own API that choose where a request runs. */
 const routingFields = {
   stable_diffusion_model: z.string().min(1).optional().describe("Registered model name (or any sd-webui alias) of the checkpoint"),
@@ -20,12 +23,12 @@ const generationFields = {
   sampler_name: z.string().optional(),
   sampler_index: z.string().optional(),
   scheduler: z.string().optional(),
-  batch_size: int(1, 16).optional(),
-  n_iter: int(1, 32).optional(),
-  steps: int(1, 500).optional(),
+  batch_size: int(1, 64).optional(),
+  n_iter: int(1, 1000).optional(),
+  steps: int(1, 1000).optional(),
   cfg_scale: z.number().min(0).max(100).optional(),
-  width: int(8, 4096).optional(),
-  height: int(8, 4096).optional(),
+  width: int(8, 8192).optional(),
+  height: int(8, 8192).optional(),
   restore_faces: z.boolean().nullable().optional(),
   tiling: z.boolean().nullable().optional(),
   denoising_strength: z.number().min(0).max(1).nullable().optional(),
@@ -44,7 +47,7 @@ export const txt2imgRequestSchema = z.looseObject({
   enable_hr: z.boolean().optional(),
   hr_scale: z.number().min(1).max(8).optional(),
   hr_upscaler: z.string().nullable().optional(),
-  hr_second_pass_steps: int(0, 500).optional(),
+  hr_second_pass_steps: int(0, 1000).optional(),
   hr_resize_x: int(0, 8192).optional(),
   hr_resize_y: int(0, 8192).optional(),
 });

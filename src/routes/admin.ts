@@ -1,15 +1,18 @@
-// Admin: API keys (create, list, revoke), POST /restart, GET /nodes, GET /metrics (Prometheus, with GET /autoscale's figures).
+// Admin: API keys (create, list, revoke, limits), POST /restart, GET /nodes, GET /metrics (Prometheus, with GET /autoscale's figures and per-key usage counters).
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { forgetKey, requireRole } from "../auth/middleware";
 import { generateToken, hashToken, tokenPrefix } from "../auth/tokens";
 import { randomId } from "../crypto";
-import { type ApiKeyRow, insertKey, listKeys, revokeKey } from "../db/keys";
+import { type ApiKeyRow, findKey, insertKey, listKeys, revokeKey, setKeyLimits } from "../db/keys";
 import { countModels } from "../db/models";
 import { ROLES } from "../db/schema";
 import { countTasksByStatus } from "../db/tasks";
+import { usageTotals } from "../db/usage";
 import { ApiError } from "../errors";
 import { fleetStub } from "../fleet/stub";
+import { effectiveLimits, type KeyLimits, keyLimitsSchema, limitUpdateSchema, mergeOverrides } from "../tenants/limits";
+import { stopKeyWork } from "../tenants/stop-key-work";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 const admin = [requireRole("admin")];
@@ -21,9 +24,11 @@ const keySchema = z.object({
   tokenPrefix: z.string(),
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
+  limits: keyLimitsSchema.describe("The key's limits in force: the configured defaults under the overrides"),
+  limitOverrides: z.record(z.string(), z.unknown()).describe("What an admin set with PUT /keys/{id}/limits"),
 });
 
-function keyView(row: ApiKeyRow) {
+function keyView(row: ApiKeyRow, defaults: KeyLimits) {
   return {
     id: row.id,
     name: row.name,
@@ -31,6 +36,8 @@ function keyView(row: ApiKeyRow) {
     tokenPrefix: row.tokenPrefix,
     createdAt: new Date(row.createdAt).toISOString(),
     revokedAt: row.revokedAt ? new Date(row.revokedAt).toISOString() : null,
+    limits: effectiveLimits(defaults, row.limits),
+    limitOverrides: row.limits,
   };
 }
 
@@ -63,9 +70,10 @@ adminRoutes.openapi(
       tokenPrefix: tokenPrefix(token),
       createdAt: Date.now(),
       revokedAt: null,
+      limits: {},
     };
     await insertKey(c.env.DB, row);
-    return c.json({ ...keyView(row), token }, 201);
+    return c.json({ ...keyView(row, c.get("config").defaultLimits), token }, 201);
   },
 );
 
@@ -79,26 +87,65 @@ adminRoutes.openapi(
     middleware: admin,
     responses: { 200: jsonContent(z.array(keySchema), "Keys"), ...problemResponses },
   }),
-  async (c) => c.json((await listKeys(c.env.DB)).map(keyView), 200),
+  async (c) =>
+    c.json(
+      (await listKeys(c.env.DB)).map((row) => keyView(row, c.get("config").defaultLimits)),
+      200,
+    ),
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: "put",
+    path: "/keys/{id}/limits",
+    summary: "Set some of a key's limits (admin); null puts a limit's default back. In force everywhere within KEY_MEMO_MS (5 s)",
+    tags: ["admin"],
+    security: bearerSecurity,
+    middleware: admin,
+    request: { params: z.object({ id: z.string() }), body: { content: { "application/json": { schema: limitUpdateSchema } }, required: true } },
+    responses: { 200: jsonContent(keySchema, "The key with its limits"), ...problemResponses },
+  }),
+  async (c) => {
+    const id = c.req.valid("param").id;
+    const existing = await findKey(c.env.DB, id);
+    if (!existing) throw new ApiError("not_found", `No key ${id}`);
+    const row = await setKeyLimits(c.env.DB, id, mergeOverrides(existing.limits, c.req.valid("json")));
+    forgetKey(id);
+    if (!row) throw new ApiError("not_found", `No key ${id}`);
+    return c.json(keyView(row, c.get("config").defaultLimits), 200);
+  },
 );
 
 adminRoutes.openapi(
   createRoute({
     method: "delete",
     path: "/keys/{id}",
-    summary: "Revoke an API key (admin): refused at once here, everywhere within KEY_MEMO_MS (5 s)",
+    summary:
+      "Revoke an API key (admin): refused at once here, everywhere within KEY_MEMO_MS (5 s); its waiting tasks are cancelled, its running ones stopped, its image links stop working",
     tags: ["admin"],
     security: bearerSecurity,
     middleware: admin,
     request: { params: z.object({ id: z.string() }) },
-    responses: { 200: jsonContent(keySchema, "Revoked"), ...problemResponses },
+    responses: {
+      200: jsonContent(
+        keySchema.extend({
+          tasks: z.object({
+            cancelled: z.number().int().describe("Waiting tasks cancelled"),
+            cancelling: z.number().int().describe("Running tasks the nodes are told to stop"),
+          }),
+        }),
+        "Revoked",
+      ),
+      ...problemResponses,
+    },
   }),
   async (c) => {
     const id = c.req.valid("param").id;
     const row = await revokeKey(c.env.DB, id);
     forgetKey(id);
     if (!row) throw new ApiError("not_found", `No key ${id}`);
-    return c.json(keyView(row), 200);
+    const tasks = await stopKeyWork(c.env, id, "The API key was revoked");
+    return c.json({ ...keyView(row, c.get("config").defaultLimits), tasks }, 200);
   },
 );
 
@@ -159,12 +206,13 @@ adminRoutes.openAPIRegistry.registerPath({
 });
 adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
   const fleet = fleetStub(c.env);
-  const [byStatus, modelCount, queues, nodes, scaling] = await Promise.all([
+  const [byStatus, modelCount, queues, nodes, scaling, perKey] = await Promise.all([
     countTasksByStatus(c.env.DB),
     countModels(c.env.DB),
     fleet.listQueues(),
     fleet.listNodes(),
     fleet.autoscale(false),
+    usageTotals(c.env.DB),
   ]);
   // GET /autoscale's figures, for KEDA's prometheus scaler: one gauge per figure, by group (a scrape decides nothing).
   const autoscaleGauges = (["desired", "current", "ready", "booting", "draining"] as const).flatMap((figure) => [
@@ -194,6 +242,18 @@ adminRoutes.get("/metrics", requireRole("admin"), async (c) => {
     "# TYPE sdgate_nodes gauge",
     ...(["idle", "busy", "draining", "lost"] as const).map((s) => metricLine("sdgate_nodes", { status: s }, nodes.filter((n) => n.status === s).length)),
     ...autoscaleGauges,
+    "# HELP sdgate_key_tasks_total Tasks ended per API key.",
+    "# TYPE sdgate_key_tasks_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_tasks_total", { key: u.key }, u.tasks)),
+    "# HELP sdgate_key_gpu_seconds_total sd-webui seconds used by each API key's tasks.",
+    "# TYPE sdgate_key_gpu_seconds_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_gpu_seconds_total", { key: u.key }, u.gpuMs / 1000)),
+    "# HELP sdgate_key_model_load_seconds_total Seconds spent loading checkpoints for each API key's tasks.",
+    "# TYPE sdgate_key_model_load_seconds_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_model_load_seconds_total", { key: u.key }, u.modelLoadMs / 1000)),
+    "# HELP sdgate_key_images_total Images made by each API key's tasks.",
+    "# TYPE sdgate_key_images_total counter",
+    ...perKey.map((u) => metricLine("sdgate_key_images_total", { key: u.key }, u.images)),
   ];
   return c.text(`${lines.join("\n")}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
 });

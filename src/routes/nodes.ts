@@ -10,6 +10,7 @@ import { findModel } from "../db/models";
 import { ApiError, problem } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { refuseDeepJson } from "../json-depth";
+import { logLine } from "../log";
 import {
   claimRequestSchema,
   claimResponseSchema,
@@ -33,6 +34,7 @@ import { imageTypeOf } from "../storage/inline-images";
 import { imageKey } from "../storage/object-keys";
 import { markModelFailed, recordModelFailure } from "../tasks/model-failure";
 import { storePassthroughImages } from "../tasks/passthrough-images";
+import { removeOrphanImages } from "../tasks/task-objects";
 import { binaryContent, binarySchema, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 
 const node = [requireRole("node")];
@@ -356,6 +358,16 @@ async function recordCompletion(
   }
   const outcome = await queue.complete(uid, body.leaseId, { ...body, passthroughResult, imageKeys: keys });
   if (!outcome.ok) staleLease(uid);
+  removeOrphansLater(c, check, keys);
+}
+
+/** After the answer, so the node's next claim does not wait for it: images the task's result does not name. */
+function removeOrphansLater(c: Context<AppEnv>, check: Extract<LeaseCheck, { ok: true }>, kept: string[]): void {
+  c.executionCtx.waitUntil(
+    removeOrphanImages(c.env.BUCKET, check.owner, check.taskId, kept).catch((error: unknown) =>
+      logLine("error", `removing images no result names failed: ${String(error).slice(0, 300)}`, { taskId: check.taskId }),
+    ),
+  );
 }
 
 /**
@@ -421,14 +433,16 @@ nodeRoutes.openapi(
     const uid = c.req.valid("param").taskId;
     const { leaseId, ...failure } = c.req.valid("json");
     const { modelFailure } = failure;
+    const { queue, check } = await heldLease(c, uid, leaseId);
     if (!modelFailure) {
-      const outcome = await leaseQueue(c.env, uid, leaseId).fail(uid, leaseId, failure);
+      const outcome = await queue.fail(uid, leaseId, failure);
       if (!outcome.ok) staleLease(uid);
+      // Ended without a result: whatever images the node uploaded are nobody's.
+      if (outcome.status !== "waiting") removeOrphansLater(c, check, []);
       return c.json({ ok: true as const }, 200);
     }
     // The lease names the task's checkpoint; Fleet hears of the failure before the task is
     // requeued, so the failing node is never offered it again.
-    const { queue, check } = await heldLease(c, uid, leaseId);
     const checkpoint = checkpointOfLease(leaseId) ?? modelFailure.checkpoint;
     const recorded = await recordModelFailure(c.env, check.nodeId, checkpoint, modelFailure);
     const asReported = recorded === "stale_file" ? { ...failure, modelFailure: null, retryable: true } : failure;

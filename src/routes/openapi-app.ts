@@ -24,6 +24,7 @@ export const problemSchema = z
     code: z.string(),
     instance: z.string(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    limit: z.string().optional().describe("The key's limit that refused the request (PUT /keys/{id}/limits)"),
   })
   .openapi("Problem");
 

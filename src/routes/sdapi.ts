@@ -43,6 +43,7 @@ import {
   webuiErrorSchema,
 } from "../sdapi/schemas";
 import { liveStatus } from "../tasks/live-status";
+import { submissionRateLimit } from "../tenants/rate-limit";
 import { extrasExample, sdapiExtrasBatchExample, sdapiImg2imgExample, sdapiTxt2imgExample } from "./request-examples";
 import { submissionBodyLimit } from "./submit";
 
@@ -140,7 +141,7 @@ documented("post", "/sdapi/v1/txt2img", "Text to image (sd-webui); runs as a tas
   body: sdapiTxt2imgSchema,
   example: sdapiTxt2imgExample,
 });
-surface.post("/sdapi/v1/txt2img", async (c) => {
+surface.post("/sdapi/v1/txt2img", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiTxt2imgSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "txt2img", body: asRecord(body), passthrough: null, record: true });
 });
@@ -149,7 +150,7 @@ documented("post", "/sdapi/v1/img2img", "Image to image (sd-webui); runs as a ta
   body: sdapiImg2imgSchema,
   example: sdapiImg2imgExample,
 });
-surface.post("/sdapi/v1/img2img", async (c) => {
+surface.post("/sdapi/v1/img2img", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiImg2imgSchema, await readJson(c, true));
   if (!body.init_images) throw SdapiError.http(404, "Init image not found");
   return runSdapiTask(c, { kind: "img2img", body: asRecord(body), passthrough: null, record: true });
@@ -159,7 +160,7 @@ documented("post", "/sdapi/v1/extra-single-image", "Upscale / restore one image 
   body: sdapiExtrasSingleSchema,
   example: extrasExample,
 });
-surface.post("/sdapi/v1/extra-single-image", async (c) => {
+surface.post("/sdapi/v1/extra-single-image", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiExtrasSingleSchema, await readJson(c, true));
   return runSdapiTask(c, { kind: "extras", body: asRecord(body), passthrough: null, record: true });
 });
@@ -168,7 +169,7 @@ documented("post", "/sdapi/v1/extra-batch-images", "Upscale / restore a list of 
   body: sdapiExtrasBatchSchema,
   example: sdapiExtrasBatchExample,
 });
-surface.post("/sdapi/v1/extra-batch-images", async (c) => {
+surface.post("/sdapi/v1/extra-batch-images", submissionRateLimit, async (c) => {
   const body = parseRequestBody(sdapiExtrasBatchSchema, normalizeExtrasBatch(await readJson(c, true)));
   return runSdapiTask(c, { kind: "extras_batch", body: asRecord(body), passthrough: null, record: true });
 });
@@ -288,7 +289,7 @@ for (const base of ["/sdapi/v1", "/controlnet"]) {
     responses: { 405: { description: "Method Not Allowed", content: { "application/json": { schema: z.object({ detail: z.string() }) } } } },
   });
 }
-surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], async (c) => {
+surface.on([...PASSTHROUGH_METHODS], [...SURFACE_PATHS], submissionRateLimit, async (c) => {
   const method = c.req.method as (typeof PASSTHROUGH_METHODS)[number];
   const path = webuiPath(c);
   if (c.get("caller").role !== "admin" && !tenantMayPassthrough(method, path)) {

@@ -14,6 +14,7 @@ import { type SubmitHeaders, submitHeadersSchema } from "../tasks/submit-headers
 import { submitView } from "../tasks/views";
 import { isLive, waitForTask } from "../tasks/wait";
 import { requestedWebhook, WEBHOOK_URL_HEADER } from "../tasks/webhooks";
+import { submissionRateLimit } from "../tenants/rate-limit";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 import { extrasExample, img2imgExample, txt2imgExample } from "./request-examples";
 
@@ -63,7 +64,7 @@ function submitRoute(path: string, summary: string, schema: z.ZodType, example: 
     summary,
     tags: ["tasks"],
     security: bearerSecurity,
-    middleware: [requireRole("user"), submissionBodyLimit],
+    middleware: [requireRole("user"), submissionRateLimit, submissionBodyLimit],
     request: { headers: submitHeadersSchema, body: { content: { "application/json": { schema, example } }, required: true } },
     responses: {
       200: jsonContent(submitResponseSchema, "Sync: the task ended (succeeded, failed or cancelled)"),

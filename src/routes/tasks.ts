@@ -4,7 +4,6 @@ import { createRoute } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { base64url, decodeBase64 } from "../crypto";
 import { TASK_STATUSES } from "../db/schema";
 import { findTask, findTaskByUid, listTasks, type TaskRow } from "../db/tasks";
 import { ApiError } from "../errors";
@@ -13,9 +12,11 @@ import type { LiveStatus } from "../queue/types";
 import { END_STATE, parseEventId } from "../tasks/event-ids";
 import { streamTaskEvents } from "../tasks/event-stream";
 import { liveStatus } from "../tasks/live-status";
+import { expireTaskObjects } from "../tasks/task-objects";
 import { progressView, resultView } from "../tasks/views";
 import { isLive } from "../tasks/wait";
 import { bearerSecurity, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+import { decodeCursor, encodeCursor } from "./page-cursor";
 
 const taskIdParam = z.object({ taskId: z.string().min(1).max(128) });
 
@@ -43,6 +44,7 @@ const resultSchema = z
     status: z.enum(TASK_STATUSES),
     images: z.array(z.string()).describe("R2 keys of the output images"),
     ossUrl: z.array(z.string()).describe("Signed, expiring URLs of the images, fresh on every read"),
+    imagesExpiredAt: z.string().nullable().describe("When the images and inputs were removed (retention, or DELETE /tasks/{taskId}); none are listed after"),
     parameters: z.record(z.string(), z.unknown()),
     info: z.unknown(),
     result: z.object({ status: z.number(), body: z.unknown() }).optional().describe("Passthrough tasks: the node's answer"),
@@ -75,23 +77,6 @@ const listQuery = z.object({
   cursor: z.string().optional().describe("`nextCursor` of the previous page"),
   status: z.enum(TASK_STATUSES).optional(),
 });
-
-function encodeCursor(task: TaskRow): string {
-  return base64url(new TextEncoder().encode(`${task.createdAt}:${task.uid}`));
-}
-
-function decodeCursor(cursor: string): { createdAt: number; uid: string } {
-  try {
-    const bytes = decodeBase64(cursor);
-    if (!bytes) throw new Error("bad cursor");
-    const text = new TextDecoder().decode(bytes);
-    const [createdAt, uid] = [text.slice(0, text.indexOf(":")), text.slice(text.indexOf(":") + 1)];
-    if (!/^\d+$/.test(createdAt) || !uid) throw new Error("bad cursor");
-    return { createdAt: Number(createdAt), uid };
-  } catch {
-    throw new ApiError("validation_failed", "cursor: not a cursor this API gave out", [{ path: "cursor", message: "invalid cursor" }]);
-  }
-}
 
 export const taskRoutes = openApiApp();
 const user = [requireRole("user")];
@@ -190,6 +175,26 @@ taskRoutes.openapi(
 
 taskRoutes.openapi(
   createRoute({
+    method: "delete",
+    path: "/tasks/{taskId}",
+    summary: "Delete an ended task's images and inputs now (its record stays, for results and usage)",
+    tags: ["tasks"],
+    security: bearerSecurity,
+    middleware: user,
+    request: { params: taskIdParam },
+    responses: { 200: jsonContent(resultSchema, "The task, its images gone"), ...problemResponses },
+  }),
+  async (c) => {
+    const { task } = await currentTask(c.env, c.get("caller").owner, c.req.valid("param").taskId);
+    if (isLive(task)) throw new ApiError("task_live", `Task ${task.taskId} is still ${task.status}; cancel it first (POST /tasks/${task.taskId}/cancellation)`);
+    const now = Date.now();
+    if (!task.imagesExpiredAt) await expireTaskObjects(c.env, [task], now);
+    return c.json(await resultView(new URL(c.req.url).origin, c.get("config"), { ...task, imagesExpiredAt: task.imagesExpiredAt ?? now }), 200);
+  },
+);
+
+taskRoutes.openapi(
+  createRoute({
     method: "get",
     path: "/tasks",
     summary: "Your tasks, newest first",
@@ -220,7 +225,8 @@ taskRoutes.openapi(
   async (c) => {
     const { limit, cursor, status } = c.req.valid("query");
     const owner = c.get("caller").owner;
-    const rows = await listTasks(c.env.DB, owner, { limit: limit + 1, status, before: cursor ? decodeCursor(cursor) : undefined });
+    const before = cursor ? decodeCursor(cursor) : undefined;
+    const rows = await listTasks(c.env.DB, owner, { limit: limit + 1, status, before: before && { createdAt: before.createdAt, uid: before.id } });
     const page = rows.slice(0, limit);
     return c.json(
       {
@@ -232,7 +238,7 @@ taskRoutes.openapi(
           createdAt: new Date(t.createdAt).toISOString(),
           finishedAt: t.finishedAt ? new Date(t.finishedAt).toISOString() : null,
         })),
-        nextCursor: rows.length > limit && page.length > 0 ? encodeCursor(page[page.length - 1]!) : null,
+        nextCursor: rows.length > limit && page.length > 0 ? encodeCursor(page[page.length - 1]!.createdAt, page[page.length - 1]!.uid) : null,
       },
       200,
     );

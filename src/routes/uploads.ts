@@ -1,15 +1,17 @@
 // POST /uploads: store an input image (init image, mask, ControlNet input) and get its key, to
-// name in later submissions instead of sending base64 again.
+// name in later submissions instead of sending base64 again. GET /uploads lists the caller's,
+// DELETE /uploads/{key} removes one; they expire after the key's retentionDays (../tenants/retention.ts).
 
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { requireRole } from "../auth/middleware";
-import { randomId } from "../crypto";
+import { deleteUpload, insertUpload, listUploads } from "../db/uploads";
 import { ApiError } from "../errors";
 import { refuseDeepJson } from "../json-depth";
 import { decodeImageBase64, imageTypeOf, parseBase64Image } from "../storage/inline-images";
-import { inputKey } from "../storage/object-keys";
+import { inputKey, uploadKey } from "../storage/object-keys";
 import { bearerSecurity, binarySchema, jsonContent, openApiApp, problemResponses } from "./openapi-app";
+import { decodeCursor, encodeCursor } from "./page-cursor";
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
 
@@ -64,8 +66,36 @@ uploadRoutes.post(
     if (bytes.byteLength > MAX_UPLOAD_BYTES) throw new ApiError("payload_too_large", `Uploads are limited to ${MAX_UPLOAD_BYTES} bytes`);
     const kind = imageTypeOf(bytes);
     if (!kind) throw new ApiError("unsupported_media_type", "Upload a PNG, JPEG, WEBP or GIF image");
-    const key = inputKey(c.get("caller").owner, randomId("up_"), kind.extension);
+    const owner = c.get("caller").owner;
+    const key = uploadKey(owner, kind.extension);
     await c.env.BUCKET.put(key, bytes, { httpMetadata: { contentType: kind.contentType } });
+    await insertUpload(c.env.DB, { key, owner, sizeBytes: bytes.byteLength, contentType: kind.contentType, createdAt: Date.now() });
     return c.json({ key, size: bytes.byteLength, contentType: kind.contentType }, 201);
   },
 );
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().optional(),
+});
+
+uploadRoutes.get("/uploads", requireRole("user"), async (c) => {
+  const parsed = listQuery.safeParse(c.req.query());
+  if (!parsed.success) throw parsed.error;
+  const { limit, cursor } = parsed.data;
+  const before = cursor ? decodeCursor(cursor) : undefined;
+  const rows = await listUploads(c.env.DB, c.get("caller").owner, { limit: limit + 1, before: before && { createdAt: before.createdAt, key: before.id } });
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return c.json({
+    uploads: page.map((u) => ({ key: u.key, size: u.sizeBytes, contentType: u.contentType, createdAt: new Date(u.createdAt).toISOString() })),
+    nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.key) : null,
+  });
+});
+
+uploadRoutes.delete("/uploads/:key{.+}", requireRole("user"), async (c) => {
+  const key = c.req.param("key");
+  if (!(await deleteUpload(c.env.DB, c.get("caller").owner, key))) throw new ApiError("not_found", `You have no upload ${JSON.stringify(key)}`);
+  await c.env.BUCKET.delete(key);
+  return c.body(null, 204);
+});

@@ -7,7 +7,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ZodError, type ZodIssue } from "zod";
 import { tokenFromHeaders } from "../auth/middleware";
-import { ApiError, ERRORS, type FieldError } from "../errors";
+import { ApiError, ERRORS, type FieldError, retryAfterHeader } from "../errors";
 import { logUnexpectedError } from "../log";
 
 export interface WebuiErrorBody {
@@ -69,10 +69,10 @@ function fieldItems(errors: readonly FieldError[] | undefined, detail: string): 
   return errors.map((e) => ({ loc: ["body", ...e.path.split(".").filter(Boolean).map(segment)], msg: e.message, type: "value_error" }));
 }
 
-function answer(c: Context, error: SdapiError): Response {
+function answer(c: Context, error: SdapiError, extraHeaders: Record<string, string> = {}): Response {
   // sd-webui's Api.auth (modules/api/api.py) raises its 401s with WWW-Authenticate: Basic, as
   // FastAPI's HTTPBasic does: clients and browsers answer it with credentials.
-  const headers: Record<string, string> = error.status === 401 ? { "WWW-Authenticate": "Basic" } : {};
+  const headers: Record<string, string> = error.status === 401 ? { "WWW-Authenticate": "Basic", ...extraHeaders } : extraHeaders;
   return c.json(error.body as object, error.status, headers);
 }
 
@@ -98,7 +98,7 @@ function fromApiError(c: Context, err: ApiError): SdapiError {
 /** onError of the sd-webui surface. */
 export function sdapiErrorHandler(err: Error, c: Context): Response {
   if (err instanceof SdapiError) return answer(c, err);
-  if (err instanceof ApiError) return answer(c, fromApiError(c, err));
+  if (err instanceof ApiError) return answer(c, fromApiError(c, err), retryAfterHeader(err.refusal));
   if (err instanceof ZodError) return answer(c, SdapiError.validation(zodValidationItems(err)));
   if (err instanceof SyntaxError) return answer(c, SdapiError.validation([{ loc: ["body", 0], msg: err.message, type: "value_error.jsondecode" }]));
   if (err instanceof HTTPException) return answer(c, SdapiError.http(err.status as ContentfulStatusCode, err.message || "Error"));

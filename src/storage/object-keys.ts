@@ -25,6 +25,15 @@ export function ownerOfKey(key: string): string | null {
   return match?.[1] ?? null;
 }
 
+/** An image the caller stored with POST /uploads (its id starts `up_`), not one a submission wrote. */
+export function uploadKey(owner: string, extension: string): string {
+  return inputKey(owner, randomId("up_"), extension);
+}
+
+export function isUploadKey(value: string): boolean {
+  return /^inputs\/[^/]+\/up_[A-Za-z0-9._-]+$/.test(value);
+}
+
 export function isInputKey(value: string): boolean {
   return /^inputs\/[^/]+\/[A-Za-z0-9._-]+$/.test(value);
 }

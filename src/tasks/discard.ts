@@ -3,18 +3,7 @@
 // wrote to R2. Inputs the caller uploaded beforehand (keys in the submitted body) stay.
 import { deleteTask, type TaskRow } from "../db/tasks";
 import { queueStub } from "../fleet/stub";
-import { isInputKey } from "../storage/object-keys";
-
-function inputKeysIn(value: unknown, out: Set<string>): Set<string> {
-  if (typeof value === "string") {
-    if (isInputKey(value)) out.add(value);
-  } else if (Array.isArray(value)) {
-    for (const item of value) inputKeysIn(item, out);
-  } else if (value && typeof value === "object") {
-    for (const item of Object.values(value)) inputKeysIn(item, out);
-  }
-  return out;
-}
+import { inputKeysIn } from "./task-objects";
 
 /** Deletes an ended task's row and the R2 objects only it used. `submittedBody` is the body as the client sent it. */
 export async function discardTask(env: Env, task: TaskRow, submittedBody: unknown): Promise<void> {

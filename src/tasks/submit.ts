@@ -15,6 +15,9 @@ import { fleetStub, queueStub } from "../fleet/stub";
 import { poolSettings } from "../pools/settings";
 import type { AddonFile, ClaimedTask, TaskKind } from "../protocol/node";
 import { externalizeInlineImages } from "../storage/inline-images";
+import { usageRefusal, utcDayStart, workRefusal } from "../tenants/admission";
+import { tenantShare } from "../tenants/limits";
+import { requestWork } from "../tenants/request-work";
 import { addonReferences, renameAddons } from "./addon-references";
 import { embeddingNames, findRegisteredAddon, resolveAddons, webuiAddonName } from "./addon-resolution";
 import { modelFailedMessage } from "./model-failure";
@@ -145,8 +148,18 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const owner = s.caller.owner;
   const requestHash = await sha256Hex(JSON.stringify({ kind: s.kind, body: s.body, checkpoint: s.checkpoint, passthrough: s.passthrough }));
   const requested = requestedCheckpoint(s);
-  const found = await lookUpSubmission(env.DB, owner, { checkpoint: requested?.alias ?? null, idempotencyKey: s.idempotencyKey, clientTaskId: s.clientTaskId });
+  const now = Date.now();
+  const found = await lookUpSubmission(env.DB, owner, {
+    checkpoint: requested?.alias ?? null,
+    idempotencyKey: s.idempotencyKey,
+    clientTaskId: s.clientTaskId,
+    dayStart: utcDayStart(now),
+  });
+  // Another isolate may still remember a key revoked a moment ago: its work must not start again.
+  if (found.revoked) throw new ApiError("unauthorized", "The API key is unknown or revoked");
   if (found.earlier) return { task: sameRequest(found.earlier, requestHash, s.idempotencyKey), created: false, queuePosition: 0 };
+  const refusal = workRefusal(s.caller.limits, requestWork(s.kind, s.body)) ?? usageRefusal(s.caller.limits, found.usage, now);
+  if (refusal) throw refusal;
   const options = found.options;
   const { model, pool: poolRow } = await chooseModel(env.DB, s, requested, found);
   if (!model.sha256) throw new ApiError("model_file_missing", `Model ${model.name} is registered but has no uploaded file yet`);
@@ -162,7 +175,6 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
   const uid = randomId("t_", 12);
   const taskId = s.clientTaskId ?? uid;
   const pool = poolSettings(model, poolRow);
-  const now = Date.now();
   const row: TaskRow = {
     uid,
     taskId,
@@ -182,6 +194,10 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
     error: null,
     webuiError: null,
     timings: null,
+    gpuMs: null,
+    modelLoadMs: null,
+    imageCount: 0,
+    imagesExpiredAt: null,
     attempts: 0,
     nodeId: null,
     createdAt: now,
@@ -221,7 +237,16 @@ export async function submitTask(env: Env, s: Submission): Promise<{ task: TaskR
       keepInterruptedImages: s.keepInterruptedImages,
     };
     const { queuePosition } = await queueStub(env, model.name).enqueue(
-      { uid, taskId, owner, priority: s.priority, claim, row: writeBehind ? row : null, webhook: s.webhook ? { ...s.webhook, owner } : null },
+      {
+        uid,
+        taskId,
+        owner,
+        priority: s.priority,
+        claim,
+        row: writeBehind ? row : null,
+        webhook: s.webhook ? { ...s.webhook, owner } : null,
+        tenant: tenantShare(s.caller.limits),
+      },
       pool,
     );
     return { task: row, created: true, queuePosition };

@@ -14,12 +14,18 @@ function message(task: TaskRow): string | undefined {
   return undefined;
 }
 
+/** The task's images while they are kept; none once retention or DELETE /tasks/{id} removed them. */
+function keptImages(task: TaskRow): string[] {
+  return task.imagesExpiredAt ? [] : task.imageKeys;
+}
+
 export async function resultView(origin: string, config: Config, task: TaskRow) {
   return {
     taskId: task.taskId,
     status: task.status,
-    images: task.imageKeys,
-    ossUrl: await signedUrls(origin, config, task.imageKeys),
+    images: keptImages(task),
+    ossUrl: await signedUrls(origin, config, keptImages(task)),
+    imagesExpiredAt: task.imagesExpiredAt ? new Date(task.imagesExpiredAt).toISOString() : null,
     parameters: task.parameters ?? task.request,
     info: task.info ?? {},
     ...(task.passthroughResult ? { result: task.passthroughResult } : {}),
@@ -42,7 +48,7 @@ export async function submitView(origin: string, config: Config, task: TaskRow) 
   return {
     taskId: task.taskId,
     status: task.status,
-    ossUrl: await signedUrls(origin, config, task.imageKeys),
+    ossUrl: await signedUrls(origin, config, keptImages(task)),
     ...(message(task) ? { message: message(task) } : {}),
   };
 }

@@ -2,7 +2,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import type { ClaimResponse } from "../../src/protocol/node";
+import type { ClaimResponse, TaskTimings } from "../../src/protocol/node";
 import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
 
 // The development ADMIN_TOKEN and SIGNING_SECRET: dev.vars (vitest.workers.config.ts), as the Worker sees them.
@@ -93,8 +93,8 @@ export async function advanceQueueClock(checkpoint: string, byMs: number): Promi
   });
 }
 
-/** A node runs a claimed task to success: progress, one image, complete. */
-export async function finishTask(token: string, claimed: ClaimResponse, images = 1): Promise<void> {
+/** A node runs a claimed task to success: progress, one image, complete (reporting `timings`, if given). */
+export async function finishTask(token: string, claimed: ClaimResponse, images = 1, timings?: TaskTimings): Promise<void> {
   const { task, lease } = claimed;
   await json(await call(`/nodes/tasks/${task.id}/progress`, { token, body: { leaseId: lease.id, progress: 0.5 } }), 200);
   for (let i = 0; i < images; i++) {
@@ -110,7 +110,7 @@ export async function finishTask(token: string, claimed: ClaimResponse, images =
   }
   const res = await call(`/nodes/tasks/${task.id}/complete`, {
     token,
-    body: { leaseId: lease.id, imageCount: images, parameters: task.payload, info: { seed: 1 } },
+    body: { leaseId: lease.id, imageCount: images, parameters: task.payload, info: { seed: 1 }, ...(timings ? { timings } : {}) },
   });
   await json(res, 200);
 }
