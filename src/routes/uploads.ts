@@ -9,7 +9,7 @@ import { deleteUpload, insertUpload, listUploads } from "../db/uploads";
 import { ApiError } from "../errors";
 import { refuseDeepJson } from "../json-depth";
 import { decodeImageBase64, imageTypeOf, parseBase64Image } from "../storage/inline-images";
-import { inputKey, uploadKey } from "../storage/object-keys";
+import { uploadKey } from "../storage/object-keys";
 import { bearerSecurity, binarySchema, jsonContent, openApiApp, problemResponses } from "./openapi-app";
 import { decodeCursor, encodeCursor } from "./page-cursor";
 
@@ -79,6 +79,21 @@ const listQuery = z.object({
   cursor: z.string().optional(),
 });
 
+const uploadListSchema = z.object({
+  uploads: z.array(z.object({ key: z.string(), size: z.number().int(), contentType: z.string(), createdAt: z.string().describe("ISO 8601") })),
+  nextCursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last"),
+});
+
+uploadRoutes.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/uploads",
+  summary: "Your uploads, newest first, cursor-paged",
+  tags: ["uploads"],
+  security: bearerSecurity,
+  request: { query: listQuery },
+  responses: { 200: jsonContent(uploadListSchema, "A page of uploads"), ...problemResponses },
+});
+
 uploadRoutes.get("/uploads", requireRole("user"), async (c) => {
   const parsed = listQuery.safeParse(c.req.query());
   if (!parsed.success) throw parsed.error;
@@ -91,6 +106,16 @@ uploadRoutes.get("/uploads", requireRole("user"), async (c) => {
     uploads: page.map((u) => ({ key: u.key, size: u.sizeBytes, contentType: u.contentType, createdAt: new Date(u.createdAt).toISOString() })),
     nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.key) : null,
   });
+});
+
+uploadRoutes.openAPIRegistry.registerPath({
+  method: "delete",
+  path: "/uploads/{key}",
+  summary: "Delete one of your uploads (its key, slashes included)",
+  tags: ["uploads"],
+  security: bearerSecurity,
+  request: { params: z.object({ key: z.string().describe("The upload's key, as POST /uploads answered it") }) },
+  responses: { 204: { description: "Deleted" }, ...problemResponses },
 });
 
 uploadRoutes.delete("/uploads/:key{.+}", requireRole("user"), async (c) => {
