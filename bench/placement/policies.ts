@@ -1,5 +1,5 @@
 // The three policies the benchmark compares, on the same simulator:
-//   affinity — sdgate: src/fleet/placement.ts, the code Fleet runs, fed the view Fleet builds;
+//   sdgate   — src/fleet/placement.ts, the code Fleet runs, fed the view Fleet builds;
 //   fifo-any — one shared FIFO queue; the next free node takes the oldest task and switches to
 //              its checkpoint if needed (sd-webui instances behind a load balancer);
 //   static   — each checkpoint owns a fixed set of nodes sized to its expected load (the
@@ -9,13 +9,13 @@ import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../
 import { capOf, hasClaimableWork, nodeFits, nodesServing, oldestWaiting, type SimNode, type SimPolicy, type SimQueue, waitingCount } from "./simulator.ts";
 import type { Trace } from "./trace.ts";
 
-export const POLICY_NAMES = ["affinity", "fifo-any", "static"] as const;
+export const POLICY_NAMES = ["sdgate", "fifo-any", "static"] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
 export function makePolicy(name: PolicyName, trace: Trace): SimPolicy {
   switch (name) {
-    case "affinity":
-      return affinityPolicy();
+    case "sdgate":
+      return sdgatePolicy();
     case "fifo-any":
       return fifoAnyPolicy();
     case "static":
@@ -23,9 +23,9 @@ export function makePolicy(name: PolicyName, trace: Trace): SimPolicy {
   }
 }
 
-export function affinityPolicy(): SimPolicy {
+export function sdgatePolicy(): SimPolicy {
   return {
-    name: "affinity",
+    name: "sdgate",
     // As Fleet wakes its parked claims: a node holding more of the add-ons that its checkpoint's
     // next task needs asks first (src/fleet/addon-preference.ts).
     order(idle, state) {
@@ -48,6 +48,11 @@ export function affinityPolicy(): SimPolicy {
         gpuClass: node.gpuClass,
         servingSinceMs: node.servingSinceMs,
       };
+      const cachedOn = new Map<string, number>();
+      for (const other of state.nodes) {
+        if (other === node) continue;
+        for (const name of other.cached) cachedOn.set(name, (cachedOn.get(name) ?? 0) + 1);
+      }
       const queues: PlacementQueue[] = [...state.queues.values()].map((q) => ({
         checkpoint: q.spec.name,
         waiting: waitingCount(q),
@@ -63,7 +68,7 @@ export function affinityPolicy(): SimPolicy {
         downloadMs: q.spec.downloadMs,
         // The estimate Fleet has (the pool's setting), not the task's actual time.
         inferenceMs: q.spec.inferenceMs,
-        cachedOnNodes: state.nodes.filter((n) => n !== node && n.cached.has(q.spec.name)).length,
+        cachedOnNodes: cachedOn.get(q.spec.name) ?? 0,
       }));
       const decision = choosePlacement(self, queues, state.nowMs);
       return decision && { checkpoint: decision.checkpoint, reason: decision.reason };
@@ -149,9 +154,12 @@ export function staticAssignment(trace: Trace): Map<string, string[]> {
     return n.gpuMemoryMb >= spec.minGpuMemoryMb && (spec.gpuClass === null || spec.gpuClass === n.gpuClass);
   };
   const affinity = (n: Trace["nodes"][number], c: string) => (n.loaded === c ? 2 : n.cached.includes(c) ? 1 : 0);
-  for (const c of byLoad) {
+  // The most constrained checkpoints (fewest nodes that may run them) pick their nodes first,
+  // as an operator would give SDXL the large-memory nodes before filling them with SD1.5.
+  const fitting = (c: string) => trace.nodes.filter((n) => fits(n, c)).length;
+  for (const c of [...byLoad].sort((a, b) => fitting(a) - fitting(b))) {
     for (let i = 0; i < count.get(c)!; i++) {
-      const candidates = unassigned.filter((n) => fits(n, c)).sort((a, b) => affinity(b, c) - affinity(a, c));
+      const candidates = unassigned.filter((n) => fits(n, c)).sort((a, b) => affinity(b, c) - affinity(a, c) || a.gpuMemoryMb - b.gpuMemoryMb);
       const node = candidates[0];
       if (!node) throw new Error(`static: no node left that may serve ${c}`);
       unassigned.splice(unassigned.indexOf(node), 1);

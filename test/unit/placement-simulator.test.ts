@@ -91,8 +91,8 @@ describe("placement simulator", () => {
 
   it("is deterministic", () => {
     const trace = smallTrace();
-    const first = simulate(trace, makePolicy("affinity", trace));
-    const second = simulate(trace, makePolicy("affinity", trace));
+    const first = simulate(trace, makePolicy("sdgate", trace));
+    const second = simulate(trace, makePolicy("sdgate", trace));
     expect(second.tasks.map((t) => [t.nodeId, t.startMs])).toEqual(first.tasks.map((t) => [t.nodeId, t.startMs]));
   });
 
