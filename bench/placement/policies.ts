@@ -6,7 +6,7 @@
 //              original one-function-per-checkpoint); a checkpoint's nodes serve its FIFO.
 import { addonsHeld } from "../../src/fleet/addon-preference.ts";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../src/fleet/placement.ts";
-import { capOf, hasClaimableWork, nodeFits, nodesServing, oldestWaiting, type SimNode, type SimPolicy, type SimQueue, waitingCount } from "./simulator.ts";
+import { capOf, hasClaimableWork, ramLoadMs, nodeFits, nodesServing, oldestWaiting, type SimNode, type SimPolicy, type SimQueue, type SimState, waitingCount } from "./simulator.ts";
 import type { Trace } from "./trace.ts";
 
 export const POLICY_NAMES = ["sdgate", "fifo-any", "static"] as const;
@@ -24,6 +24,16 @@ export function makePolicy(name: PolicyName, trace: Trace): SimPolicy {
 }
 
 export function sdgatePolicy(): SimPolicy {
+  // The fleet does not change during a run: how many nodes may run each checkpoint, once.
+  const eligible = new Map<string, number>();
+  const eligibleNodes = (state: SimState, q: SimQueue) => {
+    let count = eligible.get(q.spec.name);
+    if (count === undefined) {
+      count = state.nodes.filter((n) => nodeFits(n, q.spec)).length;
+      eligible.set(q.spec.name, count);
+    }
+    return count;
+  };
   return {
     name: "sdgate",
     // As Fleet wakes its parked claims: a node holding more of the add-ons that its checkpoint's
@@ -44,31 +54,40 @@ export function sdgatePolicy(): SimPolicy {
         nodeId: node.id,
         loadedCheckpoint: node.loaded,
         cachedCheckpoints: [...node.cached],
+        ramCheckpoints: [...node.ram.keys()],
+        idleSinceMs: node.idleSinceMs,
         gpuMemoryMb: node.gpuMemoryMb,
         gpuClass: node.gpuClass,
         servingSinceMs: node.servingSinceMs,
       };
       const cachedOn = new Map<string, number>();
+      const serving = new Map<string, number>();
       for (const other of state.nodes) {
         if (other === node) continue;
         for (const name of other.cached) cachedOn.set(name, (cachedOn.get(name) ?? 0) + 1);
+        if (other.loaded !== null) serving.set(other.loaded, (serving.get(other.loaded) ?? 0) + 1);
       }
-      const queues: PlacementQueue[] = [...state.queues.values()].map((q) => ({
+      // Queues with nothing waiting matter to the policy only as the node's own (a shortcut of the
+      // simulator's: Fleet passes them all).
+      const relevant = [...state.queues.values()].filter((q) => waitingCount(q) > 0 || q.spec.name === node.loaded);
+      const queues: PlacementQueue[] = relevant.map((q) => ({
         checkpoint: q.spec.name,
         waiting: waitingCount(q),
         oldestWaitingAgeMs: ageOfOldestMs(q, state.nowMs),
         running: q.running,
         concurrencyCap: capOf(q.spec),
-        nodesServing: nodesServing(state, q.spec.name, node),
+        nodesServing: serving.get(q.spec.name) ?? 0,
         minNodes: q.spec.minNodes,
         maxNodes: q.spec.maxNodes,
         minGpuMemoryMb: q.spec.minGpuMemoryMb,
         gpuClass: q.spec.gpuClass,
         loadMs: q.spec.loadMs,
+        ramLoadMs: ramLoadMs(q.spec),
         downloadMs: q.spec.downloadMs,
         // The estimate Fleet has (the pool's setting), not the task's actual time.
         inferenceMs: q.spec.inferenceMs,
         cachedOnNodes: cachedOn.get(q.spec.name) ?? 0,
+        eligibleNodes: eligibleNodes(state, q),
       }));
       const decision = choosePlacement(self, queues, state.nowMs);
       return decision && { checkpoint: decision.checkpoint, reason: decision.reason };

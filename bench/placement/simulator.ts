@@ -47,6 +47,8 @@ export interface SimNode {
   /** When it started serving `loaded` (set at the claim that switched, as Fleet does). */
   servingSinceMs: number | null;
   busyUntilMs: number | null;
+  /** Since when it has had nothing to run (null while busy). */
+  idleSinceMs: number | null;
   task: SimTask | null;
 }
 
@@ -201,6 +203,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       lastUsedMs: new Map([...[...cached].map((c) => `checkpoint:${c}`), ...n.cachedAddons.map((a) => `addon:${a}`)].map((key) => [key, 0])),
       servingSinceMs: n.loaded ? 0 : null,
       busyUntilMs: null,
+      idleSinceMs: 0,
       task: null,
     };
   });
@@ -308,6 +311,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       readyMs = task.endMs;
     }
     node.busyUntilMs = readyMs;
+    node.idleSinceMs = null;
     frees.push(readyMs, node);
     return true;
   };
@@ -328,6 +332,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
         node.task = null;
       }
       node.busyUntilMs = null;
+      node.idleSinceMs = nowMs;
     }
     while (nextArrival < tasks.length && tasks[nextArrival]!.arrivalMs <= nowMs) {
       const task = tasks[nextArrival]!;

@@ -5,6 +5,7 @@ import { figures, percentile, waitsByClass } from "./metrics.ts";
 import { makePolicy, type PolicyName } from "./policies.ts";
 import { type GenerateOptions, generateTrace, type ShapeName } from "./shapes.ts";
 import { simulate } from "./simulator.ts";
+import type { Trace } from "./trace.ts";
 
 /** Loads are searched on this grid, up to MAX_LOAD. */
 export const LOAD_STEP = 0.05;
@@ -32,8 +33,23 @@ export interface Scenario {
   options?: Omit<GenerateOptions, "seed" | "load">;
 }
 
+/** Traces drawn lately, by shape, options, seed and load: policies compared on a load share them. */
+const drawn = new Map<string, Trace>();
+const DRAWN_KEPT = 256;
+
+function traceFor(s: Scenario, load: number, seed: number): Trace {
+  const key = JSON.stringify([s.shape, s.options ?? {}, seed, load]);
+  let trace = drawn.get(key);
+  if (!trace) {
+    trace = generateTrace(s.shape, { ...s.options, seed, load });
+    if (drawn.size >= DRAWN_KEPT) drawn.delete(drawn.keys().next().value!);
+    drawn.set(key, trace);
+  }
+  return trace;
+}
+
 export function runSeed(s: Scenario, load: number, seed: number): SeedFigures {
-  const trace = generateTrace(s.shape, { ...s.options, seed, load });
+  const trace = traceFor(s, load, seed);
   const run = simulate(trace, makePolicy(s.policy, trace));
   const f = figures(trace, run);
   return {
