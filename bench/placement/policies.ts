@@ -6,7 +6,19 @@
 //              original one-function-per-checkpoint); a checkpoint's nodes serve its FIFO.
 import { addonsHeld } from "../../src/fleet/addon-preference.ts";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../src/fleet/placement.ts";
-import { capOf, hasClaimableWork, ramLoadMs, nodeFits, nodesServing, oldestWaiting, type SimNode, type SimPolicy, type SimQueue, type SimState, waitingCount } from "./simulator.ts";
+import {
+  capOf,
+  hasClaimableWork,
+  nodeFits,
+  nodesServing,
+  oldestWaiting,
+  ramLoadMs,
+  type SimNode,
+  type SimPolicy,
+  type SimQueue,
+  type SimState,
+  waitingCount,
+} from "./simulator.ts";
 import type { Trace } from "./trace.ts";
 
 export const POLICY_NAMES = ["sdgate", "fifo-any", "static"] as const;

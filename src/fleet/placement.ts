@@ -52,7 +52,7 @@ export interface PlacementNode {
   gpuMemoryMb: number;
   gpuClass: string;
   servingSinceMs: number | null; // when it started serving loadedCheckpoint (anti-thrash)
-  /** Since when it has had nothing to run (null or absent: busy, or not known). */
+  /** Since when it has had nothing to run after a task (null or absent: not since a task, e.g. just registered — taken as spare). */
   idleSinceMs?: number | null;
   /** Checkpoints that failed to load here (or ran on other weights): never offered to this node. */
   refusedCheckpoints?: readonly string[];
@@ -105,7 +105,7 @@ export const BATCH_WAIT_MS = 30_000;
 export const BATCH_SWITCH_COSTS = 2;
 
 /** An idle node that has had nothing to do for this long is spare: it takes rare work at once. */
-export const SPARE_IDLE_MS = 2_000;
+export const SPARE_IDLE_MS = 500;
 
 /**
  * The bound on a lone task's wait: a node leaves its own work, even as the only node on it, for
@@ -160,13 +160,13 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
     .sort((a, b) => b.minNodes - b.nodesServing - (a.minNodes - a.nodesServing) || b.oldestWaitingAgeMs - a.oldestWaitingAgeMs)[0];
   if (belowMin) return { checkpoint: belowMin.checkpoint, switching: true, reason: "min-nodes" };
 
-  const spare = current === null || (node.idleSinceMs != null && nowMs - node.idleSinceMs >= SPARE_IDLE_MS);
+  const spare = current === null || node.idleSinceMs == null || nowMs - node.idleSinceMs >= SPARE_IDLE_MS;
   const takeable = candidates.filter((q) => (q.nodesServing > 0 ? needsHelp(node, q) : spare || isDue(node, q)));
   // Work only nodes like this one may run first; among the rest, what it has on disk (or in RAM)
   // before what it would download.
   const widest = current ?? takeable.reduce<PlacementQueue | null>((w, q) => (w === null || (q.eligibleNodes ?? 0) > (w.eligibleNodes ?? 0) ? q : w), null);
   const ownKind = takeable.filter((q) => moreConstrained(q, widest));
-  const held = takeable.filter((q) => (isCached(node, q) || inRam(node, q)));
+  const held = takeable.filter((q) => isCached(node, q) || inRam(node, q));
   const best = mostUrgent(node, ownKind.length > 0 ? ownKind : held.length > 0 ? held : takeable);
   return best && switchTo(best);
 }

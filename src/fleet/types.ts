@@ -19,6 +19,8 @@ export interface NodeRecord {
   status: NodeState;
   currentTaskId: string | null;
   servingSince: number | null;
+  /** When it asked for work after its last task (null: busy, or not since a task); absent in records from before. */
+  idleSince?: number | null;
   registeredAt: number;
   lastSeenAt: number;
   restartRequested: boolean;

@@ -145,7 +145,10 @@ describe("choosePlacement", () => {
     expect(choosePlacement(busy, queuesAt(20_000), NOW)?.checkpoint).toBe("hot");
     expect(choosePlacement(busy, queuesAt(5_000 + LEAVE_AGE_MS), NOW)).toEqual({ checkpoint: "rare", switching: true, reason: "starvation" });
     // A node whose checkpoint others keep serving goes as soon as the rare work is due.
-    const covered = [queue("hot", { waiting: 2, oldestWaitingAgeMs: 1_000, nodesServing: 3 }), queue("rare", { waiting: 1, oldestWaitingAgeMs: BATCH_WAIT_MS })];
+    const covered = [
+      queue("hot", { waiting: 2, oldestWaitingAgeMs: 1_000, nodesServing: 3 }),
+      queue("rare", { waiting: 1, oldestWaitingAgeMs: BATCH_WAIT_MS }),
+    ];
     expect(choosePlacement(busy, covered, NOW)?.checkpoint).toBe("rare");
   });
 
@@ -362,7 +365,6 @@ describe("choosePlacement", () => {
       expect(choosePlacement(servingNode("reserved", { cachedCheckpoints: ["reserved", "deep"] }), covered, NOW)?.checkpoint).toBe("deep");
     });
   });
-
 });
 
 describe("checkpoints that failed on the node", () => {
