@@ -10,7 +10,6 @@ import {
   capOf,
   hasClaimableWork,
   nodeFits,
-  nodesServing,
   oldestWaiting,
   ramLoadMs,
   type SimNode,

@@ -161,7 +161,13 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
   if (belowMin) return { checkpoint: belowMin.checkpoint, switching: true, reason: "min-nodes" };
 
   const spare = current === null || node.idleSinceMs == null || nowMs - node.idleSinceMs >= SPARE_IDLE_MS;
-  const takeable = candidates.filter((q) => (q.nodesServing > 0 ? needsHelp(node, q) : spare || isDue(node, q)));
+  const takeable = candidates.filter(
+    (q) =>
+      (q.nodesServing > 0 ? needsHelp(node, q) : spare || isDue(node, q)) &&
+      // A node on work only nodes like it may run stays free for it: it takes wider work only
+      // once that has waited the lone-task bound.
+      (!moreConstrained(current ?? q, q) || q.oldestWaitingAgeMs >= LEAVE_AGE_MS),
+  );
   // Work only nodes like this one may run first; among the rest, what it has on disk (or in RAM)
   // before what it would download.
   const widest = current ?? takeable.reduce<PlacementQueue | null>((w, q) => (w === null || (q.eligibleNodes ?? 0) > (w.eligibleNodes ?? 0) ? q : w), null);

@@ -173,6 +173,10 @@ describe("choosePlacement", () => {
     // A large node busy on SD1.5 leaves it for SDXL work that is due.
     const onSd15 = servingNode("sd15", { cachedCheckpoints: ["sd15", "sdxl"] });
     expect(choosePlacement(onSd15, [sd15(), sdxl({ oldestWaitingAgeMs: BATCH_WAIT_MS })], NOW)?.checkpoint).toBe("sdxl");
+    // An idle large node on SDXL stays free for it rather than join SD1.5 work, until that work has waited the lone-task bound.
+    const onSdxl = servingNode("sdxl", { cachedCheckpoints: ["sd15", "sdxl"] });
+    expect(choosePlacement(onSdxl, [sd15(), sdxl({ waiting: 0, oldestWaitingAgeMs: 0 })], NOW)).toBeNull();
+    expect(choosePlacement(onSdxl, [sd15({ oldestWaitingAgeMs: LEAVE_AGE_MS }), sdxl({ waiting: 0, oldestWaitingAgeMs: 0 })], NOW)?.checkpoint).toBe("sd15");
     // When every node may run both, nothing is kept.
     expect(choosePlacement(onSd15, [sd15({ eligibleNodes: 8 }), sdxl({ eligibleNodes: 8, oldestWaitingAgeMs: BATCH_WAIT_MS })], NOW)?.checkpoint).toBe("sd15");
   });
