@@ -10,10 +10,11 @@
 //
 //   1. affinity   — its loaded checkpoint while that has claimable work (waiting, under its cap).
 //                   Once past MIN_RESIDENCY_MS it leaves that work only
-//                   - for rare work that is due (below) and that nobody serves, when others stay
-//                     on its checkpoint or the rare work needs a node like this one more than its
-//                     own does (a large-memory node on work small nodes can run): batched rare
-//                     work is served within about BATCH_WAIT_MS even when every node is busy;
+//                   - for work fewer nodes may run than its own (a large-memory node on work small
+//                     nodes can run) that needs another node or is due (below);
+//                   - for rare work that is due and that nobody serves, when others stay on its
+//                     checkpoint and will clear it: batched rare work is served within about
+//                     BATCH_WAIT_MS even when every node is busy;
 //                   - for any work nobody serves whose oldest task has waited LEAVE_AGE_MS longer
 //                     than its own: the bound on a lone task's wait (issue 14), relative so a
 //                     fleet backlogged everywhere does not thrash;
@@ -27,17 +28,19 @@
 //                   nodes would not clear their backlog before this one is ready, or rare work
 //                   that is due: its oldest task will have waited BATCH_WAIT_MS once the node is
 //                   ready, or its batch pays for the switch BATCH_SWITCH_COSTS times, or the node
-//                   is spare (nothing loaded, others serve its checkpoint, or idle
+//                   is spare (nothing loaded, not just done with a task, or idle
 //                   SPARE_IDLE_MS). Work only nodes like this one may run (more GPU memory, a GPU
-//                   class) goes first. Urgency is the wait the work will have seen once served,
-//                   not discounted by the checkpoint's own load time, so expensive checkpoints
-//                   are not pushed to the back; only a download this node would need (against a
-//                   node that has the file) counts against it;
+//                   class) goes first, and a node on such work takes wider work only once that
+//                   has waited LEAVE_AGE_MS. Urgency is the wait the work will have seen once
+//                   served, not discounted by the checkpoint's own load time, so expensive
+//                   checkpoints are not pushed to the back; only a download this node would need
+//                   counts against it (DOWNLOAD_WEIGHT times);
 //   5. null       — nothing due: it keeps what it has loaded and waits (long poll).
 //
-// Downloads go where the file is: a node without the file leaves the work to a node that has it
-// (and does not serve it yet) until the oldest task has waited the download's time plus
-// HOLDER_GRACE_MS; an idle node takes work it has on disk or in RAM before work it would download.
+// Downloads go where the file is: an idle node without the file leaves the work to a node that has
+// it (and does not serve it yet) until the oldest task has waited the download's time plus
+// HOLDER_GRACE_MS, and takes work it has on disk or in RAM before work it would download; a node
+// leaving work never downloads a file another node has.
 //
 // Constraints hold throughout: GPU memory and class, checkpoints that failed on the node, maxNodes (counting nodes already on the
 // pool), and the concurrency cap (no claim at the cap; no join when the nodes already on a pool
@@ -90,6 +93,12 @@ export type PlacementDecision = { checkpoint: string; switching: boolean; reason
  * the download's time plus this (a holder busy elsewhere comes for it within the bounds above).
  */
 export const HOLDER_GRACE_MS = 120_000;
+
+/**
+ * Ranking work, an idle node counts a download it would need (against a node that has the file)
+ * this many times: the download delays all it does next and puts one more copy on a disk.
+ */
+export const DOWNLOAD_WEIGHT = 3;
 
 /** Anti-thrash: this long after a node starts serving a checkpoint, it stays while it has work. */
 export const MIN_RESIDENCY_MS = 30_000;
@@ -179,13 +188,14 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
 
 /**
  * The queue whose work will have waited longest once served with this node, counting against it
- * only what this node pays beyond the checkpoint's own load (a download; less from RAM).
+ * only what this node pays beyond the checkpoint's own load (a download, DOWNLOAD_WEIGHT times;
+ * less from RAM).
  */
 function mostUrgent(node: PlacementNode, queues: readonly PlacementQueue[]): PlacementQueue | null {
   let best: PlacementQueue | null = null;
   let bestUrgencyMs = -Infinity;
   for (const q of queues) {
-    const urgencyMs = waitOnceServedMs(q, q.nodesServing + 1) - (switchCostMs(node, q) - q.loadMs);
+    const urgencyMs = waitOnceServedMs(q, q.nodesServing + 1) - DOWNLOAD_WEIGHT * (switchCostMs(node, q) - q.loadMs);
     if (urgencyMs > bestUrgencyMs) {
       best = q;
       bestUrgencyMs = urgencyMs;
@@ -239,8 +249,8 @@ export function switchCostMs(node: PlacementNode, q: PlacementQueue): number {
  * Ski rental on downloads: while another node has the file, this one (which would download it)
  * leaves the work to that node until the oldest task has waited as long as the download takes.
  */
-function leftToHolder(node: PlacementNode, q: PlacementQueue): boolean {
-  return !isCached(node, q) && !inRam(node, q) && (q.cachedOnNodes ?? 0) > q.nodesServing && q.oldestWaitingAgeMs < q.downloadMs + HOLDER_GRACE_MS;
+function leftToHolder(node: PlacementNode, q: PlacementQueue, graceMs = HOLDER_GRACE_MS): boolean {
+  return !isCached(node, q) && !inRam(node, q) && (q.cachedOnNodes ?? 0) > q.nodesServing && q.oldestWaitingAgeMs < q.downloadMs + graceMs;
 }
 
 function workMs(q: PlacementQueue): number {
@@ -284,6 +294,8 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
   let overdue: PlacementQueue | null = null;
   for (const q of candidates) {
     if (q.nodesServing > 0) continue;
+    // A node leaving work never downloads a file another node has: that node comes within these same bounds.
+    if (leftToHolder(node, q, Infinity)) continue;
     const olderByMs = q.oldestWaitingAgeMs - current.oldestWaitingAgeMs;
     // Others stay on its checkpoint and will clear its backlog without it.
     const covered = current.nodesServing > 0 && workMs(current) / current.nodesServing < JOIN_DRAIN_MS;

@@ -246,6 +246,15 @@ describe("choosePlacement", () => {
     expect(choosePlacement(node(), helped, NOW)?.checkpoint).toBe("x");
   });
 
+  it("a node leaving its work never downloads a file another node has: that node goes", () => {
+    const queues = [
+      queue("a", { waiting: 40, oldestWaitingAgeMs: 8_000 }),
+      queue("b", { waiting: 3, oldestWaitingAgeMs: 10 * LEAVE_AGE_MS, nodesServing: 0, cachedOnNodes: 1 }),
+    ];
+    expect(choosePlacement(servingNode("a"), queues, NOW)?.checkpoint).toBe("a");
+    expect(choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "b"] }), queues, NOW)?.checkpoint).toBe("b");
+  });
+
   it("does not join a checkpoint whose nodes will have finished its backlog before it is ready", () => {
     // Two nodes serve 3 tasks of 2 s; a 6 s load would arrive after they are done.
     const queues = [queue("a", { waiting: 3, oldestWaitingAgeMs: 3_000, nodesServing: 2 })];
