@@ -101,7 +101,7 @@ export const HOLDER_GRACE_MS = 120_000;
 export const DOWNLOAD_WEIGHT = 3;
 
 /** Anti-thrash: this long after a node starts serving a checkpoint, it stays while it has work. */
-export const MIN_RESIDENCY_MS = 30_000;
+export const MIN_RESIDENCY_MS = 60_000;
 
 /**
  * Rare work (a checkpoint nobody serves) is batched: an idle node goes for it once its oldest
