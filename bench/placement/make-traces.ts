@@ -11,11 +11,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { z } from "zod";
+import { between, exponential, pickWeighted, type Rand, rng, roundTo, shuffled, zipfWeights } from "./random.ts";
+import { type Arrival, arrival, checkpointSpec, poisson, type TraceInput as Trace, warmNodes } from "./shapes.ts";
 import { traceSchema } from "./trace.ts";
 
-// The traces as written: fields with defaults may be left out.
-type Trace = z.input<typeof traceSchema>;
 type TraceCheckpoint = Trace["checkpoints"][number];
 type TraceNode = Trace["nodes"][number];
 type TraceAddon = NonNullable<Trace["addons"]>[number];
@@ -35,33 +34,6 @@ const NODES = 8;
 const OFFERED_LOAD = 1.15;
 const OUT_DIR = flag("--out") ?? join(dirname(fileURLToPath(import.meta.url)), "traces");
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rand = () => number;
-const between = (r: Rand, lo: number, hi: number) => lo + (hi - lo) * r();
-const exponential = (r: Rand, mean: number) => -Math.log(1 - r()) * mean;
-const roundTo = (ms: number, step: number) => Math.round(ms / step) * step;
-
-function pickWeighted<T>(r: Rand, items: readonly T[], weights: readonly number[]): T {
-  const total = weights.reduce((a, b) => a + b, 0);
-  let x = r() * total;
-  for (const [i, item] of items.entries()) {
-    x -= weights[i]!;
-    if (x < 0) return item;
-  }
-  return items[items.length - 1]!;
-}
-
 const SD15_NAMES = [
   "v1-5-pruned-emaonly",
   "realisticVisionV60B1",
@@ -75,81 +47,11 @@ const SD15_NAMES = [
 const SDXL_NAMES = ["sd_xl_base_1.0", "juggernautXL_v9", "animagineXL_v31", "realvisxlV40"];
 
 function checkpoints(r: Rand, sd15: number, sdxl: number): TraceCheckpoint[] {
-  const make = (name: string, family: "sd15" | "sdxl"): TraceCheckpoint =>
-    family === "sd15"
-      ? {
-          name,
-          family,
-          inferenceMs: roundTo(between(r, 1500, 3000), 10),
-          loadMs: roundTo(between(r, 5000, 8000), 100),
-          downloadMs: roundTo(between(r, 20_000, 40_000), 1000),
-          minNodes: 0,
-          maxNodes: 0,
-          minGpuMemoryMb: 0,
-          gpuClass: null,
-        }
-      : {
-          name,
-          family,
-          inferenceMs: roundTo(between(r, 4000, 7000), 10),
-          loadMs: roundTo(between(r, 12_000, 30_000), 100),
-          downloadMs: roundTo(between(r, 60_000, 100_000), 1000),
-          minNodes: 0,
-          maxNodes: 0,
-          minGpuMemoryMb: 12_288,
-          gpuClass: null,
-        };
-  return [...SD15_NAMES.slice(0, sd15).map((n) => make(n, "sd15")), ...SDXL_NAMES.slice(0, sdxl).map((n) => make(n, "sdxl"))];
-}
-
-/** Popularity weights, shuffled over checkpoints so rank does not follow family. */
-function shuffled<T>(r: Rand, items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-function zipfWeights(n: number, s: number): number[] {
-  return Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s);
+  return [...SD15_NAMES.slice(0, sd15).map((n) => checkpointSpec(r, n, "sd15")), ...SDXL_NAMES.slice(0, sdxl).map((n) => checkpointSpec(r, n, "sdxl"))];
 }
 
 function nodes(r: Rand, ckpts: readonly TraceCheckpoint[], weights: readonly number[]): TraceNode[] {
-  return Array.from({ length: NODES }, (_, i) => {
-    const loaded = pickWeighted(r, ckpts, weights).name;
-    const cached = new Set([loaded]);
-    const extra = 1 + Math.floor(r() * 3);
-    while (cached.size < 1 + extra) cached.add(pickWeighted(r, ckpts, weights).name);
-    return {
-      id: `node-${i + 1}`,
-      gpuMemoryMb: 24_576,
-      gpuClass: i < 5 ? "rtx4090" : "l4",
-      loaded,
-      cached: [...cached].sort(),
-    };
-  });
-}
-
-type Arrival = Trace["arrivals"][number];
-
-function arrival(r: Rand, atMs: number, c: TraceCheckpoint): Arrival {
-  return { atMs: Math.round(atMs), checkpoint: c.name, inferenceMs: roundTo(c.inferenceMs * between(r, 0.8, 1.2), 10) };
-}
-
-/** Poisson arrivals offering `offeredLoad` × the fleet's capacity, checkpoints by weight. */
-function poisson(r: Rand, ckpts: readonly TraceCheckpoint[], weights: readonly number[], count: number, offeredLoad: number, nodeCount: number): Arrival[] {
-  const total = weights.reduce((a, b) => a + b, 0);
-  const meanInferenceMs = ckpts.reduce((sum, c, i) => sum + (c.inferenceMs * weights[i]!) / total, 0);
-  const meanGapMs = meanInferenceMs / (offeredLoad * nodeCount);
-  const out: Arrival[] = [];
-  let t = 0;
-  for (let i = 0; i < count; i++) {
-    out.push(arrival(r, t, pickWeighted(r, ckpts, weights)));
-    t += exponential(r, meanGapMs);
-  }
-  return out;
+  return warmNodes(r, NODES, ckpts, weights, (i) => ({ id: `node-${i + 1}`, gpuMemoryMb: 24_576, gpuClass: i < 5 ? "rtx4090" : "l4" }));
 }
 
 function uniformTrace(): Trace {

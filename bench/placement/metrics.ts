@@ -106,3 +106,26 @@ export function figures(trace: Trace, run: SimResult, bound: LowerBound = lowerB
     switchReasons: run.switchReasons,
   };
 }
+
+export interface ClassWaits {
+  /** popular (the top fifth of checkpoints by arrivals), rare (the rest), or a family (sd15, sdxl). */
+  name: string;
+  waitsMs: number[];
+}
+
+/** Each task's wait (arrival until inference starts), by class; a trace may have no task of a class. */
+export function waitsByClass(trace: Trace, run: SimResult): ClassWaits[] {
+  const arrivals = new Map<string, number>();
+  for (const a of trace.arrivals) arrivals.set(a.checkpoint, (arrivals.get(a.checkpoint) ?? 0) + 1);
+  const ranked = trace.checkpoints.map((c) => c.name).sort((a, b) => (arrivals.get(b) ?? 0) - (arrivals.get(a) ?? 0) || a.localeCompare(b));
+  const popular = new Set(ranked.slice(0, Math.max(1, Math.ceil(ranked.length / 5))));
+  const family = new Map(trace.checkpoints.map((c) => [c.name, c.family]));
+  const classes = new Map<string, number[]>(["popular", "rare", "sd15", "sdxl"].map((name) => [name, []]));
+  for (const t of run.tasks) {
+    if (t.startMs === null) throw new Error(`${run.policy}: task ${t.id} never ran`);
+    const waitMs = t.startMs - t.arrivalMs;
+    classes.get(popular.has(t.checkpoint) ? "popular" : "rare")!.push(waitMs);
+    classes.get(family.get(t.checkpoint)!)!.push(waitMs);
+  }
+  return [...classes].map(([name, waitsMs]) => ({ name, waitsMs }));
+}

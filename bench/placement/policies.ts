@@ -1,21 +1,32 @@
 // The three policies the benchmark compares, on the same simulator:
-//   affinity — sdgate: src/fleet/placement.ts, the code Fleet runs, fed the view Fleet builds;
+//   sdgate   — src/fleet/placement.ts, the code Fleet runs, fed the view Fleet builds;
 //   fifo-any — one shared FIFO queue; the next free node takes the oldest task and switches to
 //              its checkpoint if needed (sd-webui instances behind a load balancer);
 //   static   — each checkpoint owns a fixed set of nodes sized to its expected load (the
 //              original one-function-per-checkpoint); a checkpoint's nodes serve its FIFO.
 import { addonsHeld } from "../../src/fleet/addon-preference.ts";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../src/fleet/placement.ts";
-import { capOf, hasClaimableWork, nodeFits, nodesServing, oldestWaiting, type SimNode, type SimPolicy, type SimQueue, waitingCount } from "./simulator.ts";
+import {
+  capOf,
+  hasClaimableWork,
+  nodeFits,
+  oldestWaiting,
+  ramLoadMs,
+  type SimNode,
+  type SimPolicy,
+  type SimQueue,
+  type SimState,
+  waitingCount,
+} from "./simulator.ts";
 import type { Trace } from "./trace.ts";
 
-export const POLICY_NAMES = ["affinity", "fifo-any", "static"] as const;
+export const POLICY_NAMES = ["sdgate", "fifo-any", "static"] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
 
 export function makePolicy(name: PolicyName, trace: Trace): SimPolicy {
   switch (name) {
-    case "affinity":
-      return affinityPolicy();
+    case "sdgate":
+      return sdgatePolicy();
     case "fifo-any":
       return fifoAnyPolicy();
     case "static":
@@ -23,9 +34,19 @@ export function makePolicy(name: PolicyName, trace: Trace): SimPolicy {
   }
 }
 
-export function affinityPolicy(): SimPolicy {
+export function sdgatePolicy(): SimPolicy {
+  // The fleet does not change during a run: how many nodes may run each checkpoint, once.
+  const eligible = new Map<string, number>();
+  const eligibleNodes = (state: SimState, q: SimQueue) => {
+    let count = eligible.get(q.spec.name);
+    if (count === undefined) {
+      count = state.nodes.filter((n) => nodeFits(n, q.spec)).length;
+      eligible.set(q.spec.name, count);
+    }
+    return count;
+  };
   return {
-    name: "affinity",
+    name: "sdgate",
     // As Fleet wakes its parked claims: a node holding more of the add-ons that its checkpoint's
     // next task needs asks first (src/fleet/addon-preference.ts).
     order(idle, state) {
@@ -44,26 +65,40 @@ export function affinityPolicy(): SimPolicy {
         nodeId: node.id,
         loadedCheckpoint: node.loaded,
         cachedCheckpoints: [...node.cached],
+        ramCheckpoints: [...node.ram.keys()],
+        idleSinceMs: node.idleSinceMs,
         gpuMemoryMb: node.gpuMemoryMb,
         gpuClass: node.gpuClass,
         servingSinceMs: node.servingSinceMs,
       };
-      const queues: PlacementQueue[] = [...state.queues.values()].map((q) => ({
+      const cachedOn = new Map<string, number>();
+      const serving = new Map<string, number>();
+      for (const other of state.nodes) {
+        if (other === node) continue;
+        for (const name of other.cached) cachedOn.set(name, (cachedOn.get(name) ?? 0) + 1);
+        if (other.loaded !== null) serving.set(other.loaded, (serving.get(other.loaded) ?? 0) + 1);
+      }
+      // Queues with nothing waiting matter to the policy only as the node's own (a shortcut of the
+      // simulator's: Fleet passes them all).
+      const relevant = [...state.queues.values()].filter((q) => waitingCount(q) > 0 || q.spec.name === node.loaded);
+      const queues: PlacementQueue[] = relevant.map((q) => ({
         checkpoint: q.spec.name,
         waiting: waitingCount(q),
         oldestWaitingAgeMs: ageOfOldestMs(q, state.nowMs),
         running: q.running,
         concurrencyCap: capOf(q.spec),
-        nodesServing: nodesServing(state, q.spec.name, node),
+        nodesServing: serving.get(q.spec.name) ?? 0,
         minNodes: q.spec.minNodes,
         maxNodes: q.spec.maxNodes,
         minGpuMemoryMb: q.spec.minGpuMemoryMb,
         gpuClass: q.spec.gpuClass,
         loadMs: q.spec.loadMs,
+        ramLoadMs: ramLoadMs(q.spec),
         downloadMs: q.spec.downloadMs,
         // The estimate Fleet has (the pool's setting), not the task's actual time.
         inferenceMs: q.spec.inferenceMs,
-        cachedOnNodes: state.nodes.filter((n) => n !== node && n.cached.has(q.spec.name)).length,
+        cachedOnNodes: cachedOn.get(q.spec.name) ?? 0,
+        eligibleNodes: eligibleNodes(state, q),
       }));
       const decision = choosePlacement(self, queues, state.nowMs);
       return decision && { checkpoint: decision.checkpoint, reason: decision.reason };
@@ -149,9 +184,12 @@ export function staticAssignment(trace: Trace): Map<string, string[]> {
     return n.gpuMemoryMb >= spec.minGpuMemoryMb && (spec.gpuClass === null || spec.gpuClass === n.gpuClass);
   };
   const affinity = (n: Trace["nodes"][number], c: string) => (n.loaded === c ? 2 : n.cached.includes(c) ? 1 : 0);
-  for (const c of byLoad) {
+  // The most constrained checkpoints (fewest nodes that may run them) pick their nodes first,
+  // as an operator would give SDXL the large-memory nodes before filling them with SD1.5.
+  const fitting = (c: string) => trace.nodes.filter((n) => fits(n, c)).length;
+  for (const c of [...byLoad].sort((a, b) => fitting(a) - fitting(b))) {
     for (let i = 0; i < count.get(c)!; i++) {
-      const candidates = unassigned.filter((n) => fits(n, c)).sort((a, b) => affinity(b, c) - affinity(a, c));
+      const candidates = unassigned.filter((n) => fits(n, c)).sort((a, b) => affinity(b, c) - affinity(a, c) || a.gpuMemoryMb - b.gpuMemoryMb);
       const node = candidates[0];
       if (!node) throw new Error(`static: no node left that may serve ${c}`);
       unassigned.splice(unassigned.indexOf(node), 1);

@@ -1,6 +1,7 @@
 // Discrete-event simulator of a GPU fleet in virtual time (no timers): nodes that serve one
 // checkpoint at a time, switch costs (load, plus download when the file is not on the node's
-// disk; once downloaded it stays cached), the add-ons a task needs (downloaded before it runs
+// disk; once downloaded it stays cached; a checkpoint held in the node's RAM cache loads at its
+// own, lower cost), the add-ons a task needs (downloaded before it runs
 // when the node lacks them), a disk budget per node shared by checkpoints and add-ons (least
 // recently used evicted first; unlimited when the trace sets none), per-checkpoint FIFO queues
 // with concurrency caps, and the arrivals of a trace. A policy answers "what should this idle node serve?"; the simulator
@@ -8,6 +9,7 @@
 // download and load), switches if needed, runs it, and asks again.
 //
 // Idle nodes are asked again on every event and, like a long poll, every POLL_INTERVAL_MS.
+import { ramLoadMsFor } from "../../src/fleet/placement.ts";
 import type { Trace, TraceCheckpoint } from "./trace.ts";
 
 /** How often an idle node re-asks when nothing happens (the long poll). */
@@ -37,11 +39,16 @@ export interface SimNode {
   cached: Set<string>;
   cachedAddons: Set<string>;
   diskBudgetMb: number | null;
+  /** Checkpoints held in RAM besides the loaded one, by when last loaded (at most ramSlots). */
+  ram: Map<string, number>;
+  ramSlots: number;
   /** Files on its disk (`checkpoint:`/`addon:` + name) by when last used, for LRU eviction. */
   lastUsedMs: Map<string, number>;
   /** When it started serving `loaded` (set at the claim that switched, as Fleet does). */
   servingSinceMs: number | null;
   busyUntilMs: number | null;
+  /** Since when it has had nothing to run (null while busy). */
+  idleSinceMs: number | null;
   task: SimTask | null;
 }
 
@@ -79,7 +86,9 @@ export interface SimResult {
   makespanMs: number;
   switches: number;
   downloads: number;
-  /** Node time spent downloading and loading. */
+  /** Switches served from the node's RAM cache. */
+  ramSwitches: number;
+  /** Node time spent downloading and loading (from disk or RAM). */
   switchingMs: number;
   /** Add-on files fetched onto nodes that lacked them, and the node time that took. */
   addonDownloads: number;
@@ -161,6 +170,22 @@ class EventHeap {
   }
 }
 
+/** What a switch to a checkpoint held in RAM costs. */
+export function ramLoadMs(spec: TraceCheckpoint): number {
+  return spec.ramLoadMs ?? ramLoadMsFor(spec.loadMs);
+}
+
+/** sd-webui's checkpoint cache: the checkpoint it switches away from stays in RAM, least recently loaded evicted first. */
+function keepInRam(node: SimNode, checkpoint: string | null, nowMs: number): void {
+  if (checkpoint === null || node.ramSlots === 0) return;
+  node.ram.set(checkpoint, nowMs);
+  while (node.ram.size > node.ramSlots) {
+    let oldest: string | null = null;
+    for (const [name, atMs] of node.ram) if (oldest === null || atMs < node.ram.get(oldest)!) oldest = name;
+    node.ram.delete(oldest!);
+  }
+}
+
 export function simulate(trace: Trace, policy: SimPolicy): SimResult {
   const queues = new Map<string, SimQueue>(trace.checkpoints.map((spec) => [spec.name, { spec, tasks: [], head: 0, running: 0 }]));
   const nodes: SimNode[] = trace.nodes.map((n) => {
@@ -173,9 +198,12 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       cached,
       cachedAddons: new Set(n.cachedAddons),
       diskBudgetMb: n.diskBudgetMb ?? null,
+      ram: new Map(),
+      ramSlots: n.ramCacheCheckpoints,
       lastUsedMs: new Map([...[...cached].map((c) => `checkpoint:${c}`), ...n.cachedAddons.map((a) => `addon:${a}`)].map((key) => [key, 0])),
       servingSinceMs: n.loaded ? 0 : null,
       busyUntilMs: null,
+      idleSinceMs: 0,
       task: null,
     };
   });
@@ -218,6 +246,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     makespanMs: 0,
     switches: 0,
     downloads: 0,
+    ramSwitches: 0,
     switchingMs: 0,
     addonDownloads: 0,
     addonDownloadMs: 0,
@@ -246,9 +275,12 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     let readyMs = state.nowMs;
     if (switching) {
       const download = !node.cached.has(q.spec.name);
-      const costMs = q.spec.loadMs + (download ? q.spec.downloadMs : 0);
+      const fromRam = node.ram.delete(q.spec.name);
+      const costMs = fromRam ? ramLoadMs(q.spec) : q.spec.loadMs + (download ? q.spec.downloadMs : 0);
       result.switches += 1;
       if (download) result.downloads += 1;
+      if (fromRam) result.ramSwitches += 1;
+      keepInRam(node, node.loaded, state.nowMs);
       result.switchingMs += costMs;
       const reason = choice.reason ?? "switch";
       result.switchReasons[reason] = (result.switchReasons[reason] ?? 0) + 1;
@@ -279,6 +311,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       readyMs = task.endMs;
     }
     node.busyUntilMs = readyMs;
+    node.idleSinceMs = null;
     frees.push(readyMs, node);
     return true;
   };
@@ -299,6 +332,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
         node.task = null;
       }
       node.busyUntilMs = null;
+      node.idleSinceMs = nowMs;
     }
     while (nextArrival < tasks.length && tasks[nextArrival]!.arrivalMs <= nowMs) {
       const task = tasks[nextArrival]!;

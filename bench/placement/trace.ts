@@ -13,6 +13,8 @@ const checkpointSchema = z.object({
   loadMs: z.number().nonnegative(),
   /** Extra when the file is not on the node's disk. */
   downloadMs: z.number().nonnegative(),
+  /** Loading it from a node's RAM cache instead of disk; absent = derived from loadMs as Fleet does (ramLoadMsFor, src/fleet/placement.ts). */
+  ramLoadMs: z.number().nonnegative().optional(),
   /** Its file's size, counted against a node's disk budget (0: not counted). */
   sizeMb: z.number().nonnegative().default(0),
   /** Pool settings, as in POST /batch_update_sd_resource. Absent cap = unlimited. */
@@ -32,6 +34,8 @@ const nodeSchema = z.object({
   cachedAddons: z.array(z.string()).default([]),
   /** Disk for checkpoints and add-ons together, least recently used evicted first; absent = unlimited. */
   diskBudgetMb: z.number().positive().optional(),
+  /** Checkpoints sd-webui keeps in RAM besides the loaded one (least recently used evicted first); absent = none. */
+  ramCacheCheckpoints: z.number().int().nonnegative().default(0),
 });
 
 /** An add-on model (LoRA, VAE, ControlNet) tasks may need beside their checkpoint. */

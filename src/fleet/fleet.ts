@@ -13,8 +13,9 @@ import { migrateSqlStorage } from "../sql-storage-migrations";
 import { betterHolder, byAddonsHeld } from "./addon-preference";
 import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate";
 import { mergeCatalogs } from "./catalog";
+import { CheckpointCounts } from "./checkpoint-counts";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
-import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue } from "./placement";
+import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, SPARE_IDLE_MS } from "./placement";
 import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
@@ -31,6 +32,8 @@ const MISSED_HEARTBEATS_BEFORE_LOST = 2;
 export class Fleet extends DurableObject<Env> implements FleetRpc {
   clock: () => number = () => Date.now();
   private readonly nodes = new Map<string, NodeRecord>();
+  /** Per-checkpoint counts over the live nodes, kept with `nodes` (through save and forget). */
+  private readonly counts = new CheckpointCounts();
   private readonly queues = new Map<string, QueueSummary>();
   /** Parked claims: how to wake each, and the node asking. */
   private wakeClaims = new Map<() => void, string>();
@@ -58,6 +61,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       const node = JSON.parse(row.data) as NodeRecord;
       // Records stored before nodes reported add-ons or RAM-held checkpoints.
       this.nodes.set(node.nodeId, { ...node, cachedAddons: node.cachedAddons ?? [], ramCheckpoints: node.ramCheckpoints ?? [] });
+      this.counts.update(undefined, node);
     }
     for (const row of ctx.storage.sql.exec<{ data: string }>("SELECT data FROM queues")) {
       const summary = JSON.parse(row.data) as QueueSummary;
@@ -100,6 +104,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   }
 
   private save(node: NodeRecord): void {
+    this.counts.update(this.nodes.get(node.nodeId), node);
     this.nodes.set(node.nodeId, node);
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO nodes (node_id, data) VALUES (?, ?)", node.nodeId, JSON.stringify(node));
   }
@@ -190,9 +195,14 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     if (this.heldByAnotherKey(nodeId, keyId)) return "node_id_taken";
     if (replacedBy(node, instanceId)) return "replaced";
     await this.releaseLeases(nodeId);
+    this.forget(nodeId);
+    return "gone";
+  }
+
+  private forget(nodeId: string): void {
+    this.counts.update(this.nodes.get(nodeId), undefined);
     this.nodes.delete(nodeId);
     this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", nodeId);
-    return "gone";
   }
 
   /** An admin removes the node, whatever its state, and releases its id to any node key. */
@@ -201,8 +211,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const wasBound = this.nodeKeys.delete(nodeId);
     this.ctx.storage.sql.exec("DELETE FROM node_keys WHERE node_id = ?", nodeId);
     if (!node) return wasBound ? "gone" : "unknown_node";
-    this.nodes.delete(nodeId);
-    this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", nodeId);
+    this.forget(nodeId);
     // Its parked claim, if any, ends now (unknown_node) instead of at its timeout.
     this.wakeAll();
     if (node.status !== "lost") await this.releaseLeases(nodeId);
@@ -254,16 +263,6 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   }
 
   private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
-    const servingCounts = new Map<string, number>();
-    const cachedCounts = new Map<string, number>();
-    const add = (counts: Map<string, number>, checkpoint: string) => counts.set(checkpoint, (counts.get(checkpoint) ?? 0) + 1);
-    for (const other of this.nodes.values()) {
-      if (other.nodeId === node.nodeId || other.status === "lost") continue;
-      // A node the checkpoint failed on does not serve it, whatever it last reported.
-      if (other.loadedCheckpoint && !this.failedOn.get(other.loadedCheckpoint)?.has(other.nodeId)) add(servingCounts, other.loadedCheckpoint);
-      for (const checkpoint of new Set([...other.cachedCheckpoints, ...(other.loadedCheckpoint ? [other.loadedCheckpoint] : [])]))
-        add(cachedCounts, checkpoint);
-    }
     const now = this.clock();
     const queues = [...this.queues.values()].map((q) => ({
       checkpoint: q.checkpoint,
@@ -271,8 +270,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       oldestWaitingAgeMs: q.oldestWaitingAt === null ? 0 : Math.max(0, now - q.oldestWaitingAt),
       running: q.running,
       concurrencyCap: q.concurrencyCap,
-      nodesServing: servingCounts.get(q.checkpoint) ?? 0,
-      cachedOnNodes: cachedCounts.get(q.checkpoint) ?? 0,
+      nodesServing: this.counts.loadedOn(q.checkpoint, node) - this.loadedByFailed(q.checkpoint, node.nodeId),
+      cachedOnNodes: this.counts.heldBy(q.checkpoint, node),
+      eligibleNodes: this.counts.eligible(q),
       minNodes: q.minNodes,
       maxNodes: q.maxNodes,
       minGpuMemoryMb: q.minGpuMemoryMb,
@@ -289,9 +289,20 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       gpuMemoryMb: node.gpuMemoryMb,
       gpuClass: node.gpuClass,
       servingSinceMs: node.servingSince,
+      idleSinceMs: node.idleSince ?? null,
       refusedCheckpoints: [...this.failedOn].filter(([, nodeIds]) => nodeIds.has(node.nodeId)).map(([checkpoint]) => checkpoint),
     };
     return { self, queues };
+  }
+
+  /** Live nodes other than `selfId` that have `checkpoint` loaded though it failed on them: they do not serve it. */
+  private loadedByFailed(checkpoint: string, selfId: string): number {
+    let count = 0;
+    for (const nodeId of this.failedOn.get(checkpoint) ?? []) {
+      const other = this.nodes.get(nodeId);
+      if (nodeId !== selfId && other && other.status !== "lost" && other.loadedCheckpoint === checkpoint) count += 1;
+    }
+    return count;
   }
 
   /**
@@ -369,15 +380,20 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       }
       const remaining = deadline - this.clock();
       if (remaining <= 0) return { outcome: "none" };
+      // Placement may answer otherwise once the node has been idle SPARE_IDLE_MS: ask again then.
+      const spareInMs = node.idleSince == null ? Infinity : node.idleSince + SPARE_IDLE_MS - this.clock();
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
           resolve();
         };
-        const timer = setTimeout(() => {
-          this.wakeClaims.delete(wake);
-          resolve();
-        }, remaining);
+        const timer = setTimeout(
+          () => {
+            this.wakeClaims.delete(wake);
+            resolve();
+          },
+          spareInMs > 0 ? Math.min(remaining, spareInMs) : remaining,
+        );
         this.wakeClaims.set(wake, nodeId);
       });
     }
@@ -393,8 +409,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const cutoff = this.clock() - readConfig(this.env).lostNodeRetentionMs;
     for (const node of [...this.nodes.values()]) {
       if (node.status !== "lost" || node.lastSeenAt > cutoff) continue;
-      this.nodes.delete(node.nodeId);
-      this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", node.nodeId);
+      this.forget(node.nodeId);
     }
   }
 

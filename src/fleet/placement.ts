@@ -1,26 +1,46 @@
-// Placement (DESIGN §5, model affinity): which checkpoint a GPU node serves next.
+// Placement (DESIGN §5): which checkpoint a GPU node serves next.
 //
 // Pure: no I/O, no clock (`nowMs` is an argument), no imports. The Fleet Durable Object calls it
 // when a node asks for work, and bench/placement drives the same function in a simulator, so the
 // benchmark measures this code.
 //
-// A switch (load, plus download when the file is not on the node's disk) costs 5 s to 2 min
-// against 1–7 s of inference, so nodes stay where they are and move only when the backlog
-// elsewhere pays for the move. How much a checkpoint's waiting work hurts is its *pressure*:
-// the age of its oldest waiting task plus the time the nodes on it need for its backlog. A node
-// that asks gets, in this order:
+// A switch (load, plus download when the file is not on the node's disk; far less when sd-webui
+// holds the checkpoint in RAM) costs 1 s to 2 min against 1–7 s of inference, so nodes stay where
+// they are and move for a reason. A node that asks gets, in this order:
 //
-//   1. affinity    — its loaded checkpoint while that has claimable work (waiting, under its
-//                    cap). It leaves that work, once past MIN_RESIDENCY_MS, only for a checkpoint
-//                    whose pressure with it exceeds what it leaves behind by STARVATION_GAP_MS
-//                    and whose work pays for the switch LEAVE_MIN_SWITCH_COSTS times, or for one
-//                    nobody serves that has waited STARVATION_AGE_MS longer than its own work;
-//   2. null        — when its pool needs it to stay at minNodes;
-//   3. min-nodes   — a pool with work that has fewer than minNodes nodes;
-//   4. backlog / starvation — the highest pressure with this node on it, net of its weighted
-//                    switch cost, among checkpoints it may serve where it would still find work
-//                    once switched (downloads wait while a node that has the file may come);
-//   5. null        — nothing worth a switch: it keeps what it has loaded and waits (long poll).
+//   1. affinity   — its loaded checkpoint while that has claimable work (waiting, under its cap).
+//                   Once past MIN_RESIDENCY_MS it leaves that work only
+//                   - for work fewer nodes may run than its own (a large-memory node on work small
+//                     nodes can run) that needs another node or is due (below);
+//                   - for rare work that is due and that nobody serves, when others stay on its
+//                     checkpoint and will clear it: batched rare work is served within about
+//                     BATCH_WAIT_MS even when every node is busy;
+//                   - for any work nobody serves whose oldest task has waited LEAVE_AGE_MS longer
+//                     than its own: the bound on a lone task's wait (issue 14), relative so a
+//                     fleet backlogged everywhere does not thrash;
+//                   - for a checkpoint whose backlog per node, with this node on it, would take
+//                     REBALANCE_GAP_MS longer to clear than its own without it, and pays for the
+//                     switch LEAVE_MIN_SWITCH_COSTS times: nodes follow demand (capacity in
+//                     proportion to work), not the age of every queue;
+//   2. null       — when its pool needs it to stay at minNodes;
+//   3. min-nodes  — a pool with work that has fewer than minNodes nodes;
+//   4. backlog / starvation — the most urgent work this node may take: a served checkpoint whose
+//                   nodes would not clear their backlog before this one is ready, or rare work
+//                   that is due: its oldest task will have waited BATCH_WAIT_MS once the node is
+//                   ready, or its batch pays for the switch BATCH_SWITCH_COSTS times, or the node
+//                   is spare (nothing loaded, not just done with a task, or idle
+//                   SPARE_IDLE_MS). Work only nodes like this one may run (more GPU memory, a GPU
+//                   class) goes first, and a node on such work takes wider work only once that
+//                   has waited LEAVE_AGE_MS. Urgency is the wait the work will have seen once
+//                   served, not discounted by the checkpoint's own load time, so expensive
+//                   checkpoints are not pushed to the back; only a download this node would need
+//                   counts against it (DOWNLOAD_WEIGHT times);
+//   5. null       — nothing due: it keeps what it has loaded and waits (long poll).
+//
+// Downloads go where the file is: an idle node without the file leaves the work to a node that has
+// it (and does not serve it yet) until the oldest task has waited the download's time plus
+// HOLDER_GRACE_MS, and takes work it has on disk or in RAM before work it would download; a node
+// leaving work never downloads a file another node has.
 //
 // Constraints hold throughout: GPU memory and class, checkpoints that failed on the node, maxNodes (counting nodes already on the
 // pool), and the concurrency cap (no claim at the cap; no join when the nodes already on a pool
@@ -30,10 +50,13 @@ export interface PlacementNode {
   nodeId: string;
   loadedCheckpoint: string | null; // what sd-webui has loaded now
   cachedCheckpoints: readonly string[]; // files on its disk
-  ramCheckpoints?: readonly string[]; // checkpoints sd-webui holds in RAM; a switch to one is a RAM load
+  /** Checkpoints sd-webui holds in RAM besides the loaded one: a switch to one costs ramLoadMs. */
+  ramCheckpoints?: readonly string[];
   gpuMemoryMb: number;
   gpuClass: string;
   servingSinceMs: number | null; // when it started serving loadedCheckpoint (anti-thrash)
+  /** Since when it has had nothing to run after a task (null or absent: not since a task, e.g. just registered — taken as spare). */
+  idleSinceMs?: number | null;
   /** Checkpoints that failed to load here (or ran on other weights): never offered to this node. */
   refusedCheckpoints?: readonly string[];
 }
@@ -49,62 +72,92 @@ export interface PlacementQueue {
   maxNodes: number; // 0 = no limit
   minGpuMemoryMb: number; // 0 = any
   gpuClass: string | null; // null = any
-  loadMs: number; // estimated checkpoint load (switch) time
+  loadMs: number; // estimated checkpoint load (switch) time, from disk
+  /** Estimated switch time when the node holds it in RAM (absent: ramLoadMsFor(loadMs)). */
+  ramLoadMs?: number;
   downloadMs: number; // extra when the file is not cached on the node
   inferenceMs: number; // estimated time of one task
   /** OTHER nodes that have the file on disk (cached or loaded). Absent = unknown, taken as 0. */
   cachedOnNodes?: number;
+  /** Live nodes whose GPU may run it (memory, class), this one included. Absent = unknown: no node is kept for it. */
+  eligibleNodes?: number;
 }
 
 export type PlacementReason = "affinity" | "backlog" | "starvation" | "min-nodes";
 
 export type PlacementDecision = { checkpoint: string; switching: boolean; reason: PlacementReason } | null; // nothing worth doing now: the node waits (long poll)
 
+/**
+ * Downloads go where the file is: while another node that has the file does not serve the
+ * checkpoint, a node without it leaves the work to that node until the oldest task has waited
+ * the download's time plus this (a holder busy elsewhere comes for it within the bounds above).
+ */
+export const HOLDER_GRACE_MS = 120_000;
+
+/**
+ * Ranking work, an idle node counts a download it would need (against a node that has the file)
+ * this many times: the download delays all it does next and puts one more copy on a disk.
+ */
+export const DOWNLOAD_WEIGHT = 3;
+
 /** Anti-thrash: this long after a node starts serving a checkpoint, it stays while it has work. */
 export const MIN_RESIDENCY_MS = 60_000;
 
 /**
- * A node leaves a checkpoint that still has work only for one whose pressure, with the node on
- * it, exceeds what it leaves behind by this much: a smaller imbalance is not worth a switch,
- * and the move cannot invite the reverse move (hysteresis) ...
+ * Rare work (a checkpoint nobody serves) is batched: an idle node goes for it once its oldest
+ * task would have waited this long by the time the node is ready, so one switch serves what
+ * gathered meanwhile. Busy nodes leave work that others keep serving for it at this age too.
  */
-export const STARVATION_GAP_MS = 240_000;
+export const BATCH_WAIT_MS = 30_000;
+
+/** ... or at once when the work gathered is worth this many switches. */
+export const BATCH_SWITCH_COSTS = 2;
+
+/** An idle node that has had nothing to do for this long is spare: it takes rare work at once. */
+export const SPARE_IDLE_MS = 500;
 
 /**
- * ... and only if the work there, per node once it has joined, is at least this many of its
- * switch costs: a switch that leaves work behind must be amortised over a real batch. (A node
- * without the file does not go at all while another node has it: that node goes first.)
+ * The bound on a lone task's wait: a node leaves its own work, even as the only node on it, for
+ * work nobody serves whose oldest task has waited this much longer than its own oldest.
  */
-export const LEAVE_MIN_SWITCH_COSTS = 6;
+export const LEAVE_AGE_MS = 60_000;
 
 /**
- * The backstop for a rarely used checkpoint that never gathers such a batch: once its oldest
- * task has waited this much longer than a node's own oldest, with no node on it, the node leaves
- * its work for it even for a single task. Relative, so a fleet backlogged everywhere (where
- * everything is old) does not start thrashing.
+ * A node leaves its work for another checkpoint's backlog only if that backlog, per node with
+ * it there, takes this much longer to clear than its own without it (hysteresis: the move
+ * cannot invite the reverse move) ...
  */
-export const STARVATION_AGE_MS = 600_000;
+export const REBALANCE_GAP_MS = 30_000;
+
+/** ... and only if the work there, per node once it has joined, is worth this many of its switches. */
+export const LEAVE_MIN_SWITCH_COSTS = 4;
 
 /**
- * An idle node weighs its own switch time this many times against pressure: a switch delays all
- * the work the node does afterwards, so cached and cheap switches win over downloads.
+ * A node joins a checkpoint others serve when they need at least this long to clear its
+ * backlog (and more than this node needs to switch): a short queue is theirs to drain.
  */
-export const SWITCH_COST_WEIGHT = 4;
+export const JOIN_DRAIN_MS = 5_000;
+
+/**
+ * A switch to a checkpoint sd-webui holds in RAM (its checkpoint cache) moves the weights to the
+ * GPU without reading the file: about a quarter of a load from disk (5–8 s → 1.2–2 s for SD1.5).
+ * Nodes do not measure it yet, so Fleet derives it from the pool's load time.
+ */
+const RAM_LOAD_SHARE_OF_DISK_LOAD = 0.25;
+
+export function ramLoadMsFor(loadMs: number): number {
+  return Math.round(loadMs * RAM_LOAD_SHARE_OF_DISK_LOAD);
+}
 
 export function choosePlacement(node: PlacementNode, queues: readonly PlacementQueue[], nowMs: number): PlacementDecision {
   const current = queues.find((q) => q.checkpoint === node.loadedCheckpoint) ?? null;
-  const candidates = queues.filter((q) => q !== current && mayJoin(node, q) && hasClaimableWork(q));
+  const candidates = queues.filter((q) => q !== current && mayJoin(node, q) && hasClaimableWork(q) && !leftToHolder(node, q));
   const currentFits = current !== null && nodeFits(node, current);
 
   if (currentFits && hasClaimableWork(current)) {
     const justStarted = node.servingSinceMs !== null && nowMs - node.servingSinceMs < MIN_RESIDENCY_MS;
-    if (!justStarted && !heldByMinNodes(current)) {
-      const starving = longestStarving(candidates, current.oldestWaitingAgeMs);
-      if (starving) return { checkpoint: starving.checkpoint, switching: true, reason: "starvation" };
-      const hurting = hurtingMore(node, current, candidates);
-      if (hurting) return { checkpoint: hurting.checkpoint, switching: true, reason: hurting.nodesServing === 0 ? "starvation" : "backlog" };
-    }
-    return { checkpoint: current.checkpoint, switching: false, reason: "affinity" };
+    const leave = justStarted || heldByMinNodes(current) ? null : leaveFor(node, current, candidates);
+    return leave ?? { checkpoint: current.checkpoint, switching: false, reason: "affinity" };
   }
 
   // Nothing to claim on the loaded checkpoint: no work, at its cap, or the node no longer fits
@@ -116,25 +169,43 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
     .sort((a, b) => b.minNodes - b.nodesServing - (a.minNodes - a.nodesServing) || b.oldestWaitingAgeMs - a.oldestWaitingAgeMs)[0];
   if (belowMin) return { checkpoint: belowMin.checkpoint, switching: true, reason: "min-nodes" };
 
+  const spare = current === null || node.idleSinceMs == null || nowMs - node.idleSinceMs >= SPARE_IDLE_MS;
+  const takeable = candidates.filter(
+    (q) =>
+      (q.nodesServing > 0 ? needsHelp(node, q) : spare || isDue(node, q)) &&
+      // A node on work only nodes like it may run stays free for it: it takes wider work only
+      // once that has waited the lone-task bound.
+      (!moreConstrained(current ?? q, q) || q.oldestWaitingAgeMs >= LEAVE_AGE_MS),
+  );
+  // Work only nodes like this one may run first; among the rest, what it has on disk (or in RAM)
+  // before what it would download.
+  const widest = current ?? takeable.reduce<PlacementQueue | null>((w, q) => (w === null || (q.eligibleNodes ?? 0) > (w.eligibleNodes ?? 0) ? q : w), null);
+  const ownKind = takeable.filter((q) => moreConstrained(q, widest));
+  const held = takeable.filter((q) => isCached(node, q) || inRam(node, q));
+  const best = mostUrgent(node, ownKind.length > 0 ? ownKind : held.length > 0 ? held : takeable);
+  return best && switchTo(best);
+}
+
+/**
+ * The queue whose work will have waited longest once served with this node, counting against it
+ * only what this node pays beyond the checkpoint's own load (a download, DOWNLOAD_WEIGHT times;
+ * less from RAM).
+ */
+function mostUrgent(node: PlacementNode, queues: readonly PlacementQueue[]): PlacementQueue | null {
   let best: PlacementQueue | null = null;
-  let bestScoreMs = -Infinity;
-  for (const q of candidates) {
-    const switchMs = switchCostMs(node, q);
-    // Ski rental on downloads: while another node has the file, let it come, until the oldest
-    // task has waited as long as this node's download would take.
-    if (!isCached(node, q) && (q.cachedOnNodes ?? 0) > 0 && q.oldestWaitingAgeMs < q.downloadMs) continue;
-    // Somebody has to serve a checkpoint nobody serves; one that others serve is joined only if
-    // they would not have worked through its backlog by the time this node is ready.
-    if (q.nodesServing > 0 && workMs(q) < q.nodesServing * switchMs) continue;
-    const scoreMs = pressureMs(q, q.nodesServing + 1) - SWITCH_COST_WEIGHT * switchMs;
-    if (scoreMs > bestScoreMs) {
+  let bestUrgencyMs = -Infinity;
+  for (const q of queues) {
+    const urgencyMs = waitOnceServedMs(q, q.nodesServing + 1) - DOWNLOAD_WEIGHT * (switchCostMs(node, q) - q.loadMs);
+    if (urgencyMs > bestUrgencyMs) {
       best = q;
-      bestScoreMs = scoreMs;
+      bestUrgencyMs = urgencyMs;
     }
   }
-  if (!best) return null;
-  const starved = best.nodesServing === 0 && best.oldestWaitingAgeMs >= STARVATION_GAP_MS;
-  return { checkpoint: best.checkpoint, switching: true, reason: starved ? "starvation" : "backlog" };
+  return best;
+}
+
+function switchTo(q: PlacementQueue): PlacementDecision {
+  return { checkpoint: q.checkpoint, switching: true, reason: q.nodesServing === 0 && q.oldestWaitingAgeMs >= BATCH_WAIT_MS ? "starvation" : "backlog" };
 }
 
 /** The node's GPU meets the pool's constraints (memory, class). */
@@ -165,8 +236,21 @@ function isCached(node: PlacementNode, q: PlacementQueue): boolean {
   return node.cachedCheckpoints.includes(q.checkpoint);
 }
 
+function inRam(node: PlacementNode, q: PlacementQueue): boolean {
+  return node.ramCheckpoints?.includes(q.checkpoint) ?? false;
+}
+
 export function switchCostMs(node: PlacementNode, q: PlacementQueue): number {
+  if (inRam(node, q)) return q.ramLoadMs ?? ramLoadMsFor(q.loadMs);
   return q.loadMs + (isCached(node, q) ? 0 : q.downloadMs);
+}
+
+/**
+ * Ski rental on downloads: while another node has the file, this one (which would download it)
+ * leaves the work to that node until the oldest task has waited as long as the download takes.
+ */
+function leftToHolder(node: PlacementNode, q: PlacementQueue, graceMs = HOLDER_GRACE_MS): boolean {
+  return !isCached(node, q) && !inRam(node, q) && (q.cachedOnNodes ?? 0) > q.nodesServing && q.oldestWaitingAgeMs < q.downloadMs + graceMs;
 }
 
 function workMs(q: PlacementQueue): number {
@@ -174,43 +258,63 @@ function workMs(q: PlacementQueue): number {
 }
 
 /**
- * How much q's waiting work hurts with `nodes` nodes on it: what its oldest task has already
- * waited plus the time those nodes need for the backlog. A checkpoint nobody serves is rated as
- * if one node came, so its age alone makes it grow while it waits.
+ * How long q's waiting work will have waited once `nodes` nodes work through it: what its
+ * oldest task has already waited plus the time they need for the backlog.
  */
-export function pressureMs(q: PlacementQueue, nodes: number): number {
+export function waitOnceServedMs(q: PlacementQueue, nodes: number): number {
   return q.oldestWaitingAgeMs + workMs(q) / Math.max(1, nodes);
 }
 
-/** The longest-waiting checkpoint nobody serves whose oldest task is STARVATION_AGE_MS older. */
-function longestStarving(queues: readonly PlacementQueue[], thanAgeMs: number): PlacementQueue | null {
-  let oldest: PlacementQueue | null = null;
-  for (const q of queues) {
-    if (q.nodesServing > 0 || q.oldestWaitingAgeMs - thanAgeMs < STARVATION_AGE_MS) continue;
-    if (!oldest || q.oldestWaitingAgeMs > oldest.oldestWaitingAgeMs) oldest = q;
-  }
-  return oldest;
+/** Rare work is due: its oldest task will have waited BATCH_WAIT_MS when this node is ready, or it pays for the switch. */
+function isDue(node: PlacementNode, q: PlacementQueue): boolean {
+  const switchMs = switchCostMs(node, q);
+  return q.oldestWaitingAgeMs + switchMs >= BATCH_WAIT_MS || workMs(q) >= BATCH_SWITCH_COSTS * switchMs;
 }
 
-/**
- * The checkpoint whose pressure, with this node on it, most exceeds by STARVATION_GAP_MS what
- * the node leaves behind (its checkpoint with the nodes that stay; rated with one node when it
- * is alone there), among those where the node's share of the work pays for its switch
- * LEAVE_MIN_SWITCH_COSTS times. A node without the file leaves that checkpoint to the nodes
- * that have it.
- */
-function hurtingMore(node: PlacementNode, current: PlacementQueue, queues: readonly PlacementQueue[]): PlacementQueue | null {
-  const leftMs = pressureMs(current, current.nodesServing);
+/** The nodes on q would not have cleared its backlog by the time this node is ready, and need a while for it. */
+function needsHelp(node: PlacementNode, q: PlacementQueue): boolean {
+  const drainMs = workMs(q) / q.nodesServing;
+  return drainMs >= JOIN_DRAIN_MS && workMs(q) / (q.nodesServing + 1) >= Math.min(q.loadMs, switchCostMs(node, q));
+}
+
+/** Fewer nodes may run q than may run `than` (what the node has loaded): such nodes are kept for it. */
+function moreConstrained(q: PlacementQueue, than: PlacementQueue | null): boolean {
+  return q.eligibleNodes !== undefined && than?.eligibleNodes !== undefined && q.eligibleNodes < than.eligibleNodes;
+}
+
+/** Why a node on `current` (which has work) leaves it, if it does: see the header. */
+function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: readonly PlacementQueue[]): PlacementDecision {
+  // Work only nodes like this one may run, that needs another node or is due.
+  const scarce = mostUrgent(
+    node,
+    candidates.filter((q) => moreConstrained(q, current) && (q.nodesServing > 0 ? needsHelp(node, q) : isDue(node, q))),
+  );
+  if (scarce) return switchTo(scarce);
+
+  let overdue: PlacementQueue | null = null;
+  for (const q of candidates) {
+    if (q.nodesServing > 0) continue;
+    // A node leaving work never downloads a file another node has: that node comes within these same bounds.
+    if (leftToHolder(node, q, Infinity)) continue;
+    const olderByMs = q.oldestWaitingAgeMs - current.oldestWaitingAgeMs;
+    // Others stay on its checkpoint and will clear its backlog without it.
+    const covered = current.nodesServing > 0 && workMs(current) / current.nodesServing < JOIN_DRAIN_MS;
+    const due = (covered && olderByMs >= 0 && isDue(node, q)) || olderByMs >= LEAVE_AGE_MS;
+    if (due && (!overdue || q.oldestWaitingAgeMs > overdue.oldestWaitingAgeMs)) overdue = q;
+  }
+  if (overdue) return { checkpoint: overdue.checkpoint, switching: true, reason: "starvation" };
+
+  if (current.nodesServing === 0) return null;
+  const leftMs = waitOnceServedMs(current, current.nodesServing);
   let best: PlacementQueue | null = null;
   let bestExcessMs = 0;
-  for (const q of queues) {
-    if (!isCached(node, q) && (q.cachedOnNodes ?? 0) > 0) continue;
+  for (const q of candidates) {
     if (workMs(q) / (q.nodesServing + 1) < LEAVE_MIN_SWITCH_COSTS * switchCostMs(node, q)) continue;
-    const excessMs = pressureMs(q, q.nodesServing + 1) - leftMs - STARVATION_GAP_MS;
+    const excessMs = waitOnceServedMs(q, q.nodesServing + 1) - leftMs - REBALANCE_GAP_MS;
     if (excessMs >= 0 && (!best || excessMs > bestExcessMs)) {
       best = q;
       bestExcessMs = excessMs;
     }
   }
-  return best;
+  return best && switchTo(best);
 }

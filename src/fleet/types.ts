@@ -31,7 +31,7 @@ export interface NodeRecord {
   group?: string;
   /** Chosen to leave by the scaling policy: no more work, and told to drain. */
   leaving?: boolean;
-  /** Since when it has asked for work without getting any (null while busy or booting). */
+  /** Since when it has asked for work without getting any (null while busy or booting; absent in records from before): placement's spare nodes, scaling's idle time. */
   idleSince?: number | null;
   /** Its first claim since it registered: null while it boots. */
   firstClaimAt?: number | null;

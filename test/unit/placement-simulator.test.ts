@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { figures, lowerBound, percentile } from "../../bench/placement/metrics.ts";
 import { fifoAnyPolicy, makePolicy, POLICY_NAMES, staticAssignment } from "../../bench/placement/policies.ts";
+import { generateTrace, SHAPES } from "../../bench/placement/shapes.ts";
 import { type SimResult, simulate } from "../../bench/placement/simulator.ts";
+import { MAX_LOAD, sustainableLoad } from "../../bench/placement/sweep.ts";
 import { loadTrace, type Trace, traceSchema } from "../../bench/placement/trace.ts";
 
 const TRACES = join(import.meta.dirname, "../../bench/placement/traces");
@@ -91,8 +93,8 @@ describe("placement simulator", () => {
 
   it("is deterministic", () => {
     const trace = smallTrace();
-    const first = simulate(trace, makePolicy("affinity", trace));
-    const second = simulate(trace, makePolicy("affinity", trace));
+    const first = simulate(trace, makePolicy("sdgate", trace));
+    const second = simulate(trace, makePolicy("sdgate", trace));
     expect(second.tasks.map((t) => [t.nodeId, t.startMs])).toEqual(first.tasks.map((t) => [t.nodeId, t.startMs]));
   });
 
@@ -103,6 +105,27 @@ describe("placement simulator", () => {
     expect(run.downloads).toBeLessThanOrEqual(run.switches);
     // Each node downloads a file at most once (files stay cached).
     expect(run.downloads).toBeLessThanOrEqual(trace.nodes.length * trace.checkpoints.length);
+  });
+
+  it("charges a switch to a checkpoint held in the node's RAM cache its own, lower cost; without a RAM cache every switch is from disk", () => {
+    // One node alternating between two cached checkpoints: a, b, a, b, ...
+    const trace = (ramCacheCheckpoints?: number) =>
+      traceSchema.parse({
+        name: "ram",
+        description: "test",
+        nodes: [{ id: "n1", gpuMemoryMb: 24_576, gpuClass: "rtx4090", loaded: "a", cached: ["a", "b"], ramCacheCheckpoints }],
+        checkpoints: ["a", "b"].map((name) => ({ name, family: "sd15", inferenceMs: 2_000, loadMs: 8_000, downloadMs: 30_000, ramLoadMs: 1_000 })),
+        arrivals: Array.from({ length: 6 }, (_, i) => ({ atMs: i * 60_000, checkpoint: i % 2 === 0 ? "a" : "b" })),
+      });
+    const disk = simulate(trace(), fifoAnyPolicy());
+    expect(disk.switches).toBe(5);
+    expect(disk.ramSwitches).toBe(0);
+    expect(disk.switchingMs).toBe(5 * 8_000);
+    // With a RAM cache the first switch to b is from disk; every later one finds the other checkpoint in RAM.
+    const ram = simulate(trace(1), fifoAnyPolicy());
+    expect(ram.switches).toBe(5);
+    expect(ram.ramSwitches).toBe(4);
+    expect(ram.switchingMs).toBe(8_000 + 4 * 1_000);
   });
 
   it("fifo-any starts tasks in arrival order on a single node", () => {
@@ -187,5 +210,41 @@ describe("trace schema", () => {
     const base = smallTrace();
     const checkpoints = base.checkpoints.map((c) => (c.name === "d" ? { ...c, gpuClass: "h100" } : c));
     expect(traceSchema.safeParse({ ...base, checkpoints }).success).toBe(false);
+  });
+});
+
+describe("trace shapes and the load sweep", () => {
+  const FIVE_MIN_MS = 5 * 60_000;
+
+  it("draws each shape at the offered load asked for, the same trace for the same seed", () => {
+    for (const shape of SHAPES) {
+      const trace = generateTrace(shape, { seed: 7, load: 0.6, durationMs: FIVE_MIN_MS });
+      const specs = new Map(trace.checkpoints.map((c) => [c.name, c]));
+      const workMs = trace.arrivals.reduce((sum, a) => sum + (a.inferenceMs ?? specs.get(a.checkpoint)!.inferenceMs), 0);
+      const offered = workMs / (trace.nodes.length * FIVE_MIN_MS);
+      expect(offered).toBeGreaterThan(0.6 * 0.75);
+      expect(offered).toBeLessThan(0.6 * 1.25);
+      expect(generateTrace(shape, { seed: 7, load: 0.6, durationMs: FIVE_MIN_MS })).toEqual(trace);
+    }
+  });
+
+  it("the heterogeneous fleet runs SDXL on its large nodes only; the cold fleet starts with nothing; RAM caches are declared when asked", () => {
+    const hetero = generateTrace("heterogeneous", { seed: 1, load: 0.5, durationMs: FIVE_MIN_MS });
+    const run = simulate(hetero, makePolicy("sdgate", hetero));
+    const memory = new Map(hetero.nodes.map((n) => [n.id, n.gpuMemoryMb]));
+    const family = new Map(hetero.checkpoints.map((c) => [c.name, c.family]));
+    for (const t of run.tasks) if (family.get(t.checkpoint) === "sdxl") expect(memory.get(t.nodeId!)).toBeGreaterThanOrEqual(24_576);
+    const cold = generateTrace("cold", { seed: 1, load: 0.5, durationMs: FIVE_MIN_MS });
+    expect(cold.nodes.every((n) => n.loaded === null && n.cached.length === 0 && n.ramCacheCheckpoints === 0)).toBe(true);
+    expect(generateTrace("cold", { seed: 1, load: 0.5, durationMs: FIVE_MIN_MS, ramCacheCheckpoints: 3 }).nodes.every((n) => n.ramCacheCheckpoints === 3)).toBe(
+      true,
+    );
+  });
+
+  it("sustainable load is the highest grid load within the bound", () => {
+    const p95At = (load: number) => 1_000 * 2 ** (10 * load);
+    expect(sustainableLoad(p95At, 60_000)).toBeCloseTo(0.55);
+    expect(sustainableLoad(() => 120_000, 60_000)).toBe(0);
+    expect(sustainableLoad(() => 0, 60_000)).toBeCloseTo(MAX_LOAD);
   });
 });

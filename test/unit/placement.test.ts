@@ -1,6 +1,17 @@
 // The placement policy's decisions (src/fleet/placement.ts): what an idle node is told to serve.
 import { describe, expect, it } from "vitest";
-import { choosePlacement, MIN_RESIDENCY_MS, type PlacementNode, type PlacementQueue, STARVATION_AGE_MS, STARVATION_GAP_MS } from "../../src/fleet/placement.ts";
+import {
+  BATCH_WAIT_MS,
+  choosePlacement,
+  HOLDER_GRACE_MS,
+  LEAVE_AGE_MS,
+  MIN_RESIDENCY_MS,
+  type PlacementNode,
+  type PlacementQueue,
+  ramLoadMsFor,
+  SPARE_IDLE_MS,
+  switchCostMs,
+} from "../../src/fleet/placement.ts";
 
 const NOW = 10_000_000;
 const LONG_AGO = NOW - 10 * MIN_RESIDENCY_MS;
@@ -73,42 +84,124 @@ describe("choosePlacement", () => {
   it("leaves its work for a checkpoint nobody serves that has waited far longer", () => {
     const queues = [
       queue("a", { waiting: 5, oldestWaitingAgeMs: 10_000, nodesServing: 2 }),
-      queue("rare", { waiting: 2, oldestWaitingAgeMs: STARVATION_AGE_MS + 20_000, nodesServing: 0 }),
+      queue("rare", { waiting: 2, oldestWaitingAgeMs: LEAVE_AGE_MS + 20_000, nodesServing: 0 }),
     ];
     const decision = choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "rare"] }), queues, NOW);
     expect(decision).toEqual({ checkpoint: "rare", switching: true, reason: "starvation" });
   });
 
-  it("leaves its work for a backlog that outweighs it by the gap and pays for the switch", () => {
+  it("proportional capacity: leaves work others keep serving for a backlog that needs more nodes, and pays for the switch", () => {
     const queues = [
-      // Three other nodes keep serving "a"; "b" has one node and a deep, old backlog.
+      // Three other nodes keep serving "a"; "b" has one node and a deep backlog.
       queue("a", { waiting: 4, oldestWaitingAgeMs: 8_000, nodesServing: 3 }),
-      queue("b", { waiting: 400, oldestWaitingAgeMs: STARVATION_GAP_MS, nodesServing: 1 }),
+      queue("b", { waiting: 400, oldestWaitingAgeMs: 20_000, nodesServing: 1 }),
     ];
     const decision = choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "b"] }), queues, NOW);
     expect(decision).toEqual({ checkpoint: "b", switching: true, reason: "backlog" });
+    // The popular checkpoint is not starved to even out ages: the node does not leave a deep
+    // backlog of its own for one whose tasks are merely older.
+    const older = [
+      queue("a", { waiting: 60, oldestWaitingAgeMs: 8_000, nodesServing: 1 }),
+      queue("b", { waiting: 10, oldestWaitingAgeMs: 40_000, nodesServing: 1 }),
+    ];
+    expect(choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "b"] }), older, NOW)?.checkpoint).toBe("a");
   });
 
   it("does not leave its work for a small imbalance", () => {
     const queues = [
       queue("a", { waiting: 10, oldestWaitingAgeMs: 30_000, nodesServing: 1 }),
-      queue("b", { waiting: 30, oldestWaitingAgeMs: 60_000, nodesServing: 1 }),
+      queue("b", { waiting: 30, oldestWaitingAgeMs: 40_000, nodesServing: 1 }),
     ];
     expect(choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "b"] }), queues, NOW)?.checkpoint).toBe("a");
   });
 
-  it("does not leave its work for a checkpoint whose file another node has while it would download", () => {
-    const starving = queue("b", { waiting: 400, oldestWaitingAgeMs: STARVATION_GAP_MS * 2, nodesServing: 0, cachedOnNodes: 1 });
-    const queues = [queue("a", { waiting: 4, oldestWaitingAgeMs: 8_000, nodesServing: 3 }), starving];
-    expect(choosePlacement(servingNode("a"), queues, NOW)?.checkpoint).toBe("a");
-    // The node that has the file goes.
-    expect(choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "b"] }), queues, NOW)?.checkpoint).toBe("b");
+  it("an idle node joins a busy checkpoint its nodes cannot clear soon, not one they will", () => {
+    const deep = [queue("a", { waiting: 40, oldestWaitingAgeMs: 5_000, nodesServing: 2 })];
+    expect(choosePlacement(node({ cachedCheckpoints: ["a"] }), deep, NOW)?.checkpoint).toBe("a");
+    const shallow = [queue("a", { waiting: 2, oldestWaitingAgeMs: 1_000, nodesServing: 2 })];
+    expect(choosePlacement(servingNode("b", { cachedCheckpoints: ["a", "b"] }), shallow, NOW)).toBeNull();
+  });
+
+  it("batches rare work: a busy fleet's idle node does not jump to a fresh single task, but goes once it is due", () => {
+    // Just finished its task (not yet spare), loaded with a checkpoint that may get work again.
+    const justIdle = servingNode("popular", { cachedCheckpoints: ["popular", "rare"], idleSinceMs: NOW });
+    const fresh = [queue("popular"), queue("rare", { waiting: 1, oldestWaitingAgeMs: 2_000 })];
+    expect(choosePlacement(justIdle, fresh, NOW)).toBeNull();
+    const due = [queue("popular"), queue("rare", { waiting: 1, oldestWaitingAgeMs: BATCH_WAIT_MS })];
+    expect(choosePlacement(justIdle, due, NOW)?.checkpoint).toBe("rare");
+    // A batch worth its switch goes at once.
+    const batch = [queue("popular"), queue("rare", { waiting: 8, oldestWaitingAgeMs: 2_000 })];
+    expect(choosePlacement(justIdle, batch, NOW)?.checkpoint).toBe("rare");
+    // A node idle for a while is spare: it takes the single task at once.
+    expect(choosePlacement({ ...justIdle, idleSinceMs: NOW - SPARE_IDLE_MS }, fresh, NOW)?.checkpoint).toBe("rare");
+  });
+
+  it("bounded wait: a lone rare task gets a node within LEAVE_AGE_MS even when every node is busy alone on its checkpoint", () => {
+    const busy = servingNode("hot", { cachedCheckpoints: ["hot", "rare"] });
+    const queuesAt = (ageMs: number) => [
+      queue("hot", { waiting: 100, oldestWaitingAgeMs: 5_000, nodesServing: 0 }),
+      queue("rare", { waiting: 1, oldestWaitingAgeMs: ageMs, nodesServing: 0 }),
+    ];
+    expect(choosePlacement(busy, queuesAt(20_000), NOW)?.checkpoint).toBe("hot");
+    expect(choosePlacement(busy, queuesAt(5_000 + LEAVE_AGE_MS), NOW)).toEqual({ checkpoint: "rare", switching: true, reason: "starvation" });
+    // A node whose checkpoint others keep serving goes as soon as the rare work is due.
+    const covered = [
+      queue("hot", { waiting: 2, oldestWaitingAgeMs: 1_000, nodesServing: 3 }),
+      queue("rare", { waiting: 1, oldestWaitingAgeMs: BATCH_WAIT_MS }),
+    ];
+    expect(choosePlacement(busy, covered, NOW)?.checkpoint).toBe("rare");
+  });
+
+  it("the bound is relative: a fleet backlogged everywhere does not leave its work for older work", () => {
+    const busy = servingNode("hot", { cachedCheckpoints: ["hot", "rare"] });
+    const queues = [
+      queue("hot", { waiting: 300, oldestWaitingAgeMs: 500_000, nodesServing: 0 }),
+      queue("rare", { waiting: 1, oldestWaitingAgeMs: 520_000, nodesServing: 0 }),
+    ];
+    expect(choosePlacement(busy, queues, NOW)?.checkpoint).toBe("hot");
+  });
+
+  it("keeps large-memory nodes for work only they can run", () => {
+    const sd15 = (o: Partial<PlacementQueue> = {}) => queue("sd15", { waiting: 40, oldestWaitingAgeMs: 20_000, nodesServing: 6, eligibleNodes: 12, ...o });
+    const sdxl = (o: Partial<PlacementQueue> = {}) =>
+      queue("sdxl", { waiting: 1, oldestWaitingAgeMs: 5_000, minGpuMemoryMb: 16_384, loadMs: 20_000, inferenceMs: 5_000, eligibleNodes: 4, ...o });
+    const big = node({ loadedCheckpoint: null, cachedCheckpoints: ["sd15", "sdxl"] });
+    // An idle large node takes the SDXL task though SD1.5 work is older and deeper.
+    expect(choosePlacement(big, [sd15(), sdxl()], NOW)?.checkpoint).toBe("sdxl");
+    // A small node may not, and takes SD1.5.
+    expect(choosePlacement({ ...big, gpuMemoryMb: 12_288 }, [sd15(), sdxl()], NOW)?.checkpoint).toBe("sd15");
+    // A large node busy on SD1.5 leaves it for SDXL work that is due.
+    const onSd15 = servingNode("sd15", { cachedCheckpoints: ["sd15", "sdxl"] });
+    expect(choosePlacement(onSd15, [sd15(), sdxl({ oldestWaitingAgeMs: BATCH_WAIT_MS })], NOW)?.checkpoint).toBe("sdxl");
+    // An idle large node on SDXL stays free for it rather than join SD1.5 work, until that work has waited the lone-task bound.
+    const onSdxl = servingNode("sdxl", { cachedCheckpoints: ["sd15", "sdxl"] });
+    expect(choosePlacement(onSdxl, [sd15(), sdxl({ waiting: 0, oldestWaitingAgeMs: 0 })], NOW)).toBeNull();
+    expect(choosePlacement(onSdxl, [sd15({ oldestWaitingAgeMs: LEAVE_AGE_MS }), sdxl({ waiting: 0, oldestWaitingAgeMs: 0 })], NOW)?.checkpoint).toBe("sd15");
+    // When every node may run both, nothing is kept.
+    expect(choosePlacement(onSd15, [sd15({ eligibleNodes: 8 }), sdxl({ eligibleNodes: 8, oldestWaitingAgeMs: BATCH_WAIT_MS })], NOW)?.checkpoint).toBe("sd15");
+  });
+
+  it("an expensive checkpoint is not pushed back by its own load time", () => {
+    const queues = [
+      queue("cheap", { waiting: 3, oldestWaitingAgeMs: 40_000, loadMs: 5_000 }),
+      queue("costly", { waiting: 3, oldestWaitingAgeMs: 50_000, loadMs: 30_000, inferenceMs: 5_000 }),
+    ];
+    expect(choosePlacement(node({ cachedCheckpoints: ["cheap", "costly"] }), queues, NOW)?.checkpoint).toBe("costly");
+  });
+
+  it("a switch from RAM counts as cheaper than one from disk", () => {
+    const n = node({ cachedCheckpoints: ["a"], ramCheckpoints: ["a"] });
+    const q = queue("a", { loadMs: 8_000 });
+    expect(switchCostMs(n, q)).toBe(ramLoadMsFor(8_000));
+    expect(switchCostMs(n, { ...q, ramLoadMs: 1_000 })).toBe(1_000);
+    expect(switchCostMs(node({ cachedCheckpoints: ["a"] }), q)).toBe(8_000);
+    expect(ramLoadMsFor(8_000)).toBeLessThan(8_000);
   });
 
   it("anti-thrash: a node that just switched stays while its checkpoint has work", () => {
     const queues = [
       queue("a", { waiting: 4, oldestWaitingAgeMs: 8_000, nodesServing: 3 }),
-      queue("b", { waiting: 400, oldestWaitingAgeMs: STARVATION_AGE_MS * 2, nodesServing: 0 }),
+      queue("b", { waiting: 400, oldestWaitingAgeMs: LEAVE_AGE_MS * 2, nodesServing: 0 }),
     ];
     const justSwitched = servingNode("a", { cachedCheckpoints: ["a", "b"], servingSinceMs: NOW - MIN_RESIDENCY_MS / 2 });
     expect(choosePlacement(justSwitched, queues, NOW)).toEqual({ checkpoint: "a", switching: false, reason: "affinity" });
@@ -118,17 +211,16 @@ describe("choosePlacement", () => {
   });
 
   it("no bouncing back: after moving to a backlog, the node does not return to where it came from", () => {
-    // Before: the node on "a" moves to "b" (see the backlog test above).
     const before = [
       queue("a", { waiting: 4, oldestWaitingAgeMs: 8_000, nodesServing: 3 }),
-      queue("b", { waiting: 400, oldestWaitingAgeMs: STARVATION_GAP_MS, nodesServing: 1 }),
+      queue("b", { waiting: 400, oldestWaitingAgeMs: 20_000, nodesServing: 1 }),
     ];
     const mover = servingNode("a", { cachedCheckpoints: ["a", "b"] });
     expect(choosePlacement(mover, before, NOW)?.checkpoint).toBe("b");
     // After, even past the residency and with "a" a little busier, it stays on "b".
     const after = [
       queue("a", { waiting: 20, oldestWaitingAgeMs: 40_000, nodesServing: 3 }),
-      queue("b", { waiting: 380, oldestWaitingAgeMs: STARVATION_GAP_MS, nodesServing: 1 }),
+      queue("b", { waiting: 380, oldestWaitingAgeMs: 20_000, nodesServing: 1 }),
     ];
     const moved = servingNode("b", { cachedCheckpoints: ["a", "b"], servingSinceMs: NOW - 2 * MIN_RESIDENCY_MS });
     expect(choosePlacement(moved, after, NOW + 2 * MIN_RESIDENCY_MS)).toEqual({ checkpoint: "b", switching: false, reason: "affinity" });
@@ -140,18 +232,31 @@ describe("choosePlacement", () => {
     expect(decision?.checkpoint).toBe("near");
   });
 
-  it("waits for a node that has the file rather than download at once (ski rental), then goes", () => {
-    const fresh = [queue("x", { waiting: 1, oldestWaitingAgeMs: 2_000, downloadMs: 30_000, cachedOnNodes: 2 })];
-    expect(choosePlacement(node(), fresh, NOW)).toBeNull();
-    const waited = [queue("x", { waiting: 1, oldestWaitingAgeMs: 31_000, downloadMs: 30_000, cachedOnNodes: 2 })];
-    expect(choosePlacement(node(), waited, NOW)?.checkpoint).toBe("x");
-    // Nobody has the file: someone must download it, so the node goes at once.
-    const nowhere = [queue("x", { waiting: 1, oldestWaitingAgeMs: 2_000, cachedOnNodes: 0 })];
+  it("leaves a download to a node that has the file, within a grace, then goes", () => {
+    const waitingFor = (ageMs: number) => [queue("x", { waiting: 1, oldestWaitingAgeMs: ageMs, downloadMs: 30_000, cachedOnNodes: 2 })];
+    expect(choosePlacement(node(), waitingFor(BATCH_WAIT_MS), NOW)).toBeNull();
+    // The node that has the file goes.
+    expect(choosePlacement(node({ cachedCheckpoints: ["x"] }), waitingFor(BATCH_WAIT_MS), NOW)?.checkpoint).toBe("x");
+    expect(choosePlacement(node(), waitingFor(30_000 + HOLDER_GRACE_MS), NOW)?.checkpoint).toBe("x");
+    // Nobody has the file: someone must download it, so the node goes.
+    const nowhere = [queue("x", { waiting: 1, oldestWaitingAgeMs: BATCH_WAIT_MS, cachedOnNodes: 0 })];
     expect(choosePlacement(node(), nowhere, NOW)?.checkpoint).toBe("x");
+    // The holders already serve it and need help: no reason to wait for them.
+    const helped = [queue("x", { waiting: 60, oldestWaitingAgeMs: 10_000, nodesServing: 2, cachedOnNodes: 2 })];
+    expect(choosePlacement(node(), helped, NOW)?.checkpoint).toBe("x");
+  });
+
+  it("a node leaving its work never downloads a file another node has: that node goes", () => {
+    const queues = [
+      queue("a", { waiting: 40, oldestWaitingAgeMs: 8_000 }),
+      queue("b", { waiting: 3, oldestWaitingAgeMs: 10 * LEAVE_AGE_MS, nodesServing: 0, cachedOnNodes: 1 }),
+    ];
+    expect(choosePlacement(servingNode("a"), queues, NOW)?.checkpoint).toBe("a");
+    expect(choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "b"] }), queues, NOW)?.checkpoint).toBe("b");
   });
 
   it("does not join a checkpoint whose nodes will have finished its backlog before it is ready", () => {
-    // Two nodes serve 3 tasks of 2 s; a 36 s download and load would arrive after they are done.
+    // Two nodes serve 3 tasks of 2 s; a 6 s load would arrive after they are done.
     const queues = [queue("a", { waiting: 3, oldestWaitingAgeMs: 3_000, nodesServing: 2 })];
     expect(choosePlacement(node(), queues, NOW)).toBeNull();
     // A deep backlog is worth joining.
@@ -163,7 +268,7 @@ describe("choosePlacement", () => {
     it("does not claim on its own checkpoint at the cap, and may serve another", () => {
       const queues = [
         queue("a", { waiting: 10, oldestWaitingAgeMs: 5_000, running: 4, concurrencyCap: 4, nodesServing: 4 }),
-        queue("b", { waiting: 5, oldestWaitingAgeMs: 5_000 }),
+        queue("b", { waiting: 10, oldestWaitingAgeMs: 5_000 }),
       ];
       expect(choosePlacement(servingNode("a", { cachedCheckpoints: ["a", "b"] }), queues, NOW)?.checkpoint).toBe("b");
       expect(choosePlacement(servingNode("a"), [queues[0]!], NOW)).toBeNull();
@@ -187,7 +292,7 @@ describe("choosePlacement", () => {
           const cap = pick([1, 2, 4, Infinity]);
           return queue(name, {
             waiting: pick([0, 0, 1, 5, 50, 500]),
-            oldestWaitingAgeMs: Math.floor(random() * 2 * STARVATION_AGE_MS),
+            oldestWaitingAgeMs: Math.floor(random() * 4 * LEAVE_AGE_MS),
             running: cap === Infinity ? Math.floor(random() * 5) : Math.floor(random() * (cap + 1)),
             concurrencyCap: cap,
             nodesServing: Math.floor(random() * 4),
@@ -265,23 +370,13 @@ describe("choosePlacement", () => {
     it("a node its pool needs for minNodes stays on it, idle, rather than leave", () => {
       const queues = [
         queue("reserved", { waiting: 0, nodesServing: 1, minNodes: 2 }),
-        queue("deep", { waiting: 500, oldestWaitingAgeMs: STARVATION_AGE_MS * 2, nodesServing: 0 }),
+        queue("deep", { waiting: 500, oldestWaitingAgeMs: LEAVE_AGE_MS * 2, nodesServing: 0 }),
       ];
       expect(choosePlacement(servingNode("reserved", { cachedCheckpoints: ["reserved", "deep"] }), queues, NOW)).toBeNull();
       // With enough nodes on it, the same node may go.
       const covered = [{ ...queues[0]!, nodesServing: 2 }, queues[1]!];
       expect(choosePlacement(servingNode("reserved", { cachedCheckpoints: ["reserved", "deep"] }), covered, NOW)?.checkpoint).toBe("deep");
     });
-  });
-
-  it("no starvation: a single task on a checkpoint nobody serves is eventually taken by a busy node", () => {
-    const busy = servingNode("hot", { cachedCheckpoints: ["hot"] });
-    const queuesAt = (ageMs: number) => [
-      queue("hot", { waiting: 100, oldestWaitingAgeMs: 30_000, nodesServing: 7 }),
-      queue("rare", { waiting: 1, oldestWaitingAgeMs: ageMs, nodesServing: 0, cachedOnNodes: 0 }),
-    ];
-    expect(choosePlacement(busy, queuesAt(60_000), NOW)?.checkpoint).toBe("hot");
-    expect(choosePlacement(busy, queuesAt(30_000 + STARVATION_AGE_MS), NOW)).toEqual({ checkpoint: "rare", switching: true, reason: "starvation" });
   });
 });
 

@@ -194,6 +194,33 @@ describe("fleet", () => {
     expect((await nodes()).some((n) => n.nodeId === "fl-twin-1")).toBe(false);
   });
 
+  it("leaves a download to the node that has the file, and stops counting that node once it drops the file or leaves", async () => {
+    await createModel("fl-held");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    const register = (nodeId: string, cachedCheckpoints: string[]) =>
+      call("/nodes/register", { token: node, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints, gpuClass: "test-gpu", gpuMemoryMb: 24_000 } });
+    await json(await register("fl-holder", ["fl-held"]), 200);
+    await json(await register("fl-other", []), 200);
+    await submit(user, { stable_diffusion_model: "fl-held" });
+    // fl-other would download the file that fl-holder has: it waits for fl-holder to come.
+    expect(await claim(node, "fl-other", 300)).toBeNull();
+    // fl-holder reports that it evicted the file: nobody has it, so fl-other takes the work.
+    await json(await call("/nodes/fl-holder/heartbeat", { token: node, body: { ...beat(null, null), status: "idle" } }), 200);
+    const first = (await claim(node, "fl-other", 300))!;
+    expect(first.task.model.name).toBe("fl-held");
+    await finishTask(node, first);
+    // fl-other serves fl-held now: a third node does not join it for one task, until fl-other leaves.
+    await json(await call("/nodes/fl-holder", { method: "DELETE", token: node }), 200);
+    await json(await register("fl-third", []), 200);
+    await submit(user, { stable_diffusion_model: "fl-held" });
+    expect(await claim(node, "fl-third", 300)).toBeNull();
+    await json(await call("/nodes/fl-other", { method: "DELETE", token: node }), 200);
+    const second = (await claim(node, "fl-third", 300))!;
+    expect(second.task.model.name).toBe("fl-held");
+    await finishTask(node, second);
+  });
+
   it("keeps the add-ons each node reports (register, heartbeat, claim) and lists them", async () => {
     const node = await createKey("node");
     const addonsOf = async () =>
