@@ -226,6 +226,18 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return holder ? holder[0] : null;
   }
 
+  /** Owners whose running tasks, summed over every queue, reach their maxRunning. */
+  private ownersAtRunningLimit(): string[] {
+    const running = new Map<string, number>();
+    const limits = new Map<string, number>();
+    for (const q of this.queues.values()) {
+      // Summaries stored before queues reported owners' limits have none.
+      for (const [owner, count] of Object.entries(q.limitedOwnersRunning ?? {})) running.set(owner, (running.get(owner) ?? 0) + count);
+      for (const [owner, max] of Object.entries(q.limitedOwnersMax ?? {})) limits.set(owner, Math.min(max, limits.get(owner) ?? max));
+    }
+    return [...limits].filter(([owner, max]) => (running.get(owner) ?? 0) >= max).map(([owner]) => owner);
+  }
+
   private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
     const servingCounts = new Map<string, number>();
     const cachedCounts = new Map<string, number>();
@@ -316,7 +328,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
           await new Promise((resolve) => setTimeout(resolve, 0));
           continue;
         }
-        const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId);
+        const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId, { excludeOwners: this.ownersAtRunningLimit() });
         if (outcome.outcome === "claimed") {
           this.noteQueue(outcome.summary);
           const current = this.nodes.get(nodeId) ?? node;
@@ -330,9 +342,11 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
           });
           return { outcome: "claimed", task: outcome.task, lease: outcome.lease };
         }
-        // Our view of that queue was stale: refresh it and decide again straight away.
+        // Our view of that queue was stale: refresh it and decide again straight away — unless
+        // its waiting work is all of owners at their running limit across queues: placement would
+        // send the node straight back, so it waits for the next report instead.
         this.remember(outcome.summary);
-        continue;
+        if (outcome.outcome !== "empty" || outcome.summary.waiting === 0) continue;
       }
       const remaining = deadline - this.clock();
       if (remaining <= 0) return { outcome: "none" };
