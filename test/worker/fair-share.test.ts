@@ -3,7 +3,7 @@
 // an idle key banks no credit, and running limits hold in one queue and across queues.
 import { describe, expect, it } from "vitest";
 import { UNCONFIGURED_POOL } from "../../src/pools/settings";
-import type { QueuedTask, TenantShare } from "../../src/queue/types";
+import type { CheckpointQueueRpc, QueuedTask, TenantShare } from "../../src/queue/types";
 import { call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
 
 // No checkpoint: the queue does not report to Fleet, so no node of another test is sent here.
@@ -39,9 +39,12 @@ function task(owner: string, options: { priority?: number; tenant?: TenantShare;
 
 const share = (overrides: Partial<TenantShare>): TenantShare => ({ weight: 1, priorityClass: 0, maxRunning: null, ...overrides });
 
+// Typed by its RPC interface, as src/fleet/stub.ts does: the generated stub types lose the payloads.
+const rpc = (checkpoint: string) => queueOf(checkpoint) as unknown as CheckpointQueueRpc;
+
 /** A queue driven over RPC, remembering whose each task is. */
 function queue(name: string) {
-  const stub = queueOf(name);
+  const stub = rpc(name);
   const ownerOf = new Map<string, string>();
   const leases = new Map<string, string>();
   return {
@@ -152,7 +155,7 @@ describe("fair share in a checkpoint queue", () => {
     await registerNode(node, "fs-cross-n3", "fs-cross-2");
     const limited = { tenant: share({ maxRunning: 1 }) };
     const enqueue = (checkpoint: string, sha256: string, owner: string, options = {}) =>
-      queueOf(checkpoint).enqueue(task(owner, { checkpoint, sha256, ...options }), { ...POOL, checkpoint });
+      rpc(checkpoint).enqueue(task(owner, { checkpoint, sha256, ...options }), { ...POOL, checkpoint });
     await enqueue("fs-cross-1", sha1, "A", limited);
     await enqueue("fs-cross-2", sha2, "A", limited);
     await enqueue("fs-cross-2", sha2, "B");
