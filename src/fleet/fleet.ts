@@ -1,8 +1,8 @@
 // Fleet: the node registry (heartbeats, what each node has loaded and cached, lost nodes) and
 // the broker of claims: an idle node asks, the placement policy picks a checkpoint, the
-// checkpoint's queue hands out a task. Claims with nothing to do wait (long poll) and are woken
-// the moment a queue reports new work; a node that holds the add-ons a queue's next task needs
-// is woken (and asks) first. Soft state: nodes and queues re-report it — except the checkpoints
+// checkpoint's queue hands out a task. Claims with nothing to do wait (long poll); when a queue
+// reports new work, as many of them are woken as could take it, those whose node has the
+// checkpoint and the next task's add-ons first (./wake-order.ts). Soft state: nodes and queues re-report it — except the checkpoints
 // that failed on a node (recordModelFailure), which nobody re-reports, so they are stored until
 // the checkpoint's file changes.
 import { DurableObject } from "cloudflare:workers";
@@ -10,16 +10,23 @@ import { readConfig } from "../config";
 import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { QueueSummary } from "../queue/types";
 import { migrateSqlStorage } from "../sql-storage-migrations";
-import { betterHolder, byAddonsHeld } from "./addon-preference";
+import { betterHolder } from "./addon-preference";
 import { mergeCatalogs } from "./catalog";
 import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue } from "./placement";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
 import type { FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord, RegisterOutcome } from "./types";
+import { claimableWork, claimsToWake } from "./wake-order";
 
 /** Another agent process registered the node id after the one asking (which says who it is). */
 function replacedBy(node: NodeRecord, instanceId: string | undefined): boolean {
   return instanceId !== undefined && Boolean(node.instanceId) && node.instanceId !== instanceId;
+}
+
+/** A parked claim was woken for new work in `checkpoint`; `tried` are the nodes it was offered to so far. */
+interface WakeReason {
+  checkpoint: string;
+  tried: Set<string>;
 }
 
 /** Lost after this many missed heartbeat intervals. */
@@ -30,7 +37,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly queues = new Map<string, QueueSummary>();
   /** Parked claims: how to wake each, and the node asking. */
-  private wakeClaims = new Map<() => void, string>();
+  private wakeClaims = new Map<(reason?: WakeReason) => void, string>();
   /** Checkpoint → the nodes it failed on since its file last changed: never placed there again. */
   private readonly failedOn = new Map<string, Set<string>>();
   /**
@@ -191,27 +198,56 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     this.noteQueue(summary);
   }
 
+  /** Remembers the summary and wakes as many parked claims as the work it adds could use. */
   private noteQueue(summary: QueueSummary): void {
-    this.remember(summary);
-    if (summary.waiting > 0 && summary.running < summary.concurrencyCap) this.wakeAll(summary.nextTaskAddons ?? []);
+    const before = this.queues.get(summary.checkpoint);
+    if (!this.remember(summary)) return;
+    const added = claimableWork(summary) - (before ? claimableWork(before) : 0);
+    if (added > 0) this.wakeFor(summary.checkpoint, added, new Set());
   }
 
-  private remember(summary: QueueSummary): void {
+  /** Keeps the summary unless a newer one is known; answers whether it did. */
+  private remember(summary: QueueSummary): boolean {
     const known = this.queues.get(summary.checkpoint);
-    if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return;
+    if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return false;
     this.queues.set(summary.checkpoint, summary);
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
+    return true;
+  }
+
+  /** Wakes every parked claim (a node went away or may serve a checkpoint again): each decides anew. */
+  private wakeAll(): void {
+    const waiting = this.wakeClaims;
+    this.wakeClaims = new Map();
+    for (const wake of waiting.keys()) wake();
   }
 
   /**
-   * Wakes every parked claim, those whose nodes hold more of `neededAddons` first: each resumes
-   * in wake order up to its call to the queue, so a holder's claim reaches the queue first.
+   * Wakes up to `count` parked claims, not yet `tried`, whose nodes could serve `checkpoint`, in
+   * wake order: each resumes in that order up to its call to the queue, so the best-placed
+   * node's claim reaches the queue first.
    */
-  private wakeAll(neededAddons: readonly string[] = []): void {
-    const waiting = this.wakeClaims;
-    this.wakeClaims = new Map();
-    const heldBy = (entry: [() => void, string]) => this.nodes.get(entry[1])?.cachedAddons ?? [];
-    for (const [wake] of byAddonsHeld([...waiting], heldBy, neededAddons)) wake();
+  private wakeFor(checkpoint: string, count: number, tried: Set<string>): void {
+    const q = this.queues.get(checkpoint);
+    if (!q) return;
+    const couldServe = (nodeId: string) => {
+      const node = this.nodes.get(nodeId);
+      return node !== undefined && !tried.has(nodeId) && fitsPool(node, q) && !this.failedOn.get(checkpoint)?.has(nodeId);
+    };
+    const parked = [...this.wakeClaims].filter(([, nodeId]) => couldServe(nodeId));
+    const chosen = claimsToWake(parked, ([, nodeId]) => this.nodes.get(nodeId)!, checkpoint, q.nextTaskAddons ?? [], count);
+    const reason = { checkpoint, tried };
+    for (const [, nodeId] of chosen) tried.add(nodeId);
+    for (const [wake] of chosen) {
+      this.wakeClaims.delete(wake);
+      wake(reason);
+    }
+  }
+
+  /** A claim woken for `reason`'s work did not take it: the next node that could is woken instead. */
+  private passOn(reason: WakeReason): void {
+    const q = this.queues.get(reason.checkpoint);
+    if (q && claimableWork(q) > 0) this.wakeFor(reason.checkpoint, 1, reason.tried);
   }
 
   /**
@@ -288,6 +324,22 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
     keyId: string,
   ): Promise<FleetClaim> {
+    const woken: { reason: WakeReason | null; claimedFrom: string | null } = { reason: null, claimedFrom: null };
+    try {
+      return await this.placeOrPark(nodeId, waitMs, state, keyId, woken);
+    } finally {
+      if (woken.reason && woken.reason.checkpoint !== woken.claimedFrom) this.passOn(woken.reason);
+    }
+  }
+
+  /** claim's work; `woken` says why the claim was last woken and where it claimed, if it did. */
+  private async placeOrPark(
+    nodeId: string,
+    waitMs: number,
+    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "instanceId">,
+    keyId: string,
+    woken: { reason: WakeReason | null; claimedFrom: string | null },
+  ): Promise<FleetClaim> {
     if (this.heldByAnotherKey(nodeId, keyId)) return { outcome: "node_id_taken" };
     const deadline = this.clock() + waitMs;
     const asking = this.nodes.get(nodeId);
@@ -330,6 +382,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
         }
         const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId, { excludeOwners: this.ownersAtRunningLimit() });
         if (outcome.outcome === "claimed") {
+          woken.claimedFrom = decision.checkpoint;
           this.noteQueue(outcome.summary);
           const current = this.nodes.get(nodeId) ?? node;
           const switching = current.loadedCheckpoint !== decision.checkpoint;
@@ -350,14 +403,15 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       }
       const remaining = deadline - this.clock();
       if (remaining <= 0) return { outcome: "none" };
-      await new Promise<void>((resolve) => {
-        const wake = () => {
+      if (woken.reason) this.passOn(woken.reason);
+      woken.reason = await new Promise<WakeReason | null>((resolve) => {
+        const wake = (reason?: WakeReason) => {
           clearTimeout(timer);
-          resolve();
+          resolve(reason ?? null);
         };
         const timer = setTimeout(() => {
           this.wakeClaims.delete(wake);
-          resolve();
+          resolve(null);
         }, remaining);
         this.wakeClaims.set(wake, nodeId);
       });
