@@ -4,8 +4,7 @@
 // woken claim that does not take the work wakes the next one (Fleet), so none is left waiting.
 //
 // Pure: Fleet picks from its parked claims with it.
-import type { QueueSummary } from "../queue/types";
-import { byAddonsHeld } from "./addon-preference";
+import { byAddonsHeld } from "./addon-preference.ts";
 
 /** What of a parked claim's node decides its turn. */
 export interface WakeCandidate {
@@ -15,7 +14,7 @@ export interface WakeCandidate {
 }
 
 /** Tasks the queue could hand out now: waiting, up to its concurrency cap. */
-export function claimableWork(q: Pick<QueueSummary, "waiting" | "running" | "concurrencyCap">): number {
+export function claimableWork(q: { waiting: number; running: number; concurrencyCap: number }): number {
   return Math.max(0, Math.min(q.waiting, q.concurrencyCap - q.running));
 }
 

@@ -7,9 +7,8 @@
 // (the pass last served), so idleness banks no credit. Task-Priority only orders an owner's own
 // tasks (the queue picks the owner here, then the owner's first task).
 //
-// Pure: the CheckpointQueue Durable Object keeps these counters in its owners table.
-import { DEFAULT_TENANT_SHARE } from "./types";
-
+// Pure, no imports (unit tests run it in Node): the CheckpointQueue Durable Object keeps these
+// counters in its owners table.
 export interface OwnerShare {
   owner: string;
   weight: number;
@@ -22,9 +21,9 @@ export interface OwnerShare {
   activeSince: number;
 }
 
-/** How far an owner's pass moves for one task. */
+/** How far an owner's pass moves for one task; `weight` > 0 (TenantShare). */
 export function strideOf(weight: number): number {
-  return 1 / (weight > 0 ? weight : DEFAULT_TENANT_SHARE.weight);
+  return 1 / weight;
 }
 
 export function atRunningLimit(owner: OwnerShare): boolean {
