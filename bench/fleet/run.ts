@@ -43,8 +43,8 @@ const CLAIMS = Number(args.claims);
 const CONCURRENCY = Number(args.concurrency);
 /** Runs alternate in rounds, so a busy moment of the machine falls on all of them alike. */
 const ROUNDS = Number(args.rounds);
-/** How long the idle nodes get to park their claims before a measurement. */
-const SETTLE_MS = 3_000;
+/** How long the idle nodes get to park their claims (each a placement decision) before a measurement. */
+const SETTLE_MS = 10_000;
 /** Tasks waiting in the base and idle runs. */
 const BASE_WAITING = 10;
 /** The GPU class of the nodes that serve the benchmark's pools; idle nodes report another. */
