@@ -1,8 +1,8 @@
 // Fleet: the node registry (heartbeats, what each node has loaded and cached, lost nodes) and
 // the broker of claims: an idle node asks, the placement policy picks a checkpoint, the
-// checkpoint's queue hands out a task. Claims with nothing to do wait (long poll) and are woken
-// the moment a queue reports new work; a node that holds the add-ons a queue's next task needs
-// is woken (and asks) first. Soft state: nodes and queues re-report it — except the checkpoints
+// checkpoint's queue hands out a task. Claims with nothing to do wait (long poll); when a queue
+// reports new work, as many of them are woken as could take it, those whose node has the
+// checkpoint and the next task's add-ons first (./wake-order.ts). Soft state: nodes and queues re-report it — except the checkpoints
 // that failed on a node (recordModelFailure), which nobody re-reports, so they are stored until
 // the checkpoint's file changes.
 import { DurableObject } from "cloudflare:workers";
@@ -10,7 +10,7 @@ import { readConfig } from "../config";
 import type { ClaimRequest, Heartbeat, RegisterBody, WebuiCatalog } from "../protocol/node";
 import type { QueueSummary } from "../queue/types";
 import { migrateSqlStorage } from "../sql-storage-migrations";
-import { betterHolder, byAddonsHeld } from "./addon-preference";
+import { betterHolder } from "./addon-preference";
 import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate";
 import { mergeCatalogs } from "./catalog";
 import { CheckpointCounts } from "./checkpoint-counts";
@@ -20,10 +20,17 @@ import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, 
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
 import type { AutoscaleView, FleetClaim, FleetRpc, HeartbeatOutcome, NodeRecord, RegisterOutcome } from "./types";
+import { claimableWork, claimsToWake } from "./wake-order";
 
 /** Another agent process registered the node id after the one asking (which says who it is). */
 function replacedBy(node: NodeRecord, instanceId: string | undefined): boolean {
   return instanceId !== undefined && Boolean(node.instanceId) && node.instanceId !== instanceId;
+}
+
+/** A parked claim was woken for new work in `checkpoint`; `tried` are the nodes it was offered to so far. */
+interface WakeReason {
+  checkpoint: string;
+  tried: Set<string>;
 }
 
 /** Lost after this many missed heartbeat intervals. */
@@ -36,7 +43,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private readonly counts = new CheckpointCounts();
   private readonly queues = new Map<string, QueueSummary>();
   /** Parked claims: how to wake each, and the node asking. */
-  private wakeClaims = new Map<() => void, string>();
+  private wakeClaims = new Map<(reason?: WakeReason) => void, string>();
   /** Checkpoint → the nodes it failed on since its file last changed: never placed there again. */
   private readonly failedOn = new Map<string, Set<string>>();
   /**
@@ -223,31 +230,60 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     this.noteQueue(summary);
   }
 
+  /** Remembers the summary and wakes as many parked claims as the work it adds could use. */
   private noteQueue(summary: QueueSummary): void {
-    this.remember(summary);
-    if (summary.waiting > 0 && summary.running < summary.concurrencyCap) this.wakeAll(summary.nextTaskAddons ?? []);
+    const before = this.queues.get(summary.checkpoint);
+    if (!this.remember(summary)) return;
+    const added = claimableWork(summary) - (before ? claimableWork(before) : 0);
+    if (added > 0) this.wakeFor(summary.checkpoint, added, new Set());
   }
 
-  private remember(summary: QueueSummary): void {
+  /** Keeps the summary unless a newer one is known; answers whether it did. */
+  private remember(summary: QueueSummary): boolean {
     const known = this.queues.get(summary.checkpoint);
-    if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return;
+    if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return false;
     this.queues.set(summary.checkpoint, summary);
     // `arrivals` (the queue's enqueue count) comes with queues that report it.
     const arrivals = (summary as QueueSummary & { arrivals?: number }).arrivals;
     if (arrivals !== undefined)
       this.arrivalRates.set(summary.checkpoint, nextArrivalRate(this.arrivalRates.get(summary.checkpoint), arrivals, summary.reportedAt));
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
+    return true;
+  }
+
+  /** Wakes every parked claim (a node went away or may serve a checkpoint again): each decides anew. */
+  private wakeAll(): void {
+    const waiting = this.wakeClaims;
+    this.wakeClaims = new Map();
+    for (const wake of waiting.keys()) wake();
   }
 
   /**
-   * Wakes every parked claim, those whose nodes hold more of `neededAddons` first: each resumes
-   * in wake order up to its call to the queue, so a holder's claim reaches the queue first.
+   * Wakes up to `count` parked claims, not yet `tried`, whose nodes could serve `checkpoint`, in
+   * wake order: each resumes in that order up to its call to the queue, so the best-placed
+   * node's claim reaches the queue first.
    */
-  private wakeAll(neededAddons: readonly string[] = []): void {
-    const waiting = this.wakeClaims;
-    this.wakeClaims = new Map();
-    const heldBy = (entry: [() => void, string]) => this.nodes.get(entry[1])?.cachedAddons ?? [];
-    for (const [wake] of byAddonsHeld([...waiting], heldBy, neededAddons)) wake();
+  private wakeFor(checkpoint: string, count: number, tried: Set<string>): void {
+    const q = this.queues.get(checkpoint);
+    if (!q) return;
+    const couldServe = (nodeId: string) => {
+      const node = this.nodes.get(nodeId);
+      return node !== undefined && !tried.has(nodeId) && fitsPool(node, q) && !this.failedOn.get(checkpoint)?.has(nodeId);
+    };
+    const parked = [...this.wakeClaims].filter(([, nodeId]) => couldServe(nodeId));
+    const chosen = claimsToWake(parked, ([, nodeId]) => this.nodes.get(nodeId)!, checkpoint, q.nextTaskAddons ?? [], count);
+    const reason = { checkpoint, tried };
+    for (const [, nodeId] of chosen) tried.add(nodeId);
+    for (const [wake] of chosen) {
+      this.wakeClaims.delete(wake);
+      wake(reason);
+    }
+  }
+
+  /** A claim woken for `reason`'s work did not take it: the next node that could is woken instead. */
+  private passOn(reason: WakeReason): void {
+    const q = this.queues.get(reason.checkpoint);
+    if (q && claimableWork(q) > 0) this.wakeFor(reason.checkpoint, 1, reason.tried);
   }
 
   /**
@@ -260,6 +296,18 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const onCheckpoint = [...this.wakeClaims].filter(([, nodeId]) => this.nodes.get(nodeId)?.loadedCheckpoint === checkpoint);
     const holder = betterHolder(asking.cachedAddons, onCheckpoint, ([, nodeId]) => this.nodes.get(nodeId)?.cachedAddons ?? [], needed);
     return holder ? holder[0] : null;
+  }
+
+  /** Owners whose running tasks, summed over every queue, reach their maxRunning. */
+  private ownersAtRunningLimit(): string[] {
+    const running = new Map<string, number>();
+    const limits = new Map<string, number>();
+    for (const q of this.queues.values()) {
+      // Summaries stored before queues reported owners' limits have none.
+      for (const [owner, count] of Object.entries(q.limitedOwnersRunning ?? {})) running.set(owner, (running.get(owner) ?? 0) + count);
+      for (const [owner, max] of Object.entries(q.limitedOwnersMax ?? {})) limits.set(owner, Math.min(max, limits.get(owner) ?? max));
+    }
+    return [...limits].filter(([owner, max]) => (running.get(owner) ?? 0) >= max).map(([owner]) => owner);
   }
 
   private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
@@ -315,6 +363,22 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "ramCheckpoints" | "instanceId">,
     keyId: string,
   ): Promise<FleetClaim> {
+    const woken: { reason: WakeReason | null; claimedFrom: string | null } = { reason: null, claimedFrom: null };
+    try {
+      return await this.placeOrPark(nodeId, waitMs, state, keyId, woken);
+    } finally {
+      if (woken.reason && woken.reason.checkpoint !== woken.claimedFrom) this.passOn(woken.reason);
+    }
+  }
+
+  /** claim's work; `woken` says why the claim was last woken and where it claimed, if it did. */
+  private async placeOrPark(
+    nodeId: string,
+    waitMs: number,
+    state: Pick<ClaimRequest, "loadedCheckpoint" | "cachedCheckpoints" | "cachedAddons" | "ramCheckpoints" | "instanceId">,
+    keyId: string,
+    woken: { reason: WakeReason | null; claimedFrom: string | null },
+  ): Promise<FleetClaim> {
     if (this.heldByAnotherKey(nodeId, keyId)) return { outcome: "node_id_taken" };
     const deadline = this.clock() + waitMs;
     const asking = this.nodes.get(nodeId);
@@ -359,8 +423,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
           await new Promise((resolve) => setTimeout(resolve, 0));
           continue;
         }
-        const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId);
+        const outcome = await queueStub(this.env, decision.checkpoint).claim(nodeId, { excludeOwners: this.ownersAtRunningLimit() });
         if (outcome.outcome === "claimed") {
+          woken.claimedFrom = decision.checkpoint;
           this.noteQueue(outcome.summary);
           const current = this.nodes.get(nodeId) ?? node;
           const switching = current.loadedCheckpoint !== decision.checkpoint;
@@ -374,23 +439,26 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
           });
           return { outcome: "claimed", task: outcome.task, lease: outcome.lease };
         }
-        // Our view of that queue was stale: refresh it and decide again straight away.
+        // Our view of that queue was stale: refresh it and decide again straight away — unless
+        // its waiting work is all of owners at their running limit across queues: placement would
+        // send the node straight back, so it waits for the next report instead.
         this.remember(outcome.summary);
-        continue;
+        if (outcome.outcome !== "empty" || outcome.summary.waiting === 0) continue;
       }
       const remaining = deadline - this.clock();
       if (remaining <= 0) return { outcome: "none" };
+      if (woken.reason) this.passOn(woken.reason);
       // Placement may answer otherwise once the node has been idle SPARE_IDLE_MS: ask again then.
       const spareInMs = node.idleSince == null ? Infinity : node.idleSince + SPARE_IDLE_MS - this.clock();
-      await new Promise<void>((resolve) => {
-        const wake = () => {
+      woken.reason = await new Promise<WakeReason | null>((resolve) => {
+        const wake = (reason?: WakeReason) => {
           clearTimeout(timer);
-          resolve();
+          resolve(reason ?? null);
         };
         const timer = setTimeout(
           () => {
             this.wakeClaims.delete(wake);
-            resolve();
+            resolve(null);
           },
           spareInMs > 0 ? Math.min(remaining, spareInMs) : remaining,
         );

@@ -1,6 +1,8 @@
 // CheckpointQueue: one Durable Object per checkpoint (idFromName(checkpoint)), the source of truth
 // for its live work: waiting tasks in priority/FIFO order, leases held by nodes under the pool's
-// concurrency cap, progress of running tasks, and waiters of sync requests. One alarm drives
+// concurrency cap, progress of running tasks, and waiters of sync requests. Waiting work is
+// handed out in fair shares among its owners (./fair-share.ts), from counters kept per owner, so
+// no operation reads the whole backlog. One alarm drives
 // lease expiry. Every transition is mirrored to the task's D1 row through an outbox
 // (./d1-outbox.ts), so none waits on D1 and none is lost when D1 fails. A task's end is posted
 // to its webhook, if it has one, through a second outbox (./webhook-outbox.ts).
@@ -13,23 +15,26 @@ import { type PoolSettings, UNCONFIGURED_POOL } from "../pools/settings";
 import type { AddonFile, ClaimedTask, ModelFile } from "../protocol/node";
 import { migrateSqlStorage } from "../sql-storage-migrations";
 import { D1Outbox } from "./d1-outbox";
+import { atRunningLimit, nextOwner, type OwnerShare, strideOf, tasksServedBefore } from "./fair-share";
 import { newLeaseId } from "./lease-id";
 import { afterLostLease, exhaustedReason, type LossCause, leaseDeadline, nextAlarmAt } from "./lease-policy";
 import { QUEUE_STORAGE_STEPS } from "./storage-schema";
-import type {
-  CancelOutcome,
-  CheckpointQueueRpc,
-  ClaimOutcome,
-  EndOutcome,
-  LeaseCheck,
-  LiveStatus,
-  NodeCompletion,
-  NodeFailure,
-  NodeProgressReport,
-  ProgressOutcome,
-  QueuedTask,
-  QueueSummary,
-  TaskProgress,
+import {
+  type CancelOutcome,
+  type CheckpointQueueRpc,
+  type ClaimOptions,
+  type ClaimOutcome,
+  DEFAULT_TENANT_SHARE,
+  type EndOutcome,
+  type LeaseCheck,
+  type LiveStatus,
+  type NodeCompletion,
+  type NodeFailure,
+  type NodeProgressReport,
+  type ProgressOutcome,
+  type QueuedTask,
+  type QueueSummary,
+  type TaskProgress,
 } from "./types";
 import { WEBHOOK_TIMEOUT_MS, WebhookOutbox } from "./webhook-outbox";
 
@@ -52,6 +57,32 @@ interface Row extends Record<string, SqlStorageValue> {
   infra_losses: number;
   lost_lease_id: string | null;
   lost_node_id: string | null;
+  /** Its place among its owner's tasks, in the order they were enqueued. */
+  owner_seq: number;
+}
+
+interface OwnerRow extends Record<string, SqlStorageValue> {
+  owner: string;
+  weight: number;
+  priority_class: number;
+  max_running: number | null;
+  waiting: number;
+  running: number;
+  pass: number;
+  active_since: number;
+}
+
+function ownerShare(row: OwnerRow): OwnerShare {
+  return {
+    owner: row.owner,
+    weight: row.weight,
+    priorityClass: row.priority_class,
+    maxRunning: row.max_running,
+    waiting: row.waiting,
+    running: row.running,
+    pass: row.pass,
+    activeSince: row.active_since,
+  };
 }
 
 /** After D1 refused the outbox, the alarm tries again this much later. */
@@ -130,6 +161,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       infraLosses,
       uid,
     );
+    this.countOwner(row, -1, 1);
     this.mirror({ uid, kind: "running", attempts: row.attempts, nodeId, startedAt: now });
     this.report();
     void this.alarmBy(leaseExpiresAt);
@@ -157,9 +189,13 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     // Ended before it got here (endUnqueued): it never runs; its row already says how it ended.
     if (this.sql.exec("SELECT 1 FROM unqueued_ended WHERE uid = ?", task.uid).toArray().length > 0) return { queuePosition: 0 };
     this.sql.exec("INSERT INTO pool (id, settings) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET settings = excluded.settings", JSON.stringify(pool));
-    const seq = (this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM live_tasks").one().s ?? 0) + 1;
+    const seq = this.sql
+      .exec<{ seq: number }>("UPDATE queue_counters SET next_seq = next_seq + 1, arrivals = arrivals + 1 WHERE id = 1 RETURNING next_seq - 1 AS seq")
+      .one().seq;
+    const ownerSeq = this.ownerEnqueued(task.owner, task.tenant ?? DEFAULT_TENANT_SHARE, seq);
+    this.countPriority(task, 1);
     this.sql.exec(
-      "INSERT INTO live_tasks (uid, task_id, owner, priority, seq, enqueued_at, status, attempts, claim) VALUES (?, ?, ?, ?, ?, ?, 'waiting', 0, ?)",
+      "INSERT INTO live_tasks (uid, task_id, owner, priority, seq, enqueued_at, status, attempts, claim, owner_seq) VALUES (?, ?, ?, ?, ?, ?, 'waiting', 0, ?, ?)",
       task.uid,
       task.taskId,
       task.owner,
@@ -167,6 +203,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       seq,
       this.clock(),
       JSON.stringify(task.claim),
+      ownerSeq,
     );
     if (task.row) {
       this.mirror({ uid: task.uid, kind: "created", row: task.row });
@@ -178,33 +215,114 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       await this.end(row, { status: "failed", finishedAt: this.clock(), error: failedReason });
       return { queuePosition: 0 };
     }
-    const queuePosition = this.position(task.uid);
+    const queuePosition = this.position(this.row(task.uid));
     this.report();
     return { queuePosition };
   }
 
-  private position(uid: string): number {
-    const row = this.row(uid);
-    if (row?.status !== "waiting") return 0;
-    const ahead = this.sql
-      .exec<{ n: number }>(
-        "SELECT COUNT(*) AS n FROM live_tasks WHERE status = 'waiting' AND (priority > ? OR (priority = ? AND seq < ?))",
-        row.priority,
-        row.priority,
-        row.seq,
+  /**
+   * Counts a new waiting task of `owner` and takes its share as the task carries it (an admin
+   * may have changed it); answers the task's place among the owner's own. An owner that starts
+   * waiting begins at its class's virtual time, so time spent idle banks no credit.
+   */
+  private ownerEnqueued(owner: string, share: { weight: number; priorityClass: number; maxRunning: number | null }, seq: number): number {
+    return this.sql
+      .exec<{ enqueued: number }>(
+        `INSERT INTO owners (owner, weight, priority_class, max_running, waiting, running, pass, active_since, enqueued) VALUES (?, ?, ?, ?, 1, 0, ?, ?, 1)
+         ON CONFLICT(owner) DO UPDATE SET weight = excluded.weight, priority_class = excluded.priority_class, max_running = excluded.max_running,
+           active_since = CASE WHEN waiting = 0 THEN excluded.active_since ELSE active_since END,
+           waiting = waiting + 1, enqueued = enqueued + 1, pass = MAX(pass, excluded.pass)
+         RETURNING enqueued`,
+        owner,
+        share.weight,
+        share.priorityClass,
+        share.maxRunning,
+        this.virtualTime(share.priorityClass),
+        seq,
       )
-      .one().n;
-    return ahead + 1;
+      .one().enqueued;
   }
 
-  async claim(nodeId: string): Promise<ClaimOutcome> {
+  /**
+   * The task came, left, or moved between waiting and running (`waiting`, `running`: ±1 or 0):
+   * its owner's counters follow. An owner with nothing left here is forgotten: when it comes
+   * back it starts at the virtual time, as it would anyway (what it loses is at most the one
+   * task it was served ahead of the others).
+   */
+  private countOwner(task: { owner: string; priority: number }, waiting: number, running: number): void {
+    this.sql.exec("UPDATE owners SET waiting = waiting + ?, running = running + ? WHERE owner = ?", waiting, running, task.owner);
+    this.sql.exec("DELETE FROM owners WHERE owner = ? AND waiting = 0 AND running = 0", task.owner);
+    if (waiting !== 0) this.countPriority(task, waiting);
+  }
+
+  /** The owner's waiting tasks of this Task-Priority changed by `waiting`. */
+  private countPriority(task: { owner: string; priority: number }, waiting: number): void {
+    this.sql.exec(
+      "INSERT INTO owner_priorities (owner, priority, waiting) VALUES (?, ?, ?) ON CONFLICT(owner, priority) DO UPDATE SET waiting = waiting + excluded.waiting",
+      task.owner,
+      task.priority,
+      waiting,
+    );
+    this.sql.exec("DELETE FROM owner_priorities WHERE owner = ? AND priority = ? AND waiting <= 0", task.owner, task.priority);
+  }
+
+  /** The owners with work here (waiting or running): few, however long the backlog. */
+  private owners(): OwnerShare[] {
+    return this.sql.exec<OwnerRow>("SELECT * FROM owners").toArray().map(ownerShare);
+  }
+
+  /** The pass last served in the class: where an owner that starts waiting begins. */
+  private virtualTime(priorityClass: number): number {
+    return this.sql.exec<{ t: number }>("SELECT virtual_time AS t FROM class_clocks WHERE priority_class = ?", priorityClass).toArray()[0]?.t ?? 0;
+  }
+
+  /** The owner's task that goes out first: Task-Priority orders an owner's own tasks. */
+  private headTask(owner: string): Row | null {
+    return (
+      this.sql.exec<Row>("SELECT * FROM live_tasks WHERE owner = ? AND status = 'waiting' ORDER BY priority DESC, seq LIMIT 1", owner).toArray()[0] ?? null
+    );
+  }
+
+  /**
+   * About how many tasks go out before this waiting one, in the fair order: from the owners'
+   * counters, and the task's place among its owner's own (by Task-Priority, then arrival).
+   */
+  private position(row: Row | null): number {
+    if (row?.status !== "waiting") return 0;
+    const owners = this.owners();
+    const target = owners.find((owner) => owner.owner === row.owner);
+    if (!target) return 0;
+    const higher = this.sql
+      .exec<{ n: number | null }>("SELECT SUM(waiting) AS n FROM owner_priorities WHERE owner = ? AND priority > ?", row.owner, row.priority)
+      .one().n;
+    // Its own tasks of the same Task-Priority came in owner_seq order; those ended meanwhile are the "about".
+    const first = this.sql
+      .exec<{ s: number | null }>("SELECT MIN(owner_seq) AS s FROM live_tasks WHERE owner = ? AND status = 'waiting' AND priority = ?", row.owner, row.priority)
+      .one().s;
+    const ownAhead = Math.min((higher ?? 0) + Math.max(0, row.owner_seq - (first ?? row.owner_seq)), target.waiting - 1);
+    return tasksServedBefore(owners, target, ownAhead) + 1;
+  }
+
+  /**
+   * A node takes the next task in the fair order, skipping owners at their running limit here
+   * and `excludeOwners` (at theirs across queues). "empty" while waiting work is only theirs.
+   */
+  async claim(nodeId: string, options: ClaimOptions = {}): Promise<ClaimOutcome> {
     const pool = this.pool();
     const now = this.clock();
     const { leaseMs } = this.settings;
-    const running = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM live_tasks WHERE status = 'running'").one().n;
-    const next = this.sql.exec<Row>("SELECT * FROM live_tasks WHERE status = 'waiting' ORDER BY priority DESC, seq LIMIT 1").toArray()[0];
-    if (!next) return { outcome: "empty", summary: this.buildSummary() };
+    const owners = this.owners();
+    let running = 0;
+    let waiting = 0;
+    for (const owner of owners) {
+      running += owner.running;
+      waiting += owner.waiting;
+    }
+    if (waiting === 0) return { outcome: "empty", summary: this.buildSummary() };
     if (running >= pool.concurrencyCap) return { outcome: "at_capacity", summary: this.buildSummary() };
+    const owner = nextOwner(owners, new Set(options.excludeOwners));
+    const next = owner && this.headTask(owner.owner);
+    if (!owner || !next) return { outcome: "empty", summary: this.buildSummary() };
     const claim = JSON.parse(next.claim) as Omit<ClaimedTask, "attempt">;
     const lease = { id: newLeaseId(claim.model.name), expiresAt: leaseDeadline(now, leaseMs), leaseMs };
     const attempts = next.attempts + 1;
@@ -215,6 +333,12 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       lease.expiresAt,
       nodeId,
       next.uid,
+    );
+    this.sql.exec("UPDATE owners SET waiting = waiting - 1, running = running + 1, pass = pass + ? WHERE owner = ?", strideOf(owner.weight), owner.owner);
+    this.sql.exec(
+      "INSERT INTO class_clocks (priority_class, virtual_time) VALUES (?, ?) ON CONFLICT(priority_class) DO UPDATE SET virtual_time = MAX(virtual_time, excluded.virtual_time)",
+      owner.priorityClass,
+      owner.pass,
     );
     this.mirror({ uid: next.uid, kind: "running", attempts, nodeId, startedAt: now });
     await this.alarmBy(lease.expiresAt);
@@ -400,7 +524,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
     await this.settle(uid);
     const row = this.row(uid);
     if (!row) return null;
-    if (row.status === "waiting") return { state: "waiting", queuePosition: this.position(uid), attempts: row.attempts };
+    if (row.status === "waiting") return { state: "waiting", queuePosition: this.position(row), attempts: row.attempts };
     return {
       state: "running",
       progress: row.progress ? (JSON.parse(row.progress) as TaskProgress) : null,
@@ -494,6 +618,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
       error,
       row.uid,
     );
+    this.countOwner(row, 1, -1);
     this.mirror({ uid: row.uid, kind: "waiting", attempts, error });
     this.report();
     return { ok: true, status: "waiting" };
@@ -506,6 +631,7 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
   private async end(row: Row, ending: TaskEnding): Promise<EndOutcome> {
     const recorded = { attempts: row.attempts, ...ending };
     this.sql.exec("DELETE FROM live_tasks WHERE uid = ?", row.uid);
+    this.countOwner(row, row.status === "waiting" ? -1 : 0, row.status === "running" ? -1 : 0);
     this.mirror({ uid: row.uid, kind: "ended", ending: recorded });
     // Sync waiters answer from the ending itself, so they need not wait for D1.
     for (const wake of this.waiters.get(row.uid) ?? []) wake(recorded);
@@ -561,28 +687,37 @@ export class CheckpointQueue extends DurableObject<Env> implements CheckpointQue
 
   private buildSummary(): QueueSummary {
     const pool = this.pool();
-    const counts = this.sql
-      .exec<{ waiting: number; running: number; oldest: number | null }>(
-        "SELECT SUM(status = 'waiting') AS waiting, SUM(status = 'running') AS running, MIN(CASE WHEN status = 'waiting' THEN enqueued_at END) AS oldest FROM live_tasks",
-      )
-      .one();
+    const owners = this.owners();
+    let waiting = 0;
+    let running = 0;
+    const limitedOwnersRunning: Record<string, number> = {};
+    const limitedOwnersMax: Record<string, number> = {};
+    for (const owner of owners) {
+      if (!atRunningLimit(owner)) waiting += owner.waiting;
+      running += owner.running;
+      if (owner.maxRunning === null) continue;
+      limitedOwnersRunning[owner.owner] = owner.running;
+      limitedOwnersMax[owner.owner] = owner.maxRunning;
+    }
+    const oldest = this.sql.exec<{ at: number | null }>("SELECT MIN(enqueued_at) AS at FROM live_tasks WHERE status = 'waiting'").one().at;
     const leaseHolders = this.sql
       .exec<{ node_id: string }>("SELECT DISTINCT node_id FROM live_tasks WHERE status = 'running' AND node_id IS NOT NULL")
       .toArray()
       .map((r) => r.node_id);
-    const nextTaskAddons = this.sql
-      .exec<{ name: string }>(
-        "SELECT json_extract(addon.value, '$.name') AS name FROM (SELECT claim FROM live_tasks WHERE status = 'waiting' ORDER BY priority DESC, seq LIMIT 1) AS next, json_each(next.claim, '$.addons') AS addon",
-      )
-      .toArray()
-      .map((r) => r.name);
+    const nextOwnerName = nextOwner(owners)?.owner;
+    const next = nextOwnerName === undefined ? null : this.headTask(nextOwnerName);
+    const nextTaskAddons = next ? (JSON.parse(next.claim) as Omit<ClaimedTask, "attempt">).addons.map((addon) => addon.name) : [];
+    const { arrivals } = this.sql.exec<{ arrivals: number }>("SELECT arrivals FROM queue_counters WHERE id = 1").one();
     return {
       ...pool,
-      waiting: counts.waiting ?? 0,
-      running: counts.running ?? 0,
-      oldestWaitingAt: counts.oldest,
+      waiting,
+      running,
+      oldestWaitingAt: oldest,
       leaseHolders,
       nextTaskAddons,
+      limitedOwnersRunning,
+      limitedOwnersMax,
+      arrivals,
       reportedAt: this.clock(),
       sequence: ++this.summarySequence,
     };

@@ -44,6 +44,7 @@ export interface QueuedTask {
 }
 
 export interface QueueSummary extends PoolSettings {
+  /** Tasks waiting that could be claimed now (an owner at its maxRunning holds its work back). */
   waiting: number;
   running: number;
   /** Epoch ms of the oldest waiting task, or null. */
@@ -52,9 +53,20 @@ export interface QueueSummary extends PoolSettings {
   leaseHolders: string[];
   /** Add-on model names the next task to be claimed needs (Fleet lets a node that holds them claim first). */
   nextTaskAddons: string[];
+  /** Owners here with a maxRunning: their running tasks here (Fleet sums them over queues). */
+  limitedOwnersRunning: Record<string, number>;
+  /** The maxRunning of each owner in limitedOwnersRunning. */
+  limitedOwnersMax: Record<string, number>;
+  /** Tasks ever enqueued here (monotonic): arrivals per interval are differences. */
+  arrivals: number;
   reportedAt: number;
   /** Orders summaries built in the same millisecond (reports are not awaited, so may overtake). */
   sequence: number;
+}
+
+export interface ClaimOptions {
+  /** Owners at their running limit across all queues (Fleet's sum): none of their tasks goes out. */
+  excludeOwners?: string[];
 }
 
 export type ClaimOutcome =
@@ -93,7 +105,7 @@ export type NodeFailure = Omit<FailRequest, "leaseId">;
 export interface CheckpointQueueRpc {
   configure(pool: PoolSettings): Promise<QueueSummary>;
   enqueue(task: QueuedTask, pool: PoolSettings): Promise<{ queuePosition: number }>;
-  claim(nodeId: string): Promise<ClaimOutcome>;
+  claim(nodeId: string, options?: ClaimOptions): Promise<ClaimOutcome>;
   checkLease(uid: string, leaseId: string): Promise<LeaseCheck>;
   progress(uid: string, leaseId: string, report: NodeProgressReport): Promise<ProgressOutcome>;
   complete(uid: string, leaseId: string, result: NodeCompletion): Promise<EndOutcome>;

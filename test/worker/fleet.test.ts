@@ -19,6 +19,91 @@ const beat = (loadedCheckpoint: string | null, currentTaskId: string | null) => 
   gpuMemoryMb: 24000,
 });
 
+// First in the file: no other test's work is left waiting for these nodes to take.
+describe("waking parked claims", () => {
+  it("wakes only as many parked claims as new work could use: one task, one claim; five tasks, five", async () => {
+    await createModel("fl-wake");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    const ids = Array.from({ length: 20 }, (_, i) => `fl-wake-${i}`);
+    for (const id of ids) await registerNode(node, id, "fl-wake");
+    // Placement views built: one per claim that wakes and decides.
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const fleetWithView = f as unknown as { placementView: (...args: unknown[]) => unknown; viewsBuilt: number };
+      const build = fleetWithView.placementView;
+      fleetWithView.viewsBuilt = 0;
+      fleetWithView.placementView = function (this: Fleet, ...args: unknown[]) {
+        fleetWithView.viewsBuilt += 1;
+        return build.apply(this, args);
+      };
+    });
+    const viewsBuilt = () => runInDurableObject(fleet(), (f: Fleet) => (f as unknown as { viewsBuilt: number }).viewsBuilt);
+    const parkedNodes = () => runInDurableObject(fleet(), (f: Fleet) => [...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]);
+    // Long polls that outlast the test: they end when their nodes are removed.
+    const answers = new Map<string, ClaimResponse>();
+    const claims = ids.map(async (id) => {
+      const res = await call(`/nodes/${id}/claim`, { token: node, body: { waitMs: 30_000 } });
+      if (res.status === 200) answers.set(id, await json<ClaimResponse>(res));
+      else await res.body?.cancel();
+    });
+    await vi.waitFor(async () => expect((await parkedNodes()).length).toBe(20), { timeout: 2000, interval: 20 });
+    const viewsWhileParked = await viewsBuilt();
+
+    await json(await submit(user, { stable_diffusion_model: "fl-wake" }), 202);
+    await vi.waitFor(() => expect(answers.size).toBe(1), { timeout: 2000, interval: 20 });
+    expect([...answers.values()][0]!.task.model.name).toBe("fl-wake");
+    expect(await viewsBuilt()).toBe(viewsWhileParked + 1);
+    expect(await parkedNodes()).toHaveLength(19);
+
+    for (let i = 0; i < 5; i++) await json(await submit(user, { stable_diffusion_model: "fl-wake" }), 202);
+    await vi.waitFor(() => expect(answers.size).toBe(6), { timeout: 2000, interval: 20 });
+    expect([...answers.values()].every((answer) => answer.task.model.name === "fl-wake")).toBe(true);
+    expect(await viewsBuilt()).toBe(viewsWhileParked + 6);
+    expect(await parkedNodes()).toHaveLength(14);
+
+    for (const answer of answers.values()) await finishTask(node, answer);
+    for (const id of ids) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
+    await Promise.all(claims);
+    expect(answers.size).toBe(6);
+  });
+
+  it("wakes the next parked claim when the one woken first does not take the work", async () => {
+    await createModel("fl-pass");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    await registerNode(node, "fl-pass-frozen", "fl-pass");
+    await registerNode(node, "fl-pass-live", "fl-pass");
+    const parked = (nodeId: string) =>
+      vi.waitFor(
+        () =>
+          runInDurableObject(fleet(), (f: Fleet) => {
+            expect([...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]).toContain(nodeId);
+          }),
+        { timeout: 2000, interval: 20 },
+      );
+    const frozen = claim(node, "fl-pass-frozen", 2000);
+    await parked("fl-pass-frozen");
+    // The node with the checkpoint loaded, woken first, has since gone silent: it declines.
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const base = f.clock;
+      f.clock = () => base() + 15_000;
+    });
+    try {
+      const live = claim(node, "fl-pass-live", 2000);
+      await parked("fl-pass-live");
+      await json(await submit(user, { stable_diffusion_model: "fl-pass" }), 202);
+      expect(await frozen).toBeNull();
+      const taken = (await live)!;
+      expect(taken.task.model.name).toBe("fl-pass");
+      await finishTask(node, taken);
+    } finally {
+      await runInDurableObject(fleet(), (f: Fleet) => {
+        f.clock = () => Date.now();
+      });
+    }
+  });
+});
+
 describe("fleet", () => {
   it("keeps a node on the checkpoint it has loaded while that has work (affinity)", async () => {
     await createModel("fl-a");

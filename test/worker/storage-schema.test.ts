@@ -9,7 +9,20 @@ import { QUEUE_STORAGE_STEPS } from "../../src/queue/storage-schema";
 import { migrateSqlStorage } from "../../src/sql-storage-migrations";
 import { queueOf } from "./helpers";
 
-const QUEUE_TABLES = ["d1_outbox", "failed_file", "live_tasks", "pool", "schema_version", "unqueued_ended", "webhook_deliveries", "webhooks"];
+const QUEUE_TABLES = [
+  "class_clocks",
+  "d1_outbox",
+  "failed_file",
+  "live_tasks",
+  "owner_priorities",
+  "owners",
+  "pool",
+  "queue_counters",
+  "schema_version",
+  "unqueued_ended",
+  "webhook_deliveries",
+  "webhooks",
+];
 const FLEET_TABLES = ["model_failures", "node_groups", "node_keys", "nodes", "queues", "schema_version"];
 
 function tables(storage: DurableObjectStorage): string[] {
