@@ -243,10 +243,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const known = this.queues.get(summary.checkpoint);
     if (known && (known.reportedAt > summary.reportedAt || (known.reportedAt === summary.reportedAt && known.sequence > summary.sequence))) return false;
     this.queues.set(summary.checkpoint, summary);
-    // `arrivals` (the queue's enqueue count) comes with queues that report it.
-    const arrivals = (summary as QueueSummary & { arrivals?: number }).arrivals;
-    if (arrivals !== undefined)
-      this.arrivalRates.set(summary.checkpoint, nextArrivalRate(this.arrivalRates.get(summary.checkpoint), arrivals, summary.reportedAt));
+    this.arrivalRates.set(summary.checkpoint, nextArrivalRate(this.arrivalRates.get(summary.checkpoint), summary.arrivals, summary.reportedAt));
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO queues (checkpoint, data) VALUES (?, ?)", summary.checkpoint, JSON.stringify(summary));
     return true;
   }
