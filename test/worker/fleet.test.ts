@@ -4,6 +4,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { Fleet } from "../../src/fleet/fleet";
+import { SPARE_IDLE_MS } from "../../src/fleet/placement";
 import type { PoolSettings } from "../../src/pools/settings";
 import type { ClaimResponse } from "../../src/protocol/node";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
@@ -27,6 +28,11 @@ describe("waking parked claims", () => {
     const node = await createKey("node");
     const ids = Array.from({ length: 20 }, (_, i) => `fl-wake-${i}`);
     for (const id of ids) await registerNode(node, id, "fl-wake");
+    // Nodes idle for a while: spare already, so a parked claim does not decide again when its node turns spare (SPARE_IDLE_MS).
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const nodes = (f as unknown as { nodes: Map<string, { idleSince?: number | null }> }).nodes;
+      for (const id of ids) nodes.get(id)!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+    });
     // Placement views built: one per claim that wakes and decides.
     await runInDurableObject(fleet(), (f: Fleet) => {
       const fleetWithView = f as unknown as { placementView: (...args: unknown[]) => unknown; viewsBuilt: number };
