@@ -296,8 +296,10 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
   const scarce = scarceWork(node, current, candidates);
   if (scarce) return scarce;
 
+  // A node on work only nodes like it may run leaves it for no wider work: other nodes may take that.
+  const others = candidates.filter((q) => !moreConstrained(current, q));
   let overdue: PlacementQueue | null = null;
-  for (const q of candidates) {
+  for (const q of others) {
     if (q.nodesServing > 0) continue;
     // A node leaving work never downloads a file another node has: that node comes within these same bounds.
     if (leftToHolder(node, q, Infinity)) continue;
@@ -313,7 +315,7 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
   const leftMs = waitOnceServedMs(current, current.nodesServing);
   let best: PlacementQueue | null = null;
   let bestExcessMs = 0;
-  for (const q of candidates) {
+  for (const q of others) {
     if (workMs(q) / (q.nodesServing + 1) < LEAVE_MIN_SWITCH_COSTS * switchCostMs(node, q)) continue;
     const excessMs = waitOnceServedMs(q, q.nodesServing + 1) - leftMs - REBALANCE_GAP_MS;
     if (excessMs >= 0 && (!best || excessMs > bestExcessMs)) {
