@@ -12,6 +12,7 @@
 //                   It leaves that work, even within MIN_RESIDENCY_MS, for work fewer nodes may
 //                   run than its own (a large-memory node on work small nodes can run) that needs
 //                   another node or is due (below). Once past MIN_RESIDENCY_MS it also leaves
+//                   (a node on such work, only for work that needs nodes like it)
 //                   - for rare work that is due and that nobody serves, when others stay on its
 //                     checkpoint and will clear it: batched rare work is served within about
 //                     BATCH_WAIT_MS even when every node is busy;
