@@ -12,7 +12,6 @@
 //                   It leaves that work, even within MIN_RESIDENCY_MS, for work fewer nodes may
 //                   run than its own (a large-memory node on work small nodes can run) that needs
 //                   another node or is due (below). Once past MIN_RESIDENCY_MS it also leaves
-//                   (a node on such work, only for work that needs nodes like it)
 //                   - for rare work that is due and that nobody serves, when others stay on its
 //                     checkpoint and will clear it: batched rare work is served within about
 //                     BATCH_WAIT_MS even when every node is busy;
@@ -297,10 +296,8 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
   const scarce = scarceWork(node, current, candidates);
   if (scarce) return scarce;
 
-  // A node on work only nodes like it may run leaves it for no wider work: other nodes may take that.
-  const others = candidates.filter((q) => !moreConstrained(current, q));
   let overdue: PlacementQueue | null = null;
-  for (const q of others) {
+  for (const q of candidates) {
     if (q.nodesServing > 0) continue;
     // A node leaving work never downloads a file another node has: that node comes within these same bounds.
     if (leftToHolder(node, q, Infinity)) continue;
@@ -316,7 +313,7 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
   const leftMs = waitOnceServedMs(current, current.nodesServing);
   let best: PlacementQueue | null = null;
   let bestExcessMs = 0;
-  for (const q of others) {
+  for (const q of candidates) {
     if (workMs(q) / (q.nodesServing + 1) < LEAVE_MIN_SWITCH_COSTS * switchCostMs(node, q)) continue;
     const excessMs = waitOnceServedMs(q, q.nodesServing + 1) - leftMs - REBALANCE_GAP_MS;
     if (excessMs >= 0 && (!best || excessMs > bestExcessMs)) {

@@ -181,11 +181,6 @@ describe("choosePlacement", () => {
     const onSdxl = servingNode("sdxl", { cachedCheckpoints: ["sd15", "sdxl"] });
     expect(choosePlacement(onSdxl, [sd15(), sdxl({ waiting: 0, oldestWaitingAgeMs: 0 })], NOW)).toBeNull();
     expect(choosePlacement(onSdxl, [sd15({ oldestWaitingAgeMs: LEAVE_AGE_MS }), sdxl({ waiting: 0, oldestWaitingAgeMs: 0 })], NOW)?.checkpoint).toBe("sd15");
-    // A large node busy on SDXL does not leave it for old SD1.5 work nobody serves: a small node may take that.
-    const lone = sd15({ waiting: 1, oldestWaitingAgeMs: 2 * LEAVE_AGE_MS, nodesServing: 0 });
-    const sdxlWork = sdxl({ waiting: 3, oldestWaitingAgeMs: 5_000 });
-    expect(choosePlacement(onSdxl, [lone, sdxlWork], NOW)?.checkpoint).toBe("sdxl");
-    expect(choosePlacement(onSdxl, [{ ...lone, eligibleNodes: 4 }, sdxlWork], NOW)?.checkpoint).toBe("sd15");
     // When every node may run both, nothing is kept.
     expect(choosePlacement(onSd15, [sd15({ eligibleNodes: 8 }), sdxl({ eligibleNodes: 8, oldestWaitingAgeMs: BATCH_WAIT_MS })], NOW)?.checkpoint).toBe("sd15");
   });
