@@ -9,9 +9,9 @@
 // they are and move for a reason. A node that asks gets, in this order:
 //
 //   1. affinity   — its loaded checkpoint while that has claimable work (waiting, under its cap).
-//                   Once past MIN_RESIDENCY_MS it leaves that work only
-//                   - for work fewer nodes may run than its own (a large-memory node on work small
-//                     nodes can run) that needs another node or is due (below);
+//                   It leaves that work, even within MIN_RESIDENCY_MS, for work fewer nodes may
+//                   run than its own (a large-memory node on work small nodes can run) that needs
+//                   another node or is due (below). Once past MIN_RESIDENCY_MS it also leaves
 //                   - for rare work that is due and that nobody serves, when others stay on its
 //                     checkpoint and will clear it: batched rare work is served within about
 //                     BATCH_WAIT_MS even when every node is busy;
@@ -156,7 +156,7 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
 
   if (currentFits && hasClaimableWork(current)) {
     const justStarted = node.servingSinceMs !== null && nowMs - node.servingSinceMs < MIN_RESIDENCY_MS;
-    const leave = justStarted || heldByMinNodes(current) ? null : leaveFor(node, current, candidates);
+    const leave = heldByMinNodes(current) ? null : justStarted ? scarceWork(node, current, candidates) : leaveFor(node, current, candidates);
     return leave ?? { checkpoint: current.checkpoint, switching: false, reason: "affinity" };
   }
 
@@ -282,14 +282,19 @@ function moreConstrained(q: PlacementQueue, than: PlacementQueue | null): boolea
   return q.eligibleNodes !== undefined && than?.eligibleNodes !== undefined && q.eligibleNodes < than.eligibleNodes;
 }
 
-/** Why a node on `current` (which has work) leaves it, if it does: see the header. */
-function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: readonly PlacementQueue[]): PlacementDecision {
-  // Work only nodes like this one may run, that needs another node or is due.
+/** Work only nodes like this one may run (fewer than may run `current`) that needs another node or is due. */
+function scarceWork(node: PlacementNode, current: PlacementQueue, candidates: readonly PlacementQueue[]): PlacementDecision {
   const scarce = mostUrgent(
     node,
     candidates.filter((q) => moreConstrained(q, current) && (q.nodesServing > 0 ? needsHelp(node, q) : isDue(node, q))),
   );
-  if (scarce) return switchTo(scarce);
+  return scarce && switchTo(scarce);
+}
+
+/** Why a node on `current` (which has work) leaves it, if it does: see the header. */
+function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: readonly PlacementQueue[]): PlacementDecision {
+  const scarce = scarceWork(node, current, candidates);
+  if (scarce) return scarce;
 
   let overdue: PlacementQueue | null = null;
   for (const q of candidates) {

@@ -173,6 +173,10 @@ describe("choosePlacement", () => {
     // A large node busy on SD1.5 leaves it for SDXL work that is due.
     const onSd15 = servingNode("sd15", { cachedCheckpoints: ["sd15", "sdxl"] });
     expect(choosePlacement(onSd15, [sd15(), sdxl({ oldestWaitingAgeMs: BATCH_WAIT_MS })], NOW)?.checkpoint).toBe("sdxl");
+    // ... even one that has just switched to SD1.5: its residency does not hold SDXL work back.
+    const justOnSd15 = { ...onSd15, servingSinceMs: NOW - MIN_RESIDENCY_MS / 2 };
+    expect(choosePlacement(justOnSd15, [sd15(), sdxl({ oldestWaitingAgeMs: BATCH_WAIT_MS })], NOW)?.checkpoint).toBe("sdxl");
+    expect(choosePlacement(justOnSd15, [sd15(), sdxl({ oldestWaitingAgeMs: 0 })], NOW)?.checkpoint).toBe("sd15");
     // An idle large node on SDXL stays free for it rather than join SD1.5 work, until that work has waited the lone-task bound.
     const onSdxl = servingNode("sdxl", { cachedCheckpoints: ["sd15", "sdxl"] });
     expect(choosePlacement(onSdxl, [sd15(), sdxl({ waiting: 0, oldestWaitingAgeMs: 0 })], NOW)).toBeNull();
