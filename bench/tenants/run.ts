@@ -9,7 +9,7 @@
 // end A's key is revoked, which cancels its remaining tasks (and shows how fast that is).
 //
 // It prints figures and asserts nothing. Usage:
-//   npm run bench:tenants -- [--nodes 1] [--flood 2000] [--steps 4] [--step-ms 5] [--load-ms 1000] [--max-wait-s 60] [--state-dir DIR]
+//   npm run bench:tenants -- [--nodes 1] [--flood 2000] [--steps 10] [--step-ms 100] [--load-ms 5000] [--max-wait-s 150] [--state-dir DIR]
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,10 +20,10 @@ const { values: args } = parseArgs({
   options: {
     nodes: { type: "string", default: "1" },
     flood: { type: "string", default: "2000" },
-    steps: { type: "string", default: "4" },
-    "step-ms": { type: "string", default: "5" },
-    "load-ms": { type: "string", default: "1000" },
-    "max-wait-s": { type: "string", default: "60" },
+    steps: { type: "string", default: "10" },
+    "step-ms": { type: "string", default: "100" },
+    "load-ms": { type: "string", default: "5000" },
+    "max-wait-s": { type: "string", default: "150" },
     submitters: { type: "string", default: "16" },
     "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir() },
   },
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
 const nodeCount = Number(args.nodes);
 const floodCount = Number(args.flood);
 const maxWaitMs = Number(args["max-wait-s"]) * 1000;
+// What placement is told one task takes: the emulator's sampling time, as an admin would register it.
+const inferenceEstimateS = Math.max(0.05, (Number(args.steps) * Number(args["step-ms"])) / 1000);
 const FLOODED = "tenants-flooded";
 const OTHER = "tenants-other";
 const body = (checkpoint: string, prompt: string) => ({ stable_diffusion_model: checkpoint, prompt, steps: Number(args.steps), width: 64, height: 64 });
@@ -99,8 +101,8 @@ try {
   ];
   await ok(DEV_ADMIN_TOKEN, "PUT", `/keys/${a.id}/limits`, { requestsPerMinute: 1_000_000, maxWaiting: 1_000_000 });
   await registerModels(gateway.url, [
-    { name: FLOODED, sizeBytes: 64 * 1024, loadSeconds: Number(args["load-ms"]) / 1000, inferenceSeconds: 0.05 },
-    { name: OTHER, sizeBytes: 64 * 1024, loadSeconds: Number(args["load-ms"]) / 1000, inferenceSeconds: 0.05 },
+    { name: FLOODED, sizeBytes: 64 * 1024, loadSeconds: Number(args["load-ms"]) / 1000, inferenceSeconds: inferenceEstimateS },
+    { name: OTHER, sizeBytes: 64 * 1024, loadSeconds: Number(args["load-ms"]) / 1000, inferenceSeconds: inferenceEstimateS },
   ]);
   for (let i = 0; i < nodeCount; i++) {
     const nodeId = `tenants-${i + 1}`;

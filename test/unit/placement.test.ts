@@ -3,8 +3,10 @@ import { describe, expect, it } from "vitest";
 import {
   BATCH_WAIT_MS,
   choosePlacement,
+  FLOOD_BACKLOG_MS,
   HOLDER_GRACE_MS,
   LEAVE_AGE_MS,
+  LONE_TASK_BOUND_MS,
   MIN_RESIDENCY_MS,
   type PlacementNode,
   type PlacementQueue,
@@ -152,13 +154,29 @@ describe("choosePlacement", () => {
     expect(choosePlacement(busy, covered, NOW)?.checkpoint).toBe("rare");
   });
 
-  it("the bound is relative: a fleet backlogged everywhere does not leave its work for older work", () => {
+  it("the bound is relative: a fleet backlogged everywhere (short of a flood) does not leave its work for older work", () => {
     const busy = servingNode("hot", { cachedCheckpoints: ["hot", "rare"] });
     const queues = [
-      queue("hot", { waiting: 300, oldestWaitingAgeMs: 500_000, nodesServing: 0 }),
+      queue("hot", { waiting: 100, oldestWaitingAgeMs: 500_000, nodesServing: 0 }),
       queue("rare", { waiting: 1, oldestWaitingAgeMs: 520_000, nodesServing: 0 }),
     ];
     expect(choosePlacement(busy, queues, NOW)?.checkpoint).toBe("hot");
+  });
+
+  it("a flood of work on a node's checkpoint holds it from a lone task for LONE_TASK_BOUND_MS at most, however old the flood is (issue 14)", () => {
+    const busy = servingNode("flooded", { cachedCheckpoints: ["flooded", "lone"] });
+    const floodTasks = FLOOD_BACKLOG_MS / 2_000; // inferenceMs 2 s: FLOOD_BACKLOG_MS of work for the one node on it
+    const queuesAt = (waiting: number, loneAgeMs: number) => [
+      queue("flooded", { waiting, oldestWaitingAgeMs: 900_000, nodesServing: 0 }),
+      queue("lone", { waiting: 1, oldestWaitingAgeMs: loneAgeMs, nodesServing: 0 }),
+    ];
+    expect(choosePlacement(busy, queuesAt(floodTasks, LONE_TASK_BOUND_MS - 1_000), NOW)?.checkpoint).toBe("flooded");
+    expect(choosePlacement(busy, queuesAt(floodTasks, LONE_TASK_BOUND_MS), NOW)).toEqual({ checkpoint: "lone", switching: true, reason: "starvation" });
+    // Short of a flood, the bound stays relative to the node's own oldest task.
+    expect(choosePlacement(busy, queuesAt(floodTasks - 1, LONE_TASK_BOUND_MS), NOW)?.checkpoint).toBe("flooded");
+    // Within its residency a node does not leave for it.
+    const justMoved = servingNode("flooded", { cachedCheckpoints: ["flooded", "lone"], servingSinceMs: NOW - 1_000 });
+    expect(choosePlacement(justMoved, queuesAt(floodTasks, LONE_TASK_BOUND_MS), NOW)?.checkpoint).toBe("flooded");
   });
 
   it("keeps large-memory nodes for work only they can run", () => {
