@@ -16,8 +16,8 @@
 //                     checkpoint and will clear it: batched rare work is served within about
 //                     BATCH_WAIT_MS even when every node is busy;
 //                   - for any work nobody serves whose oldest task has waited LEAVE_AGE_MS longer
-//                     than its own, or LONE_TASK_BOUND_MS in all while its own checkpoint holds
-//                     a flood (FLOOD_BACKLOG_MS of work per node): the bound on a lone task's
+//                     than its own, or — a single task — LONE_TASK_BOUND_MS in all while its own
+//                     checkpoint holds a flood (FLOOD_BACKLOG_MS of work per node): the bound on a lone task's
 //                     wait (issue 14). The relative bound keeps a fleet backlogged everywhere
 //                     from thrashing; the absolute one keeps one key's flood from holding every
 //                     node (the flood's oldest task ages as fast as the lone one), and costs
@@ -126,11 +126,11 @@ export const SPARE_IDLE_MS = 500;
  */
 export const LEAVE_AGE_MS = 60_000;
 
-/** ... or this long in all, while the node's own checkpoint holds a flood: */
+/** ... or, for a single waiting task, this long in all while the node's own checkpoint holds a flood: */
 export const LONE_TASK_BOUND_MS = 30_000;
 
 /** at least this much work per node serving it. */
-export const FLOOD_BACKLOG_MS = 60_000;
+export const FLOOD_BACKLOG_MS = 300_000;
 
 /**
  * A node leaves its work for another checkpoint's backlog only if that backlog, per node with
@@ -315,7 +315,8 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
     // Others stay on its checkpoint and will clear its backlog without it.
     const covered = current.nodesServing > 0 && workMs(current) / current.nodesServing < JOIN_DRAIN_MS;
     const flooded = workMs(current) / (current.nodesServing + 1) >= FLOOD_BACKLOG_MS;
-    const due = (covered && olderByMs >= 0 && isDue(node, q)) || olderByMs >= LEAVE_AGE_MS || (flooded && q.oldestWaitingAgeMs >= LONE_TASK_BOUND_MS);
+    const lone = q.waiting === 1 && q.oldestWaitingAgeMs >= LONE_TASK_BOUND_MS;
+    const due = (covered && olderByMs >= 0 && isDue(node, q)) || olderByMs >= LEAVE_AGE_MS || (flooded && lone);
     if (due && (!overdue || q.oldestWaitingAgeMs > overdue.oldestWaitingAgeMs)) overdue = q;
   }
   if (overdue) return { checkpoint: overdue.checkpoint, switching: true, reason: "starvation" };

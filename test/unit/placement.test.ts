@@ -166,12 +166,14 @@ describe("choosePlacement", () => {
   it("a flood of work on a node's checkpoint holds it from a lone task for LONE_TASK_BOUND_MS at most, however old the flood is (issue 14)", () => {
     const busy = servingNode("flooded", { cachedCheckpoints: ["flooded", "lone"] });
     const floodTasks = FLOOD_BACKLOG_MS / 2_000; // inferenceMs 2 s: FLOOD_BACKLOG_MS of work for the one node on it
-    const queuesAt = (waiting: number, loneAgeMs: number) => [
+    const queuesAt = (waiting: number, loneAgeMs: number, loneWaiting = 1) => [
       queue("flooded", { waiting, oldestWaitingAgeMs: 900_000, nodesServing: 0 }),
-      queue("lone", { waiting: 1, oldestWaitingAgeMs: loneAgeMs, nodesServing: 0 }),
+      queue("lone", { waiting: loneWaiting, oldestWaitingAgeMs: loneAgeMs, nodesServing: 0 }),
     ];
     expect(choosePlacement(busy, queuesAt(floodTasks, LONE_TASK_BOUND_MS - 1_000), NOW)?.checkpoint).toBe("flooded");
     expect(choosePlacement(busy, queuesAt(floodTasks, LONE_TASK_BOUND_MS), NOW)).toEqual({ checkpoint: "lone", switching: true, reason: "starvation" });
+    // Work that gathers (more than one task) is batched by the other rules, which keep an overloaded fleet from thrashing.
+    expect(choosePlacement(busy, queuesAt(floodTasks, LONE_TASK_BOUND_MS, 2), NOW)?.checkpoint).toBe("flooded");
     // Short of a flood, the bound stays relative to the node's own oldest task.
     expect(choosePlacement(busy, queuesAt(floodTasks - 1, LONE_TASK_BOUND_MS), NOW)?.checkpoint).toBe("flooded");
     // Within its residency a node does not leave for it.
