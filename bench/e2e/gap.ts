@@ -4,7 +4,11 @@
 // that task's end; before sd-webui starts it loads (download and load), then sd-webui works; what
 // is left of the claim → end span is overhead (claim answer, image upload, completion). Idle time
 // with a task waiting is time placement held the node back (batching, spare) or, live, the round
-// trip between one task's completion and the next claim.
+// trip between one task's completion and the next claim: idle spells up to HANDOFF_MAX_MS count
+// as handoffs, longer ones as holds.
+
+/** Longest idle spell with work waiting that counts as a handoff (completion → next claim), not a hold. */
+export const HANDOFF_MAX_MS = 100;
 
 export interface ReplayedTask {
   nodeId: string;
@@ -24,6 +28,9 @@ export interface NodeTimeAccount {
   loadMs: number;
   overheadMs: number;
   idleWhileWaitingMs: number;
+  /** Of idleWhileWaitingMs: spells up to HANDOFF_MAX_MS, and how many. */
+  handoffMs: number;
+  handoffs: number;
   idleNothingWaitingMs: number;
 }
 
@@ -35,7 +42,17 @@ export function accountNodeTime(tasks: readonly ReplayedTask[], nodeIds: readonl
     waitingDelta[Math.max(0, Math.round(t.arrivalMs))]! += 1;
     waitingDelta[Math.max(0, Math.round(t.claimMs))]! -= 1;
   }
-  const account: NodeTimeAccount = { makespanMs, inferenceMs: 0, loads: 0, loadMs: 0, overheadMs: 0, idleWhileWaitingMs: 0, idleNothingWaitingMs: 0 };
+  const account: NodeTimeAccount = {
+    makespanMs,
+    inferenceMs: 0,
+    loads: 0,
+    loadMs: 0,
+    overheadMs: 0,
+    idleWhileWaitingMs: 0,
+    handoffMs: 0,
+    handoffs: 0,
+    idleNothingWaitingMs: 0,
+  };
   for (const t of tasks) {
     account.inferenceMs += t.inferenceMs;
     account.loadMs += t.loadMs;
@@ -50,13 +67,26 @@ export function accountNodeTime(tasks: readonly ReplayedTask[], nodeIds: readonl
     }
     let waiting = 0;
     let busy = 0;
+    let spellMs = 0;
+    const endSpell = () => {
+      if (spellMs > 0 && spellMs <= HANDOFF_MAX_MS) {
+        account.handoffMs += spellMs;
+        account.handoffs += 1;
+      }
+      spellMs = 0;
+    };
     for (let ms = 0; ms < makespanMs; ms++) {
       waiting += waitingDelta[ms]!;
       busy += busyDelta[ms]!;
-      if (busy > 0) continue;
-      if (waiting > 0) account.idleWhileWaitingMs += 1;
-      else account.idleNothingWaitingMs += 1;
+      if (busy === 0 && waiting > 0) {
+        account.idleWhileWaitingMs += 1;
+        spellMs += 1;
+        continue;
+      }
+      endSpell();
+      if (busy === 0) account.idleNothingWaitingMs += 1;
     }
+    endSpell();
   }
   return account;
 }

@@ -25,7 +25,7 @@ import { figures, lowerBound, percentile } from "../placement/metrics.ts";
 import { makePolicy, POLICY_NAMES } from "../placement/policies.ts";
 import { simulate } from "../placement/simulator.ts";
 import { loadTrace, type Trace } from "../placement/trace.ts";
-import { accountNodeTime, type NodeTimeAccount, type ReplayedTask } from "./gap.ts";
+import { accountNodeTime, HANDOFF_MAX_MS, type NodeTimeAccount, type ReplayedTask } from "./gap.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -246,7 +246,8 @@ try {
     ["sd-webui inference", (a) => a.inferenceMs],
     ["checkpoint loads (download + load)", (a) => a.loadMs],
     ["per-task overhead (claim → end − load − inference)", (a) => a.overheadMs],
-    ["idle while a task waited", (a) => a.idleWhileWaitingMs],
+    [`idle while a task waited: handoffs (≤ ${HANDOFF_MAX_MS} ms)`, (a) => a.handoffMs],
+    ["idle while a task waited: holds (longer)", (a) => a.idleWhileWaitingMs - a.handoffMs],
     ["idle with nothing waiting", (a) => a.idleNothingWaitingMs],
   ];
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`.padStart(9);
@@ -262,7 +263,7 @@ try {
   const overheads = live.map((t) => t.endMs - t.claimMs - t.loadMs - t.inferenceMs);
   const stretch = live.map((t, i) => t.inferenceMs - simulated[i]!.inferenceMs);
   console.log(
-    `  loads: live ${liveAccount.loads} × ${perLoad(liveAccount)}, sim ${simAccount.loads} × ${perLoad(simAccount)} (sim switches ${simRun.switches}); per task, live overhead p50 ${fmt(percentileOf(overheads, 50))}, p95 ${fmt(percentileOf(overheads, 95))}; sd-webui time − trace's inference p50 ${fmt(percentileOf(stretch, 50))}, p95 ${fmt(percentileOf(stretch, 95))}`,
+    `  loads: live ${liveAccount.loads} × ${perLoad(liveAccount)}, sim ${simAccount.loads} × ${perLoad(simAccount)} (sim switches ${simRun.switches}); handoffs live ${liveAccount.handoffs}, sim ${simAccount.handoffs}; per task, live overhead p50 ${fmt(percentileOf(overheads, 50))}, p95 ${fmt(percentileOf(overheads, 95))}; sd-webui time − trace's inference p50 ${fmt(percentileOf(stretch, 50))}, p95 ${fmt(percentileOf(stretch, 95))}`,
   );
 } finally {
   if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());
