@@ -250,7 +250,7 @@ try {
     ["idle while a task waited: holds (longer)", (a) => a.idleWhileWaitingMs - a.handoffMs],
     ["idle with nothing waiting", (a) => a.idleNothingWaitingMs],
   ];
-  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`.padStart(9);
+  const s = (ms: number) => `${(ms / 1000).toFixed(2).replace(/^-(0\.00)$/, "$1")} s`.padStart(9);
   const gapMs = liveAccount.makespanMs - simAccount.makespanMs;
   console.log(
     `\nwhere the gap to the simulator's sdgate goes: ${nodeCount} nodes × makespan gap ${fmt(gapMs)} = ${s(nodeCount * gapMs).trim()} of node time (live on ${nodeIds(live).length} nodes)`,
