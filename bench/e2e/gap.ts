@@ -31,6 +31,8 @@ export interface NodeTimeAccount {
   /** Of idleWhileWaitingMs: spells up to HANDOFF_MAX_MS, and how many. */
   handoffMs: number;
   handoffs: number;
+  /** The longer spells (holds), each in ms. */
+  holdSpellsMs: number[];
   idleNothingWaitingMs: number;
 }
 
@@ -51,6 +53,7 @@ export function accountNodeTime(tasks: readonly ReplayedTask[], nodeIds: readonl
     idleWhileWaitingMs: 0,
     handoffMs: 0,
     handoffs: 0,
+    holdSpellsMs: [],
     idleNothingWaitingMs: 0,
   };
   for (const t of tasks) {
@@ -72,7 +75,7 @@ export function accountNodeTime(tasks: readonly ReplayedTask[], nodeIds: readonl
       if (spellMs > 0 && spellMs <= HANDOFF_MAX_MS) {
         account.handoffMs += spellMs;
         account.handoffs += 1;
-      }
+      } else if (spellMs > HANDOFF_MAX_MS) account.holdSpellsMs.push(spellMs);
       spellMs = 0;
     };
     for (let ms = 0; ms < makespanMs; ms++) {

@@ -259,11 +259,12 @@ try {
   for (const [label, term] of rows) {
     console.log(`  ${label.padEnd(52)}${s(term(liveAccount))} ${s(term(simAccount))} ${s(term(liveAccount) - term(simAccount))}`);
   }
+  const holds = (a: NodeTimeAccount) => `${a.holdSpellsMs.length} (p50 ${fmt(percentileOf(a.holdSpellsMs, 50))})`;
   const perLoad = (a: NodeTimeAccount) => (a.loads > 0 ? fmt(a.loadMs / a.loads) : "-");
   const overheads = live.map((t) => t.endMs - t.claimMs - t.loadMs - t.inferenceMs);
   const stretch = live.map((t, i) => t.inferenceMs - simulated[i]!.inferenceMs);
   console.log(
-    `  loads: live ${liveAccount.loads} × ${perLoad(liveAccount)}, sim ${simAccount.loads} × ${perLoad(simAccount)} (sim switches ${simRun.switches}); handoffs live ${liveAccount.handoffs}, sim ${simAccount.handoffs}; per task, live overhead p50 ${fmt(percentileOf(overheads, 50))}, p95 ${fmt(percentileOf(overheads, 95))}; sd-webui time − trace's inference p50 ${fmt(percentileOf(stretch, 50))}, p95 ${fmt(percentileOf(stretch, 95))}`,
+    `  loads: live ${liveAccount.loads} × ${perLoad(liveAccount)}, sim ${simAccount.loads} × ${perLoad(simAccount)} (sim switches ${simRun.switches}); handoffs live ${liveAccount.handoffs}, sim ${simAccount.handoffs}; holds live ${holds(liveAccount)}, sim ${holds(simAccount)}; per task, live overhead p50 ${fmt(percentileOf(overheads, 50))}, p95 ${fmt(percentileOf(overheads, 95))}; sd-webui time − trace's inference p50 ${fmt(percentileOf(stretch, 50))}, p95 ${fmt(percentileOf(stretch, 95))}`,
   );
 } finally {
   if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());

@@ -35,6 +35,7 @@ describe("accountNodeTime", () => {
     expect(account).toMatchObject({ handoffs: 1, handoffMs: 10 });
     // Holds: n1 idle 1,500 → 2,000 while the third task waited, n2 idle 500 → 1,000 while the second did.
     expect(account.idleWhileWaitingMs - account.handoffMs).toBe(1_000);
+    expect(account.holdSpellsMs).toEqual([500, 500]);
     // n2 before the second task arrived.
     expect(account.idleNothingWaitingMs).toBe(500);
   });
