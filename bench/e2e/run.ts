@@ -6,7 +6,8 @@
 //     node's reported webuiMs); pickup is how long the waiting node took to get newly enqueued
 //     work (submitted → claimed).
 //  2. trace: a placement trace (bench/placement/traces) replayed with time scaled down, printing
-//     the simulator's figures for the real system: makespan, efficiency, switches, waits.
+//     the simulator's figures for the real system: makespan, efficiency, switches, waits; then
+//     where each side's node time went (./gap.ts), live from the task rows and the agents' logs.
 //
 // Local D1, R2 and Durable Objects are SQLite files and blobs that workerd syncs to disk on every
 // write; on a virtual machine's disk that costs milliseconds that vary from run to run and that
@@ -24,6 +25,7 @@ import { figures, lowerBound, percentile } from "../placement/metrics.ts";
 import { makePolicy, POLICY_NAMES } from "../placement/policies.ts";
 import { simulate } from "../placement/simulator.ts";
 import { loadTrace, type Trace } from "../placement/trace.ts";
+import { accountNodeTime, HANDOFF_MAX_MS, type NodeTimeAccount, type ReplayedTask } from "./gap.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -82,12 +84,14 @@ try {
 
   const trace = await loadTrace(path.join(import.meta.dirname, "..", "placement", "traces", `${args.trace}.json`));
   const used = trace.checkpoints.filter((c) => trace.arrivals.slice(0, taskCount).some((a) => a.checkpoint === c.name));
-  // Checkpoint files are small stand-ins; load and inference estimates are the trace's, scaled.
+  // Checkpoint files are small stand-ins; inference estimates are the trace's, scaled. Every
+  // emulator loads in the trace's mean load time, scaled, and placement is told that same cost
+  // (as the simulator below is), so both decide on the loads the emulators actually take.
+  const meanLoadMs = (used.reduce((sum, c) => sum + c.loadMs, 0) / used.length) * scale;
   await registerModels(
     gateway.url,
-    used.map((c) => ({ name: c.name, sizeBytes: 64 * 1024, loadSeconds: (c.loadMs * scale) / 1000, inferenceSeconds: (c.inferenceMs * scale) / 1000 })),
+    used.map((c) => ({ name: c.name, sizeBytes: 64 * 1024, loadSeconds: meanLoadMs / 1000, inferenceSeconds: (c.inferenceMs * scale) / 1000 })),
   );
-  const meanLoadMs = (used.reduce((sum, c) => sum + c.loadMs, 0) / used.length) * scale;
   const startNodes = async (count: number) => {
     for (let added = 0; added < count; added++) {
       const nodeId = `bench-${agents.length + 1}`;
@@ -150,10 +154,10 @@ try {
   const specs = new Map(trace.checkpoints.map((c) => [c.name, c]));
   const t0 = Date.now();
   const baseAt = arrivals[0]!.atMs;
-  const submitted: Array<{ taskId: string; submittedAt: number }> = [];
+  const submitted: Array<{ taskId: string; index: number }> = [];
   const loadsBefore = agents.map((a) => a.output().split("loading checkpoint").length - 1);
   await Promise.all(
-    arrivals.map(async (arrival) => {
+    arrivals.map(async (arrival, index) => {
       const dueMs = (arrival.atMs - baseAt) * scale;
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + dueMs - Date.now())));
       const inferenceMs = (arrival.inferenceMs ?? specs.get(arrival.checkpoint)!.inferenceMs) * scale;
@@ -162,9 +166,10 @@ try {
         body: { stable_diffusion_model: arrival.checkpoint, prompt: "trace", steps, width: 64, height: 64 },
         headers: { "request-type": "async" },
       });
-      submitted.push({ taskId: answer.taskId, submittedAt: Date.now() });
+      submitted.push({ taskId: answer.taskId, index });
     }),
   );
+  submitted.sort((a, b) => a.index - b.index);
   const results: Result[] = [];
   for (const { taskId } of submitted) {
     for (;;) {
@@ -181,14 +186,15 @@ try {
   const switches = agents.reduce((sum, a, i) => sum + (a.output().split("loading checkpoint").length - 1 - (loadsBefore[i] ?? 0)), 0);
   const scaledTrace: Trace = {
     ...trace,
-    nodes: trace.nodes.slice(0, nodeCount).map((n) => ({ ...n, loaded: null, cached: [] })),
+    // As live: the first node still has the overhead run's checkpoint loaded, the others are cold.
+    nodes: trace.nodes.slice(0, nodeCount).map((n, i) => ({ ...n, loaded: i === 0 ? first : null, cached: i === 0 ? [first] : [] })),
     checkpoints: trace.checkpoints.map((c) => ({ ...c, inferenceMs: c.inferenceMs * scale, loadMs: meanLoadMs, downloadMs: 0 })),
     arrivals: arrivals.map((a) => ({ ...a, atMs: (a.atMs - baseAt) * scale, inferenceMs: a.inferenceMs === undefined ? undefined : a.inferenceMs * scale })),
   };
   const bound = lowerBound(scaledTrace).boundMs;
   const failed = results.filter((r) => r.status !== "succeeded").length;
   console.log(
-    `\n== trace ${trace.name}: first ${arrivals.length} arrivals on ${nodeCount} nodes, time × ${scale} (cold caches; emulator load ${fmt(meanLoadMs)})`,
+    `\n== trace ${trace.name}: first ${arrivals.length} arrivals on ${nodeCount} nodes, time × ${scale} (caches cold but ${first} on bench-1; emulator load ${fmt(meanLoadMs)})`,
   );
   console.log(
     `makespan ${fmt(makespanMs)}, lower bound ${fmt(bound)}, efficiency ${(bound / makespanMs).toFixed(2)}, throughput ${(results.length / (makespanMs / 1000)).toFixed(1)} tasks/s`,
@@ -201,6 +207,65 @@ try {
       `  ${policy.padEnd(8)} makespan ${fmt(sim.makespanMs)}, efficiency ${sim.efficiency.toFixed(2)}, switches ${sim.switches}, wait p50 ${fmt(sim.p50WaitMs)}, p95 ${fmt(sim.p95WaitMs)}`,
     );
   }
+
+  // Where the makespan gap to the simulator's sdgate goes: each side's node time, term by term.
+  const nodeOfTask = new Map<string, string>();
+  const loadedFor = new Set<string>();
+  for (const agent of agents) {
+    for (const [, taskId] of agent.output().matchAll(/\/task ([^\]]+)\] running/g)) nodeOfTask.set(taskId!, agent.nodeId);
+    for (const [, taskId] of agent.output().matchAll(/\/task ([^\]]+)\] loading checkpoint/g)) loadedFor.add(taskId!);
+  }
+  const live: ReplayedTask[] = results.map((r, i) => ({
+    nodeId: nodeOfTask.get(submitted[i]!.taskId) ?? "?",
+    arrivalMs: Date.parse(r.createdAt) - t0,
+    claimMs: Date.parse(r.startedAt!) - t0,
+    endMs: Date.parse(r.finishedAt!) - t0,
+    // Without a load, modelMs is the agent's check that the checkpoint is in place: overhead.
+    loadMs: loadedFor.has(submitted[i]!.taskId) ? (r.timings.modelMs ?? 0) : 0,
+    inferenceMs: r.timings.webuiMs ?? 0,
+  }));
+  const simRun = simulate(scaledTrace, makePolicy("sdgate", scaledTrace));
+  const simulated: ReplayedTask[] = simRun.tasks.map((t) => ({
+    nodeId: t.nodeId!,
+    arrivalMs: t.arrivalMs,
+    claimMs: t.claimMs!,
+    endMs: t.endMs!,
+    loadMs: t.startMs! - t.claimMs!,
+    inferenceMs: t.inferenceMs,
+  }));
+  const nodeIds = (tasks: readonly ReplayedTask[]) => [...new Set(tasks.map((t) => t.nodeId))];
+  const liveAccount = accountNodeTime(
+    live,
+    agents.map((a) => a.nodeId),
+  );
+  const simAccount = accountNodeTime(
+    simulated,
+    scaledTrace.nodes.map((n) => n.id),
+  );
+  const rows: Array<[string, (a: NodeTimeAccount) => number]> = [
+    ["sd-webui inference", (a) => a.inferenceMs],
+    ["checkpoint loads (download + load)", (a) => a.loadMs],
+    ["per-task overhead (claim → end − load − inference)", (a) => a.overheadMs],
+    [`idle while a task waited: handoffs (≤ ${HANDOFF_MAX_MS} ms)`, (a) => a.handoffMs],
+    ["idle while a task waited: holds (longer)", (a) => a.idleWhileWaitingMs - a.handoffMs],
+    ["idle with nothing waiting", (a) => a.idleNothingWaitingMs],
+  ];
+  const s = (ms: number) => `${(ms / 1000).toFixed(2).replace(/^-(0\.00)$/, "$1")} s`.padStart(9);
+  const gapMs = liveAccount.makespanMs - simAccount.makespanMs;
+  console.log(
+    `\nwhere the gap to the simulator's sdgate goes: ${nodeCount} nodes × makespan gap ${fmt(gapMs)} = ${s(nodeCount * gapMs).trim()} of node time (live on ${nodeIds(live).length} nodes)`,
+  );
+  console.log(`  ${"".padEnd(52)}     live       sim         Δ`);
+  for (const [label, term] of rows) {
+    console.log(`  ${label.padEnd(52)}${s(term(liveAccount))} ${s(term(simAccount))} ${s(term(liveAccount) - term(simAccount))}`);
+  }
+  const holds = (a: NodeTimeAccount) => `${a.holdSpellsMs.length} (p50 ${fmt(percentileOf(a.holdSpellsMs, 50))})`;
+  const perLoad = (a: NodeTimeAccount) => (a.loads > 0 ? fmt(a.loadMs / a.loads) : "-");
+  const overheads = live.map((t) => t.endMs - t.claimMs - t.loadMs - t.inferenceMs);
+  const stretch = live.map((t, i) => t.inferenceMs - simulated[i]!.inferenceMs);
+  console.log(
+    `  loads: live ${liveAccount.loads} × ${perLoad(liveAccount)}, sim ${simAccount.loads} × ${perLoad(simAccount)} (sim switches ${simRun.switches}); handoffs live ${liveAccount.handoffs}, sim ${simAccount.handoffs}; holds live ${holds(liveAccount)}, sim ${holds(simAccount)}; per task, live overhead p50 ${fmt(percentileOf(overheads, 50))}, p95 ${fmt(percentileOf(overheads, 95))}; sd-webui time − trace's inference p50 ${fmt(percentileOf(stretch, 50))}, p95 ${fmt(percentileOf(stretch, 95))}`,
+  );
 } finally {
   if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());
   await Promise.all(agents.map((a) => a.kill()));
