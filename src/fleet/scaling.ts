@@ -130,7 +130,11 @@ export function queueWork(
   loadedSomewhere: boolean,
 ): { workMs: number; flow: number; limit: number; reason: string | null } {
   const workMs = (q.waiting > 0 ? q.waiting * q.inferenceMs + (loadedSomewhere ? 0 : q.loadMs) : 0) + (q.running * q.inferenceMs) / 2;
-  const flow = (q.arrivalsPerS * q.inferenceMs) / 1000;
+  // Arrivals keep nodes warm only while at least one is expected within the group's idle time:
+  // sparser ones would leave a node idle that long anyway, and the group must reach zero (the
+  // smoothed rate decays toward zero but never reaches it).
+  const steady = (q.arrivalsPerS * group.idleMs) / 1000 >= 1;
+  const flow = steady ? (q.arrivalsPerS * q.inferenceMs) / 1000 : 0;
   const tasks = q.waiting + q.running + Math.ceil((q.arrivalsPerS * group.bootMs) / 1000);
   const limit = Math.min(q.concurrencyCap, q.maxNodes > 0 ? q.maxNodes : Infinity, tasks);
   const parts = [

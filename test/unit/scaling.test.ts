@@ -74,6 +74,14 @@ describe("desired nodes", () => {
     expect(slow).toBeGreaterThan(fast);
   });
 
+  it("lets arrivals too sparse to come within the idle time go: the fleet reaches zero", () => {
+    const idle = [node("n1", { idleSinceMs: NOW - 400_000 })];
+    // One arrival every ~7 s, an idle time of 2 s: the node would sit idle longer than that anyway.
+    expect(only(decideScaling([group({ idleMs: 2_000 })], idle, [queue("a", { arrivalsPerS: 0.15 })], NOW))).toMatchObject({ desired: 0, leave: ["n1"] });
+    // With the default 300 s idle time the same arrivals keep it.
+    expect(only(decideScaling([group()], idle, [queue("a", { arrivalsPerS: 0.15 })], NOW)).desired).toBe(1);
+  });
+
   it("keeps enough nodes for the arrival rate even with nothing waiting", () => {
     // 2 tasks/s × 3 s = 6 busy nodes, at 75 % utilisation → 8.
     const ready = Array.from({ length: 10 }, (_, i) => node(`n${i}`));
