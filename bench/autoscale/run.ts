@@ -6,9 +6,10 @@
 //
 // It prints; it never fails on figures (the acceptance lines say whether they are met).
 import { percentile } from "../placement/metrics.ts";
+import { rng } from "../placement/random.ts";
 import { kedaQueueLengthPolicy, meanSizedPolicy, peakSizedPolicy, sdgatePolicy } from "./policies.ts";
 import { type SimResult, simulate } from "./simulator.ts";
-import { type AutoscaleTrace, burstyTrace, diurnalTrace, rng } from "./traces.ts";
+import { type AutoscaleTrace, burstyTrace, diurnalTrace } from "./traces.ts";
 
 /** A node's boot (scheduling, image pull, sd-webui start) takes this long, uniformly drawn. */
 const BOOT_MIN_MS = 45_000;

@@ -1,7 +1,8 @@
-// The autoscaling traces, drawn from a seeded PRNG: a day of diurnal traffic (quiet nights,
+// The autoscaling traces, drawn from bench/placement's seeded PRNG: a day of diurnal traffic (quiet nights,
 // a busy afternoon) and six hours of bursty traffic (a low trickle with batch jobs of hundreds
 // of tasks landing at once). Both over four checkpoints of bench/placement's kind (SD1.5 and
 // SDXL timings), popularity skewed.
+import { rng } from "../placement/random.ts";
 import type { TraceCheckpoint } from "../placement/trace.ts";
 
 export interface Arrival {
@@ -15,18 +16,6 @@ export interface AutoscaleTrace {
   durationMs: number;
   checkpoints: TraceCheckpoint[];
   arrivals: Arrival[];
-}
-
-/** mulberry32: small, fast, deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const checkpoint = (name: string, family: "sd15" | "sdxl", inferenceMs: number, loadMs: number, downloadMs: number): TraceCheckpoint => ({
