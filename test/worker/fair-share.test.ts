@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { UNCONFIGURED_POOL } from "../../src/pools/settings";
 import type { CheckpointQueueRpc, QueuedTask, TenantShare } from "../../src/queue/types";
-import { call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
+import { call, claim, createKey, createModel, finishTask, json, queuedTask, queueOf, registerNode, submit } from "./helpers";
 
 // No checkpoint: the queue does not report to Fleet, so no node of another test is sent here.
 const POOL = { ...UNCONFIGURED_POOL, concurrencyCap: 1000 };
@@ -13,28 +13,7 @@ const SHA256 = "0".repeat(64);
 let made = 0;
 function task(owner: string, options: { priority?: number; tenant?: TenantShare; checkpoint?: string; sha256?: string } = {}): QueuedTask {
   made += 1;
-  const uid = `fs-${made}`;
-  return {
-    uid,
-    taskId: uid,
-    owner,
-    priority: options.priority ?? 0,
-    claim: {
-      id: uid,
-      kind: "txt2img",
-      model: { name: options.checkpoint ?? "fs", fileName: "fs.safetensors", sha256: options.sha256 ?? SHA256, sizeBytes: 1 },
-      vae: null,
-      addons: [],
-      payload: { prompt: owner },
-      inputs: [],
-      passthrough: null,
-      timeoutSeconds: 60,
-      keepInterruptedImages: false,
-    },
-    row: null,
-    webhook: null,
-    tenant: options.tenant,
-  };
+  return queuedTask(`fs-${made}`, owner, { checkpoint: "fs", sha256: SHA256, ...options, payload: { prompt: owner } });
 }
 
 const share = (overrides: Partial<TenantShare>): TenantShare => ({ weight: 1, priorityClass: 0, maxRunning: null, ...overrides });

@@ -4,6 +4,7 @@ import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { ClaimResponse, TaskTimings } from "../../src/protocol/node";
 import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
+import type { QueuedTask, TenantShare } from "../../src/queue/types";
 
 // The development ADMIN_TOKEN and SIGNING_SECRET: dev.vars (vitest.workers.config.ts), as the Worker sees them.
 if (!env.ADMIN_TOKEN || !env.SIGNING_SECRET) throw new Error("the Worker tests need ADMIN_TOKEN and SIGNING_SECRET from dev.vars");
@@ -113,4 +114,34 @@ export async function finishTask(token: string, claimed: ClaimResponse, images =
     body: { leaseId: lease.id, imageCount: images, parameters: task.payload, info: { seed: 1 }, ...(timings ? { timings } : {}) },
   });
   await json(res, 200);
+}
+
+/** A txt2img task as a submission enqueues it (no D1 row, no webhook), for driving a queue over RPC. */
+export function queuedTask(
+  uid: string,
+  owner: string,
+  options: { taskId?: string; checkpoint?: string; sha256?: string; priority?: number; tenant?: TenantShare; payload?: Record<string, unknown> } = {},
+): QueuedTask {
+  const checkpoint = options.checkpoint ?? "test";
+  return {
+    uid,
+    taskId: options.taskId ?? uid,
+    owner,
+    priority: options.priority ?? 0,
+    claim: {
+      id: uid,
+      kind: "txt2img",
+      model: { name: checkpoint, fileName: `${checkpoint}.safetensors`, sha256: options.sha256 ?? "0".repeat(64), sizeBytes: 1 },
+      vae: null,
+      addons: [],
+      payload: options.payload ?? {},
+      inputs: [],
+      passthrough: null,
+      timeoutSeconds: 60,
+      keepInterruptedImages: false,
+    },
+    row: null,
+    webhook: null,
+    tenant: options.tenant,
+  };
 }

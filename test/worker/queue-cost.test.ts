@@ -5,8 +5,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { UNCONFIGURED_POOL } from "../../src/pools/settings";
 import type { CheckpointQueue } from "../../src/queue/checkpoint-queue";
-import type { QueuedTask } from "../../src/queue/types";
-import { queueOf } from "./helpers";
+import { queuedTask, queueOf } from "./helpers";
 
 // No checkpoint: the queue does not report to Fleet.
 const POOL = { ...UNCONFIGURED_POOL, concurrencyCap: 1000 };
@@ -14,28 +13,7 @@ const BACKLOG = 10_000;
 /** Far below the backlog: any operation that scanned it would read at least BACKLOG rows. */
 const MOST_ROWS_READ = 100;
 
-function task(uid: string, owner: string): QueuedTask {
-  return {
-    uid,
-    taskId: uid,
-    owner,
-    priority: 0,
-    claim: {
-      id: uid,
-      kind: "txt2img",
-      model: { name: "qc", fileName: "qc.safetensors", sha256: "0".repeat(64), sizeBytes: 1 },
-      vae: null,
-      addons: [],
-      payload: {},
-      inputs: [],
-      passthrough: null,
-      timeoutSeconds: 60,
-      keepInterruptedImages: false,
-    },
-    row: null,
-    webhook: null,
-  };
-}
+const task = (uid: string, owner: string) => queuedTask(uid, owner, { checkpoint: "qc" });
 
 /** Counts the rows every statement of the queue reads from now on. */
 function meterRowsRead(queue: CheckpointQueue): () => number {

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { findTask, insertTask, type TaskRow } from "../../src/db/tasks";
 import worker from "../../src/index";
 import { UNQUEUED_AFTER_MS, UNQUEUED_REASON } from "../../src/tasks/unqueued";
-import { call, claim, createKey, createModel, json, queueOf, registerNode, submit } from "./helpers";
+import { call, claim, createKey, createModel, json, queuedTask, queueOf, registerNode, submit } from "./helpers";
 
 interface Result {
   status: string;
@@ -46,29 +46,9 @@ describe("tasks accepted but never queued", () => {
     const result = await json<Result>(await call("/tasks/stranded-sweep/result", { token: user }), 200);
     expect(result).toMatchObject({ status: "failed", message: UNQUEUED_REASON });
     // Had the stopped submission's enqueue still arrived, the task would not run.
-    await queueOf("unq-sweep").enqueue(
-      {
-        uid: stranded.uid,
-        taskId: stranded.taskId,
-        owner: stranded.owner,
-        priority: 0,
-        claim: {
-          id: stranded.uid,
-          kind: "txt2img",
-          model: { name: "unq-sweep", fileName: "unq-sweep.safetensors", sha256: "a".repeat(64), sizeBytes: 1 },
-          vae: null,
-          addons: [],
-          payload: {},
-          inputs: [],
-          passthrough: null,
-          timeoutSeconds: 60,
-          keepInterruptedImages: false,
-        },
-        row: null,
-        webhook: null,
-      },
-      { ...(await queueOf("unq-sweep").summary()) },
-    );
+    await queueOf("unq-sweep").enqueue(queuedTask(stranded.uid, stranded.owner, { taskId: stranded.taskId, checkpoint: "unq-sweep", sha256: "a".repeat(64) }), {
+      ...(await queueOf("unq-sweep").summary()),
+    });
     const node = await createKey("node");
     await registerNode(node, "unq-sweep-n1", "unq-sweep");
     expect((await claim(node, "unq-sweep-n1"))?.task.id).toBe(queued.uid);
