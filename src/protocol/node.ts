@@ -114,14 +114,6 @@ export const heartbeatSchema = z.object({
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
-export const heartbeatResponseSchema = z.object({
-  /** An admin asked for sd-webui to be restarted; do it when idle. */
-  restartWebui: z.boolean(),
-  /** The fleet scales in and chose this node: finish the current task, deregister and stop (as on SIGTERM). */
-  drain: z.boolean().default(false),
-});
-export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
-
 export const claimRequestSchema = z.object({
   /** How long the Worker may hold the request open waiting for work (capped by the Worker). */
   waitMs: z.number().int().min(0).max(60_000).default(20_000),
@@ -153,6 +145,20 @@ export const modelFileSchema = z.object({
   sizeBytes: z.number().int().nonnegative(),
 });
 export type ModelFile = z.infer<typeof modelFileSchema>;
+
+export const heartbeatResponseSchema = z.object({
+  /** An admin asked for sd-webui to be restarted; do it when idle. */
+  restartWebui: z.boolean(),
+  /** The fleet scales in and chose this node: finish the current task, deregister and stop (as on SIGTERM). */
+  drain: z.boolean().default(false),
+  /**
+   * Checkpoint files to fetch in the background while the node goes on serving (work only nodes
+   * like this one may run has demand and too few nodes hold its file): on disk before the work
+   * reaches this node. Only what fits without evicting another file; one download at a time.
+   */
+  prefetch: z.array(modelFileSchema).default([]),
+});
+export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
 
 /**
  * An add-on file a task needs beside its checkpoint. The agent keeps it at `folder`/`fileName`

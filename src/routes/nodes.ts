@@ -122,7 +122,7 @@ nodeRoutes.openapi(
     if (answer.outcome === "node_id_taken") taken(nodeId);
     if (answer.outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN, "Register again: POST /nodes/register");
     if (answer.outcome === "replaced") replaced(nodeId);
-    return c.json({ restartWebui: answer.restartWebui, drain: answer.drain }, 200);
+    return c.json({ restartWebui: answer.restartWebui, drain: answer.drain, prefetch: [] }, 200);
   },
 );
 
