@@ -16,6 +16,7 @@ import { Heartbeat } from "./heartbeat.ts";
 import { createLogger, errorMessage, type Logger } from "./logger.ts";
 import { ModelCache } from "./model-cache.ts";
 import { pathEndsWith } from "./model-paths.ts";
+import { Prefetch } from "./prefetch.ts";
 import type { ProgressOutput } from "./progress-bar.ts";
 import { defaultRamCheckpoints } from "./ram-checkpoints.ts";
 import { TaskRunner } from "./task-runner.ts";
@@ -64,6 +65,7 @@ export class GpuNodeAgent {
   private readonly supervisor: WebuiSupervisor;
   private readonly cache: ModelCache;
   private readonly heartbeat: Heartbeat;
+  private readonly prefetch: Prefetch;
   private readonly loadedModel: LoadedModel;
   private gpu: GpuInfo = UNKNOWN_GPU;
   private catalog: WebuiCatalog = {};
@@ -135,6 +137,12 @@ export class GpuNodeAgent {
       progressOutput: deps.progressOutput === undefined ? process.stderr : deps.progressOutput,
       retryDelayMs: deps.downloadRetryDelayMs,
     });
+    this.prefetch = new Prefetch({
+      cache: this.cache,
+      checkpointsDir: this.config.modelsDir,
+      logger: this.log.child("prefetch"),
+      onFetched: () => this.heartbeat.beatNow(),
+    });
     this.heartbeat = new Heartbeat({
       gateway: this.gateway,
       nodeId: this.nodeId,
@@ -150,6 +158,9 @@ export class GpuNodeAgent {
         if (this.state !== "running") return;
         this.log.info("the fleet is scaling in and chose this node: finishing the current task, then leaving");
         void this.stop({ drain: true });
+      },
+      onPrefetchRequested: (files) => {
+        if (this.state === "running") this.prefetch.request(files);
       },
     });
   }
@@ -253,6 +264,7 @@ export class GpuNodeAgent {
     const wasStarting = this.state === "starting";
     this.state = drain ? "draining" : "stopping";
     this.claimAbort.abort(new Error("stopping"));
+    void this.prefetch.stop();
     if (wasStarting) {
       // Cut the start short (registration retries, sd-webui start); start() cleans up.
       this.lifetime.abort(new Error("stopped while starting"));
@@ -278,6 +290,7 @@ export class GpuNodeAgent {
 
   private async runShutdown(options: { deregister: boolean }): Promise<void> {
     await this.heartbeat.stop();
+    await this.prefetch.stop();
     if (options.deregister && this.registration && !this.replaced) {
       try {
         await this.gateway.deregister(this.nodeId, this.instanceId);

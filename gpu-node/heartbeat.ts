@@ -2,8 +2,9 @@
 // (loaded checkpoint, cached files, GPU), what it is doing, and — once after each sd-webui
 // start — sd-webui's catalog. A 404 means the Worker forgot the node (re-register), a 409
 // node_replaced that another agent process registered under its id; the answer may ask for an
-// sd-webui restart, or for the node to drain and leave (the fleet scales in).
-import type { Heartbeat as HeartbeatBody, WebuiCatalog } from "../src/protocol/node.ts";
+// sd-webui restart, for the node to drain and leave (the fleet scales in), or name checkpoint
+// files to fetch in the background (prefetch).
+import type { Heartbeat as HeartbeatBody, ModelFile, WebuiCatalog } from "../src/protocol/node.ts";
 import { type GatewayClient, isGatewayStatus, isNodeReplaced } from "./gateway-client.ts";
 import { errorMessage, type Logger } from "./logger.ts";
 
@@ -18,6 +19,8 @@ export interface HeartbeatOptions {
   onRestartRequested: () => void;
   /** The fleet scales in and chose this node. */
   onDrainRequested: () => void;
+  /** Checkpoint files to fetch in the background. */
+  onPrefetchRequested: (files: ModelFile[]) => void;
 }
 
 export class Heartbeat {
@@ -86,6 +89,7 @@ export class Heartbeat {
       this.failing = false;
       if (answer.restartWebui) this.options.onRestartRequested();
       if (answer.drain) this.options.onDrainRequested();
+      if (answer.prefetch.length > 0) this.options.onPrefetchRequested(answer.prefetch);
     } catch (error) {
       if (isGatewayStatus(error, 404)) {
         this.options.onUnknownNode();

@@ -1,9 +1,10 @@
 // The node's model cache: every file the agent downloads through the Worker — checkpoints and
 // add-ons alike, each at the path model-paths.ts gives it — resumed from `<file>.part` with a
 // Range request, checked against its sha256, and kept under one disk budget by evicting the least
-// recently used file, never one that is loaded or used by the task at hand. The agent's
-// bookkeeping lives in `.sdgate-cache.json` in sd-webui's data directory; files it did not
-// download are left alone.
+// recently used file, never one that is loaded or used by the task at hand. Calls for the same
+// path run one after the other (a task that needs the file a prefetch is fetching waits for that
+// download instead of writing the same `.part`). The agent's bookkeeping lives in
+// `.sdgate-cache.json` in sd-webui's data directory; files it did not download are left alone.
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
@@ -82,12 +83,25 @@ export interface EnsureOptions {
   /** Paths that must not be evicted (the loaded checkpoint, the task's other files). */
   protect?: Iterable<string>;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** false: fail rather than evict, and leave older versions of the model on disk (a prefetch). Default true. */
+  evict?: boolean;
+}
+
+type Progress = NonNullable<EnsureOptions["onProgress"]>;
+
+/** An ensure() under way for a path, and the progress listeners of the calls waiting for it. */
+interface PendingEnsure {
+  model: CachedFile;
+  settled: Promise<void>;
+  listeners: Set<Progress>;
 }
 
 export class ModelCache {
   private entries = new Map<string, CacheEntry>();
   /** The index write in progress (writes never overlap). */
   private saving: Promise<void> = Promise.resolve();
+  /** By target path. */
+  private readonly pending = new Map<string, PendingEnsure>();
   private readonly log: Logger;
 
   constructor(private readonly options: ModelCacheOptions) {
@@ -171,6 +185,44 @@ export class ModelCache {
   /** Makes sure the model's file is on disk; downloads it when needed. */
   async ensure(model: CachedFile, options: EnsureOptions = {}): Promise<{ path: string; downloaded: boolean }> {
     assertPlainFileName(model.fileName);
+    let earlier = this.pending.get(model.path);
+    while (earlier) {
+      // Whatever the earlier call's outcome (on disk, or stopped with a `.part` to resume), look again.
+      await this.follow(earlier, options);
+      earlier = this.pending.get(model.path);
+    }
+    const listeners = new Set<Progress>(options.onProgress ? [options.onProgress] : []);
+    const onProgress: Progress = (done, total) => {
+      for (const listener of listeners) listener(done, total);
+    };
+    const work = this.ensureNow(model, { ...options, onProgress });
+    const settled = work.then(ignore, ignore).then(() => {
+      this.pending.delete(model.path);
+    });
+    this.pending.set(model.path, { model, settled, listeners });
+    return work;
+  }
+
+  /** Waits for another call's ensure() of the same path, passing its download progress on. */
+  private async follow(earlier: PendingEnsure, options: EnsureOptions): Promise<void> {
+    const { signal, onProgress } = options;
+    signal?.throwIfAborted();
+    if (onProgress) earlier.listeners.add(onProgress);
+    try {
+      await settledOrAborted(earlier.settled, signal);
+    } finally {
+      if (onProgress) earlier.listeners.delete(onProgress);
+    }
+  }
+
+  /** Whether the model's file would fit the budget and the free disk beside the files kept, evicting none. */
+  async fitsWithoutEvicting(model: CachedFile): Promise<boolean> {
+    if (this.bytesOverBudget(model) > 0) return false;
+    const { neededBytes, freeBytes } = await diskRoom(model);
+    return freeBytes === null || freeBytes >= neededBytes;
+  }
+
+  private async ensureNow(model: CachedFile, options: EnsureOptions): Promise<{ path: string; downloaded: boolean }> {
     const target = model.path;
     const entry = this.entries.get(target);
     const onDisk = await fileSize(target);
@@ -195,9 +247,10 @@ export class ModelCache {
     const protect = new Set(options.protect ?? []);
     protect.add(target);
     await fs.mkdir(path.dirname(target), { recursive: true });
-    await this.makeRoom(model, protect);
+    const evict = options.evict ?? true;
+    await this.makeRoom(model, protect, evict);
     await this.download(model, options);
-    await this.dropOtherVersions(model, protect);
+    if (evict) await this.dropOtherVersions(model, protect);
     return { path: target, downloaded: true };
   }
 
@@ -227,29 +280,39 @@ export class ModelCache {
     this.save().catch((error: unknown) => this.log.warn(`cannot write ${CACHE_INDEX_FILE}: ${errorMessage(error)}`));
   }
 
-  /** Evicts least recently used files until the model fits the budget. */
-  private async makeRoom(model: CachedFile, protect: Set<string>): Promise<void> {
-    const replaced = this.entries.get(model.path)?.sizeBytes ?? 0;
-    const needed = () => this.usedBytes() - replaced + model.sizeBytes;
-    const candidates = [...this.entries.values()].filter((entry) => !protect.has(entry.path)).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
-    while (needed() > this.options.budgetBytes && candidates.length > 0) {
+  /**
+   * Evicts least recently used files until the model fits the budget (with `evict` false, fails
+   * instead); fails when the disk has no room for it.
+   */
+  private async makeRoom(model: CachedFile, protect: Set<string>, evict: boolean): Promise<void> {
+    const candidates = evict ? [...this.entries.values()].filter((entry) => !protect.has(entry.path)).sort((a, b) => a.lastUsedAt - b.lastUsedAt) : [];
+    while (this.bytesOverBudget(model) > 0 && candidates.length > 0) {
       const victim = candidates.shift()!;
       this.log.info(`evicting ${victim.path} (${victim.name}, ${formatBytes(victim.sizeBytes)}) to stay under the cache budget`);
       await this.remove(victim);
     }
-    if (needed() > this.options.budgetBytes) {
-      this.log.warn(
-        `model ${model.name} (${formatBytes(model.sizeBytes)}) does not fit the cache budget of ${formatBytes(this.options.budgetBytes)} beside the files in use; downloading it anyway`,
-      );
+    if (this.bytesOverBudget(model) > 0) {
+      const doesNotFit = `model ${model.name} (${formatBytes(model.sizeBytes)}) does not fit the cache budget of ${formatBytes(this.options.budgetBytes)}`;
+      if (!evict) throw new ModelCacheError(`${doesNotFit} without evicting another file`, true);
+      this.log.warn(`${doesNotFit} beside the files in use; downloading it anyway`);
     }
-    const free = await freeDiskBytes(path.dirname(model.path));
-    const partBytes = (await fileSize(model.path + PART_SUFFIX)) ?? 0;
-    if (free !== null && free < model.sizeBytes - partBytes) {
+    const { neededBytes, freeBytes } = await diskRoom(model);
+    if (freeBytes !== null && freeBytes < neededBytes) {
       throw new ModelCacheError(
-        `not enough disk space for model ${model.name}: ${formatBytes(model.sizeBytes - partBytes)} needed, ${formatBytes(free)} free in ${path.dirname(model.path)}`,
+        `not enough disk space for model ${model.name}: ${formatBytes(neededBytes)} needed, ${formatBytes(freeBytes)} free in ${path.dirname(model.path)}`,
         true,
       );
     }
+  }
+
+  /** By how many bytes the files kept, the downloads under way for other paths and this model would exceed the budget (≤ 0: it fits). */
+  private bytesOverBudget(model: CachedFile): number {
+    const replaced = this.entries.get(model.path)?.sizeBytes ?? 0;
+    let incoming = 0;
+    for (const [target, pending] of this.pending) {
+      if (target !== model.path && !this.entries.has(target)) incoming += pending.model.sizeBytes;
+    }
+    return this.usedBytes() + incoming - replaced + model.sizeBytes - this.options.budgetBytes;
   }
 
   private async download(model: CachedFile, options: EnsureOptions): Promise<void> {
@@ -374,6 +437,27 @@ export class ModelCache {
   }
 }
 
+function ignore(): void {}
+
+/** Resolves when `settled` does; rejects with the signal's reason if it aborts first. */
+function settledOrAborted(settled: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return settled;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void settled.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
+}
+
+/** The bytes the model's download still needs (beyond its `.part`), and the free disk where it goes (null when unknown). */
+async function diskRoom(model: CachedFile): Promise<{ neededBytes: number; freeBytes: number | null }> {
+  const partBytes = (await fileSize(model.path + PART_SUFFIX)) ?? 0;
+  return { neededBytes: model.sizeBytes - partBytes, freeBytes: await freeDiskBytes(path.dirname(model.path)) };
+}
+
 class StreamError extends Error {
   override name = "StreamError";
 }
@@ -412,11 +496,14 @@ async function hashFile(filePath: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** Free bytes on the disk that holds `dir`, or would once it is made (its nearest existing parent's). */
 async function freeDiskBytes(dir: string): Promise<number | null> {
-  try {
-    const stats = await fs.statfs(dir);
-    return stats.bavail * stats.bsize;
-  } catch {
-    return null;
+  for (let at = dir; ; at = path.dirname(at)) {
+    try {
+      const stats = await fs.statfs(at);
+      return stats.bavail * stats.bsize;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || path.dirname(at) === at) return null;
+    }
   }
 }

@@ -193,3 +193,64 @@ describe("gpu-node model cache", () => {
     expect(await exists(onDisk(gateway, modelsDir, "n-c"))).toBe(true);
   });
 });
+
+describe("gpu-node prefetch", () => {
+  it("fetches a checkpoint a heartbeat answer names while idle, then reports it cached and serves from it", async () => {
+    const bytes = modelBytes(300 * KB, 40);
+    const { gateway, modelsDir } = await setup({ prepare: (g) => void g.addModel({ name: "sdxl", bytes }) });
+
+    gateway.requestPrefetch("cache-node", ["sdxl"]);
+    const node = gateway.node("cache-node");
+    await gateway.waitFor("a heartbeat naming the prefetched checkpoint", () => node.heartbeats.findLast((h) => h.cachedCheckpoints.includes("sdxl")));
+    await gateway.waitFor("a claim naming the prefetched checkpoint", () => node.lastClaim?.cachedCheckpoints?.includes("sdxl"));
+    expect(await fileSha256(onDisk(gateway, modelsDir, "sdxl"))).toBe(sha256(bytes));
+    expect(node.heartbeats.at(-1)?.loadedCheckpoint).not.toBe("sdxl");
+
+    expect((await txt2img(gateway, "sdxl")).status).toBe("succeeded");
+    expect(gateway.downloadsOf("sdxl")).toHaveLength(1);
+  });
+
+  it("serves a task for the checkpoint being prefetched with that one download", async () => {
+    const bytes = modelBytes(400 * KB, 41);
+    const { gateway, modelsDir } = await setup({ prepare: (g) => void g.addModel({ name: "sdxl", bytes }) });
+    const release = gateway.holdNextModelDownload(100 * KB);
+
+    gateway.requestPrefetch("cache-node", ["sdxl"]);
+    await gateway.waitFor("the prefetch download", () => gateway.downloadsOf("sdxl").length === 1);
+    const id = gateway.enqueue({ kind: "txt2img", model: "sdxl", payload: { prompt: "on sdxl", steps: 2, width: 64, height: 64 } });
+    // Two progress reports in, the task has been asking the cache for its checkpoint a while (or it fetched it again).
+    await gateway.waitFor(
+      "the task to wait for its checkpoint",
+      () => gateway.task(id).progress.filter((p) => p.textinfo === "checking sdxl").length >= 2 || gateway.downloadsOf("sdxl").length > 1,
+    );
+    release();
+
+    const task = await gateway.waitForEnd(id);
+    expect(task.status).toBe("succeeded");
+    expect(gateway.downloadsOf("sdxl")).toEqual([{ name: "sdxl", range: null, status: 200 }]);
+    expect(await fileSha256(onDisk(gateway, modelsDir, "sdxl"))).toBe(sha256(bytes));
+  });
+
+  it("skips a checkpoint that would need an eviction, and evicts nothing", async () => {
+    const size = 100 * KB;
+    const { gateway, modelsDir } = await setup({
+      cacheBudgetBytes: 250 * KB, // room for two and a small one
+      prepare: (g) => {
+        for (const [index, name] of ["p-a", "p-b", "p-big"].entries()) g.addModel({ name, bytes: modelBytes(size, 50 + index) });
+        g.addModel({ name: "p-small", bytes: modelBytes(40 * KB, 53) });
+      },
+    });
+    for (const name of ["p-a", "p-b"]) expect((await txt2img(gateway, name)).status).toBe("succeeded");
+
+    gateway.requestPrefetch("cache-node", ["p-big", "p-small"]);
+    const node = gateway.node("cache-node");
+    await gateway.waitFor("the small checkpoint prefetched", () => node.heartbeats.findLast((h) => h.cachedCheckpoints.includes("p-small")));
+    // A few more answers naming p-big: still no room for it.
+    const beats = node.heartbeats.length;
+    await gateway.waitFor("three more heartbeats", () => node.heartbeats.length >= beats + 3);
+
+    expect(gateway.downloadsOf("p-big")).toEqual([]);
+    for (const name of ["p-a", "p-b", "p-small"]) expect(await exists(onDisk(gateway, modelsDir, name))).toBe(true);
+    expect(node.heartbeats.at(-1)?.cachedCheckpoints).toEqual(["p-a", "p-b", "p-small"]);
+  });
+});

@@ -15,6 +15,7 @@ import {
   failRequestSchema,
   heartbeatSchema,
   LEASE_HEADER,
+  type ModelFile,
   progressReportSchema,
   registerRequestSchema,
   type TaskKind,
@@ -80,6 +81,8 @@ export interface NodeRecord {
   restartWebui: boolean;
   /** Heartbeat answers say drain (the fleet scales in and chose this node). */
   drain: boolean;
+  /** Checkpoints the heartbeat answers ask the node to prefetch. */
+  prefetch: string[];
   claims: number;
   /** The body of the node's last claim. */
   lastClaim: z.output<typeof claimRequestSchema> | null;
@@ -133,6 +136,7 @@ export class TestGateway {
   readonly takenNodeIds = new Set<string>();
   /** Cut the next model download's connection after this many bytes (once). */
   cutNextModelDownloadAfterBytes: number | null = null;
+  private heldDownload: { afterBytes: number; released: Promise<void> } | null = null;
 
   private readonly server: http.Server;
   private readonly waiters: Waiter[] = [];
@@ -258,6 +262,18 @@ export class TestGateway {
     this.mustNode(nodeId).drain = true;
   }
 
+  /** From now on this node's heartbeat answers name these checkpoints to prefetch, as Fleet's do. */
+  requestPrefetch(nodeId: string, names: string[]): void {
+    this.mustNode(nodeId).prefetch = names;
+  }
+
+  /** The next model download sends this many bytes, then waits until the returned function is called. */
+  holdNextModelDownload(afterBytes: number): () => void {
+    let release!: () => void;
+    this.heldDownload = { afterBytes, released: new Promise((resolve) => (release = resolve)) };
+    return release;
+  }
+
   /** Forget a node, as a Worker whose Fleet state was lost (its next call gets 404). */
   forgetNode(nodeId: string): void {
     this.nodes.delete(nodeId);
@@ -346,6 +362,7 @@ export class TestGateway {
       deregistered: false,
       restartWebui: false,
       drain: false,
+      prefetch: [],
       claims: 0,
       lastClaim: null,
       replaced: false,
@@ -370,7 +387,7 @@ export class TestGateway {
     node.heartbeats.push(body);
     const restartWebui = node.restartWebui;
     node.restartWebui = false;
-    sendJson(res, 200, { restartWebui, drain: node.drain });
+    sendJson(res, 200, { restartWebui, drain: node.drain, prefetch: node.prefetch.map((name) => modelFile(this.models.get(name)!)) });
   }
 
   private async claim(req: http.IncomingMessage, res: http.ServerResponse, nodeId: string): Promise<void> {
@@ -432,6 +449,13 @@ export class TestGateway {
     };
     if (status === 206) headers["Content-Range"] = `bytes ${start}-${size - 1}/${size}`;
     res.writeHead(status, headers);
+    const held = this.heldDownload;
+    if (held && held.afterBytes < body.length) {
+      this.heldDownload = null;
+      res.write(body.subarray(0, held.afterBytes));
+      void held.released.then(() => res.end(body.subarray(held.afterBytes)));
+      return;
+    }
     const cut = this.cutNextModelDownloadAfterBytes;
     if (cut !== null && cut < body.length) {
       this.cutNextModelDownloadAfterBytes = null;
@@ -529,7 +553,7 @@ export class TestGateway {
       task: {
         id: task.id,
         kind: task.kind,
-        model: { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.bytes.length },
+        model: modelFile(model),
         vae: task.vae,
         addons: task.addons.map((name) => addonFile(this.models.get(name)!)),
         payload: task.payload,
@@ -627,6 +651,10 @@ export class TestGateway {
     if (!parsed.success) this.protocolError(`${what}: ${parsed.error.message}`);
     return parsed.data as z.output<S>;
   }
+}
+
+function modelFile(model: TestModel): ModelFile {
+  return { name: model.name, fileName: model.fileName, sha256: model.sha256, sizeBytes: model.bytes.length };
 }
 
 function addonFile(model: TestModel): AddonFile {
