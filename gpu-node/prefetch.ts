@@ -1,5 +1,5 @@
 // Prefetch: checkpoint files a heartbeat answer asks the node to fetch in the background while it
-// goes on serving (work only nodes like this one can run is coming). One download at a time,
+// goes on serving (work for it is coming and too few nodes hold it). One download at a time,
 // through the model cache like a task's, only into room the cache has without evicting anything;
 // hints that arrive while one runs are dropped (the next heartbeat repeats what is still wanted).
 import type { ModelFile } from "../src/protocol/node.ts";
@@ -44,7 +44,7 @@ export class Prefetch {
         continue;
       }
       if (this.abort.signal.aborted) return;
-      logger.info(`prefetching checkpoint ${model.name} (${formatBytes(model.sizeBytes)}) for work only nodes like this one can run`);
+      logger.info(`prefetching checkpoint ${model.name} (${formatBytes(model.sizeBytes)}) ahead of its work`);
       try {
         await cache.ensure(model, { signal: this.abort.signal, evict: false });
         this.options.onFetched();
