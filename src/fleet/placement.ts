@@ -46,6 +46,11 @@
 // HOLDER_GRACE_MS, and takes work it has on disk or in RAM before work it would download; a node
 // leaving work never downloads a file another node has.
 //
+// Prefetch (prefetchFor, asked at each heartbeat, busy or not): a node fetches in the background
+// the file of work only nodes like it may run (a 24 GB node, SDXL) that has demand and that fewer
+// nodes hold than its demand needs, plus PREFETCH_SPARE_COPIES; so the first of that work does not
+// wait for a download on the few nodes that can run it.
+//
 // Constraints hold throughout: GPU memory and class, checkpoints that failed on the node, maxNodes (counting nodes already on the
 // pool), and the concurrency cap (no claim at the cap; no join when the nodes already on a pool
 // can fill its cap).
@@ -85,6 +90,8 @@ export interface PlacementQueue {
   cachedOnNodes?: number;
   /** Live nodes whose GPU may run it (memory, class), this one included. Absent = unknown: no node is kept for it. */
   eligibleNodes?: number;
+  /** Recent arrivals per second (Fleet's smoothed rate, src/fleet/arrival-rate.ts). Absent = unknown, taken as 0. */
+  arrivalsPerS?: number;
 }
 
 export type PlacementReason = "affinity" | "backlog" | "starvation" | "min-nodes";
@@ -334,4 +341,32 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
     }
   }
   return best && switchTo(best);
+}
+
+/** Nodes holding the file of scarce work beyond those its demand keeps busy (see prefetchFor). */
+export const PREFETCH_SPARE_COPIES = 1;
+
+/** Nodes q's arrivals keep busy: arrivals per second × inference time. */
+function demandNodes(q: PlacementQueue): number {
+  return ((q.arrivalsPerS ?? 0) * q.inferenceMs) / 1000;
+}
+
+/**
+ * The checkpoint file this node should fetch in the background, or null: work only nodes like
+ * it may run (fewer nodes may run it than the widest work this node may run) that has demand
+ * (arrivals or tasks waiting), that is not on its disk or in its RAM, and that fewer other nodes
+ * hold than its demand keeps busy plus PREFETCH_SPARE_COPIES; the most demanded first.
+ */
+export function prefetchFor(node: PlacementNode, queues: readonly PlacementQueue[]): string | null {
+  const fitting = queues.filter((q) => nodeFits(node, q));
+  const widest = Math.max(0, ...fitting.map((q) => q.eligibleNodes ?? 0));
+  let best: PlacementQueue | null = null;
+  for (const q of fitting) {
+    if (q.eligibleNodes === undefined || q.eligibleNodes >= widest || isCached(node, q) || inRam(node, q)) continue;
+    const demand = demandNodes(q);
+    if (demand === 0 && q.waiting === 0) continue;
+    if ((q.cachedOnNodes ?? 0) >= Math.ceil(demand) + PREFETCH_SPARE_COPIES) continue;
+    if (!best || demand > demandNodes(best)) best = q;
+  }
+  return best?.checkpoint ?? null;
 }

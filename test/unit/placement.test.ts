@@ -10,6 +10,8 @@ import {
   MIN_RESIDENCY_MS,
   type PlacementNode,
   type PlacementQueue,
+  PREFETCH_SPARE_COPIES,
+  prefetchFor,
   ramLoadMsFor,
   SPARE_IDLE_MS,
   switchCostMs,
@@ -411,5 +413,43 @@ describe("checkpoints that failed on the node", () => {
     expect(choosePlacement(refused, queues, NOW)?.checkpoint).toBe("b");
     expect(choosePlacement(refused, [queue("a", { waiting: 50, oldestWaitingAgeMs: 60_000 })], NOW)).toBeNull();
     expect(choosePlacement(servingNode("a"), queues, NOW)?.checkpoint).toBe("a");
+  });
+});
+
+describe("prefetchFor: files a node fetches in the background", () => {
+  // A 24 GB node in a fleet where 4 of 12 nodes may run SDXL and all 12 may run SD1.5.
+  const big = (overrides: Partial<PlacementNode> = {}) => servingNode("sd15", { gpuMemoryMb: 24_576, ...overrides });
+  const sd15 = queue("sd15", { waiting: 5, eligibleNodes: 12, arrivalsPerS: 2 });
+  const sdxl = (overrides: Partial<PlacementQueue> = {}) =>
+    queue("sdxl", { minGpuMemoryMb: 16_384, eligibleNodes: 4, inferenceMs: 5_000, arrivalsPerS: 0.1, cachedOnNodes: 0, ...overrides });
+
+  it("names work only nodes like this one may run, that has demand and is on too few nodes", () => {
+    expect(prefetchFor(big(), [sd15, sdxl()])).toBe("sdxl");
+    // Tasks waiting count as demand before any rate is known.
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0, waiting: 1 })])).toBe("sdxl");
+  });
+
+  it("the most demanded such work first", () => {
+    const other = queue("sdxl-b", { minGpuMemoryMb: 16_384, eligibleNodes: 4, inferenceMs: 5_000, arrivalsPerS: 0.3, cachedOnNodes: 0 });
+    expect(prefetchFor(big(), [sd15, sdxl(), other])).toBe("sdxl-b");
+  });
+
+  it("nothing for work every node may run, work without demand, or a node that cannot run it", () => {
+    expect(prefetchFor(big(), [sd15, queue("sd15-b", { eligibleNodes: 12, arrivalsPerS: 1 })])).toBeNull();
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0, waiting: 0 })])).toBeNull();
+    expect(prefetchFor(big({ gpuMemoryMb: 12_288 }), [sd15, sdxl()])).toBeNull();
+    expect(prefetchFor(big({ refusedCheckpoints: ["sdxl"] }), [sd15, sdxl()])).toBeNull();
+  });
+
+  it("nothing once the node holds the file, on disk or in RAM", () => {
+    expect(prefetchFor(big({ cachedCheckpoints: ["sd15", "sdxl"] }), [sd15, sdxl()])).toBeNull();
+    expect(prefetchFor(big({ ramCheckpoints: ["sdxl"] }), [sd15, sdxl()])).toBeNull();
+  });
+
+  it("copies follow demand: the nodes its arrivals keep busy, plus spare ones", () => {
+    // 0.5 tasks/s × 5 s keeps 2.5 nodes busy: 3 + spare copies wanted.
+    const wanted = 3 + PREFETCH_SPARE_COPIES;
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0.5, cachedOnNodes: wanted - 1 })])).toBe("sdxl");
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0.5, cachedOnNodes: wanted })])).toBeNull();
   });
 });
