@@ -114,7 +114,9 @@ for (const point of OPERATING_POINTS) {
     ]);
   }
 }
-console.log(table(["trace @ load", "policy", "switching %", "switches", "downloads", "prefetched", "all", "popular", "rare", "SD1.5", "SDXL", "efficiency"], pointRows));
+console.log(
+  table(["trace @ load", "policy", "switching %", "switches", "downloads", "prefetched", "all", "popular", "rare", "SD1.5", "SDXL", "efficiency"], pointRows),
+);
 console.log(
   "switches, downloads and prefetched files (fetched in the background while the node serves; not in switching %) per seed; popular = the top fifth of checkpoints by arrivals, rare = the rest; efficiency = lower bound / makespan (secondary).",
 );
