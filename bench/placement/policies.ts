@@ -5,7 +5,8 @@
 //   static   — each checkpoint owns a fixed set of nodes sized to its expected load (the
 //              original one-function-per-checkpoint); a checkpoint's nodes serve its FIFO.
 import { addonsHeld } from "../../src/fleet/addon-preference.ts";
-import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../src/fleet/placement.ts";
+import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "../../src/fleet/arrival-rate.ts";
+import { choosePlacement, type PlacementNode, type PlacementQueue, prefetchFor } from "../../src/fleet/placement.ts";
 import {
   capOf,
   hasClaimableWork,
@@ -45,6 +46,8 @@ export function sdgatePolicy(): SimPolicy {
     }
     return count;
   };
+  const rates = new Map<string, ArrivalRate>();
+  let ratesAtMs = -1;
   return {
     name: "sdgate",
     // As Fleet wakes its parked claims: a node holding more of the add-ons that its checkpoint's
@@ -61,49 +64,64 @@ export function sdgatePolicy(): SimPolicy {
         .map((entry) => entry.node);
     },
     choose(node, state) {
-      const self: PlacementNode = {
-        nodeId: node.id,
-        loadedCheckpoint: node.loaded,
-        cachedCheckpoints: [...node.cached],
-        ramCheckpoints: [...node.ram.keys()],
-        idleSinceMs: node.idleSinceMs,
-        gpuMemoryMb: node.gpuMemoryMb,
-        gpuClass: node.gpuClass,
-        servingSinceMs: node.servingSinceMs,
-      };
-      const cachedOn = new Map<string, number>();
-      const serving = new Map<string, number>();
-      for (const other of state.nodes) {
-        if (other === node) continue;
-        for (const name of other.cached) cachedOn.set(name, (cachedOn.get(name) ?? 0) + 1);
-        if (other.loaded !== null) serving.set(other.loaded, (serving.get(other.loaded) ?? 0) + 1);
-      }
-      // Queues with nothing waiting matter to the policy only as the node's own (a shortcut of the
-      // simulator's: Fleet passes them all).
-      const relevant = [...state.queues.values()].filter((q) => waitingCount(q) > 0 || q.spec.name === node.loaded);
-      const queues: PlacementQueue[] = relevant.map((q) => ({
-        checkpoint: q.spec.name,
-        waiting: waitingCount(q),
-        oldestWaitingAgeMs: ageOfOldestMs(q, state.nowMs),
-        running: q.running,
-        concurrencyCap: capOf(q.spec),
-        nodesServing: serving.get(q.spec.name) ?? 0,
-        minNodes: q.spec.minNodes,
-        maxNodes: q.spec.maxNodes,
-        minGpuMemoryMb: q.spec.minGpuMemoryMb,
-        gpuClass: q.spec.gpuClass,
-        loadMs: q.spec.loadMs,
-        ramLoadMs: ramLoadMs(q.spec),
-        downloadMs: q.spec.downloadMs,
-        // The estimate Fleet has (the pool's setting), not the task's actual time.
-        inferenceMs: q.spec.inferenceMs,
-        cachedOnNodes: cachedOn.get(q.spec.name) ?? 0,
-        eligibleNodes: eligibleNodes(state, q),
-      }));
+      const { self, queues } = view(node, state, (q) => waitingCount(q) > 0 || q.spec.name === node.loaded);
       const decision = choosePlacement(self, queues, state.nowMs);
       return decision && { checkpoint: decision.checkpoint, reason: decision.reason };
     },
+    prefetch(node, state) {
+      const { self, queues } = view(node, state, (q) => q.tasks.length > 0);
+      return prefetchFor(self, queues);
+    },
   };
+  /**
+   * The view Fleet builds for `node`, over the queues `relevant` keeps (a shortcut of the
+   * simulator's: Fleet passes them all, and the policy ignores queues that are not relevant to the
+   * question — to placement, those without work but the node's own; to prefetch, those that never had any).
+   */
+  function view(node: SimNode, state: SimState, relevant: (q: SimQueue) => boolean): { self: PlacementNode; queues: PlacementQueue[] } {
+    const self: PlacementNode = {
+      nodeId: node.id,
+      loadedCheckpoint: node.loaded,
+      cachedCheckpoints: [...node.cached],
+      ramCheckpoints: [...node.ram.keys()],
+      idleSinceMs: node.idleSinceMs,
+      gpuMemoryMb: node.gpuMemoryMb,
+      gpuClass: node.gpuClass,
+      servingSinceMs: node.servingSinceMs,
+    };
+    if (ratesAtMs !== state.nowMs) {
+      ratesAtMs = state.nowMs;
+      for (const q of state.queues.values()) rates.set(q.spec.name, nextArrivalRate(rates.get(q.spec.name), q.tasks.length, state.nowMs));
+    }
+    const cachedOn = new Map<string, number>();
+    const serving = new Map<string, number>();
+    for (const other of state.nodes) {
+      if (other === node) continue;
+      for (const name of other.cached) cachedOn.set(name, (cachedOn.get(name) ?? 0) + 1);
+      if (other.loaded !== null) serving.set(other.loaded, (serving.get(other.loaded) ?? 0) + 1);
+    }
+    const queues: PlacementQueue[] = [...state.queues.values()].filter(relevant).map((q) => ({
+      checkpoint: q.spec.name,
+      waiting: waitingCount(q),
+      oldestWaitingAgeMs: ageOfOldestMs(q, state.nowMs),
+      running: q.running,
+      concurrencyCap: capOf(q.spec),
+      nodesServing: serving.get(q.spec.name) ?? 0,
+      minNodes: q.spec.minNodes,
+      maxNodes: q.spec.maxNodes,
+      minGpuMemoryMb: q.spec.minGpuMemoryMb,
+      gpuClass: q.spec.gpuClass,
+      loadMs: q.spec.loadMs,
+      ramLoadMs: ramLoadMs(q.spec),
+      downloadMs: q.spec.downloadMs,
+      // The estimate Fleet has (the pool's setting), not the task's actual time.
+      inferenceMs: q.spec.inferenceMs,
+      cachedOnNodes: cachedOn.get(q.spec.name) ?? 0,
+      eligibleNodes: eligibleNodes(state, q),
+      arrivalsPerS: arrivalRateAt(rates.get(q.spec.name), state.nowMs),
+    }));
+    return { self, queues };
+  }
 }
 
 export function fifoAnyPolicy(): SimPolicy {

@@ -8,12 +8,18 @@
 // does the rest the way sdgate does: the node claims the task at once (the lease covers its
 // download and load), switches if needed, runs it, and asks again.
 //
-// Idle nodes are asked again on every event and, like a long poll, every POLL_INTERVAL_MS.
+// Idle nodes are asked again on every event and, like a long poll, every POLL_INTERVAL_MS. Every
+// HEARTBEAT_INTERVAL_MS each node, busy or not, may be told to fetch a file in the background
+// (policy.prefetch, as a heartbeat's answer does): it is on the node's disk after its download time
+// and costs no GPU time.
 import { ramLoadMsFor } from "../../src/fleet/placement.ts";
 import type { Trace, TraceCheckpoint } from "./trace.ts";
 
 /** How often an idle node re-asks when nothing happens (the long poll). */
 export const POLL_INTERVAL_MS = 1_000;
+
+/** Nodes heartbeat this often (the Worker's default HEARTBEAT_INTERVAL_MS); the answer may name files to prefetch. */
+export const HEARTBEAT_INTERVAL_MS = 5_000;
 
 export interface SimTask {
   id: number;
@@ -50,6 +56,8 @@ export interface SimNode {
   /** Since when it has had nothing to run (null while busy). */
   idleSinceMs: number | null;
   task: SimTask | null;
+  /** Files it is fetching in the background, by when each is on its disk. */
+  fetching: Map<string, number>;
 }
 
 export interface SimQueue {
@@ -78,6 +86,8 @@ export interface SimPolicy {
   choose(node: SimNode, state: SimState): SimChoice | null;
   /** The order idle nodes ask in at one instant (default: the fleet's order). */
   order?(idle: readonly SimNode[], state: SimState): SimNode[];
+  /** A checkpoint file an idle node should fetch in the background (its GPU stays free), or null. */
+  prefetch?(node: SimNode, state: SimState): string | null;
 }
 
 export interface SimResult {
@@ -95,6 +105,8 @@ export interface SimResult {
   addonDownloadMs: number;
   /** Switches by the reason the policy gave. */
   switchReasons: Record<string, number>;
+  /** Checkpoint files fetched in the background on the policy's word. */
+  prefetches: number;
 }
 
 export function waitingCount(q: SimQueue): number {
@@ -205,6 +217,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       busyUntilMs: null,
       idleSinceMs: 0,
       task: null,
+      fetching: new Map(),
     };
   });
   const addonSpecs = new Map(trace.addons.map((a) => [a.name, a]));
@@ -251,6 +264,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     addonDownloads: 0,
     addonDownloadMs: 0,
     switchReasons: {},
+    prefetches: 0,
   };
 
   // A stalled policy (work waiting that it never places) must not loop forever.
@@ -316,13 +330,28 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     return true;
   };
 
+  let nextFetchMs = Infinity;
+  let nextBeatMs = policy.prefetch ? 0 : Infinity;
   while (completed < tasks.length) {
-    const nowMs = Math.min(tasks[nextArrival]?.arrivalMs ?? Infinity, frees.peekMs(), nextPollMs);
+    const nextAskMs = Math.min(tasks[nextArrival]?.arrivalMs ?? Infinity, frees.peekMs(), nextPollMs);
+    const nowMs = Math.min(nextAskMs, nextFetchMs, nextBeatMs);
     if (!Number.isFinite(nowMs) || nowMs > giveUpMs) {
       throw new Error(`${policy.name}: stalled at ${state.nowMs} ms with ${tasks.length - completed} tasks unfinished`);
     }
     state.nowMs = nowMs;
     if (nextPollMs <= nowMs) nextPollMs = Infinity;
+    if (nextFetchMs <= nowMs) {
+      nextFetchMs = Infinity;
+      for (const node of nodes) {
+        for (const [name, readyMs] of node.fetching) {
+          if (readyMs <= nowMs) {
+            node.fetching.delete(name);
+            node.cached.add(name);
+            use(node, [`checkpoint:${name}`]);
+          } else nextFetchMs = Math.min(nextFetchMs, readyMs);
+        }
+      }
+    }
     while (frees.peekMs() <= nowMs) {
       const node = frees.pop()!;
       if (node.task) {
@@ -339,11 +368,25 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       queues.get(task.checkpoint)!.tasks.push(task);
       nextArrival += 1;
     }
-    const idleNodes = nodes.filter((n) => n.busyUntilMs === null);
+    // Heartbeats and background downloads alone do not make idle nodes ask again.
+    const idleNodes = nowMs < nextAskMs ? [] : nodes.filter((n) => n.busyUntilMs === null);
     for (const node of policy.order ? policy.order(idleNodes, state) : idleNodes) {
       if (node.busyUntilMs !== null) continue;
       const choice = policy.choose(node, state);
       if (choice) place(node, choice);
+    }
+    if (nextBeatMs <= nowMs) {
+      nextBeatMs = nowMs + HEARTBEAT_INTERVAL_MS;
+      // As the agent does with its heartbeat's answer: one background download at a time, busy or not.
+      for (const node of policy.prefetch ? nodes : []) {
+        if (node.fetching.size > 0) continue;
+        const name = policy.prefetch!(node, state);
+        if (name === null || node.cached.has(name)) continue;
+        const readyMs = nowMs + queues.get(name)!.spec.downloadMs;
+        node.fetching.set(name, readyMs);
+        result.prefetches += 1;
+        nextFetchMs = Math.min(nextFetchMs, readyMs);
+      }
     }
     const idle = nodes.some((n) => n.busyUntilMs === null);
     const waiting = [...queues.values()].some((q) => waitingCount(q) > 0);

@@ -20,6 +20,8 @@ export interface SeedFigures {
   ramSwitches: number;
   switches: number;
   downloads: number;
+  /** Checkpoint files fetched in the background (sdgate's prefetch), not counted in switchingMs. */
+  prefetches: number;
   efficiency: number;
   /** Waits by class (popular, rare, sd15, sdxl). */
   classes: { name: string; waitsMs: number[] }[];
@@ -60,6 +62,7 @@ export function runSeed(s: Scenario, load: number, seed: number): SeedFigures {
     ramSwitches: run.ramSwitches,
     switches: run.switches,
     downloads: run.downloads,
+    prefetches: run.prefetches,
     efficiency: f.efficiency,
     classes: waitsByClass(trace, run),
   };
@@ -112,6 +115,7 @@ export interface PooledFigures {
   ramSwitches: number;
   switches: number;
   downloads: number;
+  prefetches: number;
   classes: { name: string; tasks: number; p50WaitMs: number; p95WaitMs: number }[];
   all: { p50WaitMs: number; p95WaitMs: number };
 }
@@ -127,6 +131,7 @@ export function pooled(runs: readonly SeedFigures[]): PooledFigures {
     ramSwitches: sum((f) => f.ramSwitches) / runs.length,
     switches: sum((f) => f.switches) / runs.length,
     downloads: sum((f) => f.downloads) / runs.length,
+    prefetches: sum((f) => f.prefetches) / runs.length,
     classes: names.map((name) => {
       const w = waitsOf(name);
       return { name, tasks: w.length, p50WaitMs: percentile(w, 50), p95WaitMs: percentile(w, 95) };

@@ -15,7 +15,7 @@ import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate
 import { mergeCatalogs } from "./catalog";
 import { CheckpointCounts } from "./checkpoint-counts";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
-import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, SPARE_IDLE_MS } from "./placement";
+import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, prefetchFor, SPARE_IDLE_MS } from "./placement";
 import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
@@ -177,7 +177,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const loaded = placedTask ? node.loadedCheckpoint : (beat.loadedCheckpoint ?? node.loadedCheckpoint);
     const switched = loaded !== node.loadedCheckpoint;
     const restartWebui = node.restartRequested && beat.status === "idle";
-    this.save({
+    const updated: NodeRecord = {
       ...node,
       gpuClass: beat.gpuClass,
       gpuMemoryMb: beat.gpuMemoryMb,
@@ -192,8 +192,11 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       restartRequested: node.restartRequested && !restartWebui,
       catalog: beat.catalog ?? node.catalog,
       idleSince: beat.status === "busy" ? null : (node.idleSince ?? null),
-    });
-    return { outcome: "noted", restartWebui, drain: node.leaving ?? false };
+    };
+    this.save(updated);
+    const leaving = node.leaving ?? false;
+    const { self, queues } = this.placementView(updated);
+    return { outcome: "noted", restartWebui, drain: leaving, prefetch: leaving ? null : prefetchFor(self, queues) };
   }
 
   async deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken"> {
@@ -325,6 +328,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       loadMs: q.loadMs,
       downloadMs: q.downloadMs,
       inferenceMs: q.inferenceMs,
+      arrivalsPerS: arrivalRateAt(this.arrivalRates.get(q.checkpoint), now),
     }));
     const self: PlacementNode = {
       nodeId: node.nodeId,

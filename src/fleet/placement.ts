@@ -33,7 +33,10 @@
 //                   that is due: its oldest task will have waited BATCH_WAIT_MS once the node is
 //                   ready, or its batch pays for the switch BATCH_SWITCH_COSTS times, or the node
 //                   is spare (nothing loaded, not just done with a task, or idle
-//                   SPARE_IDLE_MS). Work only nodes like this one may run (more GPU memory, a GPU
+//                   SPARE_IDLE_MS). A node whose checkpoint's arrivals keep it busy at least
+//                   KEPT_DEMAND_SHARE of the time (one more than the others on it) is not spare
+//                   and takes rare work only once that has waited KEPT_LEAVE_MS: leaving would
+//                   cost a switch back for the next of its own tasks, due within seconds. Work only nodes like this one may run (more GPU memory, a GPU
 //                   class) goes first, and a node on such work takes wider work only once that
 //                   has waited LEAVE_AGE_MS. Urgency is the wait the work will have seen once
 //                   served, not discounted by the checkpoint's own load time, so expensive
@@ -45,6 +48,11 @@
 // it (and does not serve it yet) until the oldest task has waited the download's time plus
 // HOLDER_GRACE_MS, and takes work it has on disk or in RAM before work it would download; a node
 // leaving work never downloads a file another node has.
+//
+// Prefetch (prefetchFor, asked at each heartbeat, busy or not): a node fetches in the background,
+// while it serves, the file of work that has demand and that fewer nodes hold than its demand
+// keeps busy plus PREFETCH_SPARE_COPIES — work only nodes like it may run (a 24 GB node, SDXL)
+// first — so a switch to it is a load, not a download on the GPU's time.
 //
 // Constraints hold throughout: GPU memory and class, checkpoints that failed on the node, maxNodes (counting nodes already on the
 // pool), and the concurrency cap (no claim at the cap; no join when the nodes already on a pool
@@ -85,6 +93,8 @@ export interface PlacementQueue {
   cachedOnNodes?: number;
   /** Live nodes whose GPU may run it (memory, class), this one included. Absent = unknown: no node is kept for it. */
   eligibleNodes?: number;
+  /** Recent arrivals per second (Fleet's smoothed rate, src/fleet/arrival-rate.ts). Absent = unknown, taken as 0. */
+  arrivalsPerS?: number;
 }
 
 export type PlacementReason = "affinity" | "backlog" | "starvation" | "min-nodes";
@@ -146,7 +156,16 @@ export const LEAVE_MIN_SWITCH_COSTS = 4;
  * A node joins a checkpoint others serve when they need at least this long to clear its
  * backlog (and more than this node needs to switch): a short queue is theirs to drain.
  */
-export const JOIN_DRAIN_MS = 5_000;
+export const JOIN_DRAIN_MS = 30_000;
+
+/**
+ * A node is kept on its checkpoint (not spare) while the arrivals there keep one more node than the
+ * others on it busy at least this share of the time (next task due within ~inference/share) ...
+ */
+export const KEPT_DEMAND_SHARE = 0.1;
+
+/** ... and then takes work nobody serves only once its oldest task has waited this long. */
+export const KEPT_LEAVE_MS = 45_000;
 
 /**
  * A switch to a checkpoint sd-webui holds in RAM (its checkpoint cache) moves the weights to the
@@ -179,17 +198,18 @@ export function choosePlacement(node: PlacementNode, queues: readonly PlacementQ
     .sort((a, b) => b.minNodes - b.nodesServing - (a.minNodes - a.nodesServing) || b.oldestWaitingAgeMs - a.oldestWaitingAgeMs)[0];
   if (belowMin) return { checkpoint: belowMin.checkpoint, switching: true, reason: "min-nodes" };
 
-  const spare = current === null || node.idleSinceMs == null || nowMs - node.idleSinceMs >= SPARE_IDLE_MS;
+  const kept = currentFits && keptByDemand(current);
+  const spare = !kept && (current === null || node.idleSinceMs == null || nowMs - node.idleSinceMs >= SPARE_IDLE_MS);
   const takeable = candidates.filter(
     (q) =>
-      (q.nodesServing > 0 ? needsHelp(node, q) : spare || isDue(node, q)) &&
+      (q.nodesServing > 0 ? needsHelp(node, q) : spare || (kept ? q.oldestWaitingAgeMs >= KEPT_LEAVE_MS : isDue(node, q))) &&
       // A node on work only nodes like it may run stays free for it: it takes wider work only
       // once that has waited the lone-task bound.
       (!moreConstrained(current ?? q, q) || q.oldestWaitingAgeMs >= LEAVE_AGE_MS),
   );
   // Work only nodes like this one may run first; among the rest, what it has on disk (or in RAM)
   // before what it would download.
-  const widest = current ?? takeable.reduce<PlacementQueue | null>((w, q) => (w === null || (q.eligibleNodes ?? 0) > (w.eligibleNodes ?? 0) ? q : w), null);
+  const widest = current ?? widestOf(takeable);
   const ownKind = takeable.filter((q) => moreConstrained(q, widest));
   const held = takeable.filter((q) => isCached(node, q) || inRam(node, q));
   const best = mostUrgent(node, ownKind.length > 0 ? ownKind : held.length > 0 ? held : takeable);
@@ -263,6 +283,16 @@ function leftToHolder(node: PlacementNode, q: PlacementQueue, graceMs = HOLDER_G
   return !isCached(node, q) && !inRam(node, q) && (q.cachedOnNodes ?? 0) > q.nodesServing && q.oldestWaitingAgeMs < q.downloadMs + graceMs;
 }
 
+/** Nodes q's arrivals keep busy: arrivals per second × inference time. */
+function demandNodes(q: PlacementQueue): number {
+  return ((q.arrivalsPerS ?? 0) * q.inferenceMs) / 1000;
+}
+
+/** q's arrivals keep a node more than the others on it busy at least KEPT_DEMAND_SHARE of the time. */
+function keptByDemand(q: PlacementQueue): boolean {
+  return demandNodes(q) >= q.nodesServing + KEPT_DEMAND_SHARE;
+}
+
 function workMs(q: PlacementQueue): number {
   return q.waiting * q.inferenceMs;
 }
@@ -285,6 +315,11 @@ function isDue(node: PlacementNode, q: PlacementQueue): boolean {
 function needsHelp(node: PlacementNode, q: PlacementQueue): boolean {
   const drainMs = workMs(q) / q.nodesServing;
   return drainMs >= JOIN_DRAIN_MS && workMs(q) / (q.nodesServing + 1) >= Math.min(q.loadMs, switchCostMs(node, q));
+}
+
+/** Of these queues, the one the most nodes may run. */
+function widestOf(queues: readonly PlacementQueue[]): PlacementQueue | null {
+  return queues.reduce<PlacementQueue | null>((w, q) => (w === null || (q.eligibleNodes ?? 0) > (w.eligibleNodes ?? 0) ? q : w), null);
 }
 
 /** Fewer nodes may run q than may run `than` (what the node has loaded): such nodes are kept for it. */
@@ -334,4 +369,26 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
     }
   }
   return best && switchTo(best);
+}
+
+/** Nodes holding a checkpoint's file beyond those its demand keeps busy (see prefetchFor). */
+export const PREFETCH_SPARE_COPIES = 1;
+
+/**
+ * The checkpoint file this node should fetch in the background, or null: work it may run that
+ * has demand (arrivals or tasks waiting), is not on its disk or in its RAM, and that fewer other
+ * nodes hold than its demand keeps busy plus PREFETCH_SPARE_COPIES. Work only nodes like it may
+ * run (fewer nodes may run it than the widest work it may run) first, then the most demanded.
+ */
+export function prefetchFor(node: PlacementNode, queues: readonly PlacementQueue[]): string | null {
+  const fitting = queues.filter((q) => nodeFits(node, q));
+  const widest = widestOf(fitting);
+  const scarce = (q: PlacementQueue) => moreConstrained(q, widest);
+  let best: PlacementQueue | null = null;
+  for (const q of fitting) {
+    if (isCached(node, q) || inRam(node, q) || (demandNodes(q) === 0 && q.waiting === 0)) continue;
+    if ((q.cachedOnNodes ?? 0) >= Math.ceil(demandNodes(q)) + PREFETCH_SPARE_COPIES) continue;
+    if (!best || (scarce(q) === scarce(best) ? demandNodes(q) > demandNodes(best) : scarce(q))) best = q;
+  }
+  return best?.checkpoint ?? null;
 }

@@ -45,7 +45,12 @@ export type FleetClaim =
   | { outcome: "node_id_taken" };
 export type RegisterOutcome = { outcome: "registered"; webuiExtraArgs: string } | { outcome: "node_id_taken" };
 export type HeartbeatOutcome =
-  | { outcome: "noted"; restartWebui: boolean; drain: boolean }
+  | {
+      outcome: "noted";
+      restartWebui: boolean;
+      drain: boolean /** A checkpoint file to fetch in the background (placement.ts prefetchFor). */;
+      prefetch: string | null;
+    }
   | { outcome: "unknown_node" }
   | { outcome: "replaced" }
   | { outcome: "node_id_taken" };

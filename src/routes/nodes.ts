@@ -6,7 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { requireNodeOrAdmin, requireRole } from "../auth/middleware";
-import { findModel } from "../db/models";
+import { checkpointFileOf, findModel, isCheckpoint } from "../db/models";
 import { ApiError, problem } from "../errors";
 import { fleetStub, queueStub } from "../fleet/stub";
 import { refuseDeepJson } from "../json-depth";
@@ -122,7 +122,9 @@ nodeRoutes.openapi(
     if (answer.outcome === "node_id_taken") taken(nodeId);
     if (answer.outcome === "unknown_node") throw new ApiError(NODE_UNKNOWN, "Register again: POST /nodes/register");
     if (answer.outcome === "replaced") replaced(nodeId);
-    return c.json({ restartWebui: answer.restartWebui, drain: answer.drain, prefetch: [] }, 200);
+    const prefetch = answer.prefetch === null ? null : await findModel(c.env.DB, answer.prefetch);
+    const files = prefetch?.sha256 && isCheckpoint(prefetch) ? [checkpointFileOf({ ...prefetch, sha256: prefetch.sha256 })] : [];
+    return c.json({ restartWebui: answer.restartWebui, drain: answer.drain, prefetch: files }, 200);
   },
 );
 

@@ -128,6 +128,29 @@ describe("placement simulator", () => {
     expect(ram.switchingMs).toBe(8_000 + 4 * 1_000);
   });
 
+  it("a file the policy prefetches is on the node's disk after its download time, at no GPU time: the task that needs it later does not download it", () => {
+    // One node serving a; b's task comes 2 min later.
+    const trace = traceSchema.parse({
+      name: "prefetch",
+      description: "test",
+      nodes: [{ id: "n1", gpuMemoryMb: 24_576, gpuClass: "rtx4090", loaded: "a", cached: ["a"] }],
+      checkpoints: ["a", "b"].map((name) => ({ name, family: "sd15", inferenceMs: 2_000, loadMs: 8_000, downloadMs: 30_000 })),
+      arrivals: [
+        { atMs: 0, checkpoint: "a" },
+        { atMs: 120_000, checkpoint: "b" },
+      ],
+    });
+    const plain = simulate(trace, fifoAnyPolicy());
+    expect(plain.downloads).toBe(1);
+    expect(plain.prefetches).toBe(0);
+    const prefetching = simulate(trace, { ...fifoAnyPolicy(), prefetch: (node) => (node.cached.has("b") ? null : "b") });
+    expect(prefetching.prefetches).toBe(1);
+    expect(prefetching.downloads).toBe(0);
+    expect(prefetching.switchingMs).toBe(8_000);
+    const b = prefetching.tasks.find((t) => t.checkpoint === "b")!;
+    expect(b.startMs! - b.arrivalMs).toBe(8_000);
+  });
+
   it("fifo-any starts tasks in arrival order on a single node", () => {
     const trace = traceSchema.parse({
       ...smallTrace(),

@@ -5,11 +5,15 @@ import {
   choosePlacement,
   FLOOD_BACKLOG_MS,
   HOLDER_GRACE_MS,
+  KEPT_DEMAND_SHARE,
+  KEPT_LEAVE_MS,
   LEAVE_AGE_MS,
   LONE_TASK_BOUND_MS,
   MIN_RESIDENCY_MS,
   type PlacementNode,
   type PlacementQueue,
+  PREFETCH_SPARE_COPIES,
+  prefetchFor,
   ramLoadMsFor,
   SPARE_IDLE_MS,
   switchCostMs,
@@ -181,8 +185,25 @@ describe("choosePlacement", () => {
     expect(choosePlacement(justMoved, queuesAt(floodTasks, LONE_TASK_BOUND_MS), NOW)?.checkpoint).toBe("flooded");
   });
 
+  it("keeps a node on a checkpoint whose arrivals keep it busy: rare work waits KEPT_LEAVE_MS for it, not one switch each way", () => {
+    const idle = servingNode("pop", { idleSinceMs: NOW - 10 * SPARE_IDLE_MS });
+    const pop = (o: Partial<PlacementQueue> = {}) => queue("pop", { arrivalsPerS: 0.5, inferenceMs: 2_000, ...o });
+    const rare = (oldestWaitingAgeMs: number) => queue("rare", { waiting: 1, oldestWaitingAgeMs, downloadMs: 0 });
+    // Without arrivals on its checkpoint an idle node is spare and takes rare work at once ...
+    expect(choosePlacement(idle, [pop({ arrivalsPerS: 0 }), rare(0)], NOW)?.checkpoint).toBe("rare");
+    // ... with a task a second due there, it stays, even for rare work due for other nodes ...
+    expect(choosePlacement(idle, [pop(), rare(0)], NOW)).toBeNull();
+    expect(choosePlacement(idle, [pop(), rare(BATCH_WAIT_MS)], NOW)).toBeNull();
+    // ... until that has waited KEPT_LEAVE_MS.
+    expect(choosePlacement(idle, [pop(), rare(KEPT_LEAVE_MS)], NOW)?.checkpoint).toBe("rare");
+    // A second node on it is not kept when the arrivals keep one node busy: it goes.
+    expect(choosePlacement(idle, [pop({ nodesServing: 1 }), rare(0)], NOW)?.checkpoint).toBe("rare");
+    // Arrivals that keep it busy KEPT_DEMAND_SHARE of the time are enough.
+    expect(choosePlacement(idle, [pop({ arrivalsPerS: (KEPT_DEMAND_SHARE * 1000) / 2_000 }), rare(0)], NOW)).toBeNull();
+  });
+
   it("keeps large-memory nodes for work only they can run", () => {
-    const sd15 = (o: Partial<PlacementQueue> = {}) => queue("sd15", { waiting: 40, oldestWaitingAgeMs: 20_000, nodesServing: 6, eligibleNodes: 12, ...o });
+    const sd15 = (o: Partial<PlacementQueue> = {}) => queue("sd15", { waiting: 120, oldestWaitingAgeMs: 20_000, nodesServing: 6, eligibleNodes: 12, ...o });
     const sdxl = (o: Partial<PlacementQueue> = {}) =>
       queue("sdxl", { waiting: 1, oldestWaitingAgeMs: 5_000, minGpuMemoryMb: 16_384, loadMs: 20_000, inferenceMs: 5_000, eligibleNodes: 4, ...o });
     const big = node({ loadedCheckpoint: null, cachedCheckpoints: ["sd15", "sdxl"] });
@@ -411,5 +432,46 @@ describe("checkpoints that failed on the node", () => {
     expect(choosePlacement(refused, queues, NOW)?.checkpoint).toBe("b");
     expect(choosePlacement(refused, [queue("a", { waiting: 50, oldestWaitingAgeMs: 60_000 })], NOW)).toBeNull();
     expect(choosePlacement(servingNode("a"), queues, NOW)?.checkpoint).toBe("a");
+  });
+});
+
+describe("prefetchFor: files a node fetches in the background", () => {
+  // A 24 GB node in a fleet where 4 of 12 nodes may run SDXL and all 12 may run SD1.5.
+  const big = (overrides: Partial<PlacementNode> = {}) => servingNode("sd15", { gpuMemoryMb: 24_576, ...overrides });
+  const sd15 = queue("sd15", { waiting: 5, eligibleNodes: 12, arrivalsPerS: 2 });
+  const sdxl = (overrides: Partial<PlacementQueue> = {}) =>
+    queue("sdxl", { minGpuMemoryMb: 16_384, eligibleNodes: 4, inferenceMs: 5_000, arrivalsPerS: 0.1, cachedOnNodes: 0, ...overrides });
+
+  it("names work that has demand and is on too few nodes, work only nodes like this one may run first", () => {
+    expect(prefetchFor(big(), [sd15, sdxl()])).toBe("sdxl");
+    expect(prefetchFor(big(), [sd15, queue("sd15-c", { eligibleNodes: 12, arrivalsPerS: 1, cachedOnNodes: 0 }), sdxl()])).toBe("sdxl");
+    // Work every node may run, once the scarce work's file is here (sd15 is loaded on it: another SD1.5 checkpoint).
+    const other = queue("sd15-b", { eligibleNodes: 12, arrivalsPerS: 0.01, cachedOnNodes: 0 });
+    expect(prefetchFor(big({ cachedCheckpoints: ["sd15", "sdxl"] }), [sd15, sdxl(), other])).toBe("sd15-b");
+    // Tasks waiting count as demand before any rate is known.
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0, waiting: 1 })])).toBe("sdxl");
+  });
+
+  it("the most demanded such work first", () => {
+    const other = queue("sdxl-b", { minGpuMemoryMb: 16_384, eligibleNodes: 4, inferenceMs: 5_000, arrivalsPerS: 0.3, cachedOnNodes: 0 });
+    expect(prefetchFor(big(), [sd15, sdxl(), other])).toBe("sdxl-b");
+  });
+
+  it("nothing for work without demand, or that a node cannot run", () => {
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0, waiting: 0 })])).toBeNull();
+    expect(prefetchFor(big({ gpuMemoryMb: 12_288 }), [sd15, sdxl()])).toBeNull();
+    expect(prefetchFor(big({ refusedCheckpoints: ["sdxl"] }), [sd15, sdxl()])).toBeNull();
+  });
+
+  it("nothing once the node holds the file, on disk or in RAM", () => {
+    expect(prefetchFor(big({ cachedCheckpoints: ["sd15", "sdxl"] }), [sd15, sdxl()])).toBeNull();
+    expect(prefetchFor(big({ ramCheckpoints: ["sdxl"] }), [sd15, sdxl()])).toBeNull();
+  });
+
+  it("copies follow demand: the nodes its arrivals keep busy, plus spare ones", () => {
+    // 0.5 tasks/s × 5 s keeps 2.5 nodes busy: 3 + spare copies wanted.
+    const wanted = 3 + PREFETCH_SPARE_COPIES;
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0.5, cachedOnNodes: wanted - 1 })])).toBe("sdxl");
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0.5, cachedOnNodes: wanted })])).toBeNull();
   });
 });

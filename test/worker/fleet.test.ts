@@ -552,3 +552,36 @@ describe("lost nodes", () => {
     expect((await nodes()).find((n) => n.nodeId === "fl-lost-2")!.status).toBe("idle");
   });
 });
+
+describe("prefetch in the heartbeat's answer", () => {
+  it("names files of work with demand that the node lacks, work only nodes like it may run first, and never work it may not run", async () => {
+    const xl = await createModel("fl-pre-xl");
+    await createModel("fl-pre-any");
+    await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-pre-xl"], instanceType: "fl-pre-big" } }), 200);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    const register = (nodeId: string, gpuClass: string) =>
+      call("/nodes/register", { token: node, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass, gpuMemoryMb: 24_000 } });
+    await json(await register("fl-pre-big", "fl-pre-big"), 200);
+    await json(await register("fl-pre-small", "fl-pre-small"), 200);
+    const prefetched = async (nodeId: string, cachedCheckpoints: string[]) => {
+      const body = { status: "busy", currentTaskId: null, loadedCheckpoint: null, cachedCheckpoints, gpuClass: nodeId, gpuMemoryMb: 24_000 };
+      const answer = await json<{ prefetch: Array<{ name: string; sha256: string }> }>(await call(`/nodes/${nodeId}/heartbeat`, { token: node, body }), 200);
+      return answer.prefetch.map((f) => [f.name, f.sha256]);
+    };
+    // Work for both checkpoints: any node may run fl-pre-any, only the big one fl-pre-xl.
+    const tasks = [];
+    for (const model of ["fl-pre-any", "fl-pre-xl"]) {
+      tasks.push((await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: model }), 202)).taskId);
+    }
+    await vi.waitFor(async () => expect(await prefetched("fl-pre-big", [])).toEqual([["fl-pre-xl", xl.sha256]]), { timeout: 2000, interval: 20 });
+    expect((await prefetched("fl-pre-small", [])).map(([name]) => name)).not.toContain("fl-pre-xl");
+    // Once the file is on its disk the node is not asked for it again, and goes on to work any node may run.
+    const next = await prefetched("fl-pre-big", ["fl-pre-xl"]);
+    expect(next.map(([name]) => name)).not.toContain("fl-pre-xl");
+    expect(next).toHaveLength(1);
+
+    for (const taskId of tasks) await json(await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" }), 200);
+    for (const id of ["fl-pre-big", "fl-pre-small"]) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
+  });
+});
