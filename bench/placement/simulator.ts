@@ -240,6 +240,13 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       else node.cached.delete(key.slice("checkpoint:".length));
     }
   };
+  /** A checkpoint's file fits on the node's disk without evicting anything (as the agent prefetches). */
+  const fitsWithoutEvicting = (node: SimNode, name: string) => {
+    if (node.diskBudgetMb === null) return true;
+    let totalMb = sizeMb(`checkpoint:${name}`);
+    for (const key of node.lastUsedMs.keys()) totalMb += sizeMb(key);
+    return totalMb <= node.diskBudgetMb;
+  };
   const tasks: SimTask[] = trace.arrivals.map((a, id) => ({
     id,
     checkpoint: a.checkpoint,
@@ -346,8 +353,10 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
         for (const [name, readyMs] of node.fetching) {
           if (readyMs <= nowMs) {
             node.fetching.delete(name);
+            // Other files may have filled the disk meanwhile: a prefetch never evicts.
+            if (!fitsWithoutEvicting(node, name)) continue;
             node.cached.add(name);
-            use(node, [`checkpoint:${name}`]);
+            node.lastUsedMs.set(`checkpoint:${name}`, nowMs);
           } else nextFetchMs = Math.min(nextFetchMs, readyMs);
         }
       }
@@ -381,7 +390,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       for (const node of policy.prefetch ? nodes : []) {
         if (node.fetching.size > 0) continue;
         const name = policy.prefetch!(node, state);
-        if (name === null || node.cached.has(name)) continue;
+        if (name === null || node.cached.has(name) || !fitsWithoutEvicting(node, name)) continue;
         const readyMs = nowMs + queues.get(name)!.spec.downloadMs;
         node.fetching.set(name, readyMs);
         result.prefetches += 1;

@@ -29,7 +29,9 @@
 //   2. null       — when its pool needs it to stay at minNodes;
 //   3. min-nodes  — a pool with work that has fewer than minNodes nodes;
 //   4. backlog / starvation — the most urgent work this node may take: a served checkpoint whose
-//                   nodes would not clear their backlog before this one is ready, or rare work
+//                   nodes would not clear their backlog before this one is ready (and need
+//                   JOIN_DRAIN_MS for it, or BURST_DRAIN_MS when its arrivals keep no more nodes
+//                   busy than serve it: a burst they drain themselves), or rare work
 //                   that is due: its oldest task will have waited BATCH_WAIT_MS once the node is
 //                   ready, or its batch pays for the switch BATCH_SWITCH_COSTS times, or the node
 //                   is spare (nothing loaded, not just done with a task, or idle
@@ -156,7 +158,13 @@ export const LEAVE_MIN_SWITCH_COSTS = 4;
  * A node joins a checkpoint others serve when they need at least this long to clear its
  * backlog (and more than this node needs to switch): a short queue is theirs to drain.
  */
-export const JOIN_DRAIN_MS = 30_000;
+export const JOIN_DRAIN_MS = 5_000;
+
+/**
+ * ... or, when its arrivals keep no more nodes busy than already serve it (a burst they will
+ * drain themselves), at least this long: a join costs a switch, and one back later.
+ */
+export const BURST_DRAIN_MS = 30_000;
 
 /**
  * A node is kept on its checkpoint (not spare) while the arrivals there keep one more node than the
@@ -311,10 +319,14 @@ function isDue(node: PlacementNode, q: PlacementQueue): boolean {
   return q.oldestWaitingAgeMs + switchMs >= BATCH_WAIT_MS || workMs(q) >= BATCH_SWITCH_COSTS * switchMs;
 }
 
-/** The nodes on q would not have cleared its backlog by the time this node is ready, and need a while for it. */
+/**
+ * The nodes on q would not have cleared its backlog by the time this node is ready, and need a
+ * while for it: JOIN_DRAIN_MS when its arrivals need more nodes than serve it, BURST_DRAIN_MS else.
+ */
 function needsHelp(node: PlacementNode, q: PlacementQueue): boolean {
   const drainMs = workMs(q) / q.nodesServing;
-  return drainMs >= JOIN_DRAIN_MS && workMs(q) / (q.nodesServing + 1) >= Math.min(q.loadMs, switchCostMs(node, q));
+  const minDrainMs = demandNodes(q) > q.nodesServing ? JOIN_DRAIN_MS : BURST_DRAIN_MS;
+  return drainMs >= minDrainMs && workMs(q) / (q.nodesServing + 1) >= Math.min(q.loadMs, switchCostMs(node, q));
 }
 
 /** Of these queues, the one the most nodes may run. */

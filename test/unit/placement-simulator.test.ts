@@ -149,6 +149,15 @@ describe("placement simulator", () => {
     expect(prefetching.switchingMs).toBe(8_000);
     const b = prefetching.tasks.find((t) => t.checkpoint === "b")!;
     expect(b.startMs! - b.arrivalMs).toBe(8_000);
+    // A prefetch never evicts: on a disk with no room for b, nothing is fetched and a stays.
+    const full = traceSchema.parse({
+      ...trace,
+      nodes: [{ ...trace.nodes[0]!, diskBudgetMb: 3_000 }],
+      checkpoints: trace.checkpoints.map((c) => ({ ...c, sizeMb: 2_000 })),
+    });
+    const noRoom = simulate(full, { ...fifoAnyPolicy(), prefetch: (node) => (node.cached.has("b") ? null : "b") });
+    expect(noRoom.prefetches).toBe(0);
+    expect(noRoom.downloads).toBe(1);
   });
 
   it("fifo-any starts tasks in arrival order on a single node", () => {

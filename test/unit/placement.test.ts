@@ -2,9 +2,11 @@
 import { describe, expect, it } from "vitest";
 import {
   BATCH_WAIT_MS,
+  BURST_DRAIN_MS,
   choosePlacement,
   FLOOD_BACKLOG_MS,
   HOLDER_GRACE_MS,
+  JOIN_DRAIN_MS,
   KEPT_DEMAND_SHARE,
   KEPT_LEAVE_MS,
   LEAVE_AGE_MS,
@@ -307,6 +309,18 @@ describe("choosePlacement", () => {
     // A deep backlog is worth joining.
     const deep = [queue("a", { waiting: 300, oldestWaitingAgeMs: 30_000, nodesServing: 2 })];
     expect(choosePlacement(node(), deep, NOW)?.checkpoint).toBe("a");
+  });
+
+  it("joins a backlog whose arrivals need more nodes than serve it at JOIN_DRAIN_MS; a burst its nodes keep up with only at BURST_DRAIN_MS", () => {
+    // Two nodes serve it; 10 tasks of 2 s is 10 s for them to drain.
+    const backlog = (arrivalsPerS: number, waiting = 10) => [queue("a", { waiting, oldestWaitingAgeMs: 5_000, nodesServing: 2, arrivalsPerS })];
+    // Arrivals keep 3 nodes busy: one more is needed.
+    expect(choosePlacement(node(), backlog(1.5), NOW)?.checkpoint).toBe("a");
+    // Arrivals keep 1 node busy: the two drain the burst themselves ...
+    expect(choosePlacement(node(), backlog(0.5), NOW)).toBeNull();
+    // ... unless it takes them BURST_DRAIN_MS.
+    expect(choosePlacement(node(), backlog(0.5, (2 * BURST_DRAIN_MS) / 2_000), NOW)?.checkpoint).toBe("a");
+    expect(JOIN_DRAIN_MS).toBeLessThan(BURST_DRAIN_MS);
   });
 
   describe("concurrency cap", () => {
