@@ -4,6 +4,7 @@
 // cache volume holds every file, so no downloads), and leave — an idle node at once, a busy one
 // after its task (never killed mid-task). GPU time is billed per second from a node's start to
 // its end, booting included. A scaler policy is asked every TICK_MS what to start and stop.
+import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "../../src/fleet/arrival-rate.ts";
 import { choosePlacement, type PlacementNode, type PlacementQueue } from "../../src/fleet/placement.ts";
 import type { Arrival, AutoscaleTrace } from "./traces.ts";
 
@@ -102,6 +103,8 @@ export function simulate(trace: AutoscaleTrace, policy: ScalerPolicy, bootMs: (r
   const result: SimResult = { policy: policy.name, tasks, gpuMs: 0, scaleUps: 0, nodesStarted: 0, peakNodes: nodes.length };
   let nextArrival = 0;
   let done = 0;
+  // Each checkpoint's arrival rate as Fleet keeps it from its queue's reports (placement reads it).
+  const rates = new Map<string, ArrivalRate>();
   for (let nowMs = 0; done < tasks.length || nowMs < trace.durationMs; nowMs += STEP_MS) {
     if (nowMs > trace.durationMs * 3) throw new Error(`${policy.name}: ${tasks.length - done} tasks never ran`);
     for (const node of [...nodes]) {
@@ -118,6 +121,7 @@ export function simulate(trace: AutoscaleTrace, policy: ScalerPolicy, bootMs: (r
       const q = queues.get(task.checkpoint)!;
       q.waiting.push(task);
       q.arrivals += 1;
+      rates.set(task.checkpoint, nextArrivalRate(rates.get(task.checkpoint), q.arrivals, nowMs));
     }
     if (nowMs % TICK_MS === 0) {
       const action = policy.tick({ nowMs, nodes, queues });
@@ -138,7 +142,7 @@ export function simulate(trace: AutoscaleTrace, policy: ScalerPolicy, bootMs: (r
       node.firstClaimAtMs ??= nowMs;
       if (node.busyUntilMs === null) node.idleSinceMs ??= nowMs;
       if (!anyWaiting || node.draining || node.busyUntilMs !== null || !isReady(node, nowMs)) continue;
-      const placed = choosePlacement(placementNode(node), placementQueues(node, nodes, queues, nowMs), nowMs);
+      const placed = choosePlacement(placementNode(node), placementQueues(node, nodes, queues, rates, nowMs), nowMs);
       if (!placed) continue;
       const q = queues.get(placed.checkpoint)!;
       const task = q.waiting.shift();
@@ -172,7 +176,13 @@ function placementNode(node: SimNode): PlacementNode {
   };
 }
 
-function placementQueues(self: SimNode, nodes: readonly SimNode[], queues: ReadonlyMap<string, SimQueue>, nowMs: number): PlacementQueue[] {
+function placementQueues(
+  self: SimNode,
+  nodes: readonly SimNode[],
+  queues: ReadonlyMap<string, SimQueue>,
+  rates: ReadonlyMap<string, ArrivalRate>,
+  nowMs: number,
+): PlacementQueue[] {
   return [...queues.values()].map((q) => ({
     checkpoint: q.checkpoint.name,
     waiting: q.waiting.length,
@@ -189,5 +199,6 @@ function placementQueues(self: SimNode, nodes: readonly SimNode[], queues: Reado
     loadMs: q.checkpoint.loadMs,
     downloadMs: 0,
     inferenceMs: q.checkpoint.inferenceMs,
+    arrivalsPerS: arrivalRateAt(rates.get(q.checkpoint.name), nowMs),
   }));
 }
