@@ -5,6 +5,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { Fleet } from "../../src/fleet/fleet";
 import { SPARE_IDLE_MS } from "../../src/fleet/placement";
+import type { FleetClaim } from "../../src/fleet/types";
 import type { PoolSettings } from "../../src/pools/settings";
 import type { ClaimResponse } from "../../src/protocol/node";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
@@ -107,6 +108,103 @@ describe("waking parked claims", () => {
         f.clock = () => Date.now();
       });
     }
+  });
+
+  describe("by GPU kind", () => {
+    /** Registers nodes of `gpuClass` and parks a long poll for each, as spare nodes (see the first test). */
+    const parkNodes = async (token: string, ids: readonly string[], gpuClass: string) => {
+      for (const nodeId of ids)
+        await json(
+          await call("/nodes/register", { token, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass, gpuMemoryMb: 24_000 } }),
+          200,
+        );
+      await runInDurableObject(fleet(), (f: Fleet) => {
+        const nodes = (f as unknown as { nodes: Map<string, { idleSince?: number | null }> }).nodes;
+        for (const id of ids) nodes.get(id)!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+      });
+      const answers = ids.map((nodeId) =>
+        call(`/nodes/${nodeId}/claim`, { token, body: { waitMs: 30_000 } }).then(async (res) => (res.status === 200 ? json<ClaimResponse>(res) : null)),
+      );
+      await vi.waitFor(
+        () =>
+          runInDurableObject(fleet(), (f: Fleet) => {
+            const parked = [...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()];
+            expect(ids.filter((id) => !parked.includes(id))).toEqual([]);
+          }),
+        { timeout: 2000, interval: 20 },
+      );
+      return answers;
+    };
+    const remove = (ids: readonly string[]) => Promise.all(ids.map(async (id) => json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200)));
+
+    it("new work looks only at the parked claims of nodes whose GPU may run its pool", async () => {
+      await createModel("fl-kind");
+      await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-kind"], instanceType: "fl-kind-gpu" } }), 200);
+      const user = await createKey("user");
+      const node = await createKey("node");
+      const others = Array.from({ length: 30 }, (_, i) => `fl-kind-other-${i}`);
+      const otherAnswers = await parkNodes(node, others, "fl-kind-other-gpu");
+      const [serving] = await parkNodes(node, ["fl-kind-serving"], "fl-kind-gpu");
+      // Counts the lookups of the other nodes' records from now on.
+      await runInDurableObject(fleet(), (f: Fleet) => {
+        const withCount = f as unknown as { nodes: Map<string, unknown>; otherLookups: number };
+        const get = withCount.nodes.get;
+        withCount.otherLookups = 0;
+        withCount.nodes.get = function (this: Map<string, unknown>, id: string) {
+          if (others.includes(id)) withCount.otherLookups += 1;
+          return get.call(this, id);
+        };
+      });
+
+      await json(await submit(user, { stable_diffusion_model: "fl-kind" }), 202);
+      const taken = (await serving)!;
+      expect(taken.task.model.name).toBe("fl-kind");
+      const otherLookups = await runInDurableObject(fleet(), (f: Fleet) => {
+        const withCount = f as unknown as { nodes: Map<string, unknown>; otherLookups: number };
+        delete (withCount.nodes as { get?: unknown }).get;
+        return withCount.otherLookups;
+      });
+      expect(otherLookups).toBe(0);
+
+      await finishTask(node, taken);
+      await remove([...others, "fl-kind-serving"]);
+      expect(await Promise.all(otherAnswers)).toEqual(others.map(() => null));
+    });
+
+    it("a parked node whose heartbeat reports another GPU is woken by new work its new GPU may run", async () => {
+      await createModel("fl-regpu");
+      await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-regpu"], instanceType: "fl-regpu-gpu" } }), 200);
+      const user = await createKey("user");
+      const node = await createKey("node");
+      const gpu = (gpuClass: string) => ({ loadedCheckpoint: null, cachedCheckpoints: [], gpuClass, gpuMemoryMb: 24_000 });
+      await json(await call("/nodes/register", { token: node, body: { nodeId: "fl-regpu-1", ...gpu("fl-regpu-old-gpu") } }), 200);
+      const keyId = await runInDurableObject(fleet(), (f: Fleet) => {
+        const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
+        internals.nodes.get("fl-regpu-1")!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+        return internals.nodeKeys.get("fl-regpu-1")!;
+      });
+      // Straight to Fleet: a long poll far beyond the Worker's cap in these tests, so only new work ends it within the test.
+      let answer: FleetClaim | undefined;
+      const claimed = fleet()
+        .claim("fl-regpu-1", 30_000, {}, keyId)
+        .then((a) => {
+          answer = a;
+        });
+      await vi.waitFor(
+        () =>
+          runInDurableObject(fleet(), (f: Fleet) => {
+            expect([...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]).toContain("fl-regpu-1");
+          }),
+        { timeout: 2000, interval: 20 },
+      );
+      const beat = { status: "idle", currentTaskId: null, ...gpu("fl-regpu-gpu") };
+      await json(await call("/nodes/fl-regpu-1/heartbeat", { token: node, body: beat }), 200);
+      await json(await submit(user, { stable_diffusion_model: "fl-regpu" }), 202);
+      await vi.waitFor(() => expect(answer).toMatchObject({ outcome: "claimed", task: { model: { name: "fl-regpu" } } }), { timeout: 2000, interval: 20 });
+      await claimed;
+      if (answer?.outcome === "claimed") await finishTask(node, answer);
+      await remove(["fl-regpu-1"]);
+    });
   });
 });
 
