@@ -111,20 +111,23 @@ describe("waking parked claims", () => {
   });
 
   describe("by GPU kind", () => {
-    /** Registers nodes of `gpuClass` and parks a long poll for each, as spare nodes (see the first test). */
+    /**
+     * Registers nodes of `gpuClass`, spare already (see the first test), and parks a claim for
+     * each straight on Fleet: a long poll far beyond the Worker's cap in these tests
+     * (CLAIM_WAIT_MS), so only new work or the node's removal ends it within the test.
+     */
     const parkNodes = async (token: string, ids: readonly string[], gpuClass: string) => {
       for (const nodeId of ids)
         await json(
           await call("/nodes/register", { token, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass, gpuMemoryMb: 24_000 } }),
           200,
         );
-      await runInDurableObject(fleet(), (f: Fleet) => {
-        const nodes = (f as unknown as { nodes: Map<string, { idleSince?: number | null }> }).nodes;
-        for (const id of ids) nodes.get(id)!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+      const keyIds = await runInDurableObject(fleet(), (f: Fleet) => {
+        const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
+        for (const id of ids) internals.nodes.get(id)!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+        return ids.map((id) => internals.nodeKeys.get(id)!);
       });
-      const answers = ids.map((nodeId) =>
-        call(`/nodes/${nodeId}/claim`, { token, body: { waitMs: 30_000 } }).then(async (res) => (res.status === 200 ? json<ClaimResponse>(res) : null)),
-      );
+      const answers = ids.map((nodeId, i) => fleet().claim(nodeId, 30_000, {}, keyIds[i]!));
       await vi.waitFor(
         () =>
           runInDurableObject(fleet(), (f: Fleet) => {
@@ -136,6 +139,10 @@ describe("waking parked claims", () => {
       return answers;
     };
     const remove = (ids: readonly string[]) => Promise.all(ids.map(async (id) => json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200)));
+    const claimedTask = (answer: FleetClaim) => {
+      if (answer.outcome !== "claimed") throw new Error(`the claim answered ${answer.outcome}`);
+      return answer;
+    };
 
     it("new work looks only at the parked claims of nodes whose GPU may run its pool", async () => {
       await createModel("fl-kind");
@@ -157,7 +164,7 @@ describe("waking parked claims", () => {
       });
 
       await json(await submit(user, { stable_diffusion_model: "fl-kind" }), 202);
-      const taken = (await serving)!;
+      const taken = claimedTask(await serving!);
       expect(taken.task.model.name).toBe("fl-kind");
       const otherLookups = await runInDurableObject(fleet(), (f: Fleet) => {
         const withCount = f as unknown as { nodes: Map<string, unknown>; otherLookups: number };
@@ -168,7 +175,7 @@ describe("waking parked claims", () => {
 
       await finishTask(node, taken);
       await remove([...others, "fl-kind-serving"]);
-      expect(await Promise.all(otherAnswers)).toEqual(others.map(() => null));
+      expect(await Promise.all(otherAnswers)).toEqual(others.map(() => ({ outcome: "unknown_node" })));
     });
 
     it("a parked node whose heartbeat reports another GPU is woken by new work its new GPU may run", async () => {
@@ -176,33 +183,17 @@ describe("waking parked claims", () => {
       await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-regpu"], instanceType: "fl-regpu-gpu" } }), 200);
       const user = await createKey("user");
       const node = await createKey("node");
-      const gpu = (gpuClass: string) => ({ loadedCheckpoint: null, cachedCheckpoints: [], gpuClass, gpuMemoryMb: 24_000 });
-      await json(await call("/nodes/register", { token: node, body: { nodeId: "fl-regpu-1", ...gpu("fl-regpu-old-gpu") } }), 200);
-      const keyId = await runInDurableObject(fleet(), (f: Fleet) => {
-        const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
-        internals.nodes.get("fl-regpu-1")!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
-        return internals.nodeKeys.get("fl-regpu-1")!;
-      });
-      // Straight to Fleet: a long poll far beyond the Worker's cap in these tests, so only new work ends it within the test.
+      const [parked] = await parkNodes(node, ["fl-regpu-1"], "fl-regpu-old-gpu");
       let answer: FleetClaim | undefined;
-      const claimed = fleet()
-        .claim("fl-regpu-1", 30_000, {}, keyId)
-        .then((a) => {
-          answer = a;
-        });
-      await vi.waitFor(
-        () =>
-          runInDurableObject(fleet(), (f: Fleet) => {
-            expect([...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]).toContain("fl-regpu-1");
-          }),
-        { timeout: 2000, interval: 20 },
-      );
-      const beat = { status: "idle", currentTaskId: null, ...gpu("fl-regpu-gpu") };
+      void parked!.then((a) => {
+        answer = a;
+      });
+      const beat = { status: "idle", currentTaskId: null, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "fl-regpu-gpu", gpuMemoryMb: 24_000 };
       await json(await call("/nodes/fl-regpu-1/heartbeat", { token: node, body: beat }), 200);
       await json(await submit(user, { stable_diffusion_model: "fl-regpu" }), 202);
+      // Within the test, not at the end of its 30 s long poll.
       await vi.waitFor(() => expect(answer).toMatchObject({ outcome: "claimed", task: { model: { name: "fl-regpu" } } }), { timeout: 2000, interval: 20 });
-      await claimed;
-      if (answer?.outcome === "claimed") await finishTask(node, answer);
+      await finishTask(node, claimedTask(answer!));
       await remove(["fl-regpu-1"]);
     });
   });
