@@ -17,6 +17,7 @@ import { CheckpointCounts } from "./checkpoint-counts";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
 import { ParkedClaims } from "./parked-claims";
 import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, SPARE_IDLE_MS } from "./placement";
+import { onlyLastSeenChanged } from "./record-change";
 import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
@@ -395,7 +396,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       if (!asking.firstClaimAt) this.learnBoot(asking);
       // The node says what it has as it asks: fresher than any heartbeat, and what placement goes by.
       const loaded = state.loadedCheckpoint === undefined ? asking.loadedCheckpoint : state.loadedCheckpoint;
-      this.save({
+      const asked: NodeRecord = {
         ...asking,
         lastSeenAt: this.clock(),
         status: asking.status === "draining" ? "draining" : "idle",
@@ -407,7 +408,12 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
         servingSince: loaded !== asking.loadedCheckpoint ? (loaded ? this.clock() : null) : asking.servingSince,
         firstClaimAt: asking.firstClaimAt ?? this.clock(),
         idleSince: asking.idleSince ?? this.clock(),
-      });
+      };
+      // Nothing new but the time (an idle node's next long poll, 50 a second at 1,000 nodes): kept
+      // in memory only. Heartbeats store lastSeenAt, and after a restart no node counts as silent
+      // from before it (heardRecently).
+      if (onlyLastSeenChanged(asking, asked)) this.nodes.set(nodeId, asked);
+      else this.save(asked);
     }
     let yielded = false;
     for (;;) {

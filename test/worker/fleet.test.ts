@@ -315,6 +315,62 @@ describe("fleet", () => {
     }
   });
 
+  it("stores a node's record again only when its claim says something new, not at every long poll of an idle node", async () => {
+    const node = await createKey("node");
+    await registerNode(node, "fl-quiet", null);
+    const keyId = await runInDurableObject(fleet(), (f: Fleet) => (f as unknown as { nodeKeys: Map<string, string> }).nodeKeys.get("fl-quiet")!);
+    // Counts the statements that write Fleet's storage from now on.
+    const writes = () =>
+      runInDurableObject(fleet(), (f: Fleet) => {
+        const metered = f as unknown as { ctx: DurableObjectState; writes?: number };
+        const sql = metered.ctx.storage.sql;
+        if (metered.writes === undefined) {
+          const exec = sql.exec;
+          sql.exec = ((query: string, ...bindings: unknown[]) => {
+            if (/^\s*(INSERT|UPDATE|DELETE)/i.test(query)) metered.writes! += 1;
+            return exec.call(sql, query, ...bindings);
+          }) as typeof sql.exec;
+        }
+        const counted = metered.writes ?? 0;
+        metered.writes = 0;
+        return counted;
+      });
+    const lastSeenAt = async () =>
+      Date.parse(
+        (await json<Array<{ nodeId: string; lastSeenAt: string }>>(await call("/nodes", { token: ADMIN }), 200)).find((n) => n.nodeId === "fl-quiet")!
+          .lastSeenAt,
+      );
+    await writes();
+    expect(await fleet().claim("fl-quiet", 0, {}, keyId)).toEqual({ outcome: "none" });
+    expect(await writes()).toBeGreaterThan(0); // its first claim: it has booted
+    const firstSeen = await lastSeenAt();
+
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const base = f.clock;
+      f.clock = () => base() + 5_000;
+    });
+    try {
+      expect(await fleet().claim("fl-quiet", 0, {}, keyId)).toEqual({ outcome: "none" });
+      expect(await writes()).toBe(0);
+      expect(await lastSeenAt()).toBeGreaterThanOrEqual(firstSeen + 5_000);
+      expect(await fleet().claim("fl-quiet", 0, { loadedCheckpoint: "fl-quiet-cp", cachedCheckpoints: ["fl-quiet-cp"] }, keyId)).toEqual({ outcome: "none" });
+      expect(await writes()).toBeGreaterThan(0);
+    } finally {
+      await runInDurableObject(fleet(), (f: Fleet) => {
+        f.clock = () => Date.now();
+        const metered = f as unknown as { ctx: DurableObjectState; writes?: number };
+        delete (metered.ctx.storage.sql as { exec?: unknown }).exec;
+        delete metered.writes;
+      });
+    }
+    // A Fleet started afresh on the same storage has the checkpoint the node last said it has.
+    const afterRestart = await runInDurableObject(fleet(), async (_f: Fleet, state) =>
+      (await new Fleet(state, env).listNodes()).find((n) => n.nodeId === "fl-quiet"),
+    );
+    expect(afterRestart?.loadedCheckpoint).toBe("fl-quiet-cp");
+    await json(await call("/nodes/fl-quiet", { method: "DELETE", token: ADMIN }), 200);
+  });
+
   it("takes a claim without a body (defaults apply)", async () => {
     const node = await createKey("node");
     await registerNode(node, "fl-nobody", null);
