@@ -9,7 +9,8 @@
 //   backlog   1 idle node, --backlog (10,000) tasks waiting on a checkpoint of its own
 //
 // Idle nodes report a GPU class the benchmark's pools do not take, so they wait for work they can
-// never get (as nodes of other pools do) and never take the benchmark's tasks. Each run measures:
+// never get (as nodes of other pools do) and never take the benchmark's tasks. The node that serves
+// each pool heartbeats as an agent does, so Fleet never counts it lost (see keepAlive). Each run measures:
 //   submit: --submits async txt2img submissions, --concurrency at a time: submits/s and latency p50
 //   claim:  --claims claims by one node that serves the pool (each claimed task is failed at
 //           once, and a new one submitted untimed, so the backlog stays where it was): latency p50
@@ -149,6 +150,31 @@ try {
       })();
   };
 
+  /**
+   * The node serving `checkpoint` heartbeats every interval until the benchmark ends, as an agent
+   * does. It claims only while measured: without heartbeats Fleet counts it lost after two silent
+   * intervals, and the tasks left waiting on its checkpoint (the warm-up's, minutes later) become
+   * work nobody serves, which placement rightly sends another node to once it has waited
+   * LEAVE_AGE_MS longer than that node's own: bench-base's node was then handed a warm-up task.
+   */
+  const keepAlive = (nodeId: string, checkpoint: string) => {
+    const beats = setInterval(() => {
+      request(nodeKey, "POST", `/nodes/${nodeId}/heartbeat`, {
+        status: "idle",
+        currentTaskId: null,
+        loadedCheckpoint: checkpoint,
+        cachedCheckpoints: [checkpoint],
+        gpuClass: SERVING_CLASS,
+        gpuMemoryMb: 24_000,
+      })
+        .then((res) => ok(res, `heartbeat ${nodeId}`))
+        .catch((error: unknown) => {
+          if (!stopPolling.signal.aborted) throw error;
+        });
+    }, HEARTBEAT_INTERVAL_MS);
+    stopPolling.signal.addEventListener("abort", () => clearInterval(beats));
+  };
+
   /** A checkpoint whose pool only SERVING_CLASS nodes serve, `waiting` tasks queued, and a node that serves it. */
   const prepare = async (checkpoint: string, waiting: number) => {
     await registerModels(gateway.url, [{ name: checkpoint, sizeBytes: 1024, loadSeconds: 5, inferenceSeconds: 2 }]);
@@ -159,6 +185,7 @@ try {
     const seeding = await timed(waiting, 16, (i) => submit(checkpoint, i));
     console.log(`${checkpoint}: ${waiting} tasks queued in ${(seeding.wallMs / 1000).toFixed(1)} s`);
     await register(`worker-${checkpoint}`, SERVING_CLASS, checkpoint);
+    keepAlive(`worker-${checkpoint}`, checkpoint);
   };
 
   interface Measured {
@@ -176,7 +203,8 @@ try {
       const res = await request(nodeKey, "POST", `/nodes/${worker}/claim`, { waitMs: 0, loadedCheckpoint: checkpoint, cachedCheckpoints: [checkpoint] });
       const claimed = await ok<{ task: { id: string; model: { name: string } }; lease: { id: string } } | null>(res, "claim");
       into.claimLatencies.push(performance.now() - started);
-      if (claimed?.task.model.name !== checkpoint) throw new Error(`${worker} got no task of ${checkpoint}`);
+      if (claimed?.task.model.name !== checkpoint)
+        throw new Error(`${worker} got no task of ${checkpoint} (answered ${res.status}: ${claimed ? `a task of ${claimed.task.model.name}` : "none"})`);
       await ok(await request(nodeKey, "POST", `/nodes/tasks/${claimed.task.id}/fail`, { leaseId: claimed.lease.id, error: "bench" }), "fail");
       await submit(checkpoint, -i);
     }

@@ -15,7 +15,9 @@ import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate
 import { mergeCatalogs } from "./catalog";
 import { CheckpointCounts } from "./checkpoint-counts";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
+import { ParkedClaims } from "./parked-claims";
 import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, prefetchFor, SPARE_IDLE_MS } from "./placement";
+import { onlyLastSeenChanged } from "./record-change";
 import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
@@ -43,7 +45,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private readonly counts = new CheckpointCounts();
   private readonly queues = new Map<string, QueueSummary>();
   /** Parked claims: how to wake each, and the node asking. */
-  private wakeClaims = new Map<(reason?: WakeReason) => void, string>();
+  private readonly wakeClaims = new ParkedClaims<(reason?: WakeReason) => void>();
   /** Checkpoint → the nodes it failed on since its file last changed: never placed there again. */
   private readonly failedOn = new Map<string, Set<string>>();
   /**
@@ -177,6 +179,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const loaded = placedTask ? node.loadedCheckpoint : (beat.loadedCheckpoint ?? node.loadedCheckpoint);
     const switched = loaded !== node.loadedCheckpoint;
     const restartWebui = node.restartRequested && beat.status === "idle";
+    const otherGpu = beat.gpuClass !== node.gpuClass || beat.gpuMemoryMb !== node.gpuMemoryMb;
     const updated: NodeRecord = {
       ...node,
       gpuClass: beat.gpuClass,
@@ -194,6 +197,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       idleSince: beat.status === "busy" ? null : (node.idleSince ?? null),
     };
     this.save(updated);
+    // Its parked claim waits among its old GPU kind's: it asks again, parking among the new one's.
+    if (otherGpu) this.wakeNode(nodeId);
     const leaving = node.leaving ?? false;
     const { self, queues } = this.placementView(updated);
     return { outcome: "noted", restartWebui, drain: leaving, prefetch: leaving ? null : prefetchFor(self, queues) };
@@ -253,9 +258,16 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
 
   /** Wakes every parked claim (a node went away or may serve a checkpoint again): each decides anew. */
   private wakeAll(): void {
-    const waiting = this.wakeClaims;
-    this.wakeClaims = new Map();
-    for (const wake of waiting.keys()) wake();
+    for (const wake of this.wakeClaims.takeAll()) wake();
+  }
+
+  /** Wakes the node's parked claim, if any: it decides anew. */
+  private wakeNode(nodeId: string): void {
+    for (const [wake, parkedId] of this.wakeClaims.entries()) {
+      if (parkedId !== nodeId) continue;
+      this.wakeClaims.delete(wake);
+      wake();
+    }
   }
 
   /**
@@ -268,9 +280,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     if (!q) return;
     const couldServe = (nodeId: string) => {
       const node = this.nodes.get(nodeId);
-      return node !== undefined && !tried.has(nodeId) && fitsPool(node, q) && !this.failedOn.get(checkpoint)?.has(nodeId);
+      return node !== undefined && !tried.has(nodeId) && !this.failedOn.get(checkpoint)?.has(nodeId);
     };
-    const parked = [...this.wakeClaims].filter(([, nodeId]) => couldServe(nodeId));
+    const parked = this.wakeClaims.fitting(q).filter(([, nodeId]) => couldServe(nodeId));
     const chosen = claimsToWake(parked, ([, nodeId]) => this.nodes.get(nodeId)!, checkpoint, q.nextTaskAddons ?? [], count);
     const reason = { checkpoint, tried };
     for (const [, nodeId] of chosen) tried.add(nodeId);
@@ -293,7 +305,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private parkedHolder(asking: NodeRecord, checkpoint: string): (() => void) | null {
     const needed = this.queues.get(checkpoint)?.nextTaskAddons ?? [];
     if (needed.length === 0) return null;
-    const onCheckpoint = [...this.wakeClaims].filter(([, nodeId]) => this.nodes.get(nodeId)?.loadedCheckpoint === checkpoint);
+    const onCheckpoint = this.wakeClaims.entries().filter(([, nodeId]) => this.nodes.get(nodeId)?.loadedCheckpoint === checkpoint);
     const holder = betterHolder(asking.cachedAddons, onCheckpoint, ([, nodeId]) => this.nodes.get(nodeId)?.cachedAddons ?? [], needed);
     return holder ? holder[0] : null;
   }
@@ -388,7 +400,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       if (!asking.firstClaimAt) this.learnBoot(asking);
       // The node says what it has as it asks: fresher than any heartbeat, and what placement goes by.
       const loaded = state.loadedCheckpoint === undefined ? asking.loadedCheckpoint : state.loadedCheckpoint;
-      this.save({
+      const asked: NodeRecord = {
         ...asking,
         lastSeenAt: this.clock(),
         status: asking.status === "draining" ? "draining" : "idle",
@@ -400,7 +412,12 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
         servingSince: loaded !== asking.loadedCheckpoint ? (loaded ? this.clock() : null) : asking.servingSince,
         firstClaimAt: asking.firstClaimAt ?? this.clock(),
         idleSince: asking.idleSince ?? this.clock(),
-      });
+      };
+      // Nothing new but the time (an idle node's next long poll, 50 a second at 1,000 nodes): kept
+      // in memory only. Heartbeats store lastSeenAt, and after a restart no node counts as silent
+      // from before it (heardRecently).
+      if (onlyLastSeenChanged(asking, asked)) this.nodes.set(nodeId, asked);
+      else this.save(asked);
     }
     let yielded = false;
     for (;;) {
@@ -463,7 +480,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
           },
           spareInMs > 0 ? Math.min(remaining, spareInMs) : remaining,
         );
-        this.wakeClaims.set(wake, nodeId);
+        this.wakeClaims.park(wake, nodeId, node);
       });
     }
   }

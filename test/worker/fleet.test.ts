@@ -5,6 +5,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { Fleet } from "../../src/fleet/fleet";
 import { SPARE_IDLE_MS } from "../../src/fleet/placement";
+import type { FleetClaim } from "../../src/fleet/types";
 import type { PoolSettings } from "../../src/pools/settings";
 import type { ClaimResponse } from "../../src/protocol/node";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
@@ -107,6 +108,94 @@ describe("waking parked claims", () => {
         f.clock = () => Date.now();
       });
     }
+  });
+
+  describe("by GPU kind", () => {
+    /**
+     * Registers nodes of `gpuClass`, spare already (see the first test), and parks a claim for
+     * each straight on Fleet: a long poll far beyond the Worker's cap in these tests
+     * (CLAIM_WAIT_MS), so only new work or the node's removal ends it within the test.
+     */
+    const parkNodes = async (token: string, ids: readonly string[], gpuClass: string) => {
+      for (const nodeId of ids)
+        await json(
+          await call("/nodes/register", { token, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass, gpuMemoryMb: 24_000 } }),
+          200,
+        );
+      const keyIds = await runInDurableObject(fleet(), (f: Fleet) => {
+        const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
+        for (const id of ids) internals.nodes.get(id)!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+        return ids.map((id) => internals.nodeKeys.get(id)!);
+      });
+      const answers = ids.map((nodeId, i) => fleet().claim(nodeId, 30_000, {}, keyIds[i]!));
+      await vi.waitFor(
+        () =>
+          runInDurableObject(fleet(), (f: Fleet) => {
+            const parked = [...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()];
+            expect(ids.filter((id) => !parked.includes(id))).toEqual([]);
+          }),
+        { timeout: 2000, interval: 20 },
+      );
+      return answers;
+    };
+    const remove = (ids: readonly string[]) => Promise.all(ids.map(async (id) => json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200)));
+    const claimedTask = (answer: FleetClaim) => {
+      if (answer.outcome !== "claimed") throw new Error(`the claim answered ${answer.outcome}`);
+      return answer;
+    };
+
+    it("new work looks only at the parked claims of nodes whose GPU may run its pool", async () => {
+      await createModel("fl-kind");
+      await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-kind"], instanceType: "fl-kind-gpu" } }), 200);
+      const user = await createKey("user");
+      const node = await createKey("node");
+      const others = Array.from({ length: 30 }, (_, i) => `fl-kind-other-${i}`);
+      const otherAnswers = await parkNodes(node, others, "fl-kind-other-gpu");
+      const [serving] = await parkNodes(node, ["fl-kind-serving"], "fl-kind-gpu");
+      // Counts the lookups of the other nodes' records from now on.
+      await runInDurableObject(fleet(), (f: Fleet) => {
+        const withCount = f as unknown as { nodes: Map<string, unknown>; otherLookups: number };
+        const get = withCount.nodes.get;
+        withCount.otherLookups = 0;
+        withCount.nodes.get = function (this: Map<string, unknown>, id: string) {
+          if (others.includes(id)) withCount.otherLookups += 1;
+          return get.call(this, id);
+        };
+      });
+
+      await json(await submit(user, { stable_diffusion_model: "fl-kind" }), 202);
+      const taken = claimedTask(await serving!);
+      expect(taken.task.model.name).toBe("fl-kind");
+      const otherLookups = await runInDurableObject(fleet(), (f: Fleet) => {
+        const withCount = f as unknown as { nodes: Map<string, unknown>; otherLookups: number };
+        delete (withCount.nodes as { get?: unknown }).get;
+        return withCount.otherLookups;
+      });
+      expect(otherLookups).toBe(0);
+
+      await finishTask(node, taken);
+      await remove([...others, "fl-kind-serving"]);
+      expect(await Promise.all(otherAnswers)).toEqual(others.map(() => ({ outcome: "unknown_node" })));
+    });
+
+    it("a parked node whose heartbeat reports another GPU is woken by new work its new GPU may run", async () => {
+      await createModel("fl-regpu");
+      await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-regpu"], instanceType: "fl-regpu-gpu" } }), 200);
+      const user = await createKey("user");
+      const node = await createKey("node");
+      const [parked] = await parkNodes(node, ["fl-regpu-1"], "fl-regpu-old-gpu");
+      let answer: FleetClaim | undefined;
+      void parked!.then((a) => {
+        answer = a;
+      });
+      const beat = { status: "idle", currentTaskId: null, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "fl-regpu-gpu", gpuMemoryMb: 24_000 };
+      await json(await call("/nodes/fl-regpu-1/heartbeat", { token: node, body: beat }), 200);
+      await json(await submit(user, { stable_diffusion_model: "fl-regpu" }), 202);
+      // Within the test, not at the end of its 30 s long poll.
+      await vi.waitFor(() => expect(answer).toMatchObject({ outcome: "claimed", task: { model: { name: "fl-regpu" } } }), { timeout: 2000, interval: 20 });
+      await finishTask(node, claimedTask(answer!));
+      await remove(["fl-regpu-1"]);
+    });
   });
 });
 
@@ -224,6 +313,62 @@ describe("fleet", () => {
         f.clock = () => Date.now();
       });
     }
+  });
+
+  it("stores a node's record again only when its claim says something new, not at every long poll of an idle node", async () => {
+    const node = await createKey("node");
+    await registerNode(node, "fl-quiet", null);
+    const keyId = await runInDurableObject(fleet(), (f: Fleet) => (f as unknown as { nodeKeys: Map<string, string> }).nodeKeys.get("fl-quiet")!);
+    // Counts the statements that write Fleet's storage from now on.
+    const writes = () =>
+      runInDurableObject(fleet(), (f: Fleet) => {
+        const metered = f as unknown as { ctx: DurableObjectState; writes?: number };
+        const sql = metered.ctx.storage.sql;
+        if (metered.writes === undefined) {
+          const exec = sql.exec;
+          sql.exec = ((query: string, ...bindings: unknown[]) => {
+            if (/^\s*(INSERT|UPDATE|DELETE)/i.test(query)) metered.writes! += 1;
+            return exec.call(sql, query, ...bindings);
+          }) as typeof sql.exec;
+        }
+        const counted = metered.writes ?? 0;
+        metered.writes = 0;
+        return counted;
+      });
+    const lastSeenAt = async () =>
+      Date.parse(
+        (await json<Array<{ nodeId: string; lastSeenAt: string }>>(await call("/nodes", { token: ADMIN }), 200)).find((n) => n.nodeId === "fl-quiet")!
+          .lastSeenAt,
+      );
+    await writes();
+    expect(await fleet().claim("fl-quiet", 0, {}, keyId)).toEqual({ outcome: "none" });
+    expect(await writes()).toBeGreaterThan(0); // its first claim: it has booted
+    const firstSeen = await lastSeenAt();
+
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const base = f.clock;
+      f.clock = () => base() + 5_000;
+    });
+    try {
+      expect(await fleet().claim("fl-quiet", 0, {}, keyId)).toEqual({ outcome: "none" });
+      expect(await writes()).toBe(0);
+      expect(await lastSeenAt()).toBeGreaterThanOrEqual(firstSeen + 5_000);
+      expect(await fleet().claim("fl-quiet", 0, { loadedCheckpoint: "fl-quiet-cp", cachedCheckpoints: ["fl-quiet-cp"] }, keyId)).toEqual({ outcome: "none" });
+      expect(await writes()).toBeGreaterThan(0);
+    } finally {
+      await runInDurableObject(fleet(), (f: Fleet) => {
+        f.clock = () => Date.now();
+        const metered = f as unknown as { ctx: DurableObjectState; writes?: number };
+        delete (metered.ctx.storage.sql as { exec?: unknown }).exec;
+        delete metered.writes;
+      });
+    }
+    // A Fleet started afresh on the same storage has the checkpoint the node last said it has.
+    const afterRestart = await runInDurableObject(fleet(), async (_f: Fleet, state) =>
+      (await new Fleet(state, env).listNodes()).find((n) => n.nodeId === "fl-quiet"),
+    );
+    expect(afterRestart?.loadedCheckpoint).toBe("fl-quiet-cp");
+    await json(await call("/nodes/fl-quiet", { method: "DELETE", token: ADMIN }), 200);
   });
 
   it("takes a claim without a body (defaults apply)", async () => {
