@@ -8,15 +8,13 @@
 // does the rest the way sdgate does: the node claims the task at once (the lease covers its
 // download and load), switches if needed, runs it, and asks again.
 //
-// Idle nodes are asked again on every event and, like a long poll, every POLL_INTERVAL_MS. Every
+// Idle nodes are asked again on every event and, while work waits, every RECHECK_MS (as Fleet
+// asks a parked claim's placement again). Every
 // HEARTBEAT_INTERVAL_MS each node, busy or not, may be told to fetch a file in the background
 // (policy.prefetch, as a heartbeat's answer does): it is on the node's disk after its download time
 // and costs no GPU time.
-import { ramLoadMsFor } from "../../src/fleet/placement.ts";
+import { RECHECK_MS, ramLoadMsFor } from "../../src/fleet/placement.ts";
 import type { Trace, TraceCheckpoint } from "./trace.ts";
-
-/** How often an idle node re-asks when nothing happens (the long poll). */
-export const POLL_INTERVAL_MS = 1_000;
 
 /** Nodes heartbeat this often (the Worker's default HEARTBEAT_INTERVAL_MS); the answer may name files to prefetch. */
 export const HEARTBEAT_INTERVAL_MS = 5_000;
@@ -399,7 +397,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     }
     const idle = nodes.some((n) => n.busyUntilMs === null);
     const waiting = [...queues.values()].some((q) => waitingCount(q) > 0);
-    if (idle && waiting && nextPollMs === Infinity) nextPollMs = nowMs + POLL_INTERVAL_MS;
+    if (idle && waiting && nextPollMs === Infinity) nextPollMs = nowMs + RECHECK_MS;
   }
   return result;
 }

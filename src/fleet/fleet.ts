@@ -16,7 +16,7 @@ import { mergeCatalogs } from "./catalog";
 import { CheckpointCounts } from "./checkpoint-counts";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
 import { ParkedClaims } from "./parked-claims";
-import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, prefetchFor, SPARE_IDLE_MS } from "./placement";
+import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, prefetchFor, RECHECK_MS, SPARE_IDLE_MS } from "./placement";
 import { onlyLastSeenChanged } from "./record-change";
 import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
@@ -322,6 +322,12 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return [...limits].filter(([owner, max]) => (running.get(owner) ?? 0) >= max).map(([owner]) => owner);
   }
 
+  /** Some queue has work waiting that this node's GPU may run. */
+  private mayRunWaitingWork(node: NodeRecord): boolean {
+    for (const q of this.queues.values()) if (q.waiting > 0 && fitsPool(node, q)) return true;
+    return false;
+  }
+
   private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
     const now = this.clock();
     const queues = [...this.queues.values()].map((q) => ({
@@ -466,8 +472,10 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       const remaining = deadline - this.clock();
       if (remaining <= 0) return { outcome: "none" };
       if (woken.reason) this.passOn(woken.reason);
-      // Placement may answer otherwise once the node has been idle SPARE_IDLE_MS: ask again then.
+      // Placement may answer otherwise once the node has been idle SPARE_IDLE_MS, or as work it
+      // may run ages while it waits: ask again then.
       const spareInMs = node.idleSince == null ? Infinity : node.idleSince + SPARE_IDLE_MS - this.clock();
+      const recheckInMs = this.mayRunWaitingWork(node) ? RECHECK_MS : Infinity;
       woken.reason = await new Promise<WakeReason | null>((resolve) => {
         const wake = (reason?: WakeReason) => {
           clearTimeout(timer);
@@ -478,7 +486,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
             this.wakeClaims.delete(wake);
             resolve(null);
           },
-          spareInMs > 0 ? Math.min(remaining, spareInMs) : remaining,
+          Math.min(remaining, recheckInMs, spareInMs > 0 ? spareInMs : Infinity),
         );
         this.wakeClaims.park(wake, nodeId, node);
       });

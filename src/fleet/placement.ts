@@ -129,6 +129,12 @@ export const BATCH_WAIT_MS = 30_000;
 /** ... or at once when the work gathered is worth this many switches. */
 export const BATCH_SWITCH_COSTS = 2;
 
+/**
+ * Waiting work becomes due as it ages (BATCH_WAIT_MS, KEPT_LEAVE_MS, LEAVE_AGE_MS, the holder's
+ * grace): a node told to wait asks again after this long while work it may run waits.
+ */
+export const RECHECK_MS = 1_000;
+
 /** An idle node that has had nothing to do for this long is spare: it takes rare work at once. */
 export const SPARE_IDLE_MS = 500;
 

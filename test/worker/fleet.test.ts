@@ -199,6 +199,44 @@ describe("waking parked claims", () => {
   });
 });
 
+describe("a parked claim as waiting work ages", () => {
+  it("asks placement again while work it may run waits: work that becomes due reaches it with no other event", async () => {
+    await createModel("fl-age");
+    // Nodes of its own GPU kind: they can take no other test's work, and no other node this one's.
+    await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-age"], instanceType: "fl-age-gpu" } }), 200);
+    const user = await createKey("user");
+    const node = await createKey("node");
+    const register = (nodeId: string, cachedCheckpoints: string[]) =>
+      call("/nodes/register", { token: node, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints, gpuClass: "fl-age-gpu", gpuMemoryMb: 24_000 } });
+    // Another node has the file: the asking node, which would download it, leaves the work to it for a while.
+    await json(await register("fl-age-holder", ["fl-age"]), 200);
+    await json(await register("fl-age-asker", []), 200);
+    const keyId = await runInDurableObject(fleet(), (f: Fleet) => {
+      const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
+      internals.nodes.get("fl-age-asker")!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+      return internals.nodeKeys.get("fl-age-asker")!;
+    });
+    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "fl-age" }), 202);
+    let answer: Awaited<ReturnType<ReturnType<typeof fleet>["claim"]>> | null = null;
+    const claiming = fleet()
+      .claim("fl-age-asker", 30_000, {}, keyId)
+      .then((a) => (answer = a));
+    const parked = () => runInDurableObject(fleet(), (f: Fleet) => [...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]);
+    await vi.waitFor(async () => expect(await parked()).toContain("fl-age-asker"), { timeout: 2000, interval: 20 });
+    expect(answer).toBeNull();
+    // The task's wait passes the holder's grace (as if it had waited an hour); no report, no new work.
+    await runInDurableObject(fleet(), (f: Fleet) => {
+      const q = (f as unknown as { queues: Map<string, { oldestWaitingAt: number | null }> }).queues.get("fl-age")!;
+      q.oldestWaitingAt = q.oldestWaitingAt! - 3_600_000;
+    });
+    await vi.waitFor(() => expect(answer).not.toBeNull(), { timeout: 5000, interval: 50 });
+    expect(answer).toMatchObject({ outcome: "claimed", task: { id: taskId } });
+    await claiming;
+    await finishTask(node, answer as unknown as ClaimResponse);
+    for (const id of ["fl-age-holder", "fl-age-asker"]) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
+  });
+});
+
 describe("fleet", () => {
   it("keeps a node on the checkpoint it has loaded while that has work (affinity)", async () => {
     await createModel("fl-a");
