@@ -9,10 +9,9 @@
 // download and load), switches if needed, runs it, and asks again.
 //
 // Idle nodes are asked again on every event and, while work waits, every RECHECK_MS (as Fleet
-// asks a parked claim's placement again). Every
-// HEARTBEAT_INTERVAL_MS each node, busy or not, may be told to fetch a file in the background
-// (policy.prefetch, as a heartbeat's answer does): it is on the node's disk after its download time
-// and costs no GPU time.
+// asks a parked claim's placement again). Every HEARTBEAT_INTERVAL_MS each node, busy or not, may
+// be told to fetch a file in the background (policy.prefetch, as a heartbeat's answer does): it is
+// on the node's disk after its download time, costs no GPU time and never evicts another file.
 import { RECHECK_MS, ramLoadMsFor } from "../../src/fleet/placement.ts";
 import type { Trace, TraceCheckpoint } from "./trace.ts";
 
@@ -54,8 +53,8 @@ export interface SimNode {
   /** Since when it has had nothing to run (null while busy). */
   idleSinceMs: number | null;
   task: SimTask | null;
-  /** Files it is fetching in the background, by when each is on its disk. */
-  fetching: Map<string, number>;
+  /** The file it is fetching in the background (one at a time, as the agent does), and when it is on its disk. */
+  fetching: { checkpoint: string; readyMs: number } | null;
 }
 
 export interface SimQueue {
@@ -84,7 +83,7 @@ export interface SimPolicy {
   choose(node: SimNode, state: SimState): SimChoice | null;
   /** The order idle nodes ask in at one instant (default: the fleet's order). */
   order?(idle: readonly SimNode[], state: SimState): SimNode[];
-  /** A checkpoint file an idle node should fetch in the background (its GPU stays free), or null. */
+  /** A checkpoint file a node, busy or not, should fetch in the background (its GPU stays free), or null. */
   prefetch?(node: SimNode, state: SimState): string | null;
 }
 
@@ -215,7 +214,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       busyUntilMs: null,
       idleSinceMs: 0,
       task: null,
-      fetching: new Map(),
+      fetching: null,
     };
   });
   const addonSpecs = new Map(trace.addons.map((a) => [a.name, a]));
@@ -223,12 +222,16 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     const name = key.slice(key.indexOf(":") + 1);
     return (key.startsWith("addon:") ? addonSpecs.get(name)?.sizeMb : queues.get(name)?.spec.sizeMb) ?? 0;
   };
+  const diskUsedMb = (node: SimNode) => {
+    let totalMb = 0;
+    for (const key of node.lastUsedMs.keys()) totalMb += sizeMb(key);
+    return totalMb;
+  };
   /** Marks files used now and, past the node's budget, evicts the least recently used others. */
   const use = (node: SimNode, keys: readonly string[]) => {
     for (const key of keys) node.lastUsedMs.set(key, state.nowMs);
     if (node.diskBudgetMb === null) return;
-    let totalMb = 0;
-    for (const key of node.lastUsedMs.keys()) totalMb += sizeMb(key);
+    let totalMb = diskUsedMb(node);
     const oldestFirst = [...node.lastUsedMs].filter(([key]) => !keys.includes(key)).sort((a, b) => a[1] - b[1]);
     for (const [key] of oldestFirst) {
       if (totalMb <= node.diskBudgetMb) break;
@@ -239,12 +242,8 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     }
   };
   /** A checkpoint's file fits on the node's disk without evicting anything (as the agent prefetches). */
-  const fitsWithoutEvicting = (node: SimNode, name: string) => {
-    if (node.diskBudgetMb === null) return true;
-    let totalMb = sizeMb(`checkpoint:${name}`);
-    for (const key of node.lastUsedMs.keys()) totalMb += sizeMb(key);
-    return totalMb <= node.diskBudgetMb;
-  };
+  const fitsWithoutEvicting = (node: SimNode, name: string) =>
+    node.diskBudgetMb === null || diskUsedMb(node) + sizeMb(`checkpoint:${name}`) <= node.diskBudgetMb;
   const tasks: SimTask[] = trace.arrivals.map((a, id) => ({
     id,
     checkpoint: a.checkpoint,
@@ -348,15 +347,17 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     if (nextFetchMs <= nowMs) {
       nextFetchMs = Infinity;
       for (const node of nodes) {
-        for (const [name, readyMs] of node.fetching) {
-          if (readyMs <= nowMs) {
-            node.fetching.delete(name);
-            // Other files may have filled the disk meanwhile: a prefetch never evicts.
-            if (!fitsWithoutEvicting(node, name)) continue;
-            node.cached.add(name);
-            node.lastUsedMs.set(`checkpoint:${name}`, nowMs);
-          } else nextFetchMs = Math.min(nextFetchMs, readyMs);
+        const fetch = node.fetching;
+        if (fetch === null) continue;
+        if (fetch.readyMs > nowMs) {
+          nextFetchMs = Math.min(nextFetchMs, fetch.readyMs);
+          continue;
         }
+        node.fetching = null;
+        // Other files may have filled the disk meanwhile: a prefetch never evicts.
+        if (!fitsWithoutEvicting(node, fetch.checkpoint)) continue;
+        node.cached.add(fetch.checkpoint);
+        node.lastUsedMs.set(`checkpoint:${fetch.checkpoint}`, nowMs);
       }
     }
     while (frees.peekMs() <= nowMs) {
@@ -382,17 +383,16 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       const choice = policy.choose(node, state);
       if (choice) place(node, choice);
     }
-    if (nextBeatMs <= nowMs) {
+    if (policy.prefetch && nextBeatMs <= nowMs) {
       nextBeatMs = nowMs + HEARTBEAT_INTERVAL_MS;
       // As the agent does with its heartbeat's answer: one background download at a time, busy or not.
-      for (const node of policy.prefetch ? nodes : []) {
-        if (node.fetching.size > 0) continue;
-        const name = policy.prefetch!(node, state);
+      for (const node of nodes) {
+        if (node.fetching !== null) continue;
+        const name = policy.prefetch(node, state);
         if (name === null || node.cached.has(name) || !fitsWithoutEvicting(node, name)) continue;
-        const readyMs = nowMs + queues.get(name)!.spec.downloadMs;
-        node.fetching.set(name, readyMs);
+        node.fetching = { checkpoint: name, readyMs: nowMs + queues.get(name)!.spec.downloadMs };
         result.prefetches += 1;
-        nextFetchMs = Math.min(nextFetchMs, readyMs);
+        nextFetchMs = Math.min(nextFetchMs, node.fetching.readyMs);
       }
     }
     const idle = nodes.some((n) => n.busyUntilMs === null);

@@ -48,7 +48,8 @@ export type HeartbeatOutcome =
   | {
       outcome: "noted";
       restartWebui: boolean;
-      drain: boolean /** A checkpoint file to fetch in the background (placement.ts prefetchFor). */;
+      drain: boolean;
+      /** A checkpoint file to fetch in the background (placement.ts prefetchFor). */
       prefetch: string | null;
     }
   | { outcome: "unknown_node" }
