@@ -1,8 +1,8 @@
 // The heartbeat, on its own timer beside the work loop: tells the Worker what the node has
 // (loaded checkpoint, cached files, GPU), what it is doing, and — once after each sd-webui
 // start — sd-webui's catalog. A 404 means the Worker forgot the node (re-register), a 409
-// node_replaced that another agent process registered under its id; the answer may ask for an
-// sd-webui restart, for the node to drain and leave (the fleet scales in), or name checkpoint
+// node_replaced that another agent process registered under its id; the answer says when to beat
+// next (longer as the fleet grows) and may ask for an sd-webui restart, for the node to drain and leave (the fleet scales in), or name checkpoint
 // files to fetch in the background (prefetch).
 import type { Heartbeat as HeartbeatBody, ModelFile, WebuiCatalog } from "../src/protocol/node.ts";
 import { type GatewayClient, isGatewayStatus, isNodeReplaced } from "./gateway-client.ts";
@@ -87,6 +87,7 @@ export class Heartbeat {
       if (catalog && this.pendingCatalog === catalog) this.pendingCatalog = null;
       if (this.failing) this.options.logger.info("heartbeat is getting through again");
       this.failing = false;
+      if (answer.heartbeatIntervalMs !== undefined) this.intervalMs = answer.heartbeatIntervalMs;
       if (answer.restartWebui) this.options.onRestartRequested();
       if (answer.drain) this.options.onDrainRequested();
       if (answer.prefetch.length > 0) this.options.onPrefetchRequested(answer.prefetch);

@@ -19,7 +19,7 @@ const configSchema = z.object({
   MAX_ATTEMPTS: intFromString(1).default(3),
   MAX_INFRA_RETRIES: intFromString(0).default(10),
   HEARTBEAT_INTERVAL_MS: intFromString(100).default(5000),
-  CLAIM_WAIT_MS: intFromString(0).default(20_000),
+  CLAIM_WAIT_MS: intFromString(0).default(50_000),
   SYNC_WAIT_MS: intFromString(0).default(300_000),
   LOST_NODE_RETENTION_SECONDS: intFromString(0).default(86_400),
   DEFAULT_REQUESTS_PER_MINUTE: intFromString(1).default(120),

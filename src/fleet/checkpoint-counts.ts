@@ -53,6 +53,13 @@ export class CheckpointCounts {
     return (this.holding.get(checkpoint) ?? 0) - (live(self) && held(self).has(checkpoint) ? 1 : 0);
   }
 
+  /** Live nodes. */
+  liveNodes(): number {
+    let count = 0;
+    for (const kind of this.kinds.values()) count += kind.count;
+    return count;
+  }
+
   /** Live nodes whose GPU meets the pool's constraints. */
   eligible(pool: Parameters<typeof fitsPool>[1]): number {
     let count = 0;

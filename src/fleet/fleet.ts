@@ -14,6 +14,7 @@ import { betterHolder } from "./addon-preference";
 import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate";
 import { mergeCatalogs } from "./catalog";
 import { CheckpointCounts } from "./checkpoint-counts";
+import { heartbeatIntervalFor } from "./heartbeat-interval";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
 import { ParkedClaims } from "./parked-claims";
 import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, prefetchFor, RECHECK_MS, SPARE_IDLE_MS } from "./placement";
@@ -37,6 +38,12 @@ interface WakeReason {
 
 /** Lost after this many missed heartbeat intervals. */
 const MISSED_HEARTBEATS_BEFORE_LOST = 2;
+/**
+ * A checkpoint file named to a node for prefetch is not named to it again for this long: by then
+ * the node has it, is fetching it, or has no room for it without evicting (it declines quietly),
+ * and naming it each heartbeat would cost the Worker a D1 read each time.
+ */
+const PREFETCH_REPEAT_MS = 300_000;
 
 export class Fleet extends DurableObject<Env> implements FleetRpc {
   clock: () => number = () => Date.now();
@@ -57,6 +64,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private readonly nodeKeys = new Map<string, string>();
   /** Node groups by name: settings and what was learned of them (persisted). */
   private readonly groups = new Map<string, NodeGroupRecord>();
+  /** Node id → the checkpoint last named to it for prefetch, and when (soft state). */
+  private readonly prefetchNamed = new Map<string, { checkpoint: string; at: number }>();
   /** Checkpoint → its recent arrival rate (soft state, from queue summaries). */
   private readonly arrivalRates = new Map<string, ArrivalRate>();
   /** Group → since when it has had too many nodes (soft state, see decideScaling). */
@@ -122,10 +131,25 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return readConfig(this.env).heartbeatIntervalMs;
   }
 
-  /** Heard from (heartbeat, register or claim) recently enough not to count as lost. */
+  /** The interval to tell a node now: longer as the fleet grows. */
+  private intervalToTell(): number {
+    return heartbeatIntervalFor(this.counts.liveNodes(), this.heartbeatIntervalMs());
+  }
+
+  /** Heard from (heartbeat, register or claim) recently enough not to count as lost: within two of the intervals it was told. */
   private heardRecently(node: NodeRecord): boolean {
     const silentMs = this.clock() - Math.max(node.lastSeenAt, this.startedAt);
-    return silentMs <= this.heartbeatIntervalMs() * MISSED_HEARTBEATS_BEFORE_LOST;
+    return silentMs <= Math.max(node.heartbeatIntervalMs ?? 0, this.heartbeatIntervalMs()) * MISSED_HEARTBEATS_BEFORE_LOST;
+  }
+
+  /**
+   * Saves a node's record, or only keeps it in memory when nothing but the time changed (an idle
+   * node's next long poll or heartbeat, tens a second at 1,000 nodes): after a restart no node
+   * counts as silent from before it (heardRecently), so lastSeenAt need not be stored.
+   */
+  private saveUnlessOnlySeen(before: NodeRecord, after: NodeRecord): void {
+    if (onlyLastSeenChanged(before, after)) this.nodes.set(after.nodeId, after);
+    else this.save(after);
   }
 
   /** `r` is the register body as the Worker validated it (defaults filled); `keyId` the node key sending it. */
@@ -135,6 +159,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const previous = this.nodes.get(r.nodeId);
     if (previous && previous.status !== "lost") await this.releaseLeases(previous.nodeId);
     const group = r.group ?? defaultGroupName(r.gpuClass, r.gpuMemoryMb);
+    const heartbeatIntervalMs = this.intervalToTell();
     this.saveGroup({ ...this.group(group), seenGpuClass: r.gpuClass, seenGpuMemoryMb: r.gpuMemoryMb });
     this.save({
       nodeId: r.nodeId,
@@ -158,13 +183,15 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       idleSince: null,
       // The same process registering again (the Worker forgot it) is not a new boot.
       firstClaimAt: previous && r.instanceId !== undefined && previous.instanceId === r.instanceId ? (previous.firstClaimAt ?? null) : null,
+      heartbeatIntervalMs,
     });
+    this.prefetchNamed.delete(r.nodeId);
     await this.scheduleAlarm();
     // A claim the replaced process left waiting ends now (node_replaced) instead of at its timeout.
     if (previous) this.wakeAll();
     const args = new Set<string>();
     for (const q of this.queues.values()) for (const arg of q.extraArgs.split(/\s+/).filter(Boolean)) args.add(arg);
-    return { outcome: "registered", webuiExtraArgs: [...args].join(" ") };
+    return { outcome: "registered", webuiExtraArgs: [...args].join(" "), heartbeatIntervalMs };
   }
 
   async heartbeat(nodeId: string, beat: Heartbeat, keyId: string): Promise<HeartbeatOutcome> {
@@ -195,13 +222,31 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       restartRequested: node.restartRequested && !restartWebui,
       catalog: beat.catalog ?? node.catalog,
       idleSince: beat.status === "busy" ? null : (node.idleSince ?? null),
+      heartbeatIntervalMs: this.intervalToTell(),
     };
-    this.save(updated);
+    this.saveUnlessOnlySeen(node, updated);
     // Its parked claim waits among its old GPU kind's: it asks again, parking among the new one's.
     if (otherGpu) this.wakeNode(nodeId);
     const leaving = node.leaving ?? false;
-    const { self, queues } = this.placementView(updated);
-    return { outcome: "noted", restartWebui, drain: leaving, prefetch: leaving ? null : prefetchFor(self, queues) };
+    return {
+      outcome: "noted",
+      restartWebui,
+      drain: leaving,
+      prefetch: leaving ? null : this.prefetchToName(updated),
+      heartbeatIntervalMs: updated.heartbeatIntervalMs!,
+    };
+  }
+
+  /** placement.ts's prefetch for the node, unless it was named to the node lately (PREFETCH_REPEAT_MS). */
+  private prefetchToName(node: NodeRecord): string | null {
+    const { self, queues } = this.placementView(node);
+    const checkpoint = prefetchFor(self, queues);
+    if (checkpoint === null) return null;
+    const named = this.prefetchNamed.get(node.nodeId);
+    const now = this.clock();
+    if (named?.checkpoint === checkpoint && now - named.at < PREFETCH_REPEAT_MS) return null;
+    this.prefetchNamed.set(node.nodeId, { checkpoint, at: now });
+    return checkpoint;
   }
 
   async deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken"> {
@@ -217,6 +262,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
   private forget(nodeId: string): void {
     this.counts.update(this.nodes.get(nodeId), undefined);
     this.nodes.delete(nodeId);
+    this.prefetchNamed.delete(nodeId);
     this.ctx.storage.sql.exec("DELETE FROM nodes WHERE node_id = ?", nodeId);
   }
 
@@ -419,11 +465,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
         firstClaimAt: asking.firstClaimAt ?? this.clock(),
         idleSince: asking.idleSince ?? this.clock(),
       };
-      // Nothing new but the time (an idle node's next long poll, 50 a second at 1,000 nodes): kept
-      // in memory only. Heartbeats store lastSeenAt, and after a restart no node counts as silent
-      // from before it (heardRecently).
-      if (onlyLastSeenChanged(asking, asked)) this.nodes.set(nodeId, asked);
-      else this.save(asked);
+      this.saveUnlessOnlySeen(asking, asked);
     }
     let yielded = false;
     for (;;) {

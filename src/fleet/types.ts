@@ -35,6 +35,8 @@ export interface NodeRecord {
   idleSince?: number | null;
   /** Its first claim since it registered: null while it boots. */
   firstClaimAt?: number | null;
+  /** The heartbeat interval it was last told (heartbeat-interval.ts); absent: the configured one. */
+  heartbeatIntervalMs?: number;
 }
 
 export type FleetClaim =
@@ -43,7 +45,7 @@ export type FleetClaim =
   | { outcome: "unknown_node" }
   | { outcome: "replaced" }
   | { outcome: "node_id_taken" };
-export type RegisterOutcome = { outcome: "registered"; webuiExtraArgs: string } | { outcome: "node_id_taken" };
+export type RegisterOutcome = { outcome: "registered"; webuiExtraArgs: string; heartbeatIntervalMs: number } | { outcome: "node_id_taken" };
 export type HeartbeatOutcome =
   | {
       outcome: "noted";
@@ -51,6 +53,8 @@ export type HeartbeatOutcome =
       drain: boolean;
       /** A checkpoint file to fetch in the background (placement.ts prefetchFor). */
       prefetch: string | null;
+      /** Until the next heartbeat (heartbeat-interval.ts). */
+      heartbeatIntervalMs: number;
     }
   | { outcome: "unknown_node" }
   | { outcome: "replaced" }

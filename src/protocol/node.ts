@@ -157,6 +157,8 @@ export const heartbeatResponseSchema = z.object({
    * reaches this node. Only what fits without evicting another file; one download at a time.
    */
   prefetch: z.array(modelFileSchema).default([]),
+  /** Until the next heartbeat: longer as the fleet grows, so all nodes' heartbeats stay within a fixed rate (absent from older Workers: keep the registered one). */
+  heartbeatIntervalMs: z.number().int().positive().optional(),
 });
 export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
 

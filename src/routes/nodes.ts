@@ -97,11 +97,8 @@ nodeRoutes.openapi(
     const config = c.get("config");
     const registered = await fleetStub(c.env).register(body, c.get("caller").keyId);
     if (registered.outcome === "node_id_taken") taken(body.nodeId);
-    const { webuiExtraArgs } = registered;
-    return c.json(
-      { nodeId: body.nodeId, heartbeatIntervalMs: config.heartbeatIntervalMs, leaseMs: config.leaseMs, claimWaitMs: config.claimWaitMs, webuiExtraArgs },
-      200,
-    );
+    const { webuiExtraArgs, heartbeatIntervalMs } = registered;
+    return c.json({ nodeId: body.nodeId, heartbeatIntervalMs, leaseMs: config.leaseMs, claimWaitMs: config.claimWaitMs, webuiExtraArgs }, 200);
   },
 );
 
@@ -124,7 +121,7 @@ nodeRoutes.openapi(
     if (answer.outcome === "replaced") replaced(nodeId);
     const prefetch = answer.prefetch === null ? null : await findModel(c.env.DB, answer.prefetch);
     const files = prefetch?.sha256 && isCheckpoint(prefetch) ? [checkpointFileOf({ ...prefetch, sha256: prefetch.sha256 })] : [];
-    return c.json({ restartWebui: answer.restartWebui, drain: answer.drain, prefetch: files }, 200);
+    return c.json({ restartWebui: answer.restartWebui, drain: answer.drain, prefetch: files, heartbeatIntervalMs: answer.heartbeatIntervalMs }, 200);
   },
 );
 

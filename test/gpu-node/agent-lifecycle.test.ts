@@ -46,6 +46,14 @@ describe("gpu-node agent lifecycle", () => {
     expect(node.heartbeats.at(-1)).toMatchObject({ status: "idle", currentTaskId: null });
   });
 
+  it("beats at the interval the last heartbeat answer told it (Fleet lengthens it as the fleet grows)", async () => {
+    const { gateway, agent } = await setup("interval-node", { heartbeatIntervalMs: 60_000, answeredHeartbeatIntervalMs: 50 });
+    await agent.start();
+    // Registered with a minute between beats; the answers say 50 ms.
+    const node = gateway.node("interval-node");
+    await gateway.waitFor("heartbeats at the answered interval", () => node.heartbeats.length >= 4);
+  });
+
   it("registers again when the Worker no longer knows the node, and keeps working", async () => {
     const { gateway, agent } = await setup("forgotten-node");
     await agent.start();

@@ -7,7 +7,7 @@ import { Fleet } from "../../src/fleet/fleet";
 import { SPARE_IDLE_MS } from "../../src/fleet/placement";
 import type { FleetClaim } from "../../src/fleet/types";
 import type { PoolSettings } from "../../src/pools/settings";
-import type { ClaimResponse } from "../../src/protocol/node";
+import { type ClaimResponse, registerRequestSchema } from "../../src/protocol/node";
 import { ADMIN, call, claim, createKey, createModel, finishTask, json, queueOf, registerNode, submit } from "./helpers";
 
 const fleet = () => env.FLEET.get(env.FLEET.idFromName("fleet"));
@@ -320,6 +320,40 @@ describe("fleet", () => {
       return { justStarted, later };
     });
     expect(statusAfterRestart).toEqual({ justStarted: "idle", later: "lost" });
+  });
+
+  it("tells nodes a longer heartbeat interval as the fleet grows, and counts a node lost only after two of the intervals it was told", async () => {
+    const node = await createKey("node");
+    const ids = Array.from({ length: 120 }, (_, i) => `fl-many-${i}`);
+    await registerNode(node, ids[0]!);
+    // The rest straight through Fleet: 119 requests through the Worker take this suite seconds.
+    await runInDurableObject(fleet(), async (f: Fleet) => {
+      for (const nodeId of ids.slice(1)) {
+        const registered = await f.register(
+          registerRequestSchema.parse({ nodeId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24_000 }),
+          "fl-many-key",
+        );
+        expect(registered.outcome).toBe("registered");
+      }
+    });
+    const beat = { status: "idle", currentTaskId: null, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "test-gpu", gpuMemoryMb: 24_000 };
+    const answer = await json<{ heartbeatIntervalMs: number }>(await call("/nodes/fl-many-0/heartbeat", { token: node, body: beat }), 200);
+    const configuredMs = 5000; // wrangler.toml
+    // 120 nodes and more: at 5 s they would beat over 20 times a second.
+    expect(answer.heartbeatIntervalMs).toBeGreaterThan(configuredMs);
+    const statusAfter = (silentMs: number) =>
+      runInDurableObject(fleet(), async (f: Fleet) => {
+        const base = f.clock;
+        f.clock = () => base() + silentMs;
+        await f.alarm();
+        f.clock = base;
+        return (await f.listNodes()).find((n) => n.nodeId === "fl-many-0")!.status;
+      });
+    expect(await statusAfter(2 * configuredMs + 1000)).toBe("idle");
+    expect(await statusAfter(2 * answer.heartbeatIntervalMs + 1000)).toBe("lost");
+    await runInDurableObject(fleet(), async (f: Fleet) => {
+      for (const nodeId of ids) await f.remove(nodeId);
+    });
   });
 
   it("does not hand work to a node that froze while its claim waited; a live node gets it", async () => {
@@ -759,6 +793,8 @@ describe("prefetch in the heartbeat's answer", () => {
     }
     await vi.waitFor(async () => expect(await prefetched("fl-pre-big", [])).toEqual([["fl-pre-xl", xl.sha256]]), { timeout: 2000, interval: 20 });
     expect((await prefetched("fl-pre-small", [])).map(([name]) => name)).not.toContain("fl-pre-xl");
+    // A node still without the file (fetching it, or no room) is not asked for it at every heartbeat.
+    expect(await prefetched("fl-pre-big", [])).toEqual([]);
     // Once the file is on its disk the node is not asked for it again, and goes on to work any node may run.
     const next = await prefetched("fl-pre-big", ["fl-pre-xl"]);
     expect(next.map(([name]) => name)).not.toContain("fl-pre-xl");

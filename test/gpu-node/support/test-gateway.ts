@@ -83,6 +83,8 @@ export interface NodeRecord {
   drain: boolean;
   /** Checkpoints the heartbeat answers ask the node to prefetch. */
   prefetch: string[];
+  /** The interval heartbeat answers tell the node (null: they leave it out, as older Workers do). */
+  heartbeatIntervalMs: number | null;
   claims: number;
   /** The body of the node's last claim. */
   lastClaim: z.output<typeof claimRequestSchema> | null;
@@ -99,6 +101,8 @@ export interface ModelRequest {
 export interface TestGatewayOptions {
   token?: string;
   heartbeatIntervalMs?: number;
+  /** The interval heartbeat answers tell nodes, as Fleet's do (absent: they leave it out, as older Workers do). */
+  answeredHeartbeatIntervalMs?: number;
   leaseMs?: number;
   claimWaitMs?: number;
   webuiExtraArgs?: string;
@@ -141,7 +145,8 @@ export class TestGateway {
   private readonly server: http.Server;
   private readonly waiters: Waiter[] = [];
   private readonly sweeper: NodeJS.Timeout;
-  private readonly options: Required<Omit<TestGatewayOptions, "token">>;
+  private readonly options: Required<Omit<TestGatewayOptions, "token" | "answeredHeartbeatIntervalMs">> &
+    Pick<TestGatewayOptions, "answeredHeartbeatIntervalMs">;
   private seq = 0;
 
   private constructor(options: TestGatewayOptions) {
@@ -152,6 +157,7 @@ export class TestGateway {
       claimWaitMs: options.claimWaitMs ?? 2_000,
       webuiExtraArgs: options.webuiExtraArgs ?? "",
       maxAttempts: options.maxAttempts ?? 3,
+      answeredHeartbeatIntervalMs: options.answeredHeartbeatIntervalMs,
     };
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -363,6 +369,7 @@ export class TestGateway {
       restartWebui: false,
       drain: false,
       prefetch: [],
+      heartbeatIntervalMs: this.options.answeredHeartbeatIntervalMs ?? null,
       claims: 0,
       lastClaim: null,
       replaced: false,
@@ -387,7 +394,8 @@ export class TestGateway {
     node.heartbeats.push(body);
     const restartWebui = node.restartWebui;
     node.restartWebui = false;
-    sendJson(res, 200, { restartWebui, drain: node.drain, prefetch: node.prefetch.map((name) => modelFile(this.models.get(name)!)) });
+    const interval = node.heartbeatIntervalMs === null ? {} : { heartbeatIntervalMs: node.heartbeatIntervalMs };
+    sendJson(res, 200, { restartWebui, drain: node.drain, prefetch: node.prefetch.map((name) => modelFile(this.models.get(name)!)), ...interval });
   }
 
   private async claim(req: http.IncomingMessage, res: http.ServerResponse, nodeId: string): Promise<void> {
