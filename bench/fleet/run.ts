@@ -9,8 +9,10 @@
 //   backlog   1 idle node, --backlog (10,000) tasks waiting on a checkpoint of its own
 //
 // Idle nodes report a GPU class the benchmark's pools do not take, so they wait for work they can
-// never get (as nodes of other pools do) and never take the benchmark's tasks. The node that serves
-// each pool heartbeats as an agent does, so Fleet never counts it lost (see keepAlive). Each run measures:
+// never get (as nodes of other pools do) and never take the benchmark's tasks. Every node, idle or
+// serving, heartbeats as an agent does, at the interval Fleet's last answer told it (Fleet lengthens
+// it as the fleet grows), and idle nodes long-poll for as long as the Worker's CLAIM_WAIT_MS (its
+// defaults, as deployed); the idle run's extra nodes register before it and deregister after it. Each run measures:
 //   submit: --submits async txt2img submissions, --concurrency at a time: submits/s and latency p50
 //   claim:  --claims claims by one node that serves the pool (each claimed task is failed at
 //           once, and a new one submitted untimed, so the backlog stays where it was): latency p50
@@ -50,9 +52,8 @@ const SETTLE_MS = 10_000;
 const BASE_WAITING = 10;
 /** The GPU class of the nodes that serve the benchmark's pools; idle nodes report another. */
 const SERVING_CLASS = "bench-gpu";
-/** Idle nodes' long poll: under two heartbeat intervals (below), so a node that only polls is never counted lost. */
-const IDLE_WAIT_MS = 20_000;
-const HEARTBEAT_INTERVAL_MS = 60_000;
+/** The agent's longest long poll (gpu-node/agent.ts). */
+const MAX_CLAIM_WAIT_MS = 60_000;
 
 const p50 = (values: readonly number[]) =>
   percentile(
@@ -65,8 +66,6 @@ const gateway = await startGateway({
   persistDir: path.join(stateRoot, "gateway"),
   // The benchmark's one user key submits far beyond a tenant's default limits (10,000 waiting, hundreds a minute).
   vars: {
-    HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_INTERVAL_MS),
-    CLAIM_WAIT_MS: String(IDLE_WAIT_MS),
     LEASE_MS: "60000",
     DEFAULT_REQUESTS_PER_MINUTE: "1000000",
     DEFAULT_MAX_WAITING_TASKS: "1000000",
@@ -135,44 +134,64 @@ try {
       cachedCheckpoints: loadedCheckpoint ? [loadedCheckpoint] : [],
       gpuClass,
       gpuMemoryMb: 24_000,
-    }).then((res) => ok(res, `register ${nodeId}`));
-
-  /** Idle nodes long-poll for work until `signal` aborts (they never get any). */
-  const poll = (nodeIds: readonly string[], signal: AbortSignal) => {
-    for (const nodeId of nodeIds)
-      void (async () => {
-        while (!signal.aborted) {
-          const res = await request(nodeKey, "POST", `/nodes/${nodeId}/claim`, { waitMs: IDLE_WAIT_MS }, {}, signal).catch(() => null);
-          if (!res) return;
-          await res.body?.cancel();
-          if (res.status !== 204) throw new Error(`idle node ${nodeId} was answered ${res.status}`);
-        }
-      })();
-  };
+    }).then((res) => ok<{ heartbeatIntervalMs: number; claimWaitMs: number }>(res, `register ${nodeId}`));
 
   /**
-   * The node serving `checkpoint` heartbeats every interval until the benchmark ends, as an agent
-   * does. It claims only while measured: without heartbeats Fleet counts it lost after two silent
-   * intervals, and the tasks left waiting on its checkpoint (the warm-up's, minutes later) become
-   * work nobody serves, which placement rightly sends another node to once it has waited
-   * LEAVE_AGE_MS longer than that node's own: bench-base's node was then handed a warm-up task.
+   * A node as an agent runs it until `signal` aborts: registered, heartbeating at the interval each
+   * answer tells it (the first beat at a random point of the first interval, as agents start at
+   * different times), and, if `longPolls`, long-polling for work (idle nodes never get any). On
+   * abort it deregisters. Without heartbeats Fleet would count a serving node lost, and the tasks
+   * left on its checkpoint would become work nobody serves, which placement rightly sends another
+   * node to.
    */
-  const keepAlive = (nodeId: string, checkpoint: string) => {
-    const beats = setInterval(() => {
-      request(nodeKey, "POST", `/nodes/${nodeId}/heartbeat`, {
-        status: "idle",
-        currentTaskId: null,
-        loadedCheckpoint: checkpoint,
-        cachedCheckpoints: [checkpoint],
-        gpuClass: SERVING_CLASS,
-        gpuMemoryMb: 24_000,
-      })
-        .then((res) => ok(res, `heartbeat ${nodeId}`))
-        .catch((error: unknown) => {
-          if (!stopPolling.signal.aborted) throw error;
-        });
-    }, HEARTBEAT_INTERVAL_MS);
-    stopPolling.signal.addEventListener("abort", () => clearInterval(beats));
+  const runNode = async (nodeId: string, gpuClass: string, loadedCheckpoint: string | null, longPolls: boolean, signal: AbortSignal) => {
+    const registered = await register(nodeId, gpuClass, loadedCheckpoint);
+    const beat = {
+      status: "idle",
+      currentTaskId: null,
+      loadedCheckpoint,
+      cachedCheckpoints: loadedCheckpoint ? [loadedCheckpoint] : [],
+      gpuClass,
+      gpuMemoryMb: 24_000,
+    };
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal.addEventListener("abort", done);
+      });
+    const heartbeats = (async () => {
+      await sleep(Math.random() * registered.heartbeatIntervalMs);
+      while (!signal.aborted) {
+        const res = await request(nodeKey, "POST", `/nodes/${nodeId}/heartbeat`, beat, {}, signal).catch(() => null);
+        if (!res) return;
+        const answer = await ok<{ heartbeatIntervalMs: number }>(res, `heartbeat ${nodeId}`);
+        await sleep(answer.heartbeatIntervalMs);
+      }
+    })();
+    const polls = (async () => {
+      const waitMs = Math.min(registered.claimWaitMs, MAX_CLAIM_WAIT_MS);
+      while (longPolls && !signal.aborted) {
+        const res = await request(nodeKey, "POST", `/nodes/${nodeId}/claim`, { waitMs }, {}, signal).catch(() => null);
+        if (!res) return;
+        await res.body?.cancel();
+        if (res.status !== 204) throw new Error(`idle node ${nodeId} was answered ${res.status}`);
+      }
+    })();
+    const deregister = () => request(nodeKey, "DELETE", `/nodes/${nodeId}`).then((res) => ok(res, `deregister ${nodeId}`));
+    return { claimWaitMs: registered.claimWaitMs, stopped: Promise.all([heartbeats, polls]).then(deregister) };
+  };
+
+  /** Idle nodes (a GPU class no pool takes) until `signal` aborts; answers once all are registered, with the long poll's length. */
+  const startIdleNodes = async (nodeIds: readonly string[], signal: AbortSignal) => {
+    const started: Awaited<ReturnType<typeof runNode>>[] = [];
+    for (let first = 0; first < nodeIds.length; first += 50)
+      started.push(...(await Promise.all(nodeIds.slice(first, first + 50).map((id) => runNode(id, "idle-gpu", null, true, signal)))));
+    return { claimWaitMs: started[0]!.claimWaitMs, stopped: Promise.all(started.map((n) => n.stopped)) };
   };
 
   /** A checkpoint whose pool only SERVING_CLASS nodes serve, `waiting` tasks queued, and a node that serves it. */
@@ -184,8 +203,8 @@ try {
     );
     const seeding = await timed(waiting, 16, (i) => submit(checkpoint, i));
     console.log(`${checkpoint}: ${waiting} tasks queued in ${(seeding.wallMs / 1000).toFixed(1)} s`);
-    await register(`worker-${checkpoint}`, SERVING_CLASS, checkpoint);
-    keepAlive(`worker-${checkpoint}`, checkpoint);
+    // It stops with the benchmark, as the Worker does: its deregistration may not get through.
+    (await runNode(`worker-${checkpoint}`, SERVING_CLASS, checkpoint, false, stopPolling.signal)).stopped.catch(() => {});
   };
 
   interface Measured {
@@ -220,9 +239,8 @@ try {
   });
 
   const idleIds = Array.from({ length: IDLE_NODES }, (_, i) => `idle-${i}`);
-  for (let first = 0; first < IDLE_NODES; first += 50) await Promise.all(idleIds.slice(first, first + 50).map((id) => register(id, "idle-gpu", null)));
   // One idle node polls throughout: the base runs have 1 node.
-  poll(idleIds.slice(0, 1), stopPolling.signal);
+  (await startIdleNodes(idleIds.slice(0, 1), stopPolling.signal)).stopped.catch(() => {});
   await prepare("bench-warm-up", BASE_WAITING);
   // The Worker's code is cold at first: a round that is not counted warms it.
   await measure(measured(), "bench-warm-up", CLAIMS / ROUNDS, SUBMITS / ROUNDS);
@@ -235,12 +253,13 @@ try {
   const idleRun = async () => {
     const idlePolls = new AbortController();
     setMaxListeners(0, idlePolls.signal);
-    poll(idleIds.slice(1), idlePolls.signal);
+    const nodes = await startIdleNodes(idleIds.slice(1), idlePolls.signal);
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     await measure(idle, "bench-base", CLAIMS / ROUNDS, SUBMITS / ROUNDS);
     idlePolls.abort();
+    await nodes.stopped;
     // Their claims stay parked in Fleet until their long poll ends: the next run waits that out.
-    await new Promise((resolve) => setTimeout(resolve, IDLE_WAIT_MS + SETTLE_MS));
+    await new Promise((resolve) => setTimeout(resolve, nodes.claimWaitMs + SETTLE_MS));
   };
   const runs = [
     () => measure(base, "bench-base", CLAIMS / ROUNDS, SUBMITS / ROUNDS),
