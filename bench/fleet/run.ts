@@ -14,12 +14,13 @@
 // it as the fleet grows), and idle nodes long-poll for as long as the Worker's CLAIM_WAIT_MS (its
 // defaults, as deployed); the idle run's extra nodes register before it and deregister after it. Each run measures:
 //   submit: --submits async txt2img submissions, --concurrency at a time: submits/s and latency p50
+//           (then cancelled, untimed, so each run's backlog stays where it was)
 //   claim:  --claims claims by one node that serves the pool (each claimed task is failed at
 //           once, and a new one submitted untimed, so the backlog stays where it was): latency p50
 // and the idle and backlog runs print their ratios to base. Figures only; nothing is asserted.
 // Everything listens on 127.0.0.1; the Worker's process group is stopped at the end.
 // Usage:
-//   npm run bench:fleet -- [--idle-nodes 1000] [--backlog 10000] [--submits 400] [--claims 100] [--concurrency 8] [--rounds 3] [--state-dir DIR]
+//   npm run bench:fleet -- [--idle-nodes 1000] [--backlog 10000] [--submits 1000] [--claims 100] [--concurrency 8] [--rounds 5] [--state-dir DIR]
 import { setMaxListeners } from "node:events";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -32,10 +33,10 @@ const { values: args } = parseArgs({
   options: {
     "idle-nodes": { type: "string", default: "1000" },
     backlog: { type: "string", default: "10000" },
-    submits: { type: "string", default: "400" },
+    submits: { type: "string", default: "1000" },
     claims: { type: "string", default: "100" },
     concurrency: { type: "string", default: "8" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "5" },
     "state-dir": { type: "string", default: existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir() },
   },
 });
@@ -125,7 +126,7 @@ try {
       "/txt2img",
       { stable_diffusion_model: checkpoint, prompt: `bench ${i}`, steps: 1, width: 64, height: 64 },
       { "request-type": "async" },
-    ).then((res) => ok(res, "submit"));
+    ).then((res) => ok<{ taskId: string }>(res, "submit"));
 
   const register = (nodeId: string, gpuClass: string, loadedCheckpoint: string | null) =>
     request(nodeKey, "POST", "/nodes/register", {
@@ -183,15 +184,15 @@ try {
       }
     })();
     const deregister = () => request(nodeKey, "DELETE", `/nodes/${nodeId}`).then((res) => ok(res, `deregister ${nodeId}`));
-    return { claimWaitMs: registered.claimWaitMs, stopped: Promise.all([heartbeats, polls]).then(deregister) };
+    return { stopped: Promise.all([heartbeats, polls]).then(deregister) };
   };
 
-  /** Idle nodes (a GPU class no pool takes) until `signal` aborts; answers once all are registered, with the long poll's length. */
+  /** Idle nodes (a GPU class no pool takes) until `signal` aborts; answers once all are registered. */
   const startIdleNodes = async (nodeIds: readonly string[], signal: AbortSignal) => {
     const started: Awaited<ReturnType<typeof runNode>>[] = [];
     for (let first = 0; first < nodeIds.length; first += 50)
       started.push(...(await Promise.all(nodeIds.slice(first, first + 50).map((id) => runNode(id, "idle-gpu", null, true, signal)))));
-    return { claimWaitMs: started[0]!.claimWaitMs, stopped: Promise.all(started.map((n) => n.stopped)) };
+    return { stopped: Promise.all(started.map((n) => n.stopped)) };
   };
 
   /** A checkpoint whose pool only SERVING_CLASS nodes serve, `waiting` tasks queued, and a node that serves it. */
@@ -227,9 +228,12 @@ try {
       await ok(await request(nodeKey, "POST", `/nodes/tasks/${claimed.task.id}/fail`, { leaseId: claimed.lease.id, error: "bench" }), "fail");
       await submit(checkpoint, -i);
     }
-    const timing = await timed(submits, CONCURRENCY, (i) => submit(checkpoint, i));
+    const taskIds: string[] = [];
+    const timing = await timed(submits, CONCURRENCY, async (i) => taskIds.push((await submit(checkpoint, i)).taskId));
     into.submitLatencies.push(...timing.latencies);
     into.submitWallMs += timing.wallMs;
+    // Untimed: the measured submissions leave the queue, so each run keeps its backlog.
+    await timed(taskIds.length, CONCURRENCY, (i) => request(userKey, "POST", `/tasks/${taskIds[i]}/cancellation`).then((res) => ok(res, "cancel")));
   };
 
   const figures = (m: Measured) => ({
@@ -257,9 +261,9 @@ try {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     await measure(idle, "bench-base", CLAIMS / ROUNDS, SUBMITS / ROUNDS);
     idlePolls.abort();
+    // Deregistered, their parked claims end too.
     await nodes.stopped;
-    // Their claims stay parked in Fleet until their long poll ends: the next run waits that out.
-    await new Promise((resolve) => setTimeout(resolve, nodes.claimWaitMs + SETTLE_MS));
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   };
   const runs = [
     () => measure(base, "bench-base", CLAIMS / ROUNDS, SUBMITS / ROUNDS),

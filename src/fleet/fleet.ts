@@ -256,6 +256,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     if (replacedBy(node, instanceId)) return "replaced";
     await this.releaseLeases(nodeId);
     this.forget(nodeId);
+    // Its parked claim, if any (a long poll the leaving agent let go of), ends now instead of at its timeout.
+    this.wakeNode(nodeId);
     return "gone";
   }
 

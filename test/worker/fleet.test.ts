@@ -356,6 +356,19 @@ describe("fleet", () => {
     });
   });
 
+  it("ends a deregistered node's parked claim at once, not at its timeout", async () => {
+    const outcome = await runInDurableObject(fleet(), async (f: Fleet) => {
+      const body = registerRequestSchema.parse({ nodeId: "fl-dereg", loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "fl-dereg-gpu", gpuMemoryMb: 24_000 });
+      await f.register(body, "fl-dereg-key");
+      // A minute's long poll (the Worker caps it at CLAIM_WAIT_MS; this test's cap is shorter).
+      const parked = f.claim("fl-dereg", 60_000, {}, "fl-dereg-key");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await f.deregister("fl-dereg", "fl-dereg-key")).toBe("gone");
+      return (await parked).outcome;
+    });
+    expect(outcome).toBe("unknown_node");
+  });
+
   it("does not hand work to a node that froze while its claim waited; a live node gets it", async () => {
     await createModel("fl-frozen");
     const user = await createKey("user");
