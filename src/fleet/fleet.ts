@@ -188,6 +188,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       cachedCheckpoints: beat.cachedCheckpoints,
       cachedAddons: beat.cachedAddons,
       ramCheckpoints: beat.ramCheckpoints,
+      fetchingCheckpoint: beat.fetchingCheckpoint ?? null,
       status: beat.status,
       currentTaskId: placedTask ? node.currentTaskId : beat.currentTaskId,
       servingSince: switched && loaded ? now : node.servingSince,
@@ -201,7 +202,11 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     if (otherGpu) this.wakeNode(nodeId);
     const leaving = node.leaving ?? false;
     const { self, queues } = this.placementView(updated);
-    return { outcome: "noted", restartWebui, drain: leaving, prefetch: leaving ? null : prefetchFor(self, queues) };
+    const prefetch = leaving ? null : prefetchFor(self, queues);
+    // A node not fetching anything starts on the file named now: other nodes that beat before it
+    // reports so are asked for other files (an agent fetching one already drops the hint).
+    if (prefetch !== null && updated.fetchingCheckpoint === null) this.save({ ...updated, fetchingCheckpoint: prefetch });
+    return { outcome: "noted", restartWebui, drain: leaving, prefetch };
   }
 
   async deregister(nodeId: string, keyId: string, instanceId?: string): Promise<"gone" | "unknown_node" | "replaced" | "node_id_taken"> {
@@ -338,6 +343,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       concurrencyCap: q.concurrencyCap,
       nodesServing: this.counts.loadedOn(q.checkpoint, node) - this.loadedByFailed(q.checkpoint, node.nodeId),
       cachedOnNodes: this.counts.heldBy(q.checkpoint, node),
+      fetchingOnNodes: this.counts.fetchingOn(q.checkpoint, node),
       eligibleNodes: this.counts.eligible(q),
       minNodes: q.minNodes,
       maxNodes: q.maxNodes,

@@ -35,6 +35,8 @@ export interface NodeRecord {
   idleSince?: number | null;
   /** Its first claim since it registered: null while it boots. */
   firstClaimAt?: number | null;
+  /** The checkpoint file it fetches in the background (the prefetch it was last told of, until it reports), null or absent: none. */
+  fetchingCheckpoint?: string | null;
 }
 
 export type FleetClaim =
