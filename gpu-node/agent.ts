@@ -421,6 +421,7 @@ export class GpuNodeAgent {
       cachedCheckpoints: this.cache.cachedNames("checkpoint"),
       cachedAddons: this.cache.cachedNames("addon"),
       ramCheckpoints: this.loadedModel.ramCheckpointNames,
+      fetchingCheckpoint: this.prefetch.fetching,
       gpuClass: this.gpu.gpuClass,
       gpuMemoryMb: this.gpu.gpuMemoryMb,
       instanceId: this.instanceId,

@@ -18,6 +18,7 @@ export interface PrefetchOptions {
 
 export class Prefetch {
   private running: Promise<void> | null = null;
+  private downloading: string | null = null;
   private readonly abort = new AbortController();
 
   constructor(private readonly options: PrefetchOptions) {}
@@ -26,6 +27,11 @@ export class Prefetch {
   request(files: readonly ModelFile[]): void {
     if (this.running || this.abort.signal.aborted) return;
     this.running = this.fetchFirst(files).finally(() => (this.running = null));
+  }
+
+  /** The checkpoint being fetched, or null: the heartbeat reports it, so the Worker asks other nodes for other files. */
+  get fetching(): string | null {
+    return this.downloading;
   }
 
   /** Aborts the download under way (its `.part` stays for the next attempt) and waits for it to end. */
@@ -45,11 +51,14 @@ export class Prefetch {
       }
       if (this.abort.signal.aborted) return;
       logger.info(`prefetching checkpoint ${model.name} (${formatBytes(model.sizeBytes)}) ahead of its work`);
+      this.downloading = model.name;
       try {
         await cache.ensure(model, { signal: this.abort.signal, evict: false });
         this.options.onFetched();
       } catch (error) {
         if (!this.abort.signal.aborted) logger.warn(`prefetch of checkpoint ${model.name} failed: ${errorMessage(error)}`);
+      } finally {
+        this.downloading = null;
       }
       return;
     }

@@ -94,10 +94,13 @@ export function sdgatePolicy(): SimPolicy {
       for (const q of state.queues.values()) rates.set(q.spec.name, nextArrivalRate(rates.get(q.spec.name), q.tasks.length, state.nowMs));
     }
     const cachedOn = new Map<string, number>();
+    const fetchingOn = new Map<string, number>();
     const serving = new Map<string, number>();
     for (const other of state.nodes) {
       if (other === node) continue;
       for (const name of other.cached) cachedOn.set(name, (cachedOn.get(name) ?? 0) + 1);
+      const fetching = other.fetching?.checkpoint;
+      if (fetching !== undefined && !other.cached.has(fetching)) fetchingOn.set(fetching, (fetchingOn.get(fetching) ?? 0) + 1);
       if (other.loaded !== null) serving.set(other.loaded, (serving.get(other.loaded) ?? 0) + 1);
     }
     const queues: PlacementQueue[] = [...state.queues.values()].filter(relevant).map((q) => ({
@@ -117,6 +120,7 @@ export function sdgatePolicy(): SimPolicy {
       // The estimate Fleet has (the pool's setting), not the task's actual time.
       inferenceMs: q.spec.inferenceMs,
       cachedOnNodes: cachedOn.get(q.spec.name) ?? 0,
+      fetchingOnNodes: fetchingOn.get(q.spec.name) ?? 0,
       eligibleNodes: eligibleNodes(state, q),
       arrivalsPerS: arrivalRateAt(rates.get(q.spec.name), state.nowMs),
     }));

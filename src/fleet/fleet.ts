@@ -215,6 +215,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       cachedCheckpoints: beat.cachedCheckpoints,
       cachedAddons: beat.cachedAddons,
       ramCheckpoints: beat.ramCheckpoints,
+      fetchingCheckpoint: beat.fetchingCheckpoint ?? null,
       status: beat.status,
       currentTaskId: placedTask ? node.currentTaskId : beat.currentTaskId,
       servingSince: switched && loaded ? now : node.servingSince,
@@ -246,6 +247,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     const now = this.clock();
     if (named?.checkpoint === checkpoint && now - named.at < PREFETCH_REPEAT_MS) return null;
     this.prefetchNamed.set(node.nodeId, { checkpoint, at: now });
+    // A node not fetching anything starts on the file named now: other nodes that beat before it
+    // reports so are asked for other files (an agent fetching one already drops the hint).
+    if (node.fetchingCheckpoint == null) this.save({ ...node, fetchingCheckpoint: checkpoint });
     return checkpoint;
   }
 
@@ -386,6 +390,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       concurrencyCap: q.concurrencyCap,
       nodesServing: this.counts.loadedOn(q.checkpoint, node) - this.loadedByFailed(q.checkpoint, node.nodeId),
       cachedOnNodes: this.counts.heldBy(q.checkpoint, node),
+      fetchingOnNodes: this.counts.fetchingOn(q.checkpoint, node),
       eligibleNodes: this.counts.eligible(q),
       minNodes: q.minNodes,
       maxNodes: q.maxNodes,

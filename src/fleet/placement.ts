@@ -54,7 +54,8 @@
 // Prefetch (prefetchFor, asked at each heartbeat, busy or not): a node fetches in the background,
 // while it serves, the file of work that has demand and that fewer nodes hold than its demand
 // keeps busy plus PREFETCH_SPARE_COPIES — work only nodes like it may run (a 24 GB node, SDXL)
-// first — so a switch to it is a load, not a download on the GPU's time.
+// first, then waiting work whose file no node has or is fetching — so a switch to it is a load,
+// not a download on the GPU's time.
 //
 // Constraints hold throughout: GPU memory and class, checkpoints that failed on the node, maxNodes (counting nodes already on the
 // pool), and the concurrency cap (no claim at the cap; no join when the nodes already on a pool
@@ -93,6 +94,8 @@ export interface PlacementQueue {
   inferenceMs: number; // estimated time of one task
   /** OTHER nodes that have the file on disk (cached or loaded). Absent = unknown, taken as 0. */
   cachedOnNodes?: number;
+  /** OTHER nodes fetching the file in the background (not on their disk yet). Absent = unknown, taken as 0. */
+  fetchingOnNodes?: number;
   /** Live nodes whose GPU may run it (memory, class), this one included. Absent = unknown: no node is kept for it. */
   eligibleNodes?: number;
   /** Recent arrivals per second (Fleet's smoothed rate, src/fleet/arrival-rate.ts). Absent = unknown, taken as 0. */
@@ -389,24 +392,33 @@ function leaveFor(node: PlacementNode, current: PlacementQueue, candidates: read
   return best && switchTo(best);
 }
 
-/** Nodes holding a checkpoint's file beyond those its demand keeps busy (see prefetchFor). */
-export const PREFETCH_SPARE_COPIES = 1;
+/**
+ * Nodes holding a checkpoint's file beyond those its demand keeps busy (see prefetchFor): rare
+ * work goes to whichever node frees first, and one that has the file loads it instead of
+ * downloading it on the GPU's time or leaving the work to a holder busy elsewhere.
+ */
+export const PREFETCH_SPARE_COPIES = 3;
 
 /**
  * The checkpoint file this node should fetch in the background, or null: work it may run that
  * has demand (arrivals or tasks waiting), is not on its disk or in its RAM, and that fewer other
  * nodes hold than its demand keeps busy plus PREFETCH_SPARE_COPIES. Work only nodes like it may
- * run (fewer nodes may run it than the widest work it may run) first, then the most demanded.
+ * run (fewer nodes may run it than the widest work it may run) first, then waiting work whose file
+ * no node has or is fetching (its tasks wait for a download whoever does it; one that another node
+ * fetches already is covered, so nodes spread over such files instead of all fetching the first),
+ * then the most demanded. Files on their way to other nodes do not count as copies: a checkpoint
+ * whose demand grows (a burst) needs them on the nodes that will join it.
  */
 export function prefetchFor(node: PlacementNode, queues: readonly PlacementQueue[]): string | null {
   const fitting = queues.filter((q) => nodeFits(node, q));
   const widest = widestOf(fitting);
   const scarce = (q: PlacementQueue) => moreConstrained(q, widest);
+  const unheld = (q: PlacementQueue) => q.waiting > 0 && (q.cachedOnNodes ?? 0) + (q.fetchingOnNodes ?? 0) === 0;
   let best: PlacementQueue | null = null;
   for (const q of fitting) {
     if (isCached(node, q) || inRam(node, q) || (demandNodes(q) === 0 && q.waiting === 0)) continue;
     if ((q.cachedOnNodes ?? 0) >= Math.ceil(demandNodes(q)) + PREFETCH_SPARE_COPIES) continue;
-    if (!best || (scarce(q) === scarce(best) ? demandNodes(q) > demandNodes(best) : scarce(q))) best = q;
+    if (!best || (scarce(q) !== scarce(best) ? scarce(q) : unheld(q) !== unheld(best) ? unheld(q) : demandNodes(q) > demandNodes(best))) best = q;
   }
   return best?.checkpoint ?? null;
 }

@@ -37,6 +37,8 @@ export interface NodeRecord {
   firstClaimAt?: number | null;
   /** The heartbeat interval it was last told (heartbeat-interval.ts); absent: the configured one. */
   heartbeatIntervalMs?: number;
+  /** The checkpoint file it fetches in the background (the prefetch it was last told of, until it reports), null or absent: none. */
+  fetchingCheckpoint?: string | null;
 }
 
 export type FleetClaim =

@@ -110,6 +110,8 @@ export const heartbeatSchema = z.object({
   currentTaskId: z.string().nullable(),
   catalog: webuiCatalogSchema.optional(),
   instanceId: instanceIdSchema,
+  /** Registered name of the checkpoint whose file it is fetching in the background (a prefetch), or null: other nodes fetch other files. */
+  fetchingCheckpoint: z.string().nullable().optional(),
   ...nodeStateFields,
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

@@ -205,6 +205,7 @@ describe("gpu-node prefetch", () => {
     await gateway.waitFor("a claim naming the prefetched checkpoint", () => node.lastClaim?.cachedCheckpoints?.includes("sdxl"));
     expect(await fileSha256(onDisk(gateway, modelsDir, "sdxl"))).toBe(sha256(bytes));
     expect(node.heartbeats.at(-1)?.loadedCheckpoint).not.toBe("sdxl");
+    expect(node.heartbeats.at(-1)?.fetchingCheckpoint ?? null).toBeNull();
 
     expect((await txt2img(gateway, "sdxl")).status).toBe("succeeded");
     expect(gateway.downloadsOf("sdxl")).toHaveLength(1);
@@ -217,6 +218,8 @@ describe("gpu-node prefetch", () => {
 
     gateway.requestPrefetch("cache-node", ["sdxl"]);
     await gateway.waitFor("the prefetch download", () => gateway.downloadsOf("sdxl").length === 1);
+    // Its heartbeats say what it fetches, so the Worker asks other nodes for other files.
+    await gateway.waitFor("a heartbeat reporting the fetch", () => gateway.node("cache-node").heartbeats.findLast((h) => h.fetchingCheckpoint === "sdxl"));
     const id = gateway.enqueue({ kind: "txt2img", model: "sdxl", payload: { prompt: "on sdxl", steps: 2, width: 64, height: 64 } });
     // Two progress reports in, the task has been asking the cache for its checkpoint a while (or it fetched it again).
     await gateway.waitFor(

@@ -471,6 +471,23 @@ describe("prefetchFor: files a node fetches in the background", () => {
     expect(prefetchFor(big(), [sd15, sdxl(), other])).toBe("sdxl-b");
   });
 
+  it("waiting work whose file no node has or is fetching before more demanded work, so nodes spread over such files", () => {
+    const popular = queue("sd15-p", { eligibleNodes: 12, arrivalsPerS: 1, cachedOnNodes: 1 });
+    const rare = (overrides: Partial<PlacementQueue> = {}) =>
+      queue("sd15-r", { eligibleNodes: 12, waiting: 2, arrivalsPerS: 0.01, cachedOnNodes: 0, ...overrides });
+    expect(prefetchFor(big(), [sd15, popular, rare()])).toBe("sd15-r");
+    // Another node fetches it already (or has it): the most demanded again.
+    expect(prefetchFor(big(), [sd15, popular, rare({ fetchingOnNodes: 1 })])).toBe("sd15-p");
+    expect(prefetchFor(big(), [sd15, popular, rare({ cachedOnNodes: 1 })])).toBe("sd15-p");
+    // Demand without waiting tasks does not jump the line.
+    expect(prefetchFor(big(), [sd15, popular, rare({ waiting: 0 })])).toBe("sd15-p");
+  });
+
+  it("files other nodes are fetching do not count as copies: a growing checkpoint needs them where it will be served", () => {
+    const wanted = 3 + PREFETCH_SPARE_COPIES;
+    expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0.5, cachedOnNodes: wanted - 1, fetchingOnNodes: 2 })])).toBe("sdxl");
+  });
+
   it("nothing for work without demand, or that a node cannot run", () => {
     expect(prefetchFor(big(), [sd15, sdxl({ arrivalsPerS: 0, waiting: 0 })])).toBeNull();
     expect(prefetchFor(big({ gpuMemoryMb: 12_288 }), [sd15, sdxl()])).toBeNull();

@@ -816,4 +816,56 @@ describe("prefetch in the heartbeat's answer", () => {
     for (const taskId of tasks) await json(await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" }), 200);
     for (const id of ["fl-pre-big", "fl-pre-small"]) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
   });
+
+  it("asks a second node for another file while the first fetches one that no node had", async () => {
+    await createModel("fl-spread-a");
+    await createModel("fl-spread-b");
+    const user = await createKey("user");
+    const node = await createKey("node");
+    const ids = ["fl-spread-1", "fl-spread-2"];
+    for (const nodeId of ids) {
+      await json(
+        await call("/nodes/register", {
+          token: node,
+          body: { nodeId, loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "fl-spread", gpuMemoryMb: 24_000 },
+        }),
+        200,
+      );
+    }
+    const prefetched = async (nodeId: string, fetchingCheckpoint?: string) => {
+      const body = {
+        status: "busy",
+        currentTaskId: null,
+        loadedCheckpoint: null,
+        cachedCheckpoints: [],
+        gpuClass: "fl-spread",
+        gpuMemoryMb: 24_000,
+        fetchingCheckpoint,
+      };
+      const answer = await json<{ prefetch: Array<{ name: string }> }>(await call(`/nodes/${nodeId}/heartbeat`, { token: node, body }), 200);
+      return answer.prefetch.map((f) => f.name);
+    };
+    const tasks = [];
+    for (const model of ["fl-spread-a", "fl-spread-b"]) {
+      tasks.push((await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: model }), 202)).taskId);
+    }
+    // Once both queues are known, the second node is not sent after the file the first one fetches.
+    let first: string[] = [];
+    await vi.waitFor(
+      async () => {
+        first = await prefetched(ids[0]!);
+        const second = await prefetched(ids[1]!);
+        expect(first).toHaveLength(1);
+        expect(second).toHaveLength(1);
+        expect(second).not.toEqual(first);
+      },
+      { timeout: 5000, interval: 20 },
+    );
+    // The same while the first node reports the fetch itself.
+    await prefetched(ids[0]!, first[0]);
+    expect(await prefetched(ids[1]!)).not.toEqual(first);
+
+    for (const taskId of tasks) await json(await call(`/tasks/${taskId}/cancellation`, { token: user, method: "POST" }), 200);
+    for (const id of ids) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
+  });
 });
