@@ -358,7 +358,13 @@ describe("fleet", () => {
 
   it("ends a deregistered node's parked claim at once, not at its timeout", async () => {
     const outcome = await runInDurableObject(fleet(), async (f: Fleet) => {
-      const body = registerRequestSchema.parse({ nodeId: "fl-dereg", loadedCheckpoint: null, cachedCheckpoints: [], gpuClass: "fl-dereg-gpu", gpuMemoryMb: 24_000 });
+      const body = registerRequestSchema.parse({
+        nodeId: "fl-dereg",
+        loadedCheckpoint: null,
+        cachedCheckpoints: [],
+        gpuClass: "fl-dereg-gpu",
+        gpuMemoryMb: 24_000,
+      });
       await f.register(body, "fl-dereg-key");
       // A minute's long poll (the Worker caps it at CLAIM_WAIT_MS; this test's cap is shorter).
       const parked = f.claim("fl-dereg", 60_000, {}, "fl-dereg-key");
