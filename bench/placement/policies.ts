@@ -6,6 +6,7 @@
 //              original one-function-per-checkpoint); a checkpoint's nodes serve its FIFO.
 import { addonsHeld } from "../../src/fleet/addon-preference.ts";
 import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "../../src/fleet/arrival-rate.ts";
+import { nextDecisionChangeMs } from "../../src/fleet/decision-horizon.ts";
 import { choosePlacement, type PlacementNode, type PlacementQueue, prefetchFor } from "../../src/fleet/placement.ts";
 import {
   capOf,
@@ -64,9 +65,13 @@ export function sdgatePolicy(): SimPolicy {
         .map((entry) => entry.node);
     },
     choose(node, state) {
-      const { self, queues } = view(node, state, (q) => waitingCount(q) > 0 || q.spec.name === node.loaded);
+      const { self, queues } = view(node, state, placementRelevant(node));
       const decision = choosePlacement(self, queues, state.nowMs);
       return decision && { checkpoint: decision.checkpoint, reason: decision.reason };
+    },
+    askAgainAtMs(node, state) {
+      const { self, queues } = view(node, state, placementRelevant(node));
+      return nextDecisionChangeMs(self, queues, state.nowMs);
     },
     prefetch(node, state) {
       const { self, queues } = view(node, state, (q) => q.tasks.length > 0);
@@ -127,6 +132,9 @@ export function sdgatePolicy(): SimPolicy {
     return { self, queues };
   }
 }
+
+/** To placement, the queues with work and the node's own. */
+const placementRelevant = (node: SimNode) => (q: SimQueue) => waitingCount(q) > 0 || q.spec.name === node.loaded;
 
 export function fifoAnyPolicy(): SimPolicy {
   return {

@@ -8,11 +8,12 @@
 // does the rest the way sdgate does: the node claims the task at once (the lease covers its
 // download and load), switches if needed, runs it, and asks again.
 //
-// Idle nodes are asked again on every event and, while work waits, every RECHECK_MS (as Fleet
-// asks a parked claim's placement again). Every HEARTBEAT_INTERVAL_MS each node, busy or not, may
+// Idle nodes are asked again on every event, at the instant the policy says its answer may next
+// change (policy.askAgainAtMs, as Fleet asks a parked claim's placement again), and, one node, when
+// a background download lands on its disk. Every HEARTBEAT_INTERVAL_MS each node, busy or not, may
 // be told to fetch a file in the background (policy.prefetch, as a heartbeat's answer does): it is
 // on the node's disk after its download time, costs no GPU time and never evicts another file.
-import { RECHECK_MS, ramLoadMsFor } from "../../src/fleet/placement.ts";
+import { ramLoadMsFor } from "../../src/fleet/placement.ts";
 import type { Trace, TraceCheckpoint } from "./trace.ts";
 
 /** Nodes heartbeat this often (the Worker's default HEARTBEAT_INTERVAL_MS); the answer may name files to prefetch. */
@@ -85,6 +86,8 @@ export interface SimPolicy {
   order?(idle: readonly SimNode[], state: SimState): SimNode[];
   /** A checkpoint file a node, busy or not, should fetch in the background (its GPU stays free), or null. */
   prefetch?(node: SimNode, state: SimState): string | null;
+  /** When this idle node's answer may change with nothing else happening (absent: it changes only on events). */
+  askAgainAtMs?(node: SimNode, state: SimState): number;
 }
 
 export interface SimResult {
@@ -344,6 +347,9 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
     }
     state.nowMs = nowMs;
     if (nextPollMs <= nowMs) nextPollMs = Infinity;
+    // Idle nodes whose own files changed at this instant: they ask again (Fleet wakes a parked
+    // claim whose node's heartbeat reports other files).
+    const refreshed: SimNode[] = [];
     if (nextFetchMs <= nowMs) {
       nextFetchMs = Infinity;
       for (const node of nodes) {
@@ -358,6 +364,7 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
         if (!fitsWithoutEvicting(node, fetch.checkpoint)) continue;
         node.cached.add(fetch.checkpoint);
         node.lastUsedMs.set(`checkpoint:${fetch.checkpoint}`, nowMs);
+        if (node.busyUntilMs === null) refreshed.push(node);
       }
     }
     while (frees.peekMs() <= nowMs) {
@@ -376,8 +383,8 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
       queues.get(task.checkpoint)!.tasks.push(task);
       nextArrival += 1;
     }
-    // Heartbeats and background downloads alone do not make idle nodes ask again.
-    const idleNodes = nowMs < nextAskMs ? [] : nodes.filter((n) => n.busyUntilMs === null);
+    // Heartbeats alone do not make idle nodes ask again.
+    const idleNodes = nowMs < nextAskMs ? refreshed : nodes.filter((n) => n.busyUntilMs === null);
     for (const node of policy.order ? policy.order(idleNodes, state) : idleNodes) {
       if (node.busyUntilMs !== null) continue;
       const choice = policy.choose(node, state);
@@ -395,9 +402,10 @@ export function simulate(trace: Trace, policy: SimPolicy): SimResult {
         nextFetchMs = Math.min(nextFetchMs, node.fetching.readyMs);
       }
     }
-    const idle = nodes.some((n) => n.busyUntilMs === null);
-    const waiting = [...queues.values()].some((q) => waitingCount(q) > 0);
-    if (idle && waiting && nextPollMs === Infinity) nextPollMs = nowMs + RECHECK_MS;
+    if (policy.askAgainAtMs) {
+      nextPollMs = Infinity;
+      for (const node of nodes) if (node.busyUntilMs === null) nextPollMs = Math.min(nextPollMs, policy.askAgainAtMs(node, state));
+    }
   }
   return result;
 }

@@ -14,11 +14,12 @@ import { betterHolder } from "./addon-preference";
 import { type ArrivalRate, arrivalRateAt, nextArrivalRate } from "./arrival-rate";
 import { mergeCatalogs } from "./catalog";
 import { CheckpointCounts } from "./checkpoint-counts";
+import { nextDecisionChangeMs } from "./decision-horizon";
 import { heartbeatIntervalFor } from "./heartbeat-interval";
 import { defaultGroupName, type GroupSettings, type NodeGroupRecord, newGroupRecord, scalingGroup, withBootSample } from "./node-groups";
 import { ParkedClaims } from "./parked-claims";
-import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, prefetchFor, RECHECK_MS, SPARE_IDLE_MS } from "./placement";
-import { onlyLastSeenChanged } from "./record-change";
+import { choosePlacement, fitsPool, type PlacementNode, type PlacementQueue, prefetchFor } from "./placement";
+import { onlyLastSeenChanged, sameValue } from "./record-change";
 import { decideScaling, type GroupSurplus, type ScalingGroup, type ScalingNode, unservedCheckpoints } from "./scaling";
 import { FLEET_STORAGE_STEPS } from "./storage-schema";
 import { queueStub } from "./stub";
@@ -226,8 +227,10 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       heartbeatIntervalMs: this.intervalToTell(),
     };
     this.saveUnlessOnlySeen(node, updated);
-    // Its parked claim waits among its old GPU kind's: it asks again, parking among the new one's.
-    if (otherGpu) this.wakeNode(nodeId);
+    // Its parked claim asks again: on another GPU it parks among the new kind's claims; with other
+    // files (a prefetch landed) placement may answer otherwise before its next bound.
+    const otherFiles = switched || !sameValue(updated.cachedCheckpoints, node.cachedCheckpoints) || !sameValue(updated.ramCheckpoints, node.ramCheckpoints);
+    if (otherGpu || otherFiles) this.wakeNode(nodeId);
     const leaving = node.leaving ?? false;
     return {
       outcome: "noted",
@@ -374,12 +377,6 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
     return [...limits].filter(([owner, max]) => (running.get(owner) ?? 0) >= max).map(([owner]) => owner);
   }
 
-  /** Some queue has work waiting that this node's GPU may run. */
-  private mayRunWaitingWork(node: NodeRecord): boolean {
-    for (const q of this.queues.values()) if (q.waiting > 0 && fitsPool(node, q)) return true;
-    return false;
-  }
-
   private placementView(node: NodeRecord): { self: PlacementNode; queues: PlacementQueue[] } {
     const now = this.clock();
     const queues = [...this.queues.values()].map((q) => ({
@@ -484,7 +481,8 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       // open) would sit on the task until declared lost. Work goes only to a node heard lately.
       if (!this.heardRecently(node)) return { outcome: "none" };
       const { self, queues } = this.placementView(node);
-      const decision = choosePlacement(self, queues, this.clock());
+      const decidedAt = this.clock();
+      const decision = choosePlacement(self, queues, decidedAt);
       if (decision) {
         // A parked node on that checkpoint holds more of the next task's add-ons: it asks first
         // (its claim reaches the queue before this one, which asks again straight after), once.
@@ -521,10 +519,9 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
       const remaining = deadline - this.clock();
       if (remaining <= 0) return { outcome: "none" };
       if (woken.reason) this.passOn(woken.reason);
-      // Placement may answer otherwise once the node has been idle SPARE_IDLE_MS, or as work it
-      // may run ages while it waits: ask again then.
-      const spareInMs = node.idleSince == null ? Infinity : node.idleSince + SPARE_IDLE_MS - this.clock();
-      const recheckInMs = this.mayRunWaitingWork(node) ? RECHECK_MS : Infinity;
+      // Placement may answer otherwise as work ages into due, the node turns spare or demand
+      // decays (decision-horizon.ts): ask again then, if nothing happens before.
+      const askAgainInMs = nextDecisionChangeMs(self, queues, decidedAt) - this.clock();
       woken.reason = await new Promise<WakeReason | null>((resolve) => {
         const wake = (reason?: WakeReason) => {
           clearTimeout(timer);
@@ -535,7 +532,7 @@ export class Fleet extends DurableObject<Env> implements FleetRpc {
             this.wakeClaims.delete(wake);
             resolve(null);
           },
-          Math.min(remaining, recheckInMs, spareInMs > 0 ? spareInMs : Infinity),
+          Math.min(remaining, Math.max(0, askAgainInMs)),
         );
         this.wakeClaims.park(wake, nodeId, node);
       });

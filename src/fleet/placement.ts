@@ -132,12 +132,6 @@ export const BATCH_WAIT_MS = 30_000;
 /** ... or at once when the work gathered is worth this many switches. */
 export const BATCH_SWITCH_COSTS = 2;
 
-/**
- * Waiting work becomes due as it ages (BATCH_WAIT_MS, KEPT_LEAVE_MS, LEAVE_AGE_MS, the holder's
- * grace): a node told to wait asks again after this long while work it may run waits.
- */
-export const RECHECK_MS = 1_000;
-
 /** An idle node that has had nothing to do for this long is spare: it takes rare work at once. */
 export const SPARE_IDLE_MS = 500;
 
@@ -301,7 +295,7 @@ function leftToHolder(node: PlacementNode, q: PlacementQueue, graceMs = HOLDER_G
 }
 
 /** Nodes q's arrivals keep busy: arrivals per second × inference time. */
-function demandNodes(q: PlacementQueue): number {
+export function demandNodes(q: PlacementQueue): number {
   return ((q.arrivalsPerS ?? 0) * q.inferenceMs) / 1000;
 }
 

@@ -2,7 +2,7 @@
 // long poll says nothing new, and Fleet need not store its record again for it.
 import type { NodeRecord } from "./types";
 
-const sameValue = (a: unknown, b: unknown): boolean =>
+export const sameValue = (a: unknown, b: unknown): boolean =>
   a === b || (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => item === b[i]));
 
 /** `after` differs from `before` only in lastSeenAt (arrays compared item by item, objects by identity). */
