@@ -1,13 +1,13 @@
 // bench/e2e: the real stack — the Worker in workerd on local D1/R2/Durable Objects, gpu-node
 // agents as processes, each supervising an sd-webui emulator — measured two ways:
 //
-//  1. overhead: one idle node with its checkpoint loaded, sequential sync txt2img requests. The
-//     gateway's overhead per task is what the client waited minus what sd-webui worked (the
-//     node's reported webuiMs); pickup is how long the waiting node took to get newly enqueued
-//     work (submitted → claimed).
-//  2. trace: a placement trace (bench/placement/traces) replayed with time scaled down, printing
+//  1. trace: a placement trace (bench/placement/traces) replayed with time scaled down, printing
 //     the simulator's figures for the real system: makespan, efficiency, switches, waits; then
 //     where each side's node time went (./gap.ts), live from the task rows and the agents' logs.
+//  2. overhead: the fleet idle, one node with the checkpoint loaded, sequential sync txt2img
+//     requests. The gateway's overhead per task is what the client waited minus what sd-webui
+//     worked (the node's reported webuiMs); pickup is how long the waiting node took to get
+//     newly enqueued work (submitted → claimed).
 //
 // Local D1, R2 and Durable Objects are SQLite files and blobs that workerd syncs to disk on every
 // write; on a virtual machine's disk that costs milliseconds that vary from run to run and that
@@ -120,35 +120,15 @@ try {
     }
   };
 
-  // ---- 1. overhead ------------------------------------------------------------------------
+  // ---- bench-1 holds the first checkpoint; the trace comes before the overhead run, whose
+  // 200 requests on it would read to Fleet as that checkpoint's demand and keep bench-1 there
+  // (the simulator replays the trace with no such history).
   await startNodes(1);
   const first = used[0]!.name;
   const body = { stable_diffusion_model: first, prompt: "overhead", steps: 4, width: 64, height: 64 };
   for (let i = 0; i < 3; i++) await call("/txt2img", { body }); // download, load, warm
-  const overhead: number[] = [];
-  const pickup: number[] = [];
-  const webui: number[] = [];
-  const phases: Record<string, number[]> = { modelMs: [], runMs: [] };
-  for (let i = 0; i < Number(args.requests); i++) {
-    const started = performance.now();
-    const answer = await call<{ taskId: string }>("/txt2img", { body: { ...body, seed: i } });
-    const waited = performance.now() - started;
-    const result = await call<Result>(`/tasks/${answer.taskId}/result`);
-    overhead.push(waited - result.timings.webuiMs!);
-    pickup.push(result.timings.queuedMs!);
-    webui.push(result.timings.webuiMs!);
-    for (const [phase, list] of Object.entries(phases)) list.push(result.timings[phase] ?? NaN);
-  }
-  console.log(
-    `\n== overhead: ${overhead.length} sequential sync txt2img on one idle node (checkpoint loaded), sd-webui emulator ~${fmt(percentileOf(webui, 50))} per image`,
-  );
-  console.log(`gateway overhead per task (client wait − sd-webui time): p50 ${fmt(percentileOf(overhead, 50))}, p95 ${fmt(percentileOf(overhead, 95))}`);
-  console.log(
-    `  where it goes (p50): on the node before sd-webui ${fmt(percentileOf(phases.modelMs!, 50))}, claim → complete ${fmt(percentileOf(phases.runMs!, 50))}`,
-  );
-  console.log(`waiting node picks up new work (submitted → claimed):   p50 ${fmt(percentileOf(pickup, 50))}, p95 ${fmt(percentileOf(pickup, 95))}`);
 
-  // ---- 2. trace replay ----------------------------------------------------------------------
+  // ---- 1. trace replay ----------------------------------------------------------------------
   await startNodes(nodeCount - 1);
   const arrivals = trace.arrivals.slice(0, taskCount);
   const specs = new Map(trace.checkpoints.map((c) => [c.name, c]));
@@ -266,6 +246,29 @@ try {
   console.log(
     `  loads: live ${liveAccount.loads} × ${perLoad(liveAccount)}, sim ${simAccount.loads} × ${perLoad(simAccount)} (sim switches ${simRun.switches}); handoffs live ${liveAccount.handoffs}, sim ${simAccount.handoffs}; holds live ${holds(liveAccount)}, sim ${holds(simAccount)}; per task, live overhead p50 ${fmt(percentileOf(overheads, 50))}, p95 ${fmt(percentileOf(overheads, 95))}; sd-webui time − trace's inference p50 ${fmt(percentileOf(stretch, 50))}, p95 ${fmt(percentileOf(stretch, 95))}`,
   );
+  // ---- 2. overhead ------------------------------------------------------------------------
+  const overhead: number[] = [];
+  const pickup: number[] = [];
+  const webui: number[] = [];
+  const phases: Record<string, number[]> = { modelMs: [], runMs: [] };
+  for (let i = 0; i < Number(args.requests); i++) {
+    const started = performance.now();
+    const answer = await call<{ taskId: string }>("/txt2img", { body: { ...body, seed: i } });
+    const waited = performance.now() - started;
+    const result = await call<Result>(`/tasks/${answer.taskId}/result`);
+    overhead.push(waited - result.timings.webuiMs!);
+    pickup.push(result.timings.queuedMs!);
+    webui.push(result.timings.webuiMs!);
+    for (const [phase, list] of Object.entries(phases)) list.push(result.timings[phase] ?? NaN);
+  }
+  console.log(
+    `\n== overhead: ${overhead.length} sequential sync txt2img, the fleet idle (one node with the checkpoint loaded), sd-webui emulator ~${fmt(percentileOf(webui, 50))} per image`,
+  );
+  console.log(`gateway overhead per task (client wait − sd-webui time): p50 ${fmt(percentileOf(overhead, 50))}, p95 ${fmt(percentileOf(overhead, 95))}`);
+  console.log(
+    `  where it goes (p50): on the node before sd-webui ${fmt(percentileOf(phases.modelMs!, 50))}, claim → complete ${fmt(percentileOf(phases.runMs!, 50))}`,
+  );
+  console.log(`waiting node picks up new work (submitted → claimed):   p50 ${fmt(percentileOf(pickup, 50))}, p95 ${fmt(percentileOf(pickup, 95))}`);
 } finally {
   if (process.env.SDGATE_BENCH_LOGS) for (const a of agents) writeFileSync(path.join(process.env.SDGATE_BENCH_LOGS, `${a.nodeId}.log`), a.output());
   await Promise.all(agents.map((a) => a.kill()));
