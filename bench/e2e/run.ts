@@ -21,6 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createKey, DEV_ADMIN_TOKEN, type RunningAgent, registerModels, startAgent, startGateway } from "../../scripts/local-stack.ts";
+import { SPARE_IDLE_MS } from "../../src/fleet/placement.ts";
 import { figures, lowerBound, percentile } from "../placement/metrics.ts";
 import { makePolicy, POLICY_NAMES } from "../placement/policies.ts";
 import { simulate } from "../placement/simulator.ts";
@@ -109,15 +110,18 @@ try {
         }),
       );
     }
+    // Until every agent has asked for work (registered is not enough: its work loop starts after
+    // sd-webui is up), and then SPARE_IDLE_MS more, as the simulator's nodes start idle and spare.
     const deadline = Date.now() + 60_000;
     for (;;) {
       const nodes = await fetch(`${gateway.url}/nodes`, { headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}` } }).then(
-        (r) => r.json() as Promise<Array<{ status: string }>>,
+        (r) => r.json() as Promise<Array<{ status: string; firstClaimAt?: number | null }>>,
       );
-      if (nodes.filter((n) => n.status === "idle").length >= agents.length) break;
-      if (Date.now() > deadline) throw new Error("agents did not become idle");
+      if (nodes.filter((n) => n.status === "idle" && n.firstClaimAt != null).length >= agents.length) break;
+      if (Date.now() > deadline) throw new Error("agents did not start asking for work");
       await new Promise((r) => setTimeout(r, 200));
     }
+    await new Promise((r) => setTimeout(r, SPARE_IDLE_MS));
   };
 
   // ---- bench-1 holds the first checkpoint; the trace comes before the overhead run, whose
