@@ -199,24 +199,57 @@ describe("waking parked claims", () => {
   });
 });
 
+/**
+ * A checkpoint on a GPU kind of its own (no other test's node takes its work, nor these nodes
+ * another's), a node holding its file, a spare node without it, and one task waiting: the spare
+ * node, which would download the file, leaves the work to the holder for a while.
+ */
+async function taskLeftToHolder(checkpoint: string) {
+  await createModel(checkpoint);
+  const gpuClass = `${checkpoint}-gpu`;
+  await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: [checkpoint], instanceType: gpuClass } }), 200);
+  const user = await createKey("user");
+  const node = await createKey("node");
+  const register = (nodeId: string, cachedCheckpoints: string[]) =>
+    call("/nodes/register", { token: node, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints, gpuClass, gpuMemoryMb: 24_000 } });
+  const holder = `${checkpoint}-holder`;
+  const asker = `${checkpoint}-asker`;
+  await json(await register(holder, [checkpoint]), 200);
+  await json(await register(asker, []), 200);
+  // Idle a while already (spare): nothing but the file it lacks keeps it from the work.
+  const keyId = await runInDurableObject(fleet(), (f: Fleet) => {
+    const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
+    internals.nodes.get(asker)!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
+    return internals.nodeKeys.get(asker)!;
+  });
+  const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: checkpoint }), 202);
+  return { node, asker, gpuClass, taskId, nodeIds: [holder, asker], keyId };
+}
+
+/** The node's claim (30 s), once Fleet has parked it unanswered. */
+async function parkedClaim(nodeId: string, keyId: string) {
+  let answer: Awaited<ReturnType<ReturnType<typeof fleet>["claim"]>> | null = null;
+  const claiming = fleet()
+    .claim(nodeId, 30_000, {}, keyId)
+    .then((a) => (answer = a));
+  const parked = () => runInDurableObject(fleet(), (f: Fleet) => [...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]);
+  await vi.waitFor(async () => expect(await parked()).toContain(nodeId), { timeout: 2000, interval: 20 });
+  expect(answer).toBeNull();
+  return { answer: () => answer, claiming };
+}
+
+/** The parked claim gets `taskId` soon, with no other event; then the task ends and the nodes leave. */
+async function expectClaimedSoon(setup: Awaited<ReturnType<typeof taskLeftToHolder>>, claim: Awaited<ReturnType<typeof parkedClaim>>) {
+  await vi.waitFor(() => expect(claim.answer()).not.toBeNull(), { timeout: 5000, interval: 50 });
+  expect(claim.answer()).toMatchObject({ outcome: "claimed", task: { id: setup.taskId } });
+  await claim.claiming;
+  await finishTask(setup.node, claim.answer() as unknown as ClaimResponse);
+  for (const id of setup.nodeIds) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
+}
+
 describe("a parked claim as waiting work ages", () => {
   it("asks placement again when waiting work becomes due: it reaches a parked node with no other event", async () => {
-    await createModel("fl-age");
-    // Nodes of its own GPU kind: they can take no other test's work, and no other node this one's.
-    await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-age"], instanceType: "fl-age-gpu" } }), 200);
-    const user = await createKey("user");
-    const node = await createKey("node");
-    const register = (nodeId: string, cachedCheckpoints: string[]) =>
-      call("/nodes/register", { token: node, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints, gpuClass: "fl-age-gpu", gpuMemoryMb: 24_000 } });
-    // Another node has the file: the asking node, which would download it, leaves the work to it for a while.
-    await json(await register("fl-age-holder", ["fl-age"]), 200);
-    await json(await register("fl-age-asker", []), 200);
-    const keyId = await runInDurableObject(fleet(), (f: Fleet) => {
-      const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
-      internals.nodes.get("fl-age-asker")!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
-      return internals.nodeKeys.get("fl-age-asker")!;
-    });
-    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "fl-age" }), 202);
+    const setup = await taskLeftToHolder("fl-age");
     // The task has waited a second less than the holder's grace (and the download it would need).
     await vi.waitFor(() =>
       runInDurableObject(fleet(), (f: Fleet) => expect((f as unknown as { queues: Map<string, unknown> }).queues.has("fl-age")).toBe(true)),
@@ -227,64 +260,29 @@ describe("a parked claim as waiting work ages", () => {
         queues: Map<string, { oldestWaitingAt: number | null }>;
         placementView(node: unknown): { queues: { checkpoint: string; downloadMs: number }[] };
       };
-      const { downloadMs } = internals.placementView(internals.nodes.get("fl-age-asker")).queues.find((q) => q.checkpoint === "fl-age")!;
+      const { downloadMs } = internals.placementView(internals.nodes.get(setup.asker)).queues.find((q) => q.checkpoint === "fl-age")!;
       internals.queues.get("fl-age")!.oldestWaitingAt = Date.now() - (downloadMs + HOLDER_GRACE_MS - 1000);
     });
-    let answer: Awaited<ReturnType<ReturnType<typeof fleet>["claim"]>> | null = null;
-    const claiming = fleet()
-      .claim("fl-age-asker", 30_000, {}, keyId)
-      .then((a) => (answer = a));
-    const parked = () => runInDurableObject(fleet(), (f: Fleet) => [...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]);
-    await vi.waitFor(async () => expect(await parked()).toContain("fl-age-asker"), { timeout: 2000, interval: 20 });
-    expect(answer).toBeNull();
+    const claim = await parkedClaim(setup.asker, setup.keyId);
     // A second on, the grace is over; no report, no new work: the claim's 30 s are far off.
-    await vi.waitFor(() => expect(answer).not.toBeNull(), { timeout: 5000, interval: 50 });
-    expect(answer).toMatchObject({ outcome: "claimed", task: { id: taskId } });
-    await claiming;
-    await finishTask(node, answer as unknown as ClaimResponse);
-    for (const id of ["fl-age-holder", "fl-age-asker"]) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
+    await expectClaimedSoon(setup, claim);
   });
 });
 
 describe("a parked node whose own files change", () => {
   it("asks placement again when its heartbeat reports a file it lacked (a prefetch landed)", async () => {
-    await createModel("fl-landed");
-    await json(await call("/batch_update_sd_resource", { token: ADMIN, body: { models: ["fl-landed"], instanceType: "fl-landed-gpu" } }), 200);
-    const user = await createKey("user");
-    const node = await createKey("node");
-    const register = (nodeId: string, cachedCheckpoints: string[]) =>
-      call("/nodes/register", { token: node, body: { nodeId, loadedCheckpoint: null, cachedCheckpoints, gpuClass: "fl-landed-gpu", gpuMemoryMb: 24_000 } });
-    // Another node has the file: the asking node, which would download it, leaves the work to it.
-    await json(await register("fl-landed-holder", ["fl-landed"]), 200);
-    await json(await register("fl-landed-asker", []), 200);
-    // Idle a while already (spare): nothing but the file it lacks keeps it from the work.
-    const keyId = await runInDurableObject(fleet(), (f: Fleet) => {
-      const internals = f as unknown as { nodes: Map<string, { idleSince?: number | null }>; nodeKeys: Map<string, string> };
-      internals.nodes.get("fl-landed-asker")!.idleSince = Date.now() - 10 * SPARE_IDLE_MS;
-      return internals.nodeKeys.get("fl-landed-asker")!;
-    });
-    const { taskId } = await json<{ taskId: string }>(await submit(user, { stable_diffusion_model: "fl-landed" }), 202);
-    let answer: Awaited<ReturnType<ReturnType<typeof fleet>["claim"]>> | null = null;
-    const claiming = fleet()
-      .claim("fl-landed-asker", 30_000, {}, keyId)
-      .then((a) => (answer = a));
-    const parked = () => runInDurableObject(fleet(), (f: Fleet) => [...(f as unknown as { wakeClaims: Map<unknown, string> }).wakeClaims.values()]);
-    await vi.waitFor(async () => expect(await parked()).toContain("fl-landed-asker"), { timeout: 2000, interval: 20 });
-    expect(answer).toBeNull();
+    const setup = await taskLeftToHolder("fl-landed");
+    const claim = await parkedClaim(setup.asker, setup.keyId);
     const beat = {
       status: "idle",
       currentTaskId: null,
       loadedCheckpoint: null,
       cachedCheckpoints: ["fl-landed"],
-      gpuClass: "fl-landed-gpu",
+      gpuClass: setup.gpuClass,
       gpuMemoryMb: 24_000,
     };
-    await json(await call("/nodes/fl-landed-asker/heartbeat", { token: node, body: beat }), 200);
-    await vi.waitFor(() => expect(answer).not.toBeNull(), { timeout: 5000, interval: 50 });
-    expect(answer).toMatchObject({ outcome: "claimed", task: { id: taskId } });
-    await claiming;
-    await finishTask(node, answer as unknown as ClaimResponse);
-    for (const id of ["fl-landed-holder", "fl-landed-asker"]) await json(await call(`/nodes/${id}`, { method: "DELETE", token: ADMIN }), 200);
+    await json(await call(`/nodes/${setup.asker}/heartbeat`, { token: setup.node, body: beat }), 200);
+    await expectClaimedSoon(setup, claim);
   });
 });
 
